@@ -1,0 +1,6 @@
+//! The only crate of hdfsftpd with `unsafe` code: thin, safe wrappers over the C libraries the daemon
+//! needs. Every wrapper owns its C resources (RAII, `Drop` frees) and turns each failed call into a Rust
+//! error that carries the C library's own explanation. No raw pointer leaves this crate.
+
+pub mod accounts;
+pub mod crypt;

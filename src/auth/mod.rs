@@ -1,0 +1,89 @@
+//! The authenticator seam: checks a user name and password and says who the session acts as.
+
+pub mod users_file;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+
+use crate::config::{ConfigError, Settings};
+
+/// Credentials a session holds while it lives, for the storage to act as its user (a Kerberos ticket
+/// cache, say). Dropping them ends them (the ticket cache is destroyed).
+pub trait SessionCredentials: Send {
+    /// The file credential cache the storage should use, if these are Kerberos credentials.
+    fn ticket_cache(&self) -> Option<&Path>;
+}
+
+/// Who a logged-in session is.
+pub struct Identity {
+    /// The FTP user name, also the storage user the session acts as.
+    pub user: String,
+    /// The user's home in storage terms (e.g. `/alice` under the local root, `/user/alice` in HDFS);
+    /// the session is confined to it.
+    pub home: String,
+    pub writable: bool,
+    pub credentials: Option<Box<dyn SessionCredentials>>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("user", &self.user)
+            .field("home", &self.home)
+            .field("writable", &self.writable)
+            .field(
+                "credentials",
+                &self
+                    .credentials
+                    .as_ref()
+                    .map(|c| c.ticket_cache().map(Path::to_path_buf)),
+            )
+            .finish()
+    }
+}
+
+/// Why a login did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// Wrong user or password, or the account may not log in: the client gets 530.
+    Denied(String),
+    /// The authentication service could not answer (KDC down, users file unreadable): 421.
+    #[allow(dead_code)] // Constructed by authenticators that depend on a service (Kerberos).
+    Unavailable(String),
+}
+
+impl fmt::Display for AuthError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuthError::Denied(reason) => write!(f, "denied: {reason}"),
+            AuthError::Unavailable(reason) => write!(f, "unavailable: {reason}"),
+        }
+    }
+}
+
+pub trait Authenticator: Send + Sync {
+    /// Checks `password` for `user` connecting from `peer`.
+    fn authenticate(&self, user: &str, password: &str, peer: IpAddr)
+        -> Result<Identity, AuthError>;
+    /// Re-reads configuration that may change while running (the users file on SIGHUP).
+    fn reload(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Builds the authenticator `--auth` names.
+pub fn build(settings: &Settings, anonymous: bool) -> Result<Box<dyn Authenticator>, ConfigError> {
+    match settings.string("auth").unwrap_or("users") {
+        "users" => {
+            let file = settings.required_path("users-file", "with --auth users")?;
+            let users = users_file::UsersFile::load(&file, anonymous)
+                .map_err(|e| ConfigError::new("users-file", e))?;
+            Ok(Box::new(users))
+        }
+        other => Err(ConfigError::new(
+            "auth",
+            format!("unknown authenticator '{other}' (users)"),
+        )),
+    }
+}

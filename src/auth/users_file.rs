@@ -1,0 +1,160 @@
+//! The users file: `name:crypt-hash:home:perms` lines, `#` comments.
+//!
+//! Hashes are crypt(3) strings (`openssl passwd -6` makes `$6$` SHA-512 ones) checked by the system's
+//! libcrypt. `home` is a storage path the user is confined to; `perms` is `r` (read-only) or `rw`.
+//! The entry named `anonymous`, with an empty hash, admits `anonymous`/`ftp` read-only with any
+//! password, but only when the server runs with `--anonymous`.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use super::{AuthError, Authenticator, Identity};
+
+pub const ANONYMOUS: &str = "anonymous";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserEntry {
+    pub name: String,
+    pub hash: String,
+    pub home: String,
+    pub writable: bool,
+}
+
+/// Parses a users file; errors name the line.
+pub fn parse(text: &str) -> Result<Vec<UserEntry>, String> {
+    let mut users = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(':').collect();
+        let [name, hash, home, perms] = fields[..] else {
+            return Err(format!(
+                "line {}: expected name:crypt-hash:home:perms",
+                index + 1
+            ));
+        };
+        let writable = match perms {
+            "r" => false,
+            "rw" => true,
+            other => {
+                return Err(format!(
+                    "line {}: perms must be r or rw, not '{other}'",
+                    index + 1
+                ))
+            }
+        };
+        if name.is_empty() || home.is_empty() {
+            return Err(format!(
+                "line {}: name and home may not be empty",
+                index + 1
+            ));
+        }
+        if hash.is_empty() && name != ANONYMOUS {
+            return Err(format!(
+                "line {}: only the anonymous entry may have an empty hash",
+                index + 1
+            ));
+        }
+        users.push(UserEntry {
+            name: name.into(),
+            hash: hash.into(),
+            home: home.into(),
+            writable,
+        });
+    }
+    Ok(users)
+}
+
+pub struct UsersFile {
+    path: PathBuf,
+    users: RwLock<Vec<UserEntry>>,
+    anonymous_enabled: bool,
+}
+
+impl UsersFile {
+    pub fn load(path: &Path, anonymous_enabled: bool) -> Result<UsersFile, String> {
+        let users = read(path)?;
+        Ok(UsersFile {
+            path: path.to_path_buf(),
+            users: RwLock::new(users),
+            anonymous_enabled,
+        })
+    }
+
+    fn find(&self, name: &str) -> Option<UserEntry> {
+        let users = self.users.read().unwrap_or_else(|p| p.into_inner());
+        users.iter().find(|u| u.name == name).cloned()
+    }
+}
+
+fn read(path: &Path) -> Result<Vec<UserEntry>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("users file {}: {e}", path.display()))?;
+    parse(&text).map_err(|e| format!("users file {}: {e}", path.display()))
+}
+
+/// Hash checked for unknown users, so they cost what known ones do.
+const DUMMY_HASH: &str = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+
+impl Authenticator for UsersFile {
+    fn authenticate(
+        &self,
+        user: &str,
+        password: &str,
+        _peer: IpAddr,
+    ) -> Result<Identity, AuthError> {
+        let is_anonymous = user == ANONYMOUS || user == "ftp";
+        if is_anonymous {
+            let entry = self
+                .find(ANONYMOUS)
+                .filter(|_| self.anonymous_enabled)
+                .ok_or_else(|| AuthError::Denied("anonymous login is disabled".into()))?;
+            return Ok(Identity {
+                user: ANONYMOUS.into(),
+                home: entry.home,
+                writable: false,
+                credentials: None,
+            });
+        }
+        let Some(entry) = self.find(user) else {
+            let _ = hdfsftpd_ffi::crypt::verify(password, DUMMY_HASH);
+            return Err(AuthError::Denied("unknown user".into()));
+        };
+        match hdfsftpd_ffi::crypt::verify(password, &entry.hash) {
+            Ok(true) => Ok(Identity {
+                user: entry.name,
+                home: entry.home,
+                writable: entry.writable,
+                credentials: None,
+            }),
+            Ok(false) => Err(AuthError::Denied("wrong password".into())),
+            Err(e) => Err(AuthError::Denied(format!(
+                "unusable password hash in users file: {e}"
+            ))),
+        }
+    }
+
+    fn reload(&self) -> Result<(), String> {
+        let users = read(&self.path)?;
+        *self.users.write().unwrap_or_else(|p| p.into_inner()) = users;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_entries_and_reports_bad_lines() {
+        let users = parse("# users\nalice:$6$x$y:/alice:rw\nanonymous::/pub:r\n").unwrap();
+        assert_eq!(users.len(), 2);
+        assert!(users[0].writable && !users[1].writable);
+        assert!(parse("bob:$6$x$y:/bob:rwx").unwrap_err().contains("line 1"));
+        assert!(parse("bob::/bob:r").unwrap_err().contains("empty hash"));
+        assert!(parse("bob:/bob:r").unwrap_err().contains("expected"));
+    }
+}

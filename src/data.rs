@@ -1,0 +1,412 @@
+//! Data connections: passive listeners and active connects with their address checks, and the copy
+//! loops between storage and socket that watch the control connection for ABOR.
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+
+use crate::session::control::{Control, Interrupt};
+use crate::storage::{ReadFile, WriteFile};
+use crate::stream::Stream;
+
+/// Size of the transfer buffer a session allocates once and reuses for every transfer.
+pub const BUFFER_SIZE: usize = 1 << 20;
+
+/// How long one blocking socket operation may wait before the loop looks at the control connection.
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// How much one sendfile call may move before the loop looks at the control connection.
+const SENDFILE_CHUNK: u64 = 16 << 20;
+
+/// Opens a passive listener on `local` (the control connection's local address), on a port from
+/// `range` when one is configured, any free port otherwise.
+pub fn listen_passive(
+    local: IpAddr,
+    range: Option<(u16, u16)>,
+    accept_timeout: Duration,
+) -> io::Result<TcpListener> {
+    let bind = |port: u16| -> io::Result<TcpListener> {
+        let socket = Socket::new(
+            Domain::for_address(SocketAddr::new(local, port)),
+            Type::STREAM,
+            None,
+        )?;
+        // The accept below waits at most this long (SO_RCVTIMEO applies to accept on Linux).
+        socket.set_read_timeout(Some(accept_timeout))?;
+        socket.bind(&SocketAddr::new(local, port).into())?;
+        socket.listen(8)?;
+        Ok(socket.into())
+    };
+    let Some((lo, hi)) = range else {
+        return bind(0);
+    };
+    let span = u32::from(hi - lo) + 1;
+    let start = pseudo_random() % span;
+    let mut last_error = io::Error::new(
+        io::ErrorKind::AddrInUse,
+        "no free port in the passive range",
+    );
+    for step in 0..span {
+        let port = lo + ((start + step) % span) as u16;
+        match bind(port) {
+            Ok(listener) => return Ok(listener),
+            Err(e) => last_error = e,
+        }
+    }
+    Err(last_error)
+}
+
+/// A start point for walking the passive range, different per call so sessions spread out.
+fn pseudo_random() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(Instant::now().elapsed().as_nanos() as u64);
+    hasher.finish() as u32
+}
+
+/// Accepts the data connection, from the control connection's peer only: connections from any
+/// other address (a hijack attempt) are dropped and logged.
+pub fn accept_passive(
+    listener: &TcpListener,
+    peer: IpAddr,
+    timeout: Duration,
+) -> io::Result<TcpStream> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (stream, from) = listener.accept().map_err(|e| {
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) {
+                io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no data connection arrived in time",
+                )
+            } else {
+                e
+            }
+        })?;
+        if same_host(from.ip(), peer) {
+            prepare(&stream)?;
+            return Ok(stream);
+        }
+        log::warn!(
+            "passive data connection from {from} refused: the control connection is from {peer}"
+        );
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "no data connection arrived in time",
+            ));
+        }
+    }
+}
+
+/// Connects to the client's PORT/EPRT address.
+pub fn connect_active(target: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect_timeout(&target, timeout)?;
+    prepare(&stream)?;
+    Ok(stream)
+}
+
+/// Why an active-mode target is refused, if it is (RFC 2577 bounce protection).
+pub fn check_active_target(
+    target: SocketAddr,
+    peer: IpAddr,
+    allow_foreign: bool,
+) -> Result<(), String> {
+    if allow_foreign {
+        return Ok(());
+    }
+    if !same_host(target.ip(), peer) {
+        return Err(format!(
+            "data connections go to your own address ({peer}) only, not {}",
+            target.ip()
+        ));
+    }
+    if target.port() < 1024 {
+        return Err(format!(
+            "data connections to privileged ports ({}) are refused",
+            target.port()
+        ));
+    }
+    Ok(())
+}
+
+/// Compares addresses, treating an IPv4-mapped IPv6 address as the IPv4 one.
+fn same_host(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
+
+fn prepare(stream: &TcpStream) -> io::Result<()> {
+    stream.set_read_timeout(Some(POLL_INTERVAL))?;
+    stream.set_write_timeout(Some(POLL_INTERVAL))
+}
+
+/// How a transfer ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Complete,
+    /// The client sent ABOR.
+    Aborted,
+    /// The control connection closed under the transfer.
+    ControlClosed,
+    /// The data connection failed or stalled (the client side).
+    DataFailed(io::Error),
+    /// Reading or writing storage failed (the server side).
+    StorageFailed(io::Error),
+}
+
+/// Watches the transfer: ABOR and a vanished client end it; so does no progress for `stall_limit`.
+pub struct Watch<'a> {
+    pub control: &'a mut Control,
+    pub stall_limit: Duration,
+    pub bytes: u64,
+    last_progress: Instant,
+}
+
+impl<'a> Watch<'a> {
+    pub fn new(control: &'a mut Control, stall_limit: Duration) -> Self {
+        Watch {
+            control,
+            stall_limit,
+            bytes: 0,
+            last_progress: Instant::now(),
+        }
+    }
+
+    fn progress(&mut self, bytes: u64) {
+        if bytes > 0 {
+            self.bytes += bytes;
+            self.last_progress = Instant::now();
+        }
+    }
+
+    /// Called between chunks and after socket timeouts: `Some` ends the transfer.
+    fn check(&mut self) -> Option<Outcome> {
+        match self.control.poll_abort() {
+            Ok(Interrupt::Abort) => return Some(Outcome::Aborted),
+            Ok(Interrupt::Closed) => return Some(Outcome::ControlClosed),
+            Err(e) => {
+                log::debug!("control connection error during transfer: {e}");
+                return Some(Outcome::ControlClosed);
+            }
+            Ok(Interrupt::None) => {}
+        }
+        if self.last_progress.elapsed() > self.stall_limit {
+            let stalled = io::Error::new(io::ErrorKind::TimedOut, "data connection stalled");
+            return Some(Outcome::DataFailed(stalled));
+        }
+        None
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+    )
+}
+
+/// Download: storage → client. Local files in binary mode over plain TCP go through sendfile.
+pub fn send(
+    file: &mut dyn ReadFile,
+    data: &mut Stream,
+    ascii: bool,
+    buffer: &mut [u8],
+    watch: &mut Watch,
+) -> Outcome {
+    if !ascii {
+        if let (Some(local), Stream::Plain(tcp)) = (file.as_local_file(), &mut *data) {
+            return send_zero_copy(local, tcp, watch);
+        }
+    }
+    let mut converter = ascii.then(AsciiOut::default);
+    loop {
+        if let Some(end) = watch.check() {
+            return end;
+        }
+        let read = match file.read(buffer) {
+            Ok(0) => return Outcome::Complete,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Outcome::StorageFailed(e),
+        };
+        let chunk = match converter.as_mut() {
+            Some(converter) => converter.convert(&buffer[..read]),
+            None => &buffer[..read],
+        };
+        if let Some(end) = write_all_watched(data, chunk, watch) {
+            return end;
+        }
+    }
+}
+
+/// Writes a chunk, waking every poll interval to look at the control connection.
+pub fn write_all_watched(
+    data: &mut Stream,
+    mut chunk: &[u8],
+    watch: &mut Watch,
+) -> Option<Outcome> {
+    while !chunk.is_empty() {
+        match data.write(chunk) {
+            Ok(0) => return Some(Outcome::DataFailed(io::ErrorKind::WriteZero.into())),
+            Ok(n) => {
+                watch.progress(n as u64);
+                chunk = &chunk[n..];
+            }
+            Err(e) if is_timeout(&e) => {
+                if let Some(end) = watch.check() {
+                    return Some(end);
+                }
+            }
+            Err(e) => return Some(Outcome::DataFailed(e)),
+        }
+    }
+    None
+}
+
+fn send_zero_copy(file: &mut std::fs::File, tcp: &mut TcpStream, watch: &mut Watch) -> Outcome {
+    use std::io::Seek;
+    loop {
+        if let Some(end) = watch.check() {
+            return end;
+        }
+        let before = match file.stream_position() {
+            Ok(position) => position,
+            Err(e) => return Outcome::StorageFailed(e),
+        };
+        // std::io::copy between a File and a TcpStream uses sendfile(2), advancing the file position.
+        let copied = io::copy(&mut Read::by_ref(file).take(SENDFILE_CHUNK), tcp);
+        let after = file.stream_position().unwrap_or(before);
+        watch.progress(after - before);
+        match copied {
+            Ok(0) => return Outcome::Complete,
+            Ok(_) => {}
+            Err(e) if is_timeout(&e) => {}
+            Err(e) => return Outcome::DataFailed(e),
+        }
+    }
+}
+
+/// Upload: client → storage.
+pub fn receive(
+    data: &mut Stream,
+    file: &mut dyn WriteFile,
+    ascii: bool,
+    buffer: &mut [u8],
+    watch: &mut Watch,
+) -> Outcome {
+    let mut converter = ascii.then(AsciiIn::default);
+    loop {
+        let read = match data.read(buffer) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if is_timeout(&e) => {
+                if let Some(end) = watch.check() {
+                    return end;
+                }
+                continue;
+            }
+            Err(e) => return Outcome::DataFailed(e),
+        };
+        watch.progress(read as u64);
+        let chunk = match converter.as_mut() {
+            Some(converter) => converter.convert(&buffer[..read]),
+            None => &buffer[..read],
+        };
+        if let Err(e) = file.write_all(chunk) {
+            return Outcome::StorageFailed(e);
+        }
+        if let Some(end) = watch.check() {
+            return end;
+        }
+    }
+    if let Some(trailing) = converter.and_then(|c| c.finish()) {
+        if let Err(e) = file.write_all(&[trailing]) {
+            return Outcome::StorageFailed(e);
+        }
+    }
+    Outcome::Complete
+}
+
+/// TYPE A download: bare LF becomes CRLF; CRLF already in the file stays as it is.
+#[derive(Default)]
+struct AsciiOut {
+    out: Vec<u8>,
+    last: u8,
+}
+
+impl AsciiOut {
+    fn convert(&mut self, input: &[u8]) -> &[u8] {
+        self.out.clear();
+        for &byte in input {
+            if byte == b'\n' && self.last != b'\r' {
+                self.out.push(b'\r');
+            }
+            self.out.push(byte);
+            self.last = byte;
+        }
+        &self.out
+    }
+}
+
+/// TYPE A upload: CRLF becomes LF; a lone CR is kept. A CR at the end of a chunk waits for the next.
+#[derive(Default)]
+struct AsciiIn {
+    out: Vec<u8>,
+    pending_cr: bool,
+}
+
+impl AsciiIn {
+    fn convert(&mut self, input: &[u8]) -> &[u8] {
+        self.out.clear();
+        for &byte in input {
+            if std::mem::take(&mut self.pending_cr) && byte != b'\n' {
+                self.out.push(b'\r');
+            }
+            if byte == b'\r' {
+                self.pending_cr = true;
+            } else {
+                self.out.push(byte);
+            }
+        }
+        &self.out
+    }
+
+    /// A CR that ended the upload.
+    fn finish(self) -> Option<u8> {
+        self.pending_cr.then_some(b'\r')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_conversion_survives_chunk_boundaries() {
+        let mut down = AsciiOut::default();
+        assert_eq!(down.convert(b"a\nb\r"), b"a\r\nb\r");
+        assert_eq!(down.convert(b"\nc\n"), b"\nc\r\n");
+        let mut up = AsciiIn::default();
+        assert_eq!(up.convert(b"a\r\nb\r"), b"a\nb");
+        assert_eq!(up.convert(b"\nc\rd"), b"\nc\rd");
+        assert_eq!(up.convert(b"e\r"), b"e");
+        assert_eq!(up.finish(), Some(b'\r'));
+    }
+
+    #[test]
+    fn active_targets_are_checked() {
+        let peer: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(check_active_target("127.0.0.1:5000".parse().unwrap(), peer, false).is_ok());
+        assert!(check_active_target("127.0.0.2:5000".parse().unwrap(), peer, false).is_err());
+        assert!(check_active_target("127.0.0.1:21".parse().unwrap(), peer, false).is_err());
+        assert!(check_active_target("127.0.0.2:5000".parse().unwrap(), peer, true).is_ok());
+        assert!(
+            check_active_target("[::ffff:127.0.0.1]:5000".parse().unwrap(), peer, false).is_ok()
+        );
+    }
+}

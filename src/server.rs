@@ -1,0 +1,287 @@
+//! Listeners, the accept loops, admission (the session cap and the per-address cap), the fixed worker
+//! pool, signals and shutdown.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use socket2::{Domain, Socket, Type};
+
+use crate::session::{Session, Shared};
+use crate::stream::Stream;
+
+/// Connections waiting in the kernel before accept: deep, so a burst of clients is not dropped.
+const LISTEN_BACKLOG: i32 = 4096;
+
+/// Worker stack size: libhdfs's JVM needs well over 256 KiB on every thread that calls it.
+const WORKER_STACK: usize = 2 << 20;
+
+/// How often blocking waits look at the shutdown flag.
+pub const SHUTDOWN_POLL: Duration = Duration::from_millis(500);
+
+/// How long to wait for running sessions to end after SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Opens every listening socket: each bind address on each enabled port.
+pub fn bind_listeners(binds: &[IpAddr], ports: &[u16]) -> io::Result<Vec<TcpListener>> {
+    let mut listeners = Vec::new();
+    for &port in ports.iter().filter(|&&p| p != 0) {
+        for &ip in binds {
+            let address = SocketAddr::new(ip, port);
+            listeners.push(
+                listen(address)
+                    .map_err(|e| io::Error::new(e.kind(), format!("listen on {address}: {e}")))?,
+            );
+        }
+    }
+    if listeners.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no listener enabled: every port is 0",
+        ));
+    }
+    Ok(listeners)
+}
+
+fn listen(address: SocketAddr) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(address), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    if address.is_ipv6() {
+        // Lets `::` and `0.0.0.0` be bound side by side on one port.
+        socket.set_only_v6(true)?;
+    }
+    // Accept wakes up this often to notice shutdown.
+    socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
+    socket.bind(&address.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Counts sessions, in all and per client address.
+#[derive(Default)]
+struct Occupancy {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// A place in the session cap, given back when dropped.
+struct Admission {
+    occupancy: Arc<Mutex<Occupancy>>,
+    ip: IpAddr,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut occupancy = self.occupancy.lock().unwrap_or_else(|p| p.into_inner());
+        occupancy.total -= 1;
+        if let Some(count) = occupancy.per_ip.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                occupancy.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+pub struct Server {
+    shared: Arc<Shared>,
+    occupancy: Arc<Mutex<Occupancy>>,
+}
+
+impl Server {
+    pub fn new(shared: Arc<Shared>) -> Server {
+        Server {
+            shared,
+            occupancy: Arc::default(),
+        }
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains running sessions.
+    pub fn run(self, listeners: Vec<TcpListener>) -> io::Result<()> {
+        let max_clients = self.shared.config.max_clients;
+        let (sender, receiver) = crossbeam_channel::bounded::<(TcpStream, Admission)>(max_clients);
+        for index in 0..max_clients {
+            let (shared, receiver) = (Arc::clone(&self.shared), receiver.clone());
+            thread::Builder::new()
+                .name(format!("worker-{index}"))
+                .stack_size(WORKER_STACK)
+                .spawn(move || work(shared, receiver))?;
+        }
+        drop(receiver);
+        let mut acceptors = Vec::new();
+        for listener in listeners {
+            log::info!("listening on {} (plain FTP)", listener.local_addr()?);
+            let (sender, occupancy, shared) = (
+                sender.clone(),
+                Arc::clone(&self.occupancy),
+                Arc::clone(&self.shared),
+            );
+            acceptors.push(
+                thread::Builder::new()
+                    .name("accept".into())
+                    .spawn(move || accept_loop(&listener, &sender, &occupancy, &shared))?,
+            );
+        }
+        drop(sender);
+        log::info!(
+            "hdfsftpd {} ready: {} workers",
+            env!("CARGO_PKG_VERSION"),
+            max_clients
+        );
+        self.wait_for_signals()?;
+        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        for acceptor in acceptors {
+            let _ = acceptor.join();
+        }
+        self.drain();
+        Ok(())
+    }
+
+    fn wait_for_signals(&self) -> io::Result<()> {
+        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+        for signal in signals.forever() {
+            match signal {
+                SIGHUP => match self.shared.auth.reload() {
+                    Ok(()) => log::info!("SIGHUP: configuration reloaded"),
+                    Err(e) => log::error!(
+                        "SIGHUP: reload failed, keeping the previous configuration: {e}"
+                    ),
+                },
+                _ => {
+                    log::info!("signal {signal}: shutting down");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for running sessions to end, at most the grace period.
+    fn drain(&self) {
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        loop {
+            let running = self
+                .occupancy
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .total;
+            if running == 0 {
+                log::info!("all sessions ended");
+                return;
+            }
+            if Instant::now() >= deadline {
+                log::warn!("{running} sessions still running at the end of the grace period");
+                return;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn accept_loop(
+    listener: &TcpListener,
+    sender: &Sender<(TcpStream, Admission)>,
+    occupancy: &Arc<Mutex<Occupancy>>,
+    shared: &Shared,
+) {
+    let (max_clients, max_per_ip) = (shared.config.max_clients, shared.config.max_per_ip);
+    while !shared.shutting_down.load(Ordering::SeqCst) {
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                log::error!("accept failed: {e}");
+                thread::sleep(Duration::from_millis(100));
+                continue;
+            }
+        };
+        let admitted = admit(occupancy, peer.ip(), max_clients, max_per_ip);
+        match admitted {
+            Ok(admission) => {
+                if let Err(e) = prepare_control(&stream) {
+                    log::warn!("{peer}: cannot set up the control connection: {e}");
+                    continue;
+                }
+                if sender.send((stream, admission)).is_err() {
+                    return;
+                }
+            }
+            Err(why) => refuse(stream, peer, why),
+        }
+    }
+}
+
+fn admit(
+    occupancy: &Arc<Mutex<Occupancy>>,
+    ip: IpAddr,
+    max_clients: usize,
+    max_per_ip: usize,
+) -> Result<Admission, &'static str> {
+    let mut counts = occupancy.lock().unwrap_or_else(|p| p.into_inner());
+    if counts.total >= max_clients {
+        return Err("Too many users, please try again later.");
+    }
+    let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
+    if max_per_ip > 0 && from_ip >= max_per_ip {
+        return Err("Too many connections from your address.");
+    }
+    counts.total += 1;
+    *counts.per_ip.entry(ip).or_default() += 1;
+    Ok(Admission {
+        occupancy: Arc::clone(occupancy),
+        ip,
+    })
+}
+
+/// Over a cap: a 421 and the connection closed at once, from the accept thread.
+fn refuse(mut stream: TcpStream, peer: SocketAddr, why: &str) {
+    log::warn!("{peer}: connection refused: {why}");
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
+    let _ = stream.write_all(format!("421 {why}\r\n").as_bytes());
+}
+
+fn prepare_control(stream: &TcpStream) -> io::Result<()> {
+    // Replies go out at once instead of waiting for a delayed ACK.
+    stream.set_nodelay(true)?;
+    // ftplib and others send ABOR's last byte as TCP urgent data; keep it in the stream.
+    socket2::SockRef::from(stream).set_out_of_band_inline(true)?;
+    stream.set_write_timeout(Some(Duration::from_secs(60)))
+}
+
+fn work(shared: Arc<Shared>, receiver: Receiver<(TcpStream, Admission)>) {
+    for (stream, admission) in receiver {
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| "?".into());
+        log::debug!(
+            "{peer}: session starts on {}",
+            thread::current().name().unwrap_or("?")
+        );
+        let shared = Arc::clone(&shared);
+        let outcome = panic::catch_unwind(AssertUnwindSafe(move || {
+            match Session::new(shared, Stream::Plain(stream)) {
+                Ok(session) => session.run(),
+                Err(e) => log::warn!("{peer}: cannot start session: {e}"),
+            }
+        }));
+        if outcome.is_err() {
+            log::error!("session crashed (a bug); the worker carries on");
+        }
+        drop(admission);
+    }
+}

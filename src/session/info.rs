@@ -1,0 +1,142 @@
+//! Information commands: FEAT OPTS HELP STAT MLST.
+
+use std::time::SystemTime;
+
+use super::command::TransferType;
+use super::reply::*;
+use super::{storage_reply, Handled, Session};
+use crate::listing::{self, FactSet};
+use crate::storage::Metadata;
+use crate::vpath::VPath;
+
+/// Commands HELP lists, all implemented.
+const COMMANDS: &str = "ABOR ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD MLSD MLST MODE \
+                        NLST NOOP OPTS PASS PASV PORT PWD QUIT REST RETR RMD RNFR RNTO SITE SIZE STAT STOR STOU \
+                        STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD";
+
+impl Session {
+    pub(super) fn feat(&mut self) -> Handled {
+        let mut lines = vec!["Features:".to_string()];
+        lines.extend(["EPRT", "EPSV", "MDTM", "MFMT"].map(String::from));
+        lines.push(format!("MLST {}", self.mlst_facts.describe("*")));
+        lines.extend(["PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
+        lines.push("End".to_string());
+        self.send(&Reply::multi(SYSTEM_STATUS, lines))
+    }
+
+    pub(super) fn opts(&mut self, option: &str) -> Handled {
+        let (name, value) = super::command::split(option);
+        match name.as_str() {
+            "UTF8" if value.is_empty() || value.eq_ignore_ascii_case("ON") => {
+                self.reply(OK, "Always in UTF8 mode.")
+            }
+            "UTF8" => self.reply(NOT_IMPLEMENTED_FOR_PARAM, "UTF8 cannot be turned off."),
+            "MLST" => {
+                self.mlst_facts = FactSet::parse(value);
+                self.reply(OK, format!("MLST OPTS {}", self.mlst_facts.describe("")))
+            }
+            _ => self.reply(SYNTAX_ERROR_ARGS, format!("Option {name} not understood.")),
+        }
+    }
+
+    pub(super) fn help(&mut self, topic: Option<&str>) -> Handled {
+        if let Some(topic) = topic {
+            let known = COMMANDS.split(' ').any(|c| c.eq_ignore_ascii_case(topic));
+            let text = if known {
+                format!("{topic} is supported.")
+            } else {
+                format!("{topic} is not known.")
+            };
+            return self.reply(HELP, text);
+        }
+        let mut lines = vec!["The following commands are recognized:".to_string()];
+        let words: Vec<&str> = COMMANDS.split_whitespace().collect();
+        lines.extend(words.chunks(10).map(|chunk| chunk.join(" ")));
+        lines.push("Help OK.".to_string());
+        self.send(&Reply::multi(HELP, lines))
+    }
+
+    pub(super) fn stat(&mut self, path: Option<&str>) -> Handled {
+        match path {
+            Some(path) => self.stat_path(path),
+            None => self.stat_server(),
+        }
+    }
+
+    fn stat_server(&mut self) -> Handled {
+        let user = self.logged_in();
+        let kind = if self.transfer_type == TransferType::Ascii {
+            "ASCII"
+        } else {
+            "BINARY"
+        };
+        let lines = vec![
+            "FTP server status:".to_string(),
+            format!("Connected to {}", self.control.peer.ip()),
+            format!("Logged in as {}", user.identity.user),
+            format!("TYPE: {kind}"),
+            format!(
+                "Session timeout in seconds is {}",
+                self.idle_timeout.as_secs()
+            ),
+            format!("Storage: {}", self.shared.backend.name()),
+            format!("hdfsftpd {}", env!("CARGO_PKG_VERSION")),
+            "End of status".to_string(),
+        ];
+        self.send(&Reply::multi(SYSTEM_STATUS, lines))
+    }
+
+    /// `STAT path`: the listing over the control connection.
+    fn stat_path(&mut self, args: &str) -> Handled {
+        let path = or_reply!(
+            self,
+            self.resolve(super::transfer::strip_list_options(args))
+        );
+        let lines = or_reply!(self, self.status_lines(&path));
+        self.send(&Reply::multi(FILE_STATUS, lines))
+    }
+
+    fn status_lines(&self, path: &VPath) -> Result<Vec<String>, Reply> {
+        let storage = &self.logged_in().storage;
+        let now = SystemTime::now();
+        let line = |name: &str, meta: &Metadata| {
+            let mut line = String::new();
+            listing::ls_line(&mut line, name, meta, now);
+            line
+        };
+        let mut lines = vec![format!("Status of {path}:")];
+        let meta = storage
+            .metadata(path)
+            .map_err(|e| storage_reply(path, &e))?;
+        if meta.is_dir() {
+            for entry in storage.list(path).map_err(|e| storage_reply(path, &e))? {
+                let entry = entry.map_err(|e| storage_reply(path, &e))?;
+                lines.push(line(&entry.name, &entry.metadata));
+            }
+        } else {
+            lines.push(line(path.file_name().unwrap_or("/"), &meta));
+        }
+        lines.push("End of status".to_string());
+        Ok(lines)
+    }
+
+    pub(super) fn mlst(&mut self, name: Option<&str>) -> Handled {
+        let path = or_reply!(self, self.resolve(name.unwrap_or(".")));
+        let user = self.logged_in();
+        match user.storage.metadata(&path) {
+            Ok(meta) => {
+                let mut facts = String::new();
+                listing::mlst_line(
+                    &mut facts,
+                    path.as_str(),
+                    &meta,
+                    user.identity.writable,
+                    &self.mlst_facts,
+                );
+                let lines = vec![format!("Listing {path}"), facts, "End".to_string()];
+                self.send(&Reply::multi(FILE_ACTION_OK, lines))
+            }
+            Err(e) => self.send(&storage_reply(&path, &e)),
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! USER and PASS: the only way in. Failed attempts are slowed down and counted per connection.
+
+use std::thread;
+
+use super::reply::*;
+use super::{Flow, Handled, Session, User};
+use crate::auth::AuthError;
+use crate::vpath::VPath;
+
+impl Session {
+    pub(super) fn user_command(&mut self, name: String) -> Handled {
+        if self.user.is_some() {
+            return self.reply(BAD_SEQUENCE, "Already logged in.");
+        }
+        self.pending_user = Some(name);
+        self.reply(NEED_PASSWORD, "Please specify the password.")
+    }
+
+    pub(super) fn pass_command(&mut self, password: &str) -> Handled {
+        if self.user.is_some() {
+            return self.reply(BAD_SEQUENCE, "Already logged in.");
+        }
+        let Some(name) = self.pending_user.take() else {
+            return self.reply(BAD_SEQUENCE, "Login with USER first.");
+        };
+        let peer = self.control.peer;
+        let identity = match self.shared.auth.authenticate(&name, password, peer.ip()) {
+            Ok(identity) => identity,
+            Err(AuthError::Denied(reason)) => return self.login_failed(&name, &reason),
+            Err(AuthError::Unavailable(reason)) => {
+                log::error!("{peer}: login {name} impossible: {reason}");
+                return self.reply(
+                    SERVICE_UNAVAILABLE,
+                    format!("Login service unavailable: {reason}"),
+                );
+            }
+        };
+        let storage = match self.shared.backend.open_session(&identity) {
+            Ok(storage) => storage,
+            Err(e) => {
+                log::error!(
+                    "{peer}: login {name}: cannot open storage as {}: {e}",
+                    identity.user
+                );
+                return self.reply(
+                    SERVICE_UNAVAILABLE,
+                    format!("Cannot open your home directory: {e}"),
+                );
+            }
+        };
+        log::info!(
+            "{peer}: login {} (home {}, {})",
+            identity.user,
+            identity.home,
+            access(identity.writable)
+        );
+        self.user = Some(User {
+            identity,
+            storage,
+            cwd: VPath::root(),
+        });
+        self.reply(LOGGED_IN, "Login successful.")
+    }
+
+    /// Answers a failed login after the configured delay; past the limit the connection is closed.
+    fn login_failed(&mut self, name: &str, reason: &str) -> Handled {
+        let config = &self.shared.config;
+        let (delay, limit) = (config.login_fail_delay, config.max_login_fails);
+        self.failed_logins += 1;
+        log::warn!(
+            "{}: failed login for {name}: {reason} (attempt {})",
+            self.control.peer,
+            self.failed_logins
+        );
+        thread::sleep(delay);
+        self.reply(NOT_LOGGED_IN, "Login incorrect.")?;
+        if limit > 0 && self.failed_logins >= limit {
+            log::warn!("{}: too many failed logins, closing", self.control.peer);
+            self.reply(
+                SERVICE_UNAVAILABLE,
+                "Too many failed login attempts, closing connection.",
+            )?;
+            return Ok(Flow::Close);
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+fn access(writable: bool) -> &'static str {
+    if writable {
+        "read-write"
+    } else {
+        "read-only"
+    }
+}

@@ -1,0 +1,104 @@
+//! FTP reply codes (RFC 959, 2228, 2428, 3659, 4217) as named constants, and reply formatting.
+
+pub const OPENING_DATA: u16 = 150;
+pub const OK: u16 = 200;
+pub const NOT_NEEDED: u16 = 202;
+pub const SYSTEM_STATUS: u16 = 211;
+pub const FILE_STATUS: u16 = 213;
+pub const HELP: u16 = 214;
+pub const SYSTEM_TYPE: u16 = 215;
+pub const READY: u16 = 220;
+pub const GOODBYE: u16 = 221;
+pub const TRANSFER_COMPLETE: u16 = 226;
+pub const ENTERING_PASSIVE: u16 = 227;
+pub const ENTERING_EXTENDED_PASSIVE: u16 = 229;
+pub const LOGGED_IN: u16 = 230;
+pub const FILE_ACTION_OK: u16 = 250;
+pub const PATH_CREATED: u16 = 257;
+pub const NEED_PASSWORD: u16 = 331;
+pub const PENDING_FURTHER_INFO: u16 = 350;
+pub const SERVICE_UNAVAILABLE: u16 = 421;
+pub const CANT_OPEN_DATA: u16 = 425;
+pub const TRANSFER_ABORTED: u16 = 426;
+pub const LOCAL_ERROR: u16 = 451;
+pub const SYNTAX_ERROR: u16 = 500;
+pub const SYNTAX_ERROR_ARGS: u16 = 501;
+pub const NOT_IMPLEMENTED: u16 = 502;
+pub const BAD_SEQUENCE: u16 = 503;
+pub const NOT_IMPLEMENTED_FOR_PARAM: u16 = 504;
+pub const NOT_LOGGED_IN: u16 = 530;
+pub const FILE_UNAVAILABLE: u16 = 550;
+pub const NAME_NOT_ALLOWED: u16 = 553;
+pub const INVALID_REST: u16 = 554;
+
+/// One reply: a code and one or more lines of text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub code: u16,
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    pub fn new(code: u16, text: impl Into<String>) -> Reply {
+        Reply {
+            code,
+            lines: vec![text.into()],
+        }
+    }
+
+    pub fn multi(code: u16, lines: Vec<String>) -> Reply {
+        Reply { code, lines }
+    }
+
+    /// Formats the reply for the wire. Multi-line replies follow RFC 959: `code-first`, inner lines
+    /// indented by a space (so none can pose as the closing line), `code last`. CR and LF inside the
+    /// text are replaced so no reply can smuggle a second one.
+    pub fn to_wire(&self, out: &mut Vec<u8>) {
+        let clean = |text: &str| text.replace(['\r', '\n'], " ");
+        match self.lines.as_slice() {
+            [] => out.extend_from_slice(format!("{} \r\n", self.code).as_bytes()),
+            [only] => {
+                out.extend_from_slice(format!("{} {}\r\n", self.code, clean(only)).as_bytes())
+            }
+            [first, middle @ .., last] => {
+                out.extend_from_slice(format!("{}-{}\r\n", self.code, clean(first)).as_bytes());
+                for line in middle {
+                    out.extend_from_slice(format!(" {}\r\n", clean(line)).as_bytes());
+                }
+                out.extend_from_slice(format!("{} {}\r\n", self.code, clean(last)).as_bytes());
+            }
+        }
+    }
+}
+
+/// Quotes a path for a 257 reply: embedded quotes are doubled (RFC 959 appendix II).
+pub fn quote_path(path: &str) -> String {
+    format!("\"{}\"", path.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wire(reply: Reply) -> String {
+        let mut out = Vec::new();
+        reply.to_wire(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn single_and_multi_line_replies() {
+        assert_eq!(wire(Reply::new(200, "OK")), "200 OK\r\n");
+        let multi = Reply::multi(211, vec!["Features:".into(), "UTF8".into(), "End".into()]);
+        assert_eq!(wire(multi), "211-Features:\r\n UTF8\r\n211 End\r\n");
+    }
+
+    #[test]
+    fn line_breaks_cannot_inject_replies() {
+        assert_eq!(
+            wire(Reply::new(550, "a\r\n227 fake")),
+            "550 a  227 fake\r\n"
+        );
+        assert_eq!(quote_path("/a\"b"), "\"/a\"\"b\"");
+    }
+}

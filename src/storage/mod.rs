@@ -1,0 +1,190 @@
+//! The storage seam: what the FTP session needs from a file system, and nothing of FTP.
+//!
+//! A [`Backend`] is shared by the whole server; it opens one [`Storage`] per logged-in session, acting
+//! as that session's user and confined to that user's home. Paths handed to a `Storage` are virtual
+//! paths ([`VPath`]): absolute, normalised, relative to the user's home.
+
+pub mod local;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::time::SystemTime;
+
+use crate::auth::Identity;
+use crate::config::{ConfigError, Settings};
+use crate::vpath::VPath;
+
+/// What kind of failure a storage operation met; the session maps each to an FTP reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    NotEmpty,
+    /// The operation or this form of it is not available on the backend.
+    Unsupported,
+    /// The target is a directory where a file was expected, or the reverse.
+    WrongType,
+    Io,
+}
+
+/// A storage failure: its kind and the backend's own explanation (errno text, Java root cause…).
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Self {
+        use std::io::ErrorKind as Io;
+        let kind = match err.kind() {
+            Io::NotFound => ErrorKind::NotFound,
+            Io::AlreadyExists => ErrorKind::AlreadyExists,
+            Io::PermissionDenied => ErrorKind::PermissionDenied,
+            Io::DirectoryNotEmpty => ErrorKind::NotEmpty,
+            Io::Unsupported => ErrorKind::Unsupported,
+            Io::IsADirectory | Io::NotADirectory => ErrorKind::WrongType,
+            _ => ErrorKind::Io,
+        };
+        Error::new(kind, strip_os_error_suffix(&err.to_string()))
+    }
+}
+
+/// `io::Error`'s text ends in " (os error N)"; the reply reads better without it.
+fn strip_os_error_suffix(text: &str) -> String {
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text.to_string(),
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    File,
+    Dir,
+    Symlink,
+}
+
+/// What a listing shows of one file.
+#[derive(Debug, Clone)]
+pub struct Metadata {
+    pub file_type: FileType,
+    pub size: u64,
+    pub modified: SystemTime,
+    /// Permission bits (0o7777), as `ls -l` and `unix.mode` show them.
+    pub mode: u32,
+    pub owner: String,
+    pub group: String,
+    pub links: u64,
+    /// HDFS block replication; `None` where the backend has no such notion.
+    pub replication: Option<u16>,
+}
+
+impl Metadata {
+    pub fn is_dir(&self) -> bool {
+        self.file_type == FileType::Dir
+    }
+}
+
+/// One directory entry: its name (no slashes) and metadata.
+#[derive(Debug, Clone)]
+pub struct DirEntry {
+    pub name: String,
+    pub metadata: Metadata,
+}
+
+/// A directory listing, produced while the client reads it rather than collected first.
+pub type Listing<'a> = Box<dyn Iterator<Item = Result<DirEntry>> + Send + 'a>;
+
+/// How an upload opens its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Create, or truncate an existing file (STOR).
+    Truncate,
+    /// Create, or add to the end of an existing file (APPE).
+    Append,
+    /// Write from this offset of an existing file (REST + STOR), keeping what precedes it.
+    At(u64),
+    /// Create; fail with `AlreadyExists` if the name is taken (STOU).
+    CreateNew,
+}
+
+/// A file opened for download.
+pub trait ReadFile: Read + Send {
+    /// The local file behind this reader, when there is one, so a plain-socket download can hand the
+    /// copy to the kernel (sendfile). Backends without a local file keep the default.
+    fn as_local_file(&mut self) -> Option<&mut File> {
+        None
+    }
+}
+
+/// A file opened for upload. Dropping it without [`WriteFile::finish`] means the upload failed: the
+/// backend keeps what was written as a partial file, or discards it where uploads are atomic.
+pub trait WriteFile: Write + Send {
+    /// Flushes and closes the file, reporting the errors that only surface at close (HDFS does).
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// One session's view of the storage, acting as that session's user.
+pub trait Storage: Send {
+    fn metadata(&self, path: &VPath) -> Result<Metadata>;
+    /// Entries of a directory, streamed; `.` and `..` are not included.
+    fn list(&self, path: &VPath) -> Result<Listing<'_>>;
+    /// Opens a file for reading, positioned at `offset`.
+    fn open_read(&self, path: &VPath, offset: u64) -> Result<Box<dyn ReadFile>>;
+    /// Opens a file for writing; `mode` (permission bits, umask applied) is used when it is created.
+    fn open_write(&self, path: &VPath, how: WriteMode, mode: u32) -> Result<Box<dyn WriteFile>>;
+    fn make_dir(&self, path: &VPath, mode: u32) -> Result<()>;
+    /// Removes an empty directory; `NotEmpty` otherwise.
+    fn remove_dir(&self, path: &VPath) -> Result<()>;
+    fn remove_file(&self, path: &VPath) -> Result<()>;
+    /// Renames; fails with `AlreadyExists` if the target exists and the backend will not replace it.
+    fn rename(&self, from: &VPath, to: &VPath) -> Result<()>;
+    fn set_mode(&self, path: &VPath, mode: u32) -> Result<()>;
+    fn set_modified(&self, path: &VPath, modified: SystemTime) -> Result<()>;
+}
+
+/// A storage system shared by the server; opens a [`Storage`] for each logged-in session.
+pub trait Backend: Send + Sync {
+    /// A short name for logs and `STAT` ("local", "hdfs").
+    fn name(&self) -> &'static str;
+    /// Opens storage for one session, acting as `identity` and confined to its home.
+    fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>>;
+}
+
+/// Builds the backend `--storage` names.
+pub fn build(settings: &Settings) -> std::result::Result<Box<dyn Backend>, ConfigError> {
+    match settings.string("storage").unwrap_or("local") {
+        "local" => {
+            let root = settings.required_path("local-root", "with --storage local")?;
+            let backend = local::LocalBackend::new(&root)
+                .map_err(|e| ConfigError::new("local-root", e.to_string()))?;
+            Ok(Box::new(backend))
+        }
+        other => Err(ConfigError::new(
+            "storage",
+            format!("unknown storage '{other}' (local)"),
+        )),
+    }
+}
