@@ -20,8 +20,9 @@ pub struct Identity {
     /// The FTP user name, also the storage user the session acts as.
     pub user: String,
     /// The user's home in storage terms (e.g. `/alice` under the local root, `/user/alice` in HDFS);
-    /// the session is confined to it.
-    pub home: String,
+    /// the session is confined to it. `None`: the backend's default home for `user` (`/<user>` on local
+    /// disk, `--hdfs-home` in HDFS).
+    pub home: Option<String>,
     pub writable: bool,
     pub credentials: Option<Box<dyn SessionCredentials>>,
 }

@@ -114,7 +114,7 @@ impl Authenticator for UsersFile {
                 .ok_or_else(|| AuthError::Denied("anonymous login is disabled".into()))?;
             return Ok(Identity {
                 user: ANONYMOUS.into(),
-                home: entry.home,
+                home: Some(entry.home),
                 writable: false,
                 credentials: None,
             });
@@ -126,7 +126,7 @@ impl Authenticator for UsersFile {
         match hdfsftpd_ffi::crypt::verify(password, &entry.hash) {
             Ok(true) => Ok(Identity {
                 user: entry.name,
-                home: entry.home,
+                home: Some(entry.home),
                 writable: entry.writable,
                 credentials: None,
             }),
