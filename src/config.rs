@@ -28,120 +28,44 @@ pub struct Flag {
 }
 
 const fn switch(name: &'static str, help: &'static str) -> Flag {
-    Flag {
-        name,
-        arity: Arity::Switch,
-        hint: "",
-        help,
-    }
+    Flag { name, arity: Arity::Switch, hint: "", help }
 }
 
 const fn value(name: &'static str, hint: &'static str, help: &'static str) -> Flag {
-    Flag {
-        name,
-        arity: Arity::Value,
-        hint,
-        help,
-    }
+    Flag { name, arity: Arity::Value, hint, help }
 }
 
 const fn repeated(name: &'static str, hint: &'static str, help: &'static str) -> Flag {
-    Flag {
-        name,
-        arity: Arity::Repeated,
-        hint,
-        help,
-    }
+    Flag { name, arity: Arity::Repeated, hint, help }
 }
 
 /// Command-line-only flags: they steer the program, they are not configuration.
 const META_FLAGS: &[Flag] = &[
-    value(
-        "config",
-        "FILE",
-        "read settings from FILE (key = value lines, # comments); flags win",
-    ),
-    switch(
-        "check-config",
-        "check the configuration, print it and exit (0 when valid)",
-    ),
+    value("config", "FILE", "read settings from FILE (key = value lines, # comments); flags win"),
+    switch("check-config", "check the configuration, print it and exit (0 when valid)"),
     switch("help", "print this help and exit"),
     switch("version", "print the version and exit"),
 ];
 
 const CORE_FLAGS: &[Flag] = &[
-    repeated(
-        "bind",
-        "ADDR",
-        "address to listen on, IPv4 or IPv6; repeatable [0.0.0.0]",
-    ),
+    repeated("bind", "ADDR", "address to listen on, IPv4 or IPv6; repeatable [0.0.0.0]"),
     value("ftp-port", "N", "plain FTP port; 0 disables plain FTP [21]"),
     value("storage", "KIND", "storage backend: local [local]"),
-    value(
-        "local-root",
-        "DIR",
-        "root directory of the local storage; user homes are below it",
-    ),
+    value("local-root", "DIR", "root directory of the local storage; user homes are below it"),
     value("auth", "KIND", "authenticator: users [users]"),
-    value(
-        "users-file",
-        "FILE",
-        "users file: name:crypt-hash:home:perms lines",
-    ),
-    switch(
-        "anonymous",
-        "allow anonymous read-only login through the users file's 'anonymous' entry",
-    ),
-    value(
-        "max-clients",
-        "N",
-        "most sessions at once; also the worker pool size [16]",
-    ),
-    value(
-        "max-per-ip",
-        "N",
-        "most sessions from one address; 0 = no limit [0]",
-    ),
-    value(
-        "pasv-ports",
-        "LO-HI",
-        "port range for passive data connections [any free port]",
-    ),
-    value(
-        "pasv-address",
-        "ADDR",
-        "address advertised in PASV replies [the control connection's]",
-    ),
+    value("users-file", "FILE", "users file: name:crypt-hash:home:perms lines"),
+    switch("anonymous", "allow anonymous read-only login through the users file's 'anonymous' entry"),
+    value("max-clients", "N", "most sessions at once; also the worker pool size [16]"),
+    value("max-per-ip", "N", "most sessions from one address; 0 = no limit [0]"),
+    value("pasv-ports", "LO-HI", "port range for passive data connections [any free port]"),
+    value("pasv-address", "ADDR", "address advertised in PASV replies [the control connection's]"),
     value("idle-timeout", "SECS", "end sessions idle this long [300]"),
-    value(
-        "login-timeout",
-        "SECS",
-        "end sessions not logged in within this time [60]",
-    ),
-    value(
-        "data-timeout",
-        "SECS",
-        "data connection set-up and stall limit [60]",
-    ),
-    switch(
-        "allow-foreign-port",
-        "allow PORT/EPRT to other hosts and privileged ports (FXP)",
-    ),
-    value(
-        "login-fail-delay",
-        "SECS",
-        "delay before every failed-login reply [1]",
-    ),
-    value(
-        "max-login-fails",
-        "N",
-        "failed logins before the connection is closed [3]",
-    ),
-    value(
-        "log-level",
-        "LEVEL",
-        "error, warn, info, debug (protocol dialogue) or trace [info]",
-    ),
+    value("login-timeout", "SECS", "end sessions not logged in within this time [60]"),
+    value("data-timeout", "SECS", "data connection set-up and stall limit [60]"),
+    switch("allow-foreign-port", "allow PORT/EPRT to other hosts and privileged ports (FXP)"),
+    value("login-fail-delay", "SECS", "delay before every failed-login reply [1]"),
+    value("max-login-fails", "N", "failed logins before the connection is closed [3]"),
+    value("log-level", "LEVEL", "error, warn, info, debug (protocol dialogue) or trace [info]"),
 ];
 
 /// Every settings table, in `--help` order, with its heading.
@@ -157,10 +81,7 @@ pub struct ConfigError {
 
 impl ConfigError {
     pub fn new(key: &str, message: impl Into<String>) -> Self {
-        ConfigError {
-            key: key.to_string(),
-            message: message.into(),
-        }
+        ConfigError { key: key.to_string(), message: message.into() }
     }
 }
 
@@ -187,11 +108,7 @@ pub struct Settings {
 
 impl Settings {
     fn arity(key: &str) -> Option<Arity> {
-        flag_groups()
-            .iter()
-            .flat_map(|(_, flags)| flags.iter())
-            .find(|f| f.name == key)
-            .map(|f| f.arity)
+        flag_groups().iter().flat_map(|(_, flags)| flags.iter()).find(|f| f.name == key).map(|f| f.arity)
     }
 
     /// Parses `key = value` lines; unknown keys and command-line-only keys are errors.
@@ -203,26 +120,15 @@ impl Settings {
                 continue;
             }
             let at = format!("{origin} line {}", index + 1);
-            let (key, value) = line
-                .split_once('=')
-                .ok_or_else(|| ConfigError::new(&at, "expected 'key = value'"))?;
+            let (key, value) = line.split_once('=').ok_or_else(|| ConfigError::new(&at, "expected 'key = value'"))?;
             let (key, value) = (key.trim(), value.trim());
             match Self::arity(key) {
                 Some(_) if META_FLAGS.iter().any(|f| f.name == key) => {
-                    return Err(ConfigError::new(
-                        key,
-                        format!("only valid on the command line ({at})"),
-                    ));
+                    return Err(ConfigError::new(key, format!("only valid on the command line ({at})")));
                 }
-                Some(Arity::Repeated) => settings
-                    .values
-                    .entry(key.to_string())
-                    .or_default()
-                    .push(value.to_string()),
+                Some(Arity::Repeated) => settings.values.entry(key.to_string()).or_default().push(value.to_string()),
                 Some(_) => {
-                    settings
-                        .values
-                        .insert(key.to_string(), vec![value.to_string()]);
+                    settings.values.insert(key.to_string(), vec![value.to_string()]);
                 }
                 None => return Err(ConfigError::new(key, format!("unknown setting ({at})"))),
             }
@@ -246,10 +152,7 @@ impl Settings {
     }
 
     pub fn string(&self, key: &str) -> Option<&str> {
-        self.values
-            .get(key)
-            .and_then(|v| v.last())
-            .map(String::as_str)
+        self.values.get(key).and_then(|v| v.last()).map(String::as_str)
     }
 
     pub fn strings(&self, key: &str) -> &[String] {
@@ -259,8 +162,7 @@ impl Settings {
     pub fn switch(&self, key: &str) -> Result<bool> {
         match self.string(key) {
             None => Ok(false),
-            Some(v) => parse_bool(v)
-                .ok_or_else(|| ConfigError::new(key, format!("'{v}' is not yes or no"))),
+            Some(v) => parse_bool(v).ok_or_else(|| ConfigError::new(key, format!("'{v}' is not yes or no"))),
         }
     }
 
@@ -271,16 +173,13 @@ impl Settings {
     {
         match self.string(key) {
             None => Ok(default),
-            Some(v) => v
-                .parse()
-                .map_err(|e| ConfigError::new(key, format!("'{v}': {e}"))),
+            Some(v) => v.parse().map_err(|e| ConfigError::new(key, format!("'{v}': {e}"))),
         }
     }
 
     pub fn seconds(&self, key: &str, default: f64) -> Result<Duration> {
         let secs: f64 = self.parsed(key, default)?;
-        Duration::try_from_secs_f64(secs)
-            .map_err(|_| ConfigError::new(key, format!("'{secs}' is not a duration")))
+        Duration::try_from_secs_f64(secs).map_err(|_| ConfigError::new(key, format!("'{secs}' is not a duration")))
     }
 
     pub fn path(&self, key: &str) -> Option<PathBuf> {
@@ -288,8 +187,7 @@ impl Settings {
     }
 
     pub fn required_path(&self, key: &str, why: &str) -> Result<PathBuf> {
-        self.path(key)
-            .ok_or_else(|| ConfigError::new(key, format!("required {why}")))
+        self.path(key).ok_or_else(|| ConfigError::new(key, format!("required {why}")))
     }
 }
 
@@ -305,23 +203,15 @@ fn parse_bool(value: &str) -> Option<bool> {
 pub enum Invocation {
     Help(String),
     Version,
-    Run {
-        settings: Settings,
-        check_only: bool,
-    },
+    Run { settings: Settings, check_only: bool },
 }
 
 /// Parses the command line (and the `--config` file it names).
 pub fn parse_command_line(args: &[String]) -> Result<Invocation> {
     let options = options();
-    let matches = options
-        .parse(args)
-        .map_err(|e| ConfigError::new("", e.to_string()))?;
+    let matches = options.parse(args).map_err(|e| ConfigError::new("", e.to_string()))?;
     if let Some(stray) = matches.free.first() {
-        return Err(ConfigError::new(
-            "",
-            format!("unexpected argument '{stray}'"),
-        ));
+        return Err(ConfigError::new("", format!("unexpected argument '{stray}'")));
     }
     if matches.opt_present("help") {
         return Ok(Invocation::Help(help_text(&options)));
@@ -331,17 +221,14 @@ pub fn parse_command_line(args: &[String]) -> Result<Invocation> {
     }
     let mut settings = match matches.opt_str("config") {
         Some(file) => {
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| ConfigError::new("config", format!("{file}: {e}")))?;
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| ConfigError::new("config", format!("{file}: {e}")))?;
             Settings::from_file_text(&text, &file)?
         }
         None => Settings::default(),
     };
     settings.overlay(&matches);
-    Ok(Invocation::Run {
-        settings,
-        check_only: matches.opt_present("check-config"),
-    })
+    Ok(Invocation::Run { settings, check_only: matches.opt_present("check-config") })
 }
 
 fn options() -> getopts::Options {
@@ -399,10 +286,7 @@ impl Config {
             [] => vec![IpAddr::from([0, 0, 0, 0])],
             given => given
                 .iter()
-                .map(|b| {
-                    b.parse()
-                        .map_err(|e| ConfigError::new("bind", format!("'{b}': {e}")))
-                })
+                .map(|b| b.parse().map_err(|e| ConfigError::new("bind", format!("'{b}': {e}"))))
                 .collect::<Result<_>>()?,
         };
         let max_clients: usize = s.parsed("max-clients", 16)?;
@@ -415,9 +299,13 @@ impl Config {
             max_clients,
             max_per_ip: s.parsed("max-per-ip", 0)?,
             pasv_ports: s.string("pasv-ports").map(parse_port_range).transpose()?,
-            pasv_address: s
-                .parsed::<IpAddr>("pasv-address", IpAddr::from([0, 0, 0, 0]))
-                .map(|a| if a.is_unspecified() { None } else { Some(a) })?,
+            pasv_address: s.parsed::<IpAddr>("pasv-address", IpAddr::from([0, 0, 0, 0])).map(|a| {
+                if a.is_unspecified() {
+                    None
+                } else {
+                    Some(a)
+                }
+            })?,
             idle_timeout: s.seconds("idle-timeout", 300.0)?,
             login_timeout: s.seconds("login-timeout", 60.0)?,
             data_timeout: s.seconds("data-timeout", 60.0)?,
@@ -441,17 +329,9 @@ impl Config {
 }
 
 fn parse_port_range(text: &str) -> Result<(u16, u16)> {
-    let bad = || {
-        ConfigError::new(
-            "pasv-ports",
-            format!("'{text}' is not a range LO-HI of ports 1024-65535"),
-        )
-    };
+    let bad = || ConfigError::new("pasv-ports", format!("'{text}' is not a range LO-HI of ports 1024-65535"));
     let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
-    let (lo, hi): (u16, u16) = (
-        lo.trim().parse().map_err(|_| bad())?,
-        hi.trim().parse().map_err(|_| bad())?,
-    );
+    let (lo, hi): (u16, u16) = (lo.trim().parse().map_err(|_| bad())?, hi.trim().parse().map_err(|_| bad())?);
     if lo < 1024 || lo > hi {
         return Err(bad());
     }
@@ -472,9 +352,7 @@ mod tests {
 
     #[test]
     fn file_keys_and_flags_merge_with_flags_winning() {
-        let mut settings =
-            Settings::from_file_text("# c\nmax-clients=4\n bind = ::1 \nbind=127.0.0.1\n", "f")
-                .unwrap();
+        let mut settings = Settings::from_file_text("# c\nmax-clients=4\n bind = ::1 \nbind=127.0.0.1\n", "f").unwrap();
         assert_eq!(settings.strings("bind"), ["::1", "127.0.0.1"]);
         let options = options();
         let matches = options.parse(["--max-clients", "9"]).unwrap();
@@ -507,11 +385,7 @@ mod tests {
     fn help_lists_every_flag() {
         let help = help_text(&options());
         for flag in flag_groups().iter().flat_map(|(_, f)| f.iter()) {
-            assert!(
-                help.contains(&format!("--{}", flag.name)),
-                "{} missing from --help",
-                flag.name
-            );
+            assert!(help.contains(&format!("--{}", flag.name)), "{} missing from --help", flag.name);
         }
     }
 }

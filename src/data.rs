@@ -22,17 +22,9 @@ const SENDFILE_CHUNK: u64 = 16 << 20;
 
 /// Opens a passive listener on `local` (the control connection's local address), on a port from
 /// `range` when one is configured, any free port otherwise.
-pub fn listen_passive(
-    local: IpAddr,
-    range: Option<(u16, u16)>,
-    accept_timeout: Duration,
-) -> io::Result<TcpListener> {
+pub fn listen_passive(local: IpAddr, range: Option<(u16, u16)>, accept_timeout: Duration) -> io::Result<TcpListener> {
     let bind = |port: u16| -> io::Result<TcpListener> {
-        let socket = Socket::new(
-            Domain::for_address(SocketAddr::new(local, port)),
-            Type::STREAM,
-            None,
-        )?;
+        let socket = Socket::new(Domain::for_address(SocketAddr::new(local, port)), Type::STREAM, None)?;
         // The accept below waits at most this long (SO_RCVTIMEO applies to accept on Linux).
         socket.set_read_timeout(Some(accept_timeout))?;
         socket.bind(&SocketAddr::new(local, port).into())?;
@@ -44,10 +36,7 @@ pub fn listen_passive(
     };
     let span = u32::from(hi - lo) + 1;
     let start = pseudo_random() % span;
-    let mut last_error = io::Error::new(
-        io::ErrorKind::AddrInUse,
-        "no free port in the passive range",
-    );
+    let mut last_error = io::Error::new(io::ErrorKind::AddrInUse, "no free port in the passive range");
     for step in 0..span {
         let port = lo + ((start + step) % span) as u16;
         match bind(port) {
@@ -68,22 +57,12 @@ fn pseudo_random() -> u32 {
 
 /// Accepts the data connection, from the control connection's peer only: connections from any
 /// other address (a hijack attempt) are dropped and logged.
-pub fn accept_passive(
-    listener: &TcpListener,
-    peer: IpAddr,
-    timeout: Duration,
-) -> io::Result<TcpStream> {
+pub fn accept_passive(listener: &TcpListener, peer: IpAddr, timeout: Duration) -> io::Result<TcpStream> {
     let deadline = Instant::now() + timeout;
     loop {
         let (stream, from) = listener.accept().map_err(|e| {
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) {
-                io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "no data connection arrived in time",
-                )
+            if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+                io::Error::new(io::ErrorKind::TimedOut, "no data connection arrived in time")
             } else {
                 e
             }
@@ -92,14 +71,9 @@ pub fn accept_passive(
             prepare(&stream)?;
             return Ok(stream);
         }
-        log::warn!(
-            "passive data connection from {from} refused: the control connection is from {peer}"
-        );
+        log::warn!("passive data connection from {from} refused: the control connection is from {peer}");
         if Instant::now() >= deadline {
-            return Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "no data connection arrived in time",
-            ));
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "no data connection arrived in time"));
         }
     }
 }
@@ -112,25 +86,15 @@ pub fn connect_active(target: SocketAddr, timeout: Duration) -> io::Result<TcpSt
 }
 
 /// Why an active-mode target is refused, if it is (RFC 2577 bounce protection).
-pub fn check_active_target(
-    target: SocketAddr,
-    peer: IpAddr,
-    allow_foreign: bool,
-) -> Result<(), String> {
+pub fn check_active_target(target: SocketAddr, peer: IpAddr, allow_foreign: bool) -> Result<(), String> {
     if allow_foreign {
         return Ok(());
     }
     if !same_host(target.ip(), peer) {
-        return Err(format!(
-            "data connections go to your own address ({peer}) only, not {}",
-            target.ip()
-        ));
+        return Err(format!("data connections go to your own address ({peer}) only, not {}", target.ip()));
     }
     if target.port() < 1024 {
-        return Err(format!(
-            "data connections to privileged ports ({}) are refused",
-            target.port()
-        ));
+        return Err(format!("data connections to privileged ports ({}) are refused", target.port()));
     }
     Ok(())
 }
@@ -169,12 +133,7 @@ pub struct Watch<'a> {
 
 impl<'a> Watch<'a> {
     pub fn new(control: &'a mut Control, stall_limit: Duration) -> Self {
-        Watch {
-            control,
-            stall_limit,
-            bytes: 0,
-            last_progress: Instant::now(),
-        }
+        Watch { control, stall_limit, bytes: 0, last_progress: Instant::now() }
     }
 
     fn progress(&mut self, bytes: u64) {
@@ -204,20 +163,11 @@ impl<'a> Watch<'a> {
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-    )
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
 }
 
 /// Download: storage → client. Local files in binary mode over plain TCP go through sendfile.
-pub fn send(
-    file: &mut dyn ReadFile,
-    data: &mut Stream,
-    ascii: bool,
-    buffer: &mut [u8],
-    watch: &mut Watch,
-) -> Outcome {
+pub fn send(file: &mut dyn ReadFile, data: &mut Stream, ascii: bool, buffer: &mut [u8], watch: &mut Watch) -> Outcome {
     if !ascii {
         if let (Some(local), Stream::Plain(tcp)) = (file.as_local_file(), &mut *data) {
             return send_zero_copy(local, tcp, watch);
@@ -245,11 +195,7 @@ pub fn send(
 }
 
 /// Writes a chunk, waking every poll interval to look at the control connection.
-pub fn write_all_watched(
-    data: &mut Stream,
-    mut chunk: &[u8],
-    watch: &mut Watch,
-) -> Option<Outcome> {
+pub fn write_all_watched(data: &mut Stream, mut chunk: &[u8], watch: &mut Watch) -> Option<Outcome> {
     while !chunk.is_empty() {
         match data.write(chunk) {
             Ok(0) => return Some(Outcome::DataFailed(io::ErrorKind::WriteZero.into())),
@@ -405,8 +351,6 @@ mod tests {
         assert!(check_active_target("127.0.0.2:5000".parse().unwrap(), peer, false).is_err());
         assert!(check_active_target("127.0.0.1:21".parse().unwrap(), peer, false).is_err());
         assert!(check_active_target("127.0.0.2:5000".parse().unwrap(), peer, true).is_ok());
-        assert!(
-            check_active_target("[::ffff:127.0.0.1]:5000".parse().unwrap(), peer, false).is_ok()
-        );
+        assert!(check_active_target("[::ffff:127.0.0.1]:5000".parse().unwrap(), peer, false).is_ok());
     }
 }

@@ -7,16 +7,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::storage::{FileType, Metadata};
 
 /// The MLST facts this server emits, as FEAT and `OPTS MLST` name them.
-pub const MLST_FACTS: &[&str] = &[
-    "type",
-    "size",
-    "modify",
-    "perm",
-    "unix.mode",
-    "unix.owner",
-    "unix.group",
-    "x.hdfs.replication",
-];
+pub const MLST_FACTS: &[&str] =
+    &["type", "size", "modify", "perm", "unix.mode", "unix.owner", "unix.group", "x.hdfs.replication"];
 
 /// Characters that would let a stored name break a listing line or inject a reply are shown as `?`.
 pub fn safe_name(name: &str) -> std::borrow::Cow<'_, str> {
@@ -37,32 +29,21 @@ impl FactSet {
     }
 
     pub fn contains(&self, fact: &str) -> bool {
-        MLST_FACTS
-            .iter()
-            .position(|f| f.eq_ignore_ascii_case(fact))
-            .is_some_and(|i| self.0 & (1 << i) != 0)
+        MLST_FACTS.iter().position(|f| f.eq_ignore_ascii_case(fact)).is_some_and(|i| self.0 & (1 << i) != 0)
     }
 
     /// `type;size;` as the client lists them; unknown names are ignored (RFC 3659 7.9).
     pub fn parse(list: &str) -> FactSet {
         let bits = list
             .split(';')
-            .filter_map(|name| {
-                MLST_FACTS
-                    .iter()
-                    .position(|f| f.eq_ignore_ascii_case(name.trim()))
-            })
+            .filter_map(|name| MLST_FACTS.iter().position(|f| f.eq_ignore_ascii_case(name.trim())))
             .fold(0, |bits, i| bits | (1 << i));
         FactSet(bits)
     }
 
     /// `type;size;` for the OPTS reply, or `type*;size*;` for FEAT.
     pub fn describe(&self, marker: &str) -> String {
-        MLST_FACTS
-            .iter()
-            .filter(|f| self.contains(f))
-            .map(|f| format!("{f}{marker};"))
-            .collect()
+        MLST_FACTS.iter().filter(|f| self.contains(f)).map(|f| format!("{f}{marker};")).collect()
     }
 }
 
@@ -102,9 +83,7 @@ fn permission_string(mode: u32) -> String {
     text
 }
 
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// `Mon DD HH:MM` within six months of now, `Mon DD  YYYY` otherwise, as `ls` does (in UTC).
 fn ls_date(time: SystemTime, now: SystemTime) -> String {
@@ -170,26 +149,16 @@ pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
     let field = |range: std::ops::Range<usize>| whole[range].parse::<i64>().ok();
     let (year, month, day) = (field(0..4)?, field(4..6)?, field(6..8)?);
     let (hour, minute, second) = (field(8..10)?, field(10..12)?, field(12..14)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 || second > 60 {
         return None;
     }
     let seconds = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
-    u64::try_from(seconds)
-        .ok()
-        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+    u64::try_from(seconds).ok().map(|s| UNIX_EPOCH + Duration::from_secs(s))
 }
 
 /// (year, month, day, hour, minute, second) in UTC. Times before 1970 show as 1970.
 fn civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
-    let secs = time
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0) as i64;
+    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
     let (days, rest) = (secs.div_euclid(86400), secs.rem_euclid(86400));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -201,14 +170,7 @@ fn civil(time: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
     let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        year,
-        month,
-        day,
-        (rest / 3600) as u32,
-        (rest % 3600 / 60) as u32,
-        (rest % 60) as u32,
-    )
+    (year, month, day, (rest / 3600) as u32, (rest % 3600 / 60) as u32, (rest % 60) as u32)
 }
 
 fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
@@ -242,10 +204,7 @@ mod tests {
     fn timestamps_round_trip() {
         let time = parse_timestamp("20200102030405").unwrap();
         assert_eq!(timestamp(time), "20200102030405");
-        assert_eq!(
-            timestamp(parse_timestamp("20240229235959.123").unwrap()),
-            "20240229235959"
-        );
+        assert_eq!(timestamp(parse_timestamp("20240229235959.123").unwrap()), "20240229235959");
         assert!(parse_timestamp("2020010203040").is_none());
         assert!(parse_timestamp("20201302030405").is_none());
         assert_eq!(timestamp(UNIX_EPOCH), "19700101000000");
@@ -255,35 +214,11 @@ mod tests {
     fn ls_lines_look_like_ls() {
         let now = parse_timestamp("20260601000000").unwrap();
         let mut line = String::new();
-        ls_line(
-            &mut line,
-            "a.txt",
-            &meta(
-                FileType::File,
-                0o640,
-                parse_timestamp("20260501101500").unwrap(),
-            ),
-            now,
-        );
-        assert_eq!(
-            line,
-            "-rw-r-----   1 alice    staff            1234 May  1 10:15 a.txt"
-        );
+        ls_line(&mut line, "a.txt", &meta(FileType::File, 0o640, parse_timestamp("20260501101500").unwrap()), now);
+        assert_eq!(line, "-rw-r-----   1 alice    staff            1234 May  1 10:15 a.txt");
         line.clear();
-        ls_line(
-            &mut line,
-            "old",
-            &meta(
-                FileType::Dir,
-                0o755,
-                parse_timestamp("20200102030405").unwrap(),
-            ),
-            now,
-        );
-        assert_eq!(
-            line,
-            "drwxr-xr-x   1 alice    staff            1234 Jan  2  2020 old"
-        );
+        ls_line(&mut line, "old", &meta(FileType::Dir, 0o755, parse_timestamp("20200102030405").unwrap()), now);
+        assert_eq!(line, "drwxr-xr-x   1 alice    staff            1234 Jan  2  2020 old");
     }
 
     #[test]
@@ -292,11 +227,7 @@ mod tests {
         mlst_line(
             &mut line,
             "x\ry",
-            &meta(
-                FileType::File,
-                0o644,
-                parse_timestamp("20200102030405").unwrap(),
-            ),
+            &meta(FileType::File, 0o644, parse_timestamp("20200102030405").unwrap()),
             false,
             &FactSet::all(),
         );
@@ -313,8 +244,6 @@ mod tests {
         let set = FactSet::parse("Type;SIZE;bogus;");
         assert!(set.contains("type") && set.contains("size") && !set.contains("modify"));
         assert_eq!(set.describe(""), "type;size;");
-        assert!(FactSet::all()
-            .describe("*")
-            .starts_with("type*;size*;modify*;"));
+        assert!(FactSet::all().describe("*").starts_with("type*;size*;modify*;"));
     }
 }

@@ -33,21 +33,14 @@ fn main() -> ExitCode {
             println!("hdfsftpd {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        Ok(Invocation::Run {
-            settings,
-            check_only,
-        }) => (settings, check_only),
+        Ok(Invocation::Run { settings, check_only }) => (settings, check_only),
         Err(e) => return fail(EXIT_CONFIG, &format!("{e} (see --help)")),
     };
     let config = match Config::from_settings(&settings) {
         Ok(config) => config,
         Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
     };
-    env_logger::Builder::new()
-        .filter_level(config.log_level)
-        .format_target(false)
-        .parse_default_env()
-        .init();
+    env_logger::Builder::new().filter_level(config.log_level).format_target(false).parse_default_env().init();
     let backend = match storage::build(&settings) {
         Ok(backend) => backend,
         Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
@@ -57,23 +50,14 @@ fn main() -> ExitCode {
         Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
     };
     if check_only {
-        println!(
-            "configuration OK: storage {}, {} worker(s)",
-            backend.name(),
-            config.max_clients
-        );
+        println!("configuration OK: storage {}, {} worker(s)", backend.name(), config.max_clients);
         return ExitCode::SUCCESS;
     }
     let listeners = match server::bind_listeners(&config.binds, &[config.ftp_port]) {
         Ok(listeners) => listeners,
         Err(e) => return fail(EXIT_RUNTIME, &e.to_string()),
     };
-    let shared = Arc::new(session::Shared {
-        config,
-        backend,
-        auth,
-        shutting_down: AtomicBool::new(false),
-    });
+    let shared = Arc::new(session::Shared { config, backend, auth, shutting_down: AtomicBool::new(false) });
     match server::Server::new(shared).run(listeners) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(EXIT_RUNTIME, &e.to_string()),

@@ -35,17 +35,11 @@ pub fn bind_listeners(binds: &[IpAddr], ports: &[u16]) -> io::Result<Vec<TcpList
     for &port in ports.iter().filter(|&&p| p != 0) {
         for &ip in binds {
             let address = SocketAddr::new(ip, port);
-            listeners.push(
-                listen(address)
-                    .map_err(|e| io::Error::new(e.kind(), format!("listen on {address}: {e}")))?,
-            );
+            listeners.push(listen(address).map_err(|e| io::Error::new(e.kind(), format!("listen on {address}: {e}")))?);
         }
     }
     if listeners.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "no listener enabled: every port is 0",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no listener enabled: every port is 0"));
     }
     Ok(listeners)
 }
@@ -97,10 +91,7 @@ pub struct Server {
 
 impl Server {
     pub fn new(shared: Arc<Shared>) -> Server {
-        Server {
-            shared,
-            occupancy: Arc::default(),
-        }
+        Server { shared, occupancy: Arc::default() }
     }
 
     /// Serves until SIGTERM or SIGINT, then drains running sessions.
@@ -118,11 +109,7 @@ impl Server {
         let mut acceptors = Vec::new();
         for listener in listeners {
             log::info!("listening on {} (plain FTP)", listener.local_addr()?);
-            let (sender, occupancy, shared) = (
-                sender.clone(),
-                Arc::clone(&self.occupancy),
-                Arc::clone(&self.shared),
-            );
+            let (sender, occupancy, shared) = (sender.clone(), Arc::clone(&self.occupancy), Arc::clone(&self.shared));
             acceptors.push(
                 thread::Builder::new()
                     .name("accept".into())
@@ -130,11 +117,7 @@ impl Server {
             );
         }
         drop(sender);
-        log::info!(
-            "hdfsftpd {} ready: {} workers",
-            env!("CARGO_PKG_VERSION"),
-            max_clients
-        );
+        log::info!("hdfsftpd {} ready: {} workers", env!("CARGO_PKG_VERSION"), max_clients);
         self.wait_for_signals()?;
         self.shared.shutting_down.store(true, Ordering::SeqCst);
         for acceptor in acceptors {
@@ -150,9 +133,7 @@ impl Server {
             match signal {
                 SIGHUP => match self.shared.auth.reload() {
                     Ok(()) => log::info!("SIGHUP: configuration reloaded"),
-                    Err(e) => log::error!(
-                        "SIGHUP: reload failed, keeping the previous configuration: {e}"
-                    ),
+                    Err(e) => log::error!("SIGHUP: reload failed, keeping the previous configuration: {e}"),
                 },
                 _ => {
                     log::info!("signal {signal}: shutting down");
@@ -167,11 +148,7 @@ impl Server {
     fn drain(&self) {
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         loop {
-            let running = self
-                .occupancy
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .total;
+            let running = self.occupancy.lock().unwrap_or_else(|p| p.into_inner()).total;
             if running == 0 {
                 log::info!("all sessions ended");
                 return;
@@ -195,14 +172,7 @@ fn accept_loop(
     while !shared.shutting_down.load(Ordering::SeqCst) {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,
             Err(e) => {
                 log::error!("accept failed: {e}");
                 thread::sleep(Duration::from_millis(100));
@@ -241,10 +211,7 @@ fn admit(
     }
     counts.total += 1;
     *counts.per_ip.entry(ip).or_default() += 1;
-    Ok(Admission {
-        occupancy: Arc::clone(occupancy),
-        ip,
-    })
+    Ok(Admission { occupancy: Arc::clone(occupancy), ip })
 }
 
 /// Over a cap: a 421 and the connection closed at once, from the accept thread.
@@ -264,21 +231,14 @@ fn prepare_control(stream: &TcpStream) -> io::Result<()> {
 
 fn work(shared: Arc<Shared>, receiver: Receiver<(TcpStream, Admission)>) {
     for (stream, admission) in receiver {
-        let peer = stream
-            .peer_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_else(|_| "?".into());
-        log::debug!(
-            "{peer}: session starts on {}",
-            thread::current().name().unwrap_or("?")
-        );
+        let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+        log::debug!("{peer}: session starts on {}", thread::current().name().unwrap_or("?"));
         let shared = Arc::clone(&shared);
-        let outcome = panic::catch_unwind(AssertUnwindSafe(move || {
-            match Session::new(shared, Stream::Plain(stream)) {
+        let outcome =
+            panic::catch_unwind(AssertUnwindSafe(move || match Session::new(shared, Stream::Plain(stream)) {
                 Ok(session) => session.run(),
                 Err(e) => log::warn!("{peer}: cannot start session: {e}"),
-            }
-        }));
+            }));
         if outcome.is_err() {
             log::error!("session crashed (a bug); the worker carries on");
         }

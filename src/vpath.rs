@@ -23,11 +23,7 @@ impl VPath {
         if name.contains(['\0', '\r', '\n']) {
             return Err(BadPath("file names may not contain NUL, CR or LF"));
         }
-        let mut parts: Vec<&str> = if name.starts_with('/') {
-            Vec::new()
-        } else {
-            self.components().collect()
-        };
+        let mut parts: Vec<&str> = if name.starts_with('/') { Vec::new() } else { self.components().collect() };
         for part in name.split('/') {
             match part {
                 "" | "." => {}

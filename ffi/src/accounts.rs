@@ -12,24 +12,12 @@ pub fn user_name(uid: u32) -> Option<String> {
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the call; on success `result` points at `entry`, whose string
     // fields point into `buffer`, and both outlive the copy made below.
-    let rc = unsafe {
-        libc::getpwuid_r(
-            uid,
-            entry.as_mut_ptr(),
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut result,
-        )
-    };
+    let rc = unsafe { libc::getpwuid_r(uid, entry.as_mut_ptr(), buffer.as_mut_ptr(), buffer.len(), &mut result) };
     if rc != 0 || result.is_null() {
         return None;
     }
     // SAFETY: see above; pw_name is a NUL-terminated string in `buffer`.
-    Some(
-        unsafe { CStr::from_ptr((*result).pw_name) }
-            .to_string_lossy()
-            .into_owned(),
-    )
+    Some(unsafe { CStr::from_ptr((*result).pw_name) }.to_string_lossy().into_owned())
 }
 
 /// The name of group `gid`, or `None` when the system knows no such group.
@@ -38,24 +26,12 @@ pub fn group_name(gid: u32) -> Option<String> {
     let mut entry = MaybeUninit::<libc::group>::uninit();
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: as in `user_name`.
-    let rc = unsafe {
-        libc::getgrgid_r(
-            gid,
-            entry.as_mut_ptr(),
-            buffer.as_mut_ptr(),
-            buffer.len(),
-            &mut result,
-        )
-    };
+    let rc = unsafe { libc::getgrgid_r(gid, entry.as_mut_ptr(), buffer.as_mut_ptr(), buffer.len(), &mut result) };
     if rc != 0 || result.is_null() {
         return None;
     }
     // SAFETY: gr_name is a NUL-terminated string in `buffer`.
-    Some(
-        unsafe { CStr::from_ptr((*result).gr_name) }
-            .to_string_lossy()
-            .into_owned(),
-    )
+    Some(unsafe { CStr::from_ptr((*result).gr_name) }.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]

@@ -8,12 +8,7 @@ use std::os::raw::{c_char, c_int, c_void};
 #[link(name = "crypt")]
 extern "C" {
     // libxcrypt: reentrant, the caller supplies the scratch area and its size.
-    fn crypt_rn(
-        phrase: *const c_char,
-        setting: *const c_char,
-        data: *mut c_void,
-        size: c_int,
-    ) -> *mut c_char;
+    fn crypt_rn(phrase: *const c_char, setting: *const c_char, data: *mut c_void, size: c_int) -> *mut c_char;
 }
 
 /// Size of libxcrypt's `struct crypt_data`.
@@ -26,21 +21,13 @@ pub fn crypt(password: &str, setting: &str) -> io::Result<String> {
     let mut scratch = vec![0u8; CRYPT_DATA_SIZE];
     // SAFETY: both strings are NUL-terminated and live across the call; `scratch` is a writable area
     // of the size we pass; the result points into `scratch` and is copied before `scratch` drops.
-    let result = unsafe {
-        crypt_rn(
-            phrase.as_ptr(),
-            setting.as_ptr(),
-            scratch.as_mut_ptr().cast(),
-            CRYPT_DATA_SIZE as c_int,
-        )
-    };
+    let result =
+        unsafe { crypt_rn(phrase.as_ptr(), setting.as_ptr(), scratch.as_mut_ptr().cast(), CRYPT_DATA_SIZE as c_int) };
     if result.is_null() {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: non-null results of crypt_rn are NUL-terminated strings inside `scratch`.
-    let hashed = unsafe { CStr::from_ptr(result) }
-        .to_string_lossy()
-        .into_owned();
+    let hashed = unsafe { CStr::from_ptr(result) }.to_string_lossy().into_owned();
     // libxcrypt signals an unusable setting with a string starting with '*'.
     if hashed.starts_with('*') {
         return Err(invalid("unsupported or malformed password hash"));

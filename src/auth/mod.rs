@@ -33,13 +33,7 @@ impl fmt::Debug for Identity {
             .field("user", &self.user)
             .field("home", &self.home)
             .field("writable", &self.writable)
-            .field(
-                "credentials",
-                &self
-                    .credentials
-                    .as_ref()
-                    .map(|c| c.ticket_cache().map(Path::to_path_buf)),
-            )
+            .field("credentials", &self.credentials.as_ref().map(|c| c.ticket_cache().map(Path::to_path_buf)))
             .finish()
     }
 }
@@ -65,8 +59,7 @@ impl fmt::Display for AuthError {
 
 pub trait Authenticator: Send + Sync {
     /// Checks `password` for `user` connecting from `peer`.
-    fn authenticate(&self, user: &str, password: &str, peer: IpAddr)
-        -> Result<Identity, AuthError>;
+    fn authenticate(&self, user: &str, password: &str, peer: IpAddr) -> Result<Identity, AuthError>;
     /// Re-reads configuration that may change while running (the users file on SIGHUP).
     fn reload(&self) -> Result<(), String> {
         Ok(())
@@ -78,13 +71,9 @@ pub fn build(settings: &Settings, anonymous: bool) -> Result<Box<dyn Authenticat
     match settings.string("auth").unwrap_or("users") {
         "users" => {
             let file = settings.required_path("users-file", "with --auth users")?;
-            let users = users_file::UsersFile::load(&file, anonymous)
-                .map_err(|e| ConfigError::new("users-file", e))?;
+            let users = users_file::UsersFile::load(&file, anonymous).map_err(|e| ConfigError::new("users-file", e))?;
             Ok(Box::new(users))
         }
-        other => Err(ConfigError::new(
-            "auth",
-            format!("unknown authenticator '{other}' (users)"),
-        )),
+        other => Err(ConfigError::new("auth", format!("unknown authenticator '{other}' (users)"))),
     }
 }

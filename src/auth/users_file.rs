@@ -31,39 +31,20 @@ pub fn parse(text: &str) -> Result<Vec<UserEntry>, String> {
         }
         let fields: Vec<&str> = line.split(':').collect();
         let [name, hash, home, perms] = fields[..] else {
-            return Err(format!(
-                "line {}: expected name:crypt-hash:home:perms",
-                index + 1
-            ));
+            return Err(format!("line {}: expected name:crypt-hash:home:perms", index + 1));
         };
         let writable = match perms {
             "r" => false,
             "rw" => true,
-            other => {
-                return Err(format!(
-                    "line {}: perms must be r or rw, not '{other}'",
-                    index + 1
-                ))
-            }
+            other => return Err(format!("line {}: perms must be r or rw, not '{other}'", index + 1)),
         };
         if name.is_empty() || home.is_empty() {
-            return Err(format!(
-                "line {}: name and home may not be empty",
-                index + 1
-            ));
+            return Err(format!("line {}: name and home may not be empty", index + 1));
         }
         if hash.is_empty() && name != ANONYMOUS {
-            return Err(format!(
-                "line {}: only the anonymous entry may have an empty hash",
-                index + 1
-            ));
+            return Err(format!("line {}: only the anonymous entry may have an empty hash", index + 1));
         }
-        users.push(UserEntry {
-            name: name.into(),
-            hash: hash.into(),
-            home: home.into(),
-            writable,
-        });
+        users.push(UserEntry { name: name.into(), hash: hash.into(), home: home.into(), writable });
     }
     Ok(users)
 }
@@ -77,11 +58,7 @@ pub struct UsersFile {
 impl UsersFile {
     pub fn load(path: &Path, anonymous_enabled: bool) -> Result<UsersFile, String> {
         let users = read(path)?;
-        Ok(UsersFile {
-            path: path.to_path_buf(),
-            users: RwLock::new(users),
-            anonymous_enabled,
-        })
+        Ok(UsersFile { path: path.to_path_buf(), users: RwLock::new(users), anonymous_enabled })
     }
 
     fn find(&self, name: &str) -> Option<UserEntry> {
@@ -91,49 +68,34 @@ impl UsersFile {
 }
 
 fn read(path: &Path) -> Result<Vec<UserEntry>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("users file {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| format!("users file {}: {e}", path.display()))?;
     parse(&text).map_err(|e| format!("users file {}: {e}", path.display()))
 }
 
 /// Hash checked for unknown users, so they cost what known ones do.
-const DUMMY_HASH: &str = "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
+const DUMMY_HASH: &str =
+    "$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1";
 
 impl Authenticator for UsersFile {
-    fn authenticate(
-        &self,
-        user: &str,
-        password: &str,
-        _peer: IpAddr,
-    ) -> Result<Identity, AuthError> {
+    fn authenticate(&self, user: &str, password: &str, _peer: IpAddr) -> Result<Identity, AuthError> {
         let is_anonymous = user == ANONYMOUS || user == "ftp";
         if is_anonymous {
             let entry = self
                 .find(ANONYMOUS)
                 .filter(|_| self.anonymous_enabled)
                 .ok_or_else(|| AuthError::Denied("anonymous login is disabled".into()))?;
-            return Ok(Identity {
-                user: ANONYMOUS.into(),
-                home: Some(entry.home),
-                writable: false,
-                credentials: None,
-            });
+            return Ok(Identity { user: ANONYMOUS.into(), home: Some(entry.home), writable: false, credentials: None });
         }
         let Some(entry) = self.find(user) else {
             let _ = hdfsftpd_ffi::crypt::verify(password, DUMMY_HASH);
             return Err(AuthError::Denied("unknown user".into()));
         };
         match hdfsftpd_ffi::crypt::verify(password, &entry.hash) {
-            Ok(true) => Ok(Identity {
-                user: entry.name,
-                home: Some(entry.home),
-                writable: entry.writable,
-                credentials: None,
-            }),
+            Ok(true) => {
+                Ok(Identity { user: entry.name, home: Some(entry.home), writable: entry.writable, credentials: None })
+            }
             Ok(false) => Err(AuthError::Denied("wrong password".into())),
-            Err(e) => Err(AuthError::Denied(format!(
-                "unusable password hash in users file: {e}"
-            ))),
+            Err(e) => Err(AuthError::Denied(format!("unusable password hash in users file: {e}"))),
         }
     }
 

@@ -2,9 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::reply::{
-    Reply, NOT_IMPLEMENTED, NOT_IMPLEMENTED_FOR_PARAM, SYNTAX_ERROR, SYNTAX_ERROR_ARGS,
-};
+use super::reply::{Reply, NOT_IMPLEMENTED, NOT_IMPLEMENTED_FOR_PARAM, SYNTAX_ERROR, SYNTAX_ERROR_ARGS};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransferType {
@@ -79,10 +77,7 @@ pub fn parse(line: &str) -> Result<Command, Reply> {
     let (verb, arg) = split(line);
     let required = |arg: &str| {
         if arg.is_empty() {
-            Err(Reply::new(
-                SYNTAX_ERROR_ARGS,
-                format!("{verb} needs an argument"),
-            ))
+            Err(Reply::new(SYNTAX_ERROR_ARGS, format!("{verb} needs an argument")))
         } else {
             Ok(arg.to_string())
         }
@@ -98,10 +93,7 @@ pub fn parse(line: &str) -> Result<Command, Reply> {
         if arg.is_empty() {
             Ok(command)
         } else {
-            Err(Reply::new(
-                SYNTAX_ERROR_ARGS,
-                format!("{verb} takes no argument"),
-            ))
+            Err(Reply::new(SYNTAX_ERROR_ARGS, format!("{verb} takes no argument")))
         }
     };
     Ok(match verb.as_str() {
@@ -133,52 +125,34 @@ pub fn parse(line: &str) -> Result<Command, Reply> {
                 .split_once(' ')
                 .filter(|(_, path)| !path.is_empty())
                 .ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "usage: MFMT YYYYMMDDHHMMSS path"))?;
-            Command::Mfmt {
-                time: time.to_string(),
-                path: path.to_string(),
-            }
+            Command::Mfmt { time: time.to_string(), path: path.to_string() }
         }
         "RETR" => Command::Retr(required(arg)?),
         "STOR" => Command::Stor(required(arg)?),
         "APPE" => Command::Appe(required(arg)?),
         "STOU" => Command::Stou,
-        "REST" => {
-            Command::Rest(arg.parse().map_err(|_| {
-                Reply::new(SYNTAX_ERROR_ARGS, "REST needs a byte offset (0 or more)")
-            })?)
-        }
+        "REST" => Command::Rest(
+            arg.parse().map_err(|_| Reply::new(SYNTAX_ERROR_ARGS, "REST needs a byte offset (0 or more)"))?,
+        ),
         "ABOR" => Command::Abor,
         "TYPE" => Command::Type(parse_type(arg)?),
         "MODE" => match arg.to_ascii_uppercase().as_str() {
             "S" => Command::Mode,
-            _ => {
-                return Err(Reply::new(
-                    NOT_IMPLEMENTED_FOR_PARAM,
-                    "Only stream mode (MODE S) is supported",
-                ))
-            }
+            _ => return Err(Reply::new(NOT_IMPLEMENTED_FOR_PARAM, "Only stream mode (MODE S) is supported")),
         },
         "STRU" => match arg.to_ascii_uppercase().as_str() {
             "F" => Command::Stru,
-            _ => {
-                return Err(Reply::new(
-                    NOT_IMPLEMENTED_FOR_PARAM,
-                    "Only file structure (STRU F) is supported",
-                ))
-            }
+            _ => return Err(Reply::new(NOT_IMPLEMENTED_FOR_PARAM, "Only file structure (STRU F) is supported")),
         },
         "ALLO" => Command::Allo,
         "PORT" => Command::Port(
-            parse_port(arg)
-                .ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "usage: PORT h1,h2,h3,h4,p1,p2"))?,
+            parse_port(arg).ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "usage: PORT h1,h2,h3,h4,p1,p2"))?,
         ),
         "PASV" => no_arg(Command::Pasv)?,
-        "EPRT" => Command::Eprt(parse_eprt(arg).ok_or_else(|| {
-            Reply::new(
-                SYNTAX_ERROR_ARGS,
-                "usage: EPRT |1|h1.h2.h3.h4|port| or |2|ipv6|port|",
-            )
-        })?),
+        "EPRT" => Command::Eprt(
+            parse_eprt(arg)
+                .ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "usage: EPRT |1|h1.h2.h3.h4|port| or |2|ipv6|port|"))?,
+        ),
         "EPSV" => match arg.to_ascii_uppercase().as_str() {
             "" | "1" | "2" => Command::Epsv { all: false },
             "ALL" => Command::Epsv { all: true },
@@ -187,10 +161,7 @@ pub fn parse(line: &str) -> Result<Command, Reply> {
         "SITE" => Command::Site(required(arg)?),
         "" => return Err(Reply::new(SYNTAX_ERROR, "Empty command")),
         known if UNIMPLEMENTED.contains(&known) => {
-            return Err(Reply::new(
-                NOT_IMPLEMENTED,
-                format!("{known} not implemented"),
-            ));
+            return Err(Reply::new(NOT_IMPLEMENTED, format!("{known} not implemented")));
         }
         _ => return Err(Reply::new(SYNTAX_ERROR, "Unknown command")),
     })
@@ -200,39 +171,22 @@ pub fn parse(line: &str) -> Result<Command, Reply> {
 const UNIMPLEMENTED: &[&str] = &["ACCT", "SMNT", "REIN"];
 
 fn parse_type(arg: &str) -> Result<TransferType, Reply> {
-    let mut parts = arg
-        .split(' ')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.to_ascii_uppercase());
-    match (
-        parts.next().as_deref(),
-        parts.next().as_deref(),
-        parts.next(),
-    ) {
+    let mut parts = arg.split(' ').filter(|p| !p.is_empty()).map(|p| p.to_ascii_uppercase());
+    match (parts.next().as_deref(), parts.next().as_deref(), parts.next()) {
         (Some("A"), None | Some("N"), None) => Ok(TransferType::Ascii),
         (Some("I"), None, None) | (Some("L"), Some("8"), None) => Ok(TransferType::Binary),
-        (Some(_), _, _) => Err(Reply::new(
-            NOT_IMPLEMENTED_FOR_PARAM,
-            "Only TYPE A and TYPE I are supported",
-        )),
+        (Some(_), _, _) => Err(Reply::new(NOT_IMPLEMENTED_FOR_PARAM, "Only TYPE A and TYPE I are supported")),
         (None, _, _) => Err(Reply::new(SYNTAX_ERROR_ARGS, "TYPE needs an argument")),
     }
 }
 
 /// `h1,h2,h3,h4,p1,p2` (RFC 959).
 fn parse_port(arg: &str) -> Option<SocketAddr> {
-    let numbers: Vec<u8> = arg
-        .trim()
-        .split(',')
-        .map(|n| n.trim().parse().ok())
-        .collect::<Option<_>>()?;
+    let numbers: Vec<u8> = arg.trim().split(',').map(|n| n.trim().parse().ok()).collect::<Option<_>>()?;
     let [a, b, c, d, hi, lo] = numbers[..] else {
         return None;
     };
-    Some(SocketAddr::new(
-        IpAddr::V4(Ipv4Addr::new(a, b, c, d)),
-        u16::from_be_bytes([hi, lo]),
-    ))
+    Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(a, b, c, d)), u16::from_be_bytes([hi, lo])))
 }
 
 /// `<d>proto<d>address<d>port<d>` (RFC 2428), any delimiter.
@@ -244,9 +198,7 @@ fn parse_eprt(arg: &str) -> Option<SocketAddr> {
     };
     let ip: IpAddr = address.parse().ok()?;
     match (proto, ip) {
-        ("1", IpAddr::V4(_)) | ("2", IpAddr::V6(_)) => {
-            Some(SocketAddr::new(ip, port.parse().ok()?))
-        }
+        ("1", IpAddr::V4(_)) | ("2", IpAddr::V6(_)) => Some(SocketAddr::new(ip, port.parse().ok()?)),
         _ => None,
     }
 }
@@ -257,54 +209,27 @@ mod tests {
 
     #[test]
     fn verbs_are_case_insensitive_and_keep_arguments_verbatim() {
-        assert_eq!(
-            parse("retr a  b.txt").unwrap(),
-            Command::Retr("a  b.txt".into())
-        );
+        assert_eq!(parse("retr a  b.txt").unwrap(), Command::Retr("a  b.txt".into()));
         assert_eq!(parse("XPWD").unwrap(), Command::Pwd);
         assert_eq!(parse("LIST").unwrap(), Command::List(None));
     }
 
     #[test]
     fn port_and_eprt() {
-        assert_eq!(
-            parse("PORT 127,0,0,1,4,1").unwrap(),
-            Command::Port("127.0.0.1:1025".parse().unwrap())
-        );
-        assert_eq!(
-            parse("EPRT |2|::1|5000|").unwrap(),
-            Command::Eprt("[::1]:5000".parse().unwrap())
-        );
-        assert_eq!(
-            parse("EPRT |1|127.0.0.1|21|").unwrap(),
-            Command::Eprt("127.0.0.1:21".parse().unwrap())
-        );
+        assert_eq!(parse("PORT 127,0,0,1,4,1").unwrap(), Command::Port("127.0.0.1:1025".parse().unwrap()));
+        assert_eq!(parse("EPRT |2|::1|5000|").unwrap(), Command::Eprt("[::1]:5000".parse().unwrap()));
+        assert_eq!(parse("EPRT |1|127.0.0.1|21|").unwrap(), Command::Eprt("127.0.0.1:21".parse().unwrap()));
         assert!(parse("PORT 300,0,0,1,4,1").is_err());
         assert!(parse("EPRT |2|127.0.0.1|5|").is_err());
     }
 
     #[test]
     fn bad_lines_get_5xx() {
-        for line in [
-            "",
-            "FOO BAR",
-            "RETR",
-            "REST -1",
-            "TYPE X",
-            "MODE B",
-            "STRU R",
-            "MFMT 2020",
-        ] {
+        for line in ["", "FOO BAR", "RETR", "REST -1", "TYPE X", "MODE B", "STRU R", "MFMT 2020"] {
             let reply = parse(line).unwrap_err();
             assert!((500..600).contains(&reply.code), "{line}: {reply:?}");
         }
-        assert_eq!(
-            parse("TYPE A N").unwrap(),
-            Command::Type(TransferType::Ascii)
-        );
-        assert_eq!(
-            parse("TYPE L 8").unwrap(),
-            Command::Type(TransferType::Binary)
-        );
+        assert_eq!(parse("TYPE A N").unwrap(), Command::Type(TransferType::Ascii));
+        assert_eq!(parse("TYPE L 8").unwrap(), Command::Type(TransferType::Binary));
     }
 }

@@ -39,24 +39,13 @@ impl Control {
     pub fn new(stream: Stream) -> io::Result<Control> {
         let tcp = stream.tcp();
         let (peer, local) = (tcp.peer_addr()?, tcp.local_addr()?);
-        Ok(Control {
-            stream,
-            peer,
-            local,
-            buffer: Vec::with_capacity(MAX_LINE),
-            discarding: false,
-            out: Vec::new(),
-        })
+        Ok(Control { stream, peer, local, buffer: Vec::with_capacity(MAX_LINE), discarding: false, out: Vec::new() })
     }
 
     pub fn reply(&mut self, reply: &Reply) -> io::Result<()> {
         self.out.clear();
         reply.to_wire(&mut self.out);
-        log::debug!(
-            "{} <- {}",
-            self.peer,
-            String::from_utf8_lossy(&self.out).trim_end()
-        );
+        log::debug!("{} <- {}", self.peer, String::from_utf8_lossy(&self.out).trim_end());
         self.stream.write_all(&self.out)?;
         self.stream.flush()
     }
@@ -71,12 +60,7 @@ impl Control {
             match self.fill() {
                 Ok(0) => return Ok(Line::Closed),
                 Ok(_) => {}
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                    ) =>
-                {
+                Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                     return Ok(Line::TimedOut)
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -126,18 +110,10 @@ impl Control {
         match read {
             Ok(0) => return Ok(Interrupt::Closed),
             Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
             Err(e) => return Err(e),
         }
-        Ok(if self.take_abort() {
-            Interrupt::Abort
-        } else {
-            Interrupt::None
-        })
+        Ok(if self.take_abort() { Interrupt::Abort } else { Interrupt::None })
     }
 
     /// Removes the first complete ABOR line from the buffer; true if there was one.

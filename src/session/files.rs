@@ -28,15 +28,8 @@ impl Session {
         let mode = 0o777 & !self.umask;
         match self.logged_in().storage.make_dir(&path, mode) {
             Ok(()) => {
-                log::info!(
-                    "{}: {} created directory {path}",
-                    self.control.peer,
-                    self.logged_in().identity.user
-                );
-                self.reply(
-                    PATH_CREATED,
-                    format!("{} created", quote_path(path.as_str())),
-                )
+                log::info!("{}: {} created directory {path}", self.control.peer, self.logged_in().identity.user);
+                self.reply(PATH_CREATED, format!("{} created", quote_path(path.as_str())))
             }
             Err(e) => self.send(&storage_reply(&path, &e)),
         }
@@ -50,11 +43,7 @@ impl Session {
         }
         match self.logged_in().storage.remove_dir(&path) {
             Ok(()) => {
-                log::info!(
-                    "{}: {} removed directory {path}",
-                    self.control.peer,
-                    self.logged_in().identity.user
-                );
+                log::info!("{}: {} removed directory {path}", self.control.peer, self.logged_in().identity.user);
                 self.reply(FILE_ACTION_OK, "Remove directory operation successful.")
             }
             Err(e) => self.send(&storage_reply(&path, &e)),
@@ -66,11 +55,7 @@ impl Session {
         let path = or_reply!(self, self.resolve(name));
         match self.logged_in().storage.remove_file(&path) {
             Ok(()) => {
-                log::info!(
-                    "{}: {} deleted {path}",
-                    self.control.peer,
-                    self.logged_in().identity.user
-                );
+                log::info!("{}: {} deleted {path}", self.control.peer, self.logged_in().identity.user);
                 self.reply(FILE_ACTION_OK, "Delete operation successful.")
             }
             Err(e) => self.send(&storage_reply(&path, &e)),
@@ -102,11 +87,7 @@ impl Session {
         }
         match self.logged_in().storage.rename(&from, &to) {
             Ok(()) => {
-                log::info!(
-                    "{}: {} renamed {from} to {to}",
-                    self.control.peer,
-                    self.logged_in().identity.user
-                );
+                log::info!("{}: {} renamed {from} to {to}", self.control.peer, self.logged_in().identity.user);
                 self.reply(FILE_ACTION_OK, "Rename successful.")
             }
             Err(e) => self.send(&storage_reply(&to, &e)),
@@ -116,9 +97,7 @@ impl Session {
     pub(super) fn size(&mut self, name: &str) -> Handled {
         let path = or_reply!(self, self.resolve(name));
         match self.logged_in().storage.metadata(&path) {
-            Ok(meta) if meta.is_dir() => {
-                self.reply(FILE_UNAVAILABLE, format!("{path}: Not a plain file"))
-            }
+            Ok(meta) if meta.is_dir() => self.reply(FILE_UNAVAILABLE, format!("{path}: Not a plain file")),
             Ok(meta) => self.reply(FILE_STATUS, meta.size.to_string()),
             Err(e) => self.send(&storage_reply(&path, &e)),
         }
@@ -135,17 +114,11 @@ impl Session {
     pub(super) fn mfmt(&mut self, time: &str, name: &str) -> Handled {
         or_reply!(self, self.require_writable());
         let Some(modified) = listing::parse_timestamp(time) else {
-            return self.reply(
-                SYNTAX_ERROR_ARGS,
-                format!("'{time}' is not a YYYYMMDDHHMMSS time"),
-            );
+            return self.reply(SYNTAX_ERROR_ARGS, format!("'{time}' is not a YYYYMMDDHHMMSS time"));
         };
         let path = or_reply!(self, self.resolve(name));
         match self.logged_in().storage.set_modified(&path, modified) {
-            Ok(()) => self.reply(
-                FILE_STATUS,
-                format!("Modify={}; {path}", listing::timestamp(modified)),
-            ),
+            Ok(()) => self.reply(FILE_STATUS, format!("Modify={}; {path}", listing::timestamp(modified))),
             Err(e) => self.send(&storage_reply(&path, &e)),
         }
     }
@@ -157,18 +130,13 @@ impl Session {
             "UMASK" => self.site_umask(rest),
             "IDLE" => self.site_idle(rest),
             "HELP" => self.reply(HELP, "SITE commands: CHMOD UMASK IDLE HELP"),
-            _ => self.reply(
-                SYNTAX_ERROR_ARGS,
-                format!("Unknown SITE command {verb}; try SITE HELP"),
-            ),
+            _ => self.reply(SYNTAX_ERROR_ARGS, format!("Unknown SITE command {verb}; try SITE HELP")),
         }
     }
 
     fn site_chmod(&mut self, args: &str) -> Handled {
         or_reply!(self, self.require_writable());
-        let parsed = args
-            .split_once(' ')
-            .and_then(|(mode, name)| Some((parse_mode(mode)?, name)));
+        let parsed = args.split_once(' ').and_then(|(mode, name)| Some((parse_mode(mode)?, name)));
         let Some((mode, name)) = parsed else {
             return self.reply(SYNTAX_ERROR_ARGS, "usage: SITE CHMOD <octal mode> <path>");
         };
@@ -195,30 +163,19 @@ impl Session {
     fn site_idle(&mut self, args: &str) -> Handled {
         let limit = self.shared.config.idle_timeout;
         if args.is_empty() {
-            return self.reply(
-                OK,
-                format!(
-                    "Current idle time is {} seconds",
-                    self.idle_timeout.as_secs()
-                ),
-            );
+            return self.reply(OK, format!("Current idle time is {} seconds", self.idle_timeout.as_secs()));
         }
         match args.parse::<u64>().map(std::time::Duration::from_secs) {
             Ok(idle) if !idle.is_zero() && idle <= limit => {
                 self.idle_timeout = idle;
                 self.reply(OK, format!("Idle time set to {} seconds", idle.as_secs()))
             }
-            _ => self.reply(
-                SYNTAX_ERROR_ARGS,
-                format!("SITE IDLE takes 1 to {} seconds", limit.as_secs()),
-            ),
+            _ => self.reply(SYNTAX_ERROR_ARGS, format!("SITE IDLE takes 1 to {} seconds", limit.as_secs())),
         }
     }
 }
 
 /// An octal permission mode such as `640` or `0755`.
 fn parse_mode(text: &str) -> Option<u32> {
-    u32::from_str_radix(text, 8)
-        .ok()
-        .filter(|mode| *mode <= 0o7777)
+    u32::from_str_radix(text, 8).ok().filter(|mode| *mode <= 0o7777)
 }

@@ -27,9 +27,7 @@ impl Session {
     pub(super) fn opts(&mut self, option: &str) -> Handled {
         let (name, value) = super::command::split(option);
         match name.as_str() {
-            "UTF8" if value.is_empty() || value.eq_ignore_ascii_case("ON") => {
-                self.reply(OK, "Always in UTF8 mode.")
-            }
+            "UTF8" if value.is_empty() || value.eq_ignore_ascii_case("ON") => self.reply(OK, "Always in UTF8 mode."),
             "UTF8" => self.reply(NOT_IMPLEMENTED_FOR_PARAM, "UTF8 cannot be turned off."),
             "MLST" => {
                 self.mlst_facts = FactSet::parse(value);
@@ -42,11 +40,7 @@ impl Session {
     pub(super) fn help(&mut self, topic: Option<&str>) -> Handled {
         if let Some(topic) = topic {
             let known = COMMANDS.split(' ').any(|c| c.eq_ignore_ascii_case(topic));
-            let text = if known {
-                format!("{topic} is supported.")
-            } else {
-                format!("{topic} is not known.")
-            };
+            let text = if known { format!("{topic} is supported.") } else { format!("{topic} is not known.") };
             return self.reply(HELP, text);
         }
         let mut lines = vec!["The following commands are recognized:".to_string()];
@@ -65,20 +59,13 @@ impl Session {
 
     fn stat_server(&mut self) -> Handled {
         let user = self.logged_in();
-        let kind = if self.transfer_type == TransferType::Ascii {
-            "ASCII"
-        } else {
-            "BINARY"
-        };
+        let kind = if self.transfer_type == TransferType::Ascii { "ASCII" } else { "BINARY" };
         let lines = vec![
             "FTP server status:".to_string(),
             format!("Connected to {}", self.control.peer.ip()),
             format!("Logged in as {}", user.identity.user),
             format!("TYPE: {kind}"),
-            format!(
-                "Session timeout in seconds is {}",
-                self.idle_timeout.as_secs()
-            ),
+            format!("Session timeout in seconds is {}", self.idle_timeout.as_secs()),
             format!("Storage: {}", self.shared.backend.name()),
             format!("hdfsftpd {}", env!("CARGO_PKG_VERSION")),
             "End of status".to_string(),
@@ -88,10 +75,7 @@ impl Session {
 
     /// `STAT path`: the listing over the control connection.
     fn stat_path(&mut self, args: &str) -> Handled {
-        let path = or_reply!(
-            self,
-            self.resolve(super::transfer::strip_list_options(args))
-        );
+        let path = or_reply!(self, self.resolve(super::transfer::strip_list_options(args)));
         let lines = or_reply!(self, self.status_lines(&path));
         self.send(&Reply::multi(FILE_STATUS, lines))
     }
@@ -105,9 +89,7 @@ impl Session {
             line
         };
         let mut lines = vec![format!("Status of {path}:")];
-        let meta = storage
-            .metadata(path)
-            .map_err(|e| storage_reply(path, &e))?;
+        let meta = storage.metadata(path).map_err(|e| storage_reply(path, &e))?;
         if meta.is_dir() {
             for entry in storage.list(path).map_err(|e| storage_reply(path, &e))? {
                 let entry = entry.map_err(|e| storage_reply(path, &e))?;
@@ -126,13 +108,7 @@ impl Session {
         match user.storage.metadata(&path) {
             Ok(meta) => {
                 let mut facts = String::new();
-                listing::mlst_line(
-                    &mut facts,
-                    path.as_str(),
-                    &meta,
-                    user.identity.writable,
-                    &self.mlst_facts,
-                );
+                listing::mlst_line(&mut facts, path.as_str(), &meta, user.identity.writable, &self.mlst_facts);
                 let lines = vec![format!("Listing {path}"), facts, "End".to_string()];
                 self.send(&Reply::multi(FILE_ACTION_OK, lines))
             }

@@ -29,36 +29,19 @@ impl Session {
             Err(AuthError::Denied(reason)) => return self.login_failed(&name, &reason),
             Err(AuthError::Unavailable(reason)) => {
                 log::error!("{peer}: login {name} impossible: {reason}");
-                return self.reply(
-                    SERVICE_UNAVAILABLE,
-                    format!("Login service unavailable: {reason}"),
-                );
+                return self.reply(SERVICE_UNAVAILABLE, format!("Login service unavailable: {reason}"));
             }
         };
         let storage = match self.shared.backend.open_session(&identity) {
             Ok(storage) => storage,
             Err(e) => {
-                log::error!(
-                    "{peer}: login {name}: cannot open storage as {}: {e}",
-                    identity.user
-                );
-                return self.reply(
-                    SERVICE_UNAVAILABLE,
-                    format!("Cannot open your home directory: {e}"),
-                );
+                log::error!("{peer}: login {name}: cannot open storage as {}: {e}", identity.user);
+                return self.reply(SERVICE_UNAVAILABLE, format!("Cannot open your home directory: {e}"));
             }
         };
-        log::info!(
-            "{peer}: login {} (home {}, {})",
-            identity.user,
-            identity.home,
-            access(identity.writable)
-        );
-        self.user = Some(User {
-            identity,
-            storage,
-            cwd: VPath::root(),
-        });
+        let home = identity.home.as_deref().unwrap_or("default");
+        log::info!("{peer}: login {} (home {home}, {})", identity.user, access(identity.writable));
+        self.user = Some(User { identity, storage, cwd: VPath::root() });
         self.reply(LOGGED_IN, "Login successful.")
     }
 
@@ -67,19 +50,12 @@ impl Session {
         let config = &self.shared.config;
         let (delay, limit) = (config.login_fail_delay, config.max_login_fails);
         self.failed_logins += 1;
-        log::warn!(
-            "{}: failed login for {name}: {reason} (attempt {})",
-            self.control.peer,
-            self.failed_logins
-        );
+        log::warn!("{}: failed login for {name}: {reason} (attempt {})", self.control.peer, self.failed_logins);
         thread::sleep(delay);
         self.reply(NOT_LOGGED_IN, "Login incorrect.")?;
         if limit > 0 && self.failed_logins >= limit {
             log::warn!("{}: too many failed logins, closing", self.control.peer);
-            self.reply(
-                SERVICE_UNAVAILABLE,
-                "Too many failed login attempts, closing connection.",
-            )?;
+            self.reply(SERVICE_UNAVAILABLE, "Too many failed login attempts, closing connection.")?;
             return Ok(Flow::Close);
         }
         Ok(Flow::Continue)

@@ -116,11 +116,7 @@ impl Session {
             log::info!("{peer}: connection error: {e}");
         }
         if let Some(user) = &self.user {
-            log::info!(
-                "{peer}: logout {} after {:.0?}",
-                user.identity.user,
-                self.connected_at.elapsed()
-            );
+            log::info!("{peer}: logout {} after {:.0?}", user.identity.user, self.connected_at.elapsed());
         }
     }
 
@@ -128,24 +124,17 @@ impl Session {
         self.reply(READY, "hdfsftpd ready")?;
         loop {
             let Some(line) = self.next_line()? else {
-                self.reply(
-                    SERVICE_UNAVAILABLE,
-                    "Server shutting down, closing control connection.",
-                )?;
+                self.reply(SERVICE_UNAVAILABLE, "Server shutting down, closing control connection.")?;
                 return Ok(());
             };
             let flow = match line {
                 Line::Text(text) => self.handle_line(&text)?,
-                Line::TooLong => self.reply(
-                    SYNTAX_ERROR,
-                    format!("Command line too long (limit {})", control::MAX_LINE),
-                )?,
+                Line::TooLong => {
+                    self.reply(SYNTAX_ERROR, format!("Command line too long (limit {})", control::MAX_LINE))?
+                }
                 Line::NotUtf8 => self.reply(SYNTAX_ERROR, "Command is not valid UTF-8")?,
                 Line::Closed => {
-                    log::debug!(
-                        "{}: client closed the control connection",
-                        self.control.peer
-                    );
+                    log::debug!("{}: client closed the control connection", self.control.peer);
                     Flow::Close
                 }
                 Line::TimedOut => self.timed_out()?,
@@ -163,9 +152,7 @@ impl Session {
             if self.shared.shutting_down.load(Ordering::SeqCst) {
                 return Ok(None);
             }
-            let wait = deadline
-                .saturating_duration_since(Instant::now())
-                .min(crate::server::SHUTDOWN_POLL);
+            let wait = deadline.saturating_duration_since(Instant::now()).min(crate::server::SHUTDOWN_POLL);
             match self.control.read_line(wait.max(Duration::from_millis(1)))? {
                 Line::TimedOut if Instant::now() < deadline => continue,
                 line => return Ok(Some(line)),
@@ -178,21 +165,14 @@ impl Session {
         if self.user.is_some() {
             return self.idle_timeout;
         }
-        let left = self
-            .shared
-            .config
-            .login_timeout
-            .saturating_sub(self.connected_at.elapsed());
+        let left = self.shared.config.login_timeout.saturating_sub(self.connected_at.elapsed());
         left.min(self.idle_timeout).max(Duration::from_millis(1))
     }
 
     fn timed_out(&mut self) -> Handled {
         let what = if self.user.is_some() { "idle" } else { "login" };
         log::info!("{}: {what} timeout, closing", self.control.peer);
-        self.reply(
-            SERVICE_UNAVAILABLE,
-            format!("Timeout ({what} time limit reached): closing control connection"),
-        )?;
+        self.reply(SERVICE_UNAVAILABLE, format!("Timeout ({what} time limit reached): closing control connection"))?;
         Ok(Flow::Close)
     }
 
@@ -208,11 +188,7 @@ impl Session {
                 self.dispatch(command)
             }
             Err(reply) => {
-                log::debug!(
-                    "{peer} -> {} (refused: {})",
-                    line.chars().take(80).collect::<String>(),
-                    reply.lines[0]
-                );
+                log::debug!("{peer} -> {} (refused: {})", line.chars().take(80).collect::<String>(), reply.lines[0]);
                 self.send(&reply)
             }
         }
@@ -223,10 +199,8 @@ impl Session {
         if !matches!(command, Command::Rnfr(_) | Command::Rnto(_)) {
             self.rename_from = None;
         }
-        let keeps_restart = matches!(
-            command,
-            Command::Rest(_) | Command::Retr(_) | Command::Stor(_) | Command::Appe(_)
-        );
+        let keeps_restart =
+            matches!(command, Command::Rest(_) | Command::Retr(_) | Command::Stor(_) | Command::Appe(_));
         if !keeps_restart {
             self.restart_offset = 0;
         }
@@ -278,19 +252,12 @@ impl Session {
             Command::Stou => self.store("", transfer::StoreKind::Stou),
             Command::Rest(offset) => {
                 self.restart_offset = offset;
-                self.reply(
-                    PENDING_FURTHER_INFO,
-                    format!("Restart position accepted ({offset})."),
-                )
+                self.reply(PENDING_FURTHER_INFO, format!("Restart position accepted ({offset})."))
             }
             Command::Abor => self.reply(225, "No transfer to ABOR."),
             Command::Type(kind) => {
                 self.transfer_type = kind;
-                let name = if kind == TransferType::Ascii {
-                    "ASCII"
-                } else {
-                    "Binary"
-                };
+                let name = if kind == TransferType::Ascii { "ASCII" } else { "Binary" };
                 self.reply(OK, format!("Switching to {name} mode."))
             }
             Command::Mode => self.reply(OK, "Mode set to S."),
@@ -309,26 +276,17 @@ impl Session {
 
     fn send(&mut self, reply: &Reply) -> Handled {
         self.control.reply(reply)?;
-        Ok(if reply.code == SERVICE_UNAVAILABLE {
-            Flow::Close
-        } else {
-            Flow::Continue
-        })
+        Ok(if reply.code == SERVICE_UNAVAILABLE { Flow::Close } else { Flow::Continue })
     }
 
     /// The logged-in user; handlers run only after the login gate in `dispatch`.
     fn logged_in(&self) -> &User {
-        self.user
-            .as_ref()
-            .expect("handlers after login have a user")
+        self.user.as_ref().expect("handlers after login have a user")
     }
 
     /// Resolves a client's path against the working directory.
     fn resolve(&self, name: &str) -> Result<VPath, Reply> {
-        self.logged_in()
-            .cwd
-            .resolve(name)
-            .map_err(|BadPath(why)| Reply::new(NAME_NOT_ALLOWED, why))
+        self.logged_in().cwd.resolve(name).map_err(|BadPath(why)| Reply::new(NAME_NOT_ALLOWED, why))
     }
 
     /// Refuses changes for read-only users.
@@ -336,10 +294,7 @@ impl Session {
         if self.logged_in().identity.writable {
             Ok(())
         } else {
-            Err(Reply::new(
-                FILE_UNAVAILABLE,
-                "Permission denied: this account is read-only",
-            ))
+            Err(Reply::new(FILE_UNAVAILABLE, "Permission denied: this account is read-only"))
         }
     }
 }
@@ -348,14 +303,8 @@ impl Session {
 fn storage_reply(path: &VPath, error: &storage::Error) -> Reply {
     use storage::ErrorKind::*;
     match error.kind {
-        NotFound => Reply::new(
-            FILE_UNAVAILABLE,
-            format!("{path}: No such file or directory"),
-        ),
-        PermissionDenied => Reply::new(
-            FILE_UNAVAILABLE,
-            format!("{path}: Permission denied: {error}"),
-        ),
+        NotFound => Reply::new(FILE_UNAVAILABLE, format!("{path}: No such file or directory")),
+        PermissionDenied => Reply::new(FILE_UNAVAILABLE, format!("{path}: Permission denied: {error}")),
         AlreadyExists => Reply::new(FILE_UNAVAILABLE, format!("{path}: File exists")),
         NotEmpty => Reply::new(FILE_UNAVAILABLE, format!("{path}: Directory not empty")),
         WrongType => Reply::new(FILE_UNAVAILABLE, format!("{path}: {error}")),

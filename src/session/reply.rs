@@ -40,10 +40,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(code: u16, text: impl Into<String>) -> Reply {
-        Reply {
-            code,
-            lines: vec![text.into()],
-        }
+        Reply { code, lines: vec![text.into()] }
     }
 
     pub fn multi(code: u16, lines: Vec<String>) -> Reply {
@@ -57,9 +54,7 @@ impl Reply {
         let clean = |text: &str| text.replace(['\r', '\n'], " ");
         match self.lines.as_slice() {
             [] => out.extend_from_slice(format!("{} \r\n", self.code).as_bytes()),
-            [only] => {
-                out.extend_from_slice(format!("{} {}\r\n", self.code, clean(only)).as_bytes())
-            }
+            [only] => out.extend_from_slice(format!("{} {}\r\n", self.code, clean(only)).as_bytes()),
             [first, middle @ .., last] => {
                 out.extend_from_slice(format!("{}-{}\r\n", self.code, clean(first)).as_bytes());
                 for line in middle {
@@ -95,10 +90,7 @@ mod tests {
 
     #[test]
     fn line_breaks_cannot_inject_replies() {
-        assert_eq!(
-            wire(Reply::new(550, "a\r\n227 fake")),
-            "550 a  227 fake\r\n"
-        );
+        assert_eq!(wire(Reply::new(550, "a\r\n227 fake")), "550 a  227 fake\r\n");
         assert_eq!(quote_path("/a\"b"), "\"/a\"\"b\"");
     }
 }

@@ -33,10 +33,7 @@ pub enum StoreKind {
 pub fn strip_list_options(args: &str) -> &str {
     let mut rest = args.trim_start();
     while rest.starts_with('-') {
-        rest = rest
-            .split_once(' ')
-            .map(|(_, after)| after.trim_start())
-            .unwrap_or("");
+        rest = rest.split_once(' ').map(|(_, after)| after.trim_start()).unwrap_or("");
     }
     if rest.is_empty() {
         "."
@@ -53,20 +50,14 @@ impl Session {
         if self.epsv_all {
             return self.reply(BAD_SEQUENCE, "EPSV ALL is in effect: use EPSV.");
         }
-        let advertised = match (
-            self.shared.config.pasv_address,
-            self.control.local.ip().to_canonical(),
-        ) {
+        let advertised = match (self.shared.config.pasv_address, self.control.local.ip().to_canonical()) {
             (Some(IpAddr::V4(address)), _) | (None, IpAddr::V4(address)) => address,
             _ => return self.reply(SYNTAX_ERROR_ARGS, "PASV needs IPv4; use EPSV on IPv6."),
         };
         let port = or_reply!(self, self.open_passive());
         let [a, b, c, d] = advertised.octets();
         let [hi, lo] = port.to_be_bytes();
-        self.reply(
-            ENTERING_PASSIVE,
-            format!("Entering Passive Mode ({a},{b},{c},{d},{hi},{lo})."),
-        )
+        self.reply(ENTERING_PASSIVE, format!("Entering Passive Mode ({a},{b},{c},{d},{hi},{lo})."))
     }
 
     pub(super) fn epsv(&mut self, all: bool) -> Handled {
@@ -75,27 +66,17 @@ impl Session {
             return self.reply(OK, "EPSV ALL ok: PORT, EPRT and PASV are now refused.");
         }
         let port = or_reply!(self, self.open_passive());
-        self.reply(
-            ENTERING_EXTENDED_PASSIVE,
-            format!("Entering Extended Passive Mode (|||{port}|)"),
-        )
+        self.reply(ENTERING_EXTENDED_PASSIVE, format!("Entering Extended Passive Mode (|||{port}|)"))
     }
 
     fn open_passive(&mut self) -> Result<u16, Reply> {
         let config = &self.shared.config;
-        let listener = data::listen_passive(
-            self.control.local.ip(),
-            config.pasv_ports,
-            config.data_timeout,
-        )
-        .map_err(|e| {
-            log::error!("{}: cannot open a passive port: {e}", self.control.peer);
-            Reply::new(CANT_OPEN_DATA, format!("Cannot open a passive port: {e}"))
-        })?;
-        let port = listener
-            .local_addr()
-            .map_err(|e| Reply::new(CANT_OPEN_DATA, e.to_string()))?
-            .port();
+        let listener =
+            data::listen_passive(self.control.local.ip(), config.pasv_ports, config.data_timeout).map_err(|e| {
+                log::error!("{}: cannot open a passive port: {e}", self.control.peer);
+                Reply::new(CANT_OPEN_DATA, format!("Cannot open a passive port: {e}"))
+            })?;
+        let port = listener.local_addr().map_err(|e| Reply::new(CANT_OPEN_DATA, e.to_string()))?.port();
         self.data_plan = DataPlan::Passive(listener);
         Ok(port)
     }
@@ -105,13 +86,8 @@ impl Session {
             return self.reply(BAD_SEQUENCE, "EPSV ALL is in effect: use EPSV.");
         }
         let peer = self.control.peer.ip();
-        if let Err(why) =
-            data::check_active_target(target, peer, self.shared.config.allow_foreign_port)
-        {
-            log::warn!(
-                "{}: refused active data connection to {target}: {why}",
-                self.control.peer
-            );
+        if let Err(why) = data::check_active_target(target, peer, self.shared.config.allow_foreign_port) {
+            log::warn!("{}: refused active data connection to {target}: {why}", self.control.peer);
             return self.reply(NOT_IMPLEMENTED_FOR_PARAM, format!("PORT refused: {why}"));
         }
         self.data_plan = DataPlan::Active(target);
@@ -123,21 +99,13 @@ impl Session {
         let timeout = self.shared.config.data_timeout;
         let peer = self.control.peer;
         let connected = match std::mem::replace(&mut self.data_plan, DataPlan::None) {
-            DataPlan::None => {
-                return Err(Reply::new(
-                    CANT_OPEN_DATA,
-                    "Use PORT, EPRT, PASV or EPSV first.",
-                ))
-            }
+            DataPlan::None => return Err(Reply::new(CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first.")),
             DataPlan::Passive(listener) => data::accept_passive(&listener, peer.ip(), timeout),
             DataPlan::Active(target) => data::connect_active(target, timeout),
         };
         connected.map(Stream::Plain).map_err(|e| {
             log::warn!("{peer}: data connection failed: {e}");
-            Reply::new(
-                CANT_OPEN_DATA,
-                format!("Failed to establish data connection: {e}"),
-            )
+            Reply::new(CANT_OPEN_DATA, format!("Failed to establish data connection: {e}"))
         })
     }
 
@@ -151,17 +119,12 @@ impl Session {
         let path = or_reply!(self, self.resolve(name));
         let offset = std::mem::take(&mut self.restart_offset);
         let size = match self.logged_in().storage.metadata(&path) {
-            Ok(meta) if meta.is_dir() => {
-                return self.reply(FILE_UNAVAILABLE, format!("{path}: Is a directory"))
-            }
+            Ok(meta) if meta.is_dir() => return self.reply(FILE_UNAVAILABLE, format!("{path}: Is a directory")),
             Ok(meta) => meta.size,
             Err(e) => return self.send(&storage_reply(&path, &e)),
         };
         if offset > size {
-            return self.reply(
-                INVALID_REST,
-                format!("Restart offset {offset} is beyond the file's size {size}"),
-            );
+            return self.reply(INVALID_REST, format!("Restart offset {offset} is beyond the file's size {size}"));
         }
         let mut file = match self.logged_in().storage.open_read(&path, offset) {
             Ok(file) => file,
@@ -170,10 +133,7 @@ impl Session {
         let mut data = or_reply!(self, self.open_data());
         self.reply(
             OPENING_DATA,
-            format!(
-                "Opening {} mode data connection for {path} ({size} bytes).",
-                self.mode_name()
-            ),
+            format!("Opening {} mode data connection for {path} ({size} bytes).", self.mode_name()),
         )?;
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
@@ -208,10 +168,7 @@ impl Session {
         let mut data = or_reply!(self, self.open_data());
         let opening = match kind {
             StoreKind::Stou => format!("FILE: {}", path.file_name().unwrap_or_default()),
-            _ => format!(
-                "Opening {} mode data connection for {path}.",
-                self.mode_name()
-            ),
+            _ => format!("Opening {} mode data connection for {path}.", self.mode_name()),
         };
         self.reply(OPENING_DATA, opening)?;
         let ascii = self.transfer_type == TransferType::Ascii;
@@ -240,33 +197,18 @@ impl Session {
     }
 
     /// STOU: a new file with a name no other file has.
-    fn create_unique(
-        &mut self,
-        mode: u32,
-    ) -> Result<(VPath, Box<dyn crate::storage::WriteFile>), Reply> {
+    fn create_unique(&mut self, mode: u32) -> Result<(VPath, Box<dyn crate::storage::WriteFile>), Reply> {
         let cwd = self.logged_in().cwd.clone();
-        let stamp = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
+        let stamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
         for attempt in 0..100 {
-            let path = cwd
-                .join(&format!("stou-{stamp}-{attempt}"))
-                .map_err(|e| Reply::new(NAME_NOT_ALLOWED, e.0))?;
-            match self
-                .logged_in()
-                .storage
-                .open_write(&path, WriteMode::CreateNew, mode)
-            {
+            let path = cwd.join(&format!("stou-{stamp}-{attempt}")).map_err(|e| Reply::new(NAME_NOT_ALLOWED, e.0))?;
+            match self.logged_in().storage.open_write(&path, WriteMode::CreateNew, mode) {
                 Ok(file) => return Ok((path, file)),
                 Err(e) if e.kind == crate::storage::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(storage_reply(&path, &e)),
             }
         }
-        Err(Reply::new(
-            FILE_UNAVAILABLE,
-            "Could not find a unique file name",
-        ))
+        Err(Reply::new(FILE_UNAVAILABLE, "Could not find a unique file name"))
     }
 
     fn mode_name(&self) -> &'static str {
@@ -292,16 +234,12 @@ impl Session {
         let rate = bytes as f64 / elapsed.as_secs_f64().max(1e-6) / 1e6;
         let peer = self.control.peer;
         let (status, replies): (String, Vec<Reply>) = match (&outcome, closed) {
-            (Outcome::Complete, Ok(())) => (
-                "complete".into(),
-                vec![Reply::new(TRANSFER_COMPLETE, "Transfer complete.")],
-            ),
+            (Outcome::Complete, Ok(())) => {
+                ("complete".into(), vec![Reply::new(TRANSFER_COMPLETE, "Transfer complete.")])
+            }
             (Outcome::Complete, Err(e)) => (
                 format!("failed at close: {e}"),
-                vec![Reply::new(
-                    LOCAL_ERROR,
-                    format!("Transfer failed: closing {path} failed: {e}"),
-                )],
+                vec![Reply::new(LOCAL_ERROR, format!("Transfer failed: closing {path} failed: {e}"))],
             ),
             (Outcome::Aborted, _) => (
                 "aborted by client".into(),
@@ -313,17 +251,11 @@ impl Session {
             (Outcome::ControlClosed, _) => ("control connection lost".into(), vec![]),
             (Outcome::DataFailed(e), _) => (
                 format!("data connection failed: {e}"),
-                vec![Reply::new(
-                    TRANSFER_ABORTED,
-                    format!("Transfer aborted: data connection: {e}"),
-                )],
+                vec![Reply::new(TRANSFER_ABORTED, format!("Transfer aborted: data connection: {e}"))],
             ),
             (Outcome::StorageFailed(e), _) => (
                 format!("storage failed: {e}"),
-                vec![Reply::new(
-                    LOCAL_ERROR,
-                    format!("Transfer failed: storage error: {e}"),
-                )],
+                vec![Reply::new(LOCAL_ERROR, format!("Transfer failed: storage error: {e}"))],
             ),
         };
         log::info!(
@@ -350,22 +282,15 @@ impl Session {
             Err(e) => return self.send(&storage_reply(&path, &e)),
         };
         if format == ListFormat::Facts && !meta.is_dir() {
-            return self.reply(
-                FILE_UNAVAILABLE,
-                format!("{path}: Not a directory (use MLST for files)"),
-            );
+            return self.reply(FILE_UNAVAILABLE, format!("{path}: Not a directory (use MLST for files)"));
         }
         let mut data = or_reply!(self, self.open_data());
         self.reply(OPENING_DATA, "Here comes the directory listing.")?;
         let started = Instant::now();
         let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout);
         let user = self.user.as_ref().expect("logged in");
-        let writer = ListingWriter {
-            format,
-            writable: user.identity.writable,
-            facts: &self.mlst_facts,
-            now: SystemTime::now(),
-        };
+        let writer =
+            ListingWriter { format, writable: user.identity.writable, facts: &self.mlst_facts, now: SystemTime::now() };
         let outcome = if meta.is_dir() {
             match user.storage.list(&path) {
                 Ok(entries) => writer.write(entries, &mut data, &mut watch),
@@ -373,19 +298,12 @@ impl Session {
             }
         } else {
             let name = path.file_name().unwrap_or("/").to_string();
-            let entry = crate::storage::DirEntry {
-                name,
-                metadata: meta,
-            };
+            let entry = crate::storage::DirEntry { name, metadata: meta };
             writer.write(Box::new(std::iter::once(Ok(entry))), &mut data, &mut watch)
         };
         let bytes = watch.bytes;
         drop(data);
-        log::debug!(
-            "{}: listing of {path}: {bytes} bytes in {:.3?}",
-            self.control.peer,
-            started.elapsed()
-        );
+        log::debug!("{}: listing of {path}: {bytes} bytes in {:.3?}", self.control.peer, started.elapsed());
         match outcome {
             Outcome::Complete => self.reply(TRANSFER_COMPLETE, "Directory send OK."),
             other => self.finish_transfer("LIST", &path, bytes, started, other, Ok(())),
@@ -402,12 +320,7 @@ struct ListingWriter<'a> {
 }
 
 impl ListingWriter<'_> {
-    fn write(
-        &self,
-        entries: crate::storage::Listing<'_>,
-        data: &mut Stream,
-        watch: &mut Watch,
-    ) -> Outcome {
+    fn write(&self, entries: crate::storage::Listing<'_>, data: &mut Stream, watch: &mut Watch) -> Outcome {
         let mut batch = String::with_capacity(LISTING_BATCH + 1024);
         for entry in entries {
             let entry = match entry {
@@ -415,17 +328,11 @@ impl ListingWriter<'_> {
                 Err(e) => return Outcome::StorageFailed(std::io::Error::other(e.to_string())),
             };
             match self.format {
-                ListFormat::Long => {
-                    listing::ls_line(&mut batch, &entry.name, &entry.metadata, self.now)
-                }
+                ListFormat::Long => listing::ls_line(&mut batch, &entry.name, &entry.metadata, self.now),
                 ListFormat::Names => batch.push_str(&listing::safe_name(&entry.name)),
-                ListFormat::Facts => listing::mlst_line(
-                    &mut batch,
-                    &entry.name,
-                    &entry.metadata,
-                    self.writable,
-                    self.facts,
-                ),
+                ListFormat::Facts => {
+                    listing::mlst_line(&mut batch, &entry.name, &entry.metadata, self.writable, self.facts)
+                }
             }
             batch.push_str("\r\n");
             if batch.len() >= LISTING_BATCH {

@@ -12,8 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{
-    Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, ReadFile, Result, Storage,
-    WriteFile, WriteMode,
+    Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, ReadFile, Result, Storage, WriteFile, WriteMode,
 };
 use crate::auth::Identity;
 use crate::vpath::VPath;
@@ -28,15 +27,9 @@ impl LocalBackend {
         let root = fs::canonicalize(root)
             .map_err(|e| io::Error::new(e.kind(), format!("local root {}: {e}", root.display())))?;
         if !root.is_dir() {
-            return Err(io::Error::other(format!(
-                "local root {} is not a directory",
-                root.display()
-            )));
+            return Err(io::Error::other(format!("local root {} is not a directory", root.display())));
         }
-        Ok(LocalBackend {
-            root,
-            names: Arc::default(),
-        })
+        Ok(LocalBackend { root, names: Arc::default() })
     }
 }
 
@@ -46,26 +39,17 @@ impl Backend for LocalBackend {
     }
 
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>> {
-        let home = VPath::root().resolve(&identity.home).map_err(|e| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("home {}: {}", identity.home, e.0),
-            )
-        })?;
+        let home = identity.home.clone().unwrap_or_else(|| format!("/{}", identity.user));
+        let home = VPath::root()
+            .resolve(&home)
+            .map_err(|e| Error::new(ErrorKind::NotFound, format!("home {home}: {}", e.0)))?;
         let home = self.root.join(home.relative());
-        let home = fs::canonicalize(&home).map_err(|e| {
-            Error::new(ErrorKind::NotFound, format!("home {}: {e}", home.display()))
-        })?;
+        let home = fs::canonicalize(&home)
+            .map_err(|e| Error::new(ErrorKind::NotFound, format!("home {}: {e}", home.display())))?;
         if !home.starts_with(&self.root) || !home.is_dir() {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("home {} is not a directory", home.display()),
-            ));
+            return Err(Error::new(ErrorKind::NotFound, format!("home {} is not a directory", home.display())));
         }
-        Ok(Box::new(LocalStorage {
-            home,
-            names: Arc::clone(&self.names),
-        }))
+        Ok(Box::new(LocalStorage { home, names: Arc::clone(&self.names) }))
     }
 }
 
@@ -79,18 +63,12 @@ struct NameCache {
 impl NameCache {
     fn user(&self, uid: u32) -> String {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
-        users
-            .entry(uid)
-            .or_insert_with(|| hdfsftpd_ffi::accounts::user_name(uid).unwrap_or(uid.to_string()))
-            .clone()
+        users.entry(uid).or_insert_with(|| hdfsftpd_ffi::accounts::user_name(uid).unwrap_or(uid.to_string())).clone()
     }
 
     fn group(&self, gid: u32) -> String {
         let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
-        groups
-            .entry(gid)
-            .or_insert_with(|| hdfsftpd_ffi::accounts::group_name(gid).unwrap_or(gid.to_string()))
-            .clone()
+        groups.entry(gid).or_insert_with(|| hdfsftpd_ffi::accounts::group_name(gid).unwrap_or(gid.to_string())).clone()
     }
 }
 
@@ -100,10 +78,7 @@ struct LocalStorage {
 }
 
 fn outside_root() -> Error {
-    Error::new(
-        ErrorKind::PermissionDenied,
-        "path leads outside your root directory",
-    )
+    Error::new(ErrorKind::PermissionDenied, "path leads outside your root directory")
 }
 
 impl LocalStorage {
@@ -174,10 +149,7 @@ impl Storage for LocalStorage {
         Ok(Box::new(entries.map(move |entry| {
             let entry = entry?;
             let metadata = self.metadata_of(&self.entry_metadata(&entry)?);
-            Ok(DirEntry {
-                name: entry.file_name().to_string_lossy().into_owned(),
-                metadata,
-            })
+            Ok(DirEntry { name: entry.file_name().to_string_lossy().into_owned(), metadata })
         })))
     }
 
@@ -194,11 +166,7 @@ impl Storage for LocalStorage {
 
     fn open_write(&self, path: &VPath, how: WriteMode, mode: u32) -> Result<Box<dyn WriteFile>> {
         let real = self.real(path)?;
-        let created = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&real);
+        let created = OpenOptions::new().write(true).create_new(true).mode(mode).open(&real);
         let file = match (created, how) {
             (Ok(file), _) => {
                 // The process umask may have cut bits the session's own umask allows.
@@ -207,9 +175,7 @@ impl Storage for LocalStorage {
             }
             (Err(e), WriteMode::CreateNew) => return Err(e.into()),
             (Err(e), _) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e.into()),
-            (Err(_), WriteMode::Truncate) => {
-                OpenOptions::new().write(true).truncate(true).open(&real)?
-            }
+            (Err(_), WriteMode::Truncate) => OpenOptions::new().write(true).truncate(true).open(&real)?,
             (Err(_), WriteMode::Append) => OpenOptions::new().append(true).open(&real)?,
             (Err(_), WriteMode::At(offset)) => {
                 let mut file = OpenOptions::new().write(true).open(&real)?;
@@ -217,9 +183,7 @@ impl Storage for LocalStorage {
                 if offset > size {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
-                        format!(
-                            "restart offset {offset} is beyond the end of the file ({size} bytes)"
-                        ),
+                        format!("restart offset {offset} is beyond the end of the file ({size} bytes)"),
                     ));
                 }
                 file.seek(SeekFrom::Start(offset))?;
@@ -253,10 +217,7 @@ impl Storage for LocalStorage {
     }
 
     fn set_mode(&self, path: &VPath, mode: u32) -> Result<()> {
-        Ok(fs::set_permissions(
-            self.real(path)?,
-            Permissions::from_mode(mode),
-        )?)
+        Ok(fs::set_permissions(self.real(path)?, Permissions::from_mode(mode))?)
     }
 
     fn set_modified(&self, path: &VPath, modified: SystemTime) -> Result<()> {

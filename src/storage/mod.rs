@@ -38,10 +38,7 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-        }
+        Error { kind, message: message.into() }
     }
 }
 
@@ -178,13 +175,9 @@ pub fn build(settings: &Settings) -> std::result::Result<Box<dyn Backend>, Confi
     match settings.string("storage").unwrap_or("local") {
         "local" => {
             let root = settings.required_path("local-root", "with --storage local")?;
-            let backend = local::LocalBackend::new(&root)
-                .map_err(|e| ConfigError::new("local-root", e.to_string()))?;
+            let backend = local::LocalBackend::new(&root).map_err(|e| ConfigError::new("local-root", e.to_string()))?;
             Ok(Box::new(backend))
         }
-        other => Err(ConfigError::new(
-            "storage",
-            format!("unknown storage '{other}' (local)"),
-        )),
+        other => Err(ConfigError::new("storage", format!("unknown storage '{other}' (local)"))),
     }
 }
