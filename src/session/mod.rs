@@ -97,7 +97,8 @@ impl Session {
             pending_user: None,
             failed_logins: 0,
             user: None,
-            transfer_type: TransferType::Binary,
+            // RFC 959 3.1.1.1: ASCII is the default type (lftp relies on it for `put -a`).
+            transfer_type: TransferType::Ascii,
             restart_offset: 0,
             rename_from: None,
             data_plan: DataPlan::None,
@@ -195,14 +196,10 @@ impl Session {
     }
 
     fn dispatch(&mut self, command: Command) -> Handled {
-        // A RNFR must be followed directly by RNTO, and REST by the transfer it restarts.
+        // RNFR must be followed directly by RNTO. (REST holds until the next transfer: clients send
+        // PASV or TYPE between REST and RETR.)
         if !matches!(command, Command::Rnfr(_) | Command::Rnto(_)) {
             self.rename_from = None;
-        }
-        let keeps_restart =
-            matches!(command, Command::Rest(_) | Command::Retr(_) | Command::Stor(_) | Command::Appe(_));
-        if !keeps_restart {
-            self.restart_offset = 0;
         }
         let needs_login = !matches!(
             command,

@@ -81,11 +81,15 @@ impl Session {
         Ok(port)
     }
 
-    pub(super) fn port(&mut self, target: SocketAddr) -> Handled {
+    pub(super) fn port(&mut self, mut target: SocketAddr) -> Handled {
         if self.epsv_all {
             return self.reply(BAD_SEQUENCE, "EPSV ALL is in effect: use EPSV.");
         }
         let peer = self.control.peer.ip();
+        // Some clients (lftp over IPv6) send the unspecified address, meaning "my address".
+        if target.ip().is_unspecified() {
+            target.set_ip(peer);
+        }
         if let Err(why) = data::check_active_target(target, peer, self.shared.config.allow_foreign_port) {
             log::warn!("{}: refused active data connection to {target}: {why}", self.control.peer);
             return self.reply(NOT_IMPLEMENTED_FOR_PARAM, format!("PORT refused: {why}"));
