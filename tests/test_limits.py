@@ -1,0 +1,234 @@
+"""Connection limits and timeouts."""
+
+import ftplib
+import io
+import socket
+import time
+
+from conftest import HOST, RawFTP
+
+
+def _connect_expect_421(port):
+    """Open a control connection and return the first reply ('' on close)."""
+    s = socket.create_connection((HOST, port), timeout=10)
+    try:
+        f = s.makefile("rb")
+        try:
+            line = f.readline()
+        except (ConnectionResetError, OSError):
+            line = b""
+        return line.decode("utf-8", "replace").rstrip("\r\n")
+    finally:
+        s.close()
+
+
+def _closed(c, timeout=5):
+    """True when the server has closed the control connection."""
+    try:
+        return c.readline(timeout=timeout) is None
+    except socket.timeout:
+        return False
+    except OSError:
+        return True
+
+
+def test_max_clients_default_16(make_server):
+    s = make_server()
+    (s.home() / "cap.txt").write_bytes(b"still works")
+    sessions = []
+    try:
+        for i in range(16):
+            f = s.ftp("alice" if i % 2 else "carol")
+            sessions.append(f)
+        (s.home("carol") / "cap.txt").write_bytes(b"still works")
+        r = _connect_expect_421(s.port)
+        assert r.startswith("421"), f"17th connection got {r!r}"
+        # the first 16 are unaffected and can still transfer
+        for f in sessions:
+            assert f.sendcmd("NOOP").startswith("200")
+        for f in sessions[:4]:
+            names = f.nlst()
+            assert "cap.txt" in names
+            buf = io.BytesIO()
+            f.retrbinary("RETR cap.txt", buf.write)
+            assert buf.getvalue() == b"still works"
+        # after one leaves, a new client fits again
+        sessions.pop().quit()
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                f = s.ftp("alice")
+                sessions.append(f)
+                break
+            except ftplib.error_temp:
+                assert time.monotonic() < deadline, "slot never freed after QUIT"
+                time.sleep(0.2)
+        assert f.sendcmd("NOOP").startswith("200")
+    finally:
+        for f in sessions:
+            f.close()
+
+
+def test_max_clients_flag(make_server):
+    s = make_server("--max-clients", "3")
+    sessions = [s.ftp() for _ in range(3)]
+    try:
+        assert _connect_expect_421(s.port).startswith("421")
+        for f in sessions:
+            assert f.sendcmd("NOOP").startswith("200")
+    finally:
+        for f in sessions:
+            f.close()
+
+
+def test_max_per_ip(make_server):
+    s = make_server("--max-per-ip", "2")
+    a = s.ftp("alice")
+    b = s.ftp("carol")
+    try:
+        r = _connect_expect_421(s.port)
+        assert r.startswith("421"), f"3rd connection from 127.0.0.1 got {r!r}"
+        assert a.sendcmd("NOOP").startswith("200")
+        assert b.sendcmd("NOOP").startswith("200")
+        buf = io.BytesIO()
+        (s.home() / "ip.txt").write_bytes(b"ip")
+        a.retrbinary("RETR ip.txt", buf.write)
+        assert buf.getvalue() == b"ip"
+    finally:
+        a.close()
+        b.close()
+
+
+def test_idle_timeout(make_server):
+    s = make_server("--idle-timeout", "2")
+    c = s.raw()
+    try:
+        assert c.cmd("NOOP").startswith("200")
+        time.sleep(3.2)
+        try:
+            r = c.reply(timeout=10)
+        except OSError:
+            r = ""
+        assert r.startswith("421"), f"expected 421 after idle timeout, got {r!r}"
+        assert _closed(c), "connection still open after the idle-timeout 421"
+    finally:
+        c.close()
+    line = s.wait_for_log(lambda l: "timeout" in l or "timed out" in l or "idle" in l)
+    assert line, f"no log line mentions the idle timeout:\n{s.log_tail()}"
+
+
+def test_idle_timeout_noop_keeps_alive(make_server):
+    s = make_server("--idle-timeout", "2")
+    c = s.raw()
+    try:
+        for _ in range(4):
+            time.sleep(1)
+            assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+
+
+def test_login_timeout(make_server):
+    s = make_server("--login-timeout", "2")
+    c = RawFTP(HOST, s.port)
+    try:
+        assert c.banner.startswith("220")
+        time.sleep(3.2)
+        try:
+            r = c.reply(timeout=10)
+        except socket.timeout:
+            raise AssertionError("connection neither answered 421 nor closed "
+                                 "after the login timeout")
+        except OSError:
+            r = ""
+        assert r == "" or r.startswith("421"), r
+        assert _closed(c), "connection still open after the login timeout"
+    finally:
+        c.close()
+
+
+def test_pasv_port_range(make_server):
+    from conftest import free_port_range
+    lo, hi = free_port_range(5)
+    s = make_server("--pasv-ports", f"{lo}-{hi}")
+    (s.home() / "pr.txt").write_bytes(b"range")
+    f = s.ftp()
+    try:
+        for _ in range(6):
+            resp = f.sendcmd("PASV")
+            host, port = ftplib.parse227(resp)
+            assert lo <= port <= hi, (lo, hi, resp)
+            resp = f.sendcmd("EPSV")
+            port = ftplib.parse229(resp, (HOST, s.port))[1]
+            assert lo <= port <= hi, (lo, hi, resp)
+        # a real transfer through the range still works
+        f.sendcmd("NOOP")
+        buf = io.BytesIO()
+        f.retrbinary("RETR pr.txt", buf.write)
+        assert buf.getvalue() == b"range"
+    finally:
+        f.close()
+
+
+def test_pasv_address(make_server):
+    s = make_server("--pasv-address", "127.0.0.9")
+    c = s.raw()
+    try:
+        r = c.cmd("PASV")
+        assert r.startswith("227"), r
+        assert "127,0,0,9," in r, r
+    finally:
+        c.close()
+
+
+def test_idle_timeout_does_not_cut_a_running_transfer(make_server):
+    """A session busy with a (slow) transfer is not idle."""
+    s = make_server("--idle-timeout", "2")
+    c = s.raw()
+    try:
+        assert c.cmd("TYPE I").startswith("200")
+        d = c.pasv()
+        assert c.cmd("STOR slow-upload.bin")[:3] in ("150", "125")
+        for _ in range(8):  # ~4 s of trickling, longer than the idle timeout
+            d.sendall(b"s" * 1000)
+            time.sleep(0.5)
+        d.close()
+        r = c.reply(timeout=10)
+        assert r.startswith("226"), f"slow upload ended with {r!r}"
+        assert (s.home() / "slow-upload.bin").read_bytes() == b"s" * 8000
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+
+
+def test_data_timeout_no_connection(make_server):
+    """PASV but the client never connects: the transfer fails, the session lives."""
+    s = make_server("--data-timeout", "2")
+    (s.home() / "dt.txt").write_bytes(b"dt")
+    c = s.raw()
+    try:
+        assert c.cmd("TYPE I").startswith("200")
+        r = c.cmd("PASV")
+        assert r.startswith("227"), r
+        c.send(b"RETR dt.txt\r\n")
+        first = c.reply(timeout=15)
+        if first[:3] in ("150", "125"):
+            first = c.reply(timeout=15)
+        assert first[:3] in ("425", "426"), first
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+
+
+def test_sigterm_stops_server(make_server):
+    import os
+    import signal
+    s = make_server()
+    f = s.ftp()
+    os.kill(s.proc.pid, signal.SIGTERM)
+    try:
+        s.proc.wait(timeout=10)
+    except Exception:
+        raise AssertionError("server still running 10 s after SIGTERM")
+    finally:
+        f.close()

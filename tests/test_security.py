@@ -1,0 +1,247 @@
+"""Path traversal, symlink escapes, command injection and PORT restrictions."""
+
+import ftplib
+import io
+import os
+import socket
+
+import pytest
+
+from conftest import HOST, recv_all
+
+PASSWD_MARK = b"root:"
+
+
+@pytest.fixture(scope="module")
+def escapes(server):
+    home = server.home("carol")
+    for name, target in (("escape", "/etc"), ("passwd-link", "/etc/passwd"),
+                         ("up-link", "..")):
+        p = home / name
+        if not p.is_symlink():
+            os.symlink(target, p)
+    (home / "inside.txt").write_bytes(b"inside\n")
+    (server.home("alice") / "alice-private.txt").write_bytes(b"alice private\n")
+    return home
+
+
+def _retr(f, path):
+    buf = io.BytesIO()
+    f.retrbinary(f"RETR {path}", buf.write)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("path", [
+    "../../etc/passwd",
+    "/../../../etc/passwd",
+    "../../../../../../../../etc/passwd",
+    "..\\..\\..\\etc\\passwd",
+    "/etc/passwd",
+    "escape/passwd",
+    "/escape/passwd",
+    "passwd-link",
+    "up-link/alice/alice-private.txt",
+    "/up-link/alice/alice-private.txt",
+])
+def test_retr_outside_root_refused(server, escapes, path):
+    f = server.ftp("carol")
+    try:
+        f.voidcmd("TYPE I")
+        with pytest.raises(ftplib.error_perm) as e:
+            data = _retr(f, path)
+            assert PASSWD_MARK not in data, f"{path!r} served /etc/passwd"
+            assert b"private" not in data, f"{path!r} served another user's file"
+        assert e.value.args[0].startswith("550"), (path, e.value)
+        assert f.sendcmd("NOOP").startswith("200")
+    finally:
+        f.close()
+
+
+def test_cwd_dotdot_stays_at_root(server):
+    f = server.ftp("carol")
+    try:
+        for target in ("/..", "..", "../..", "/../../..", "/./../."):
+            try:
+                f.cwd(target)
+            except ftplib.error_perm as e:
+                assert e.args[0].startswith("550")
+            assert f.pwd() == "/", target
+        names = f.nlst()
+        assert "etc" not in names and "alice" not in names
+    finally:
+        f.close()
+
+
+def test_symlink_dir_escape_refused(server, escapes):
+    f = server.ftp("carol")
+    try:
+        with pytest.raises(ftplib.error_perm) as e:
+            f.cwd("escape")
+        assert e.value.args[0].startswith("550")
+        assert f.pwd() == "/"
+        for cmd in ("LIST escape", "NLST escape", "MLSD escape", "LIST escape/",
+                    "LIST up-link", "NLST up-link/alice"):
+            lines = []
+            with pytest.raises(ftplib.error_perm) as e:
+                f.retrlines(cmd, lines.append)
+            assert e.value.args[0].startswith("550"), (cmd, e.value)
+            assert not any("passwd" in ln or "shadow" in ln or "private" in ln
+                           for ln in lines), (cmd, lines)
+        for cmd in ("SIZE passwd-link", "MDTM passwd-link", "SIZE escape/passwd",
+                    "MLST escape/passwd", "STAT escape"):
+            with pytest.raises(ftplib.error_perm) as e:
+                resp = f.sendcmd(cmd)
+                assert "root:" not in resp and "passwd" not in resp, (cmd, resp)
+            assert e.value.args[0][:1] == "5", (cmd, e.value)
+    finally:
+        f.close()
+
+
+def test_no_writes_through_symlink_escape(server, escapes, tmp_path):
+    f = server.ftp("carol")
+    try:
+        for cmd in ("STOR escape/hdfsftpd-test-escape.txt", "APPE passwd-link"):
+            with pytest.raises(ftplib.error_perm) as e:
+                f.storbinary(cmd, io.BytesIO(b"pwned"))
+            assert e.value.args[0].startswith("550"), (cmd, e.value)
+        for cmd in ("MKD escape/hdfsftpd-test-dir", "DELE passwd-link/x",
+                    "SITE CHMOD 777 passwd-link", "MFMT 20000101000000 passwd-link"):
+            with pytest.raises(ftplib.error_perm):
+                f.sendcmd(cmd)
+    finally:
+        f.close()
+    assert not os.path.exists("/etc/hdfsftpd-test-escape.txt")
+    assert not os.path.exists("/etc/hdfsftpd-test-dir")
+    assert b"pwned" not in open("/etc/passwd", "rb").read()
+
+
+def test_stor_dotdot_stays_inside_home(server):
+    f = server.ftp("carol")
+    root = server.root
+    try:
+        try:
+            f.storbinary("STOR ../../dotdot-upload.txt", io.BytesIO(b"x"))
+        except ftplib.error_perm as e:
+            assert e.args[0].startswith("550")
+    finally:
+        f.close()
+    assert not (root / "dotdot-upload.txt").exists()
+    assert not (root.parent / "dotdot-upload.txt").exists()
+
+
+def test_crlf_injection_not_echoed(server):
+    c = server.raw()
+    try:
+        c.send(b"MKD x\r227 fake\r\n")
+        replies = [c.reply(timeout=5)]
+        c.send(b"NOOP\r\n")
+        for _ in range(5):
+            r = c.reply(timeout=5)
+            replies.append(r)
+            if r.startswith("200"):
+                break
+        lines = "\n".join(replies).splitlines()
+        assert not any(ln.startswith("227 fake") or ln.startswith("227") for ln in lines), lines
+        assert replies[0][:1] in ("4", "5"), replies
+        assert replies[-1].startswith("200"), replies
+    finally:
+        c.close()
+    assert not any("\r" in n for n in os.listdir(server.home()))
+
+
+def test_stor_name_with_cr_refused(server):
+    c = server.raw()
+    try:
+        d = c.pasv()
+        c.send(b"STOR a\rb\r\n")
+        r = c.reply(timeout=5)
+        assert r[:1] in ("4", "5"), r
+        d.close()
+        assert c.cmd("NOOP").startswith("200")
+        c.send(b"RNFR a\nb\r\n")
+        r = c.reply(timeout=5)
+        assert r[:1] in ("4", "5"), r
+        # drain anything else, then check the session still answers
+        c.send(b"NOOP\r\n")
+        for _ in range(3):
+            r = c.reply(timeout=5)
+            if r.startswith("200"):
+                break
+        assert r.startswith("200"), r
+    finally:
+        c.close()
+    assert not any("\r" in n or "\n" in n for n in os.listdir(server.home()))
+
+
+def test_nul_in_name_refused(server):
+    c = server.raw()
+    try:
+        for line in (b"MKD a\x00b", b"CWD a\x00b", b"DELE x\x00y", b"SIZE a\x00b"):
+            r = c.cmd(line)
+            assert r[:1] == "5", (line, r)
+        d = c.pasv()
+        r = c.cmd(b"STOR nul\x00name.txt")
+        assert r[:1] == "5", r
+        d.close()
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+    home = server.home()
+    assert not (home / "a").exists(), "MKD a\\0b created 'a'"
+    assert not any(n.startswith("nul") for n in os.listdir(home))
+
+
+# ---- PORT restrictions ------------------------------------------------------
+
+def test_port_foreign_address_refused(server):
+    c = server.raw()
+    try:
+        r = c.cmd("PORT 127,0,0,2,200,10")
+        assert r[:1] == "5", f"PORT to a foreign address accepted: {r!r}"
+        r = c.cmd("EPRT |1|127.0.0.2|51210|")
+        assert r[:1] == "5", f"EPRT to a foreign address accepted: {r!r}"
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+    assert server.wait_for_log(lambda l: "127.0.0.2" in l), \
+        f"refused PORT not logged:\n{server.log_tail()}"
+
+
+def test_port_privileged_refused(server):
+    c = server.raw()
+    try:
+        r = c.cmd("PORT 127,0,0,1,0,21")
+        assert r[:1] == "5", f"PORT to port 21 accepted: {r!r}"
+        r = c.cmd("EPRT |1|127.0.0.1|22|")
+        assert r[:1] == "5", f"EPRT to port 22 accepted: {r!r}"
+        for bad in ("PORT 1,2,3", "PORT 127,0,0,1,300,1", "PORT a,b,c,d,e,f",
+                    "EPRT |9|127.0.0.1|5000|", "EPRT garbage"):
+            r = c.cmd(bad)
+            assert r[:1] == "5", (bad, r)
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+
+
+def test_port_foreign_allowed_with_flag(make_server):
+    s = make_server("--allow-foreign-port")
+    c = s.raw()
+    try:
+        r = c.cmd("PORT 127,0,0,2,200,10")
+        assert r.startswith("200"), r
+        # and a normal PORT transfer still works
+        (s.home() / "pf.txt").write_bytes(b"foreign ok")
+        assert c.cmd("TYPE I").startswith("200")
+        ls = socket.socket()
+        ls.bind((HOST, 0))
+        ls.listen(1)
+        ls.settimeout(10)
+        p = ls.getsockname()[1]
+        assert c.cmd(f"PORT 127,0,0,1,{p >> 8},{p & 255}").startswith("200")
+        assert c.cmd("RETR pf.txt")[:3] in ("150", "125")
+        d, _ = ls.accept()
+        ls.close()
+        assert recv_all(d) == b"foreign ok"
+        assert c.reply().startswith("226")
+    finally:
+        c.close()
