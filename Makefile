@@ -35,3 +35,37 @@ lint:
 
 clean:
 	$(CARGO) clean
+
+# --- Installation --------------------------------------------------------------------------------
+SBINDIR   := $(PREFIX)/sbin
+MANDIR    := $(PREFIX)/share/man/man8
+CONFDIR   := $(SYSCONFDIR)/hdfsftpd
+INITDIR   := $(SYSCONFDIR)/init.d
+RUNDIR    ?= /var/run
+SUBST     := sed -e 's,@SBINDIR@,$(SBINDIR),g' -e 's,@SYSCONFDIR@,$(SYSCONFDIR),g' -e 's,@RUNDIR@,$(RUNDIR),g'
+
+.PHONY: install uninstall
+# Installs the binary, init script, man page and (only where none exists) the default config.
+install: build
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR) $(DESTDIR)$(CONFDIR) $(DESTDIR)$(INITDIR)
+	install -m 755 $(BIN) $(DESTDIR)$(SBINDIR)/hdfsftpd
+	$(SUBST) scripts/hdfsftpd.init > target/hdfsftpd.init
+	install -m 755 target/hdfsftpd.init $(DESTDIR)$(INITDIR)/hdfsftpd
+	scripts/make-manpage.sh $(BIN) > target/hdfsftpd.8
+	install -m 644 target/hdfsftpd.8 $(DESTDIR)$(MANDIR)/hdfsftpd.8
+	$(SUBST) scripts/hdfsftpd.conf > target/hdfsftpd.conf
+	@if [ -e $(DESTDIR)$(CONFDIR)/hdfsftpd.conf ]; then \
+		echo "keeping existing $(DESTDIR)$(CONFDIR)/hdfsftpd.conf"; \
+	else \
+		install -m 644 target/hdfsftpd.conf $(DESTDIR)$(CONFDIR)/hdfsftpd.conf; \
+	fi
+
+# Removes what install added; the config only if it is still the shipped one.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/hdfsftpd $(DESTDIR)$(INITDIR)/hdfsftpd $(DESTDIR)$(MANDIR)/hdfsftpd.8
+	@if [ -e $(DESTDIR)$(CONFDIR)/hdfsftpd.conf ]; then \
+		$(SUBST) scripts/hdfsftpd.conf | cmp -s - $(DESTDIR)$(CONFDIR)/hdfsftpd.conf \
+			&& rm -f $(DESTDIR)$(CONFDIR)/hdfsftpd.conf \
+			|| echo "keeping modified $(DESTDIR)$(CONFDIR)/hdfsftpd.conf"; \
+	fi
+	-rmdir $(DESTDIR)$(CONFDIR) 2>/dev/null

@@ -68,9 +68,20 @@ const CORE_FLAGS: &[Flag] = &[
     value("log-level", "LEVEL", "error, warn, info, debug (protocol dialogue) or trace [info]"),
 ];
 
+const DAEMON_FLAGS: &[Flag] = &[
+    value("enable", "yes|no", "run the service at all; the shipped config says no until an operator says yes [yes]"),
+    switch("daemon", "detach from the terminal; the starting process exits 0 once the daemon serves"),
+    value("pid-file", "FILE", "write the daemon's pid here; refuse to start while a live process holds it"),
+    value("log-file", "FILE", "log here instead of stderr; reopened on SIGHUP (log rotation)"),
+    value("xferlog", "FILE", "transfer log in the wu-ftpd/vsftpd xferlog format; reopened on SIGHUP"),
+    value("user", "NAME", "after binding the ports, run as this user (when started as root)"),
+    value("group", "NAME", "with --user: run with this group [the user's primary group]"),
+    value("shutdown-grace", "SECS", "on SIGTERM, let running transfers finish this long [10]"),
+];
+
 /// Every settings table, in `--help` order, with its heading.
 fn flag_groups() -> Vec<(&'static str, &'static [Flag])> {
-    vec![("General", META_FLAGS), ("Core", CORE_FLAGS)]
+    vec![("General", META_FLAGS), ("Core", CORE_FLAGS), ("Daemon", DAEMON_FLAGS)]
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,8 +171,13 @@ impl Settings {
     }
 
     pub fn switch(&self, key: &str) -> Result<bool> {
+        self.yes_no(key, false)
+    }
+
+    /// A yes/no value, or `default` when the setting is absent.
+    pub fn yes_no(&self, key: &str, default: bool) -> Result<bool> {
         match self.string(key) {
-            None => Ok(false),
+            None => Ok(default),
             Some(v) => parse_bool(v).ok_or_else(|| ConfigError::new(key, format!("'{v}' is not yes or no"))),
         }
     }
@@ -278,6 +294,14 @@ pub struct Config {
     pub max_login_fails: u32,
     pub anonymous: bool,
     pub log_level: log::LevelFilter,
+    pub enable: bool,
+    pub daemon: bool,
+    pub pid_file: Option<PathBuf>,
+    pub log_file: Option<PathBuf>,
+    pub xferlog: Option<PathBuf>,
+    pub run_as_user: Option<String>,
+    pub run_as_group: Option<String>,
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -314,7 +338,18 @@ impl Config {
             max_login_fails: s.parsed("max-login-fails", 3)?,
             anonymous: s.switch("anonymous")?,
             log_level: s.parsed("log-level", log::LevelFilter::Info)?,
+            enable: s.yes_no("enable", true)?,
+            daemon: s.switch("daemon")?,
+            pid_file: s.path("pid-file"),
+            log_file: s.path("log-file"),
+            xferlog: s.path("xferlog"),
+            run_as_user: s.string("user").map(String::from),
+            run_as_group: s.string("group").map(String::from),
+            shutdown_grace: s.seconds("shutdown-grace", 10.0)?,
         };
+        if config.run_as_group.is_some() && config.run_as_user.is_none() {
+            return Err(ConfigError::new("group", "needs --user"));
+        }
         for (key, value) in [
             ("idle-timeout", config.idle_timeout),
             ("login-timeout", config.login_timeout),

@@ -3,6 +3,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
@@ -117,6 +118,8 @@ pub enum Outcome {
     Aborted,
     /// The control connection closed under the transfer.
     ControlClosed,
+    /// The server is shutting down and the grace period is over.
+    ShutDown,
     /// The data connection failed or stalled (the client side).
     DataFailed(io::Error),
     /// Reading or writing storage failed (the server side).
@@ -125,15 +128,16 @@ pub enum Outcome {
 
 /// Watches the transfer: ABOR and a vanished client end it; so does no progress for `stall_limit`.
 pub struct Watch<'a> {
-    pub control: &'a mut Control,
-    pub stall_limit: Duration,
+    control: &'a mut Control,
+    stall_limit: Duration,
+    shutdown: &'a AtomicBool,
     pub bytes: u64,
     last_progress: Instant,
 }
 
 impl<'a> Watch<'a> {
-    pub fn new(control: &'a mut Control, stall_limit: Duration) -> Self {
-        Watch { control, stall_limit, bytes: 0, last_progress: Instant::now() }
+    pub fn new(control: &'a mut Control, stall_limit: Duration, shutdown: &'a AtomicBool) -> Self {
+        Watch { control, stall_limit, shutdown, bytes: 0, last_progress: Instant::now() }
     }
 
     fn progress(&mut self, bytes: u64) {
@@ -145,6 +149,9 @@ impl<'a> Watch<'a> {
 
     /// Called between chunks and after socket timeouts: `Some` ends the transfer.
     fn check(&mut self) -> Option<Outcome> {
+        if self.shutdown.load(Ordering::Relaxed) {
+            return Some(Outcome::ShutDown);
+        }
         match self.control.poll_abort() {
             Ok(Interrupt::Abort) => return Some(Outcome::Aborted),
             Ok(Interrupt::Closed) => return Some(Outcome::ControlClosed),

@@ -140,6 +140,15 @@ pub fn timestamp(time: SystemTime) -> String {
     format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}")
 }
 
+/// `Sat Nov 21 05:34:58 2026`: ctime(3) layout in UTC, as xferlog uses it.
+pub fn ctime(time: SystemTime) -> String {
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    let days = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs() / 86400).unwrap_or(0);
+    let (year, month, day, hour, minute, second) = civil(time);
+    let (weekday, month) = (WEEKDAYS[(days % 7) as usize], MONTHS[month as usize - 1]);
+    format!("{weekday} {month} {day:>2} {hour:02}:{minute:02}:{second:02} {year}")
+}
+
 /// Parses `YYYYMMDDHHMMSS` (UTC; a `.sss` fraction is accepted and ignored), as MFMT sends it.
 pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
     let whole = text.split('.').next()?;

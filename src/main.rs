@@ -3,19 +3,23 @@
 
 mod auth;
 mod config;
+mod daemon;
 mod data;
 mod listing;
+mod logfile;
 mod server;
 mod session;
 mod storage;
 mod stream;
 mod vpath;
+mod xferlog;
 
 use std::process::ExitCode;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use config::{Config, Invocation};
+use config::{Config, Invocation, Settings};
+use hdfsftpd_ffi::process::{self, Readiness};
+use logfile::LogFile;
 
 /// Exit code for a configuration the server cannot run with.
 const EXIT_CONFIG: u8 = 2;
@@ -40,28 +44,127 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
     };
-    env_logger::Builder::new().filter_level(config.log_level).format_target(false).parse_default_env().init();
-    let backend = match storage::build(&settings) {
+    if check_only {
+        return check_config(&settings, &config);
+    }
+    if !config.enable {
+        return fail(EXIT_CONFIG, "the service is disabled by configuration (enable = no); set enable = yes to run it");
+    }
+    match start(settings, config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => fail(failure.code, &failure.message),
+    }
+}
+
+/// Why start-up failed, and the exit code that says so.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl Failure {
+    fn runtime(message: impl ToString) -> Failure {
+        Failure { code: EXIT_RUNTIME, message: message.to_string() }
+    }
+
+    fn config(message: impl ToString) -> Failure {
+        Failure { code: EXIT_CONFIG, message: message.to_string() }
+    }
+}
+
+/// Start-up in the order a daemon needs: files and ports while still root and attached to the
+/// terminal, then detach (before any thread or the JVM exists), then drop privileges, then the
+/// storage and authentication backends, then serve.
+fn start(settings: Settings, config: Config) -> Result<(), Failure> {
+    let log_file = config.log_file.as_deref().map(LogFile::open).transpose().map_err(Failure::runtime)?;
+    let xferlog = config.xferlog.as_deref().map(LogFile::open).transpose().map_err(Failure::runtime)?;
+    init_logging(&config, log_file.as_ref());
+    if let Some(pid_file) = &config.pid_file {
+        daemon::PidFile::check_free(pid_file).map_err(Failure::runtime)?;
+    }
+    let listeners = server::bind_listeners(&config.binds, &[config.ftp_port]).map_err(Failure::runtime)?;
+    let readiness = match config.daemon {
+        true => Some(detach(log_file.as_ref())?),
+        false => None,
+    };
+    match prepare(&settings, config, log_file, xferlog) {
+        Ok((server, pid_file)) => {
+            if let Some(readiness) = readiness {
+                readiness.ready();
+            }
+            let result = server.run(listeners).map_err(Failure::runtime);
+            drop(pid_file);
+            result
+        }
+        Err(failure) => {
+            log::error!("start-up failed: {}", failure.message);
+            if let Some(readiness) = readiness {
+                readiness.failed(&failure.message);
+            }
+            Err(failure)
+        }
+    }
+}
+
+fn detach(log_file: Option<&LogFile>) -> Result<Readiness, Failure> {
+    let stderr = log_file.map(LogFile::try_clone_file).transpose().map_err(Failure::runtime)?;
+    process::daemonize(stderr.as_ref()).map_err(|e| Failure::runtime(format!("cannot detach: {e}")))
+}
+
+/// Everything after detaching and before serving.
+fn prepare(
+    settings: &Settings,
+    config: Config,
+    log_file: Option<LogFile>,
+    xferlog: Option<LogFile>,
+) -> Result<(server::Server, Option<daemon::PidFile>), Failure> {
+    let pid_file = config.pid_file.as_deref().map(daemon::PidFile::create).transpose().map_err(Failure::runtime)?;
+    if let Some(user) = &config.run_as_user {
+        switch_user(&config, user)?;
+    }
+    let backend = storage::build(settings).map_err(Failure::config)?;
+    let auth = auth::build(settings, config.anonymous).map_err(Failure::config)?;
+    let reopen_on_hup = [log_file, xferlog.clone()].into_iter().flatten().collect();
+    let shared = Arc::new(session::Shared::new(config, backend, auth, xferlog));
+    Ok((server::Server::new(shared, reopen_on_hup), pid_file))
+}
+
+fn switch_user(config: &Config, user: &str) -> Result<(), Failure> {
+    if process::effective_uid() != 0 {
+        log::warn!("--user {user} ignored: not started as root");
+        return Ok(());
+    }
+    let owned: Vec<&std::path::Path> =
+        [&config.log_file, &config.xferlog, &config.pid_file].into_iter().flatten().map(|p| p.as_path()).collect();
+    daemon::drop_privileges(user, config.run_as_group.as_deref(), &owned)
+        .map_err(|e| Failure::runtime(format!("cannot switch to user {user}: {e}")))?;
+    log::info!("running as user {user}");
+    Ok(())
+}
+
+fn check_config(settings: &Settings, config: &Config) -> ExitCode {
+    if !config.enable {
+        // Said first, so an init script learns it even when the rest is not filled in yet.
+        println!("service disabled (enable = no)");
+    }
+    let backend = match storage::build(settings) {
         Ok(backend) => backend,
         Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
     };
-    let auth = match auth::build(&settings, config.anonymous) {
-        Ok(auth) => auth,
-        Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
-    };
-    if check_only {
-        println!("configuration OK: storage {}, {} worker(s)", backend.name(), config.max_clients);
-        return ExitCode::SUCCESS;
+    if let Err(e) = auth::build(settings, config.anonymous) {
+        return fail(EXIT_CONFIG, &e.to_string());
     }
-    let listeners = match server::bind_listeners(&config.binds, &[config.ftp_port]) {
-        Ok(listeners) => listeners,
-        Err(e) => return fail(EXIT_RUNTIME, &e.to_string()),
-    };
-    let shared = Arc::new(session::Shared { config, backend, auth, shutting_down: AtomicBool::new(false) });
-    match server::Server::new(shared).run(listeners) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(EXIT_RUNTIME, &e.to_string()),
+    println!("configuration OK: storage {}, {} worker(s)", backend.name(), config.max_clients);
+    ExitCode::SUCCESS
+}
+
+fn init_logging(config: &Config, log_file: Option<&LogFile>) {
+    let mut builder = env_logger::Builder::new();
+    builder.filter_level(config.log_level).format_target(false).parse_default_env();
+    if let Some(file) = log_file {
+        builder.target(env_logger::Target::Pipe(Box::new(file.clone())));
     }
+    builder.init();
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {

@@ -14,6 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use socket2::{Domain, Socket, Type};
 
+use crate::logfile::LogFile;
 use crate::session::{Session, Shared};
 use crate::stream::Stream;
 
@@ -26,8 +27,8 @@ const WORKER_STACK: usize = 2 << 20;
 /// How often blocking waits look at the shutdown flag.
 pub const SHUTDOWN_POLL: Duration = Duration::from_millis(500);
 
-/// How long to wait for running sessions to end after SIGTERM.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// After the grace period, how long sessions get to report their stopped transfers.
+const ABORT_WAIT: Duration = Duration::from_secs(5);
 
 /// Opens every listening socket: each bind address on each enabled port.
 pub fn bind_listeners(binds: &[IpAddr], ports: &[u16]) -> io::Result<Vec<TcpListener>> {
@@ -87,11 +88,13 @@ impl Drop for Admission {
 pub struct Server {
     shared: Arc<Shared>,
     occupancy: Arc<Mutex<Occupancy>>,
+    /// Log files reopened on SIGHUP.
+    log_files: Vec<LogFile>,
 }
 
 impl Server {
-    pub fn new(shared: Arc<Shared>) -> Server {
-        Server { shared, occupancy: Arc::default() }
+    pub fn new(shared: Arc<Shared>, log_files: Vec<LogFile>) -> Server {
+        Server { shared, occupancy: Arc::default(), log_files }
     }
 
     /// Serves until SIGTERM or SIGINT, then drains running sessions.
@@ -130,32 +133,51 @@ impl Server {
     fn wait_for_signals(&self) -> io::Result<()> {
         let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
         for signal in signals.forever() {
-            match signal {
-                SIGHUP => match self.shared.auth.reload() {
-                    Ok(()) => log::info!("SIGHUP: configuration reloaded"),
-                    Err(e) => log::error!("SIGHUP: reload failed, keeping the previous configuration: {e}"),
-                },
-                _ => {
-                    log::info!("signal {signal}: shutting down");
-                    break;
-                }
+            if signal != SIGHUP {
+                log::info!("signal {signal}: shutting down");
+                break;
             }
+            self.reload();
         }
         Ok(())
     }
 
-    /// Waits for running sessions to end, at most the grace period.
+    /// SIGHUP: reopen log files (after rotation) and re-read what may change while running.
+    fn reload(&self) {
+        for file in &self.log_files {
+            if let Err(e) = file.reopen() {
+                log::error!("SIGHUP: cannot reopen log file: {e}");
+            }
+        }
+        match self.shared.auth.reload() {
+            Ok(()) => log::info!("SIGHUP: log files reopened, authentication configuration reloaded"),
+            Err(e) => log::error!("SIGHUP: reload failed, keeping the previous configuration: {e}"),
+        }
+    }
+
+    /// Lets running transfers finish within the grace period, then stops them and releases storage.
     fn drain(&self) {
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let grace = self.shared.config.shutdown_grace;
+        if !self.wait_for_sessions(grace) {
+            log::warn!("grace period of {grace:?} over: stopping the remaining transfers");
+            self.shared.abort_transfers.store(true, Ordering::SeqCst);
+            self.wait_for_sessions(ABORT_WAIT);
+        }
+        self.shared.backend.shutdown();
+        log::info!("stopped");
+    }
+
+    /// True when every session ended within `limit`.
+    fn wait_for_sessions(&self, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
         loop {
             let running = self.occupancy.lock().unwrap_or_else(|p| p.into_inner()).total;
             if running == 0 {
-                log::info!("all sessions ended");
-                return;
+                return true;
             }
             if Instant::now() >= deadline {
-                log::warn!("{running} sessions still running at the end of the grace period");
-                return;
+                log::warn!("{running} session(s) still running");
+                return false;
             }
             thread::sleep(Duration::from_millis(50));
         }

@@ -199,6 +199,7 @@ class Server:
             stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file,
             start_new_session=True,
         )
+        LIVE_SERVERS.append(self)
         deadline = time.monotonic() + timeout
         last_err = None
         while time.monotonic() < deadline:
@@ -233,6 +234,8 @@ class Server:
                     f"({last_err})\nargs={self.args}\nlog:\n{self.log_tail()}")
 
     def stop(self):
+        if self in LIVE_SERVERS:
+            LIVE_SERVERS.remove(self)
         if self.proc is None:
             return
         if self.proc.poll() is None:
@@ -508,11 +511,18 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.timeout(PER_TEST_TIMEOUT))
 
 
+LIVE_SERVERS = []
+
+
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
     setattr(item, "rep_" + rep.when, rep)
+    # On a failure, attach the tail of every running server's log.
+    if rep.failed and rep.when in ("setup", "call"):
+        for s in LIVE_SERVERS:
+            rep.sections.append((f"hdfsftpd log {s.log_path}", s.log_tail(80)))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -540,15 +550,12 @@ def _make_factory(tmp_factory, registry):
 
 
 @pytest.fixture
-def make_server(tmp_path_factory, request):
+def make_server(tmp_path_factory):
     """Factory for a fresh server with extra flags; stopped after the test."""
     servers = []
     yield _make_factory(tmp_path_factory, servers)
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     for s in servers:
         s.stop()
-        if failed:
-            print(f"---- server log ({s.log_path}) ----\n{s.log_tail(80)}")
 
 
 @pytest.fixture(scope="module")

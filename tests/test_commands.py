@@ -273,3 +273,35 @@ def test_users_confined_to_their_home(server):
             f.retrbinary("RETR ../carol/carol-only.txt", lambda b: None)
     finally:
         f.close()
+
+
+def test_login_sequence_errors(server):
+    c = server.raw(user=None)
+    try:
+        r = c.cmd("PASS whatever")
+        assert r[:3] in ("503", "530"), r
+        assert c.cmd("USER alice").startswith("331")
+        assert c.cmd(f"PASS {server.password()}").startswith("230")
+        assert c.cmd("PWD").startswith("257")
+    finally:
+        c.close()
+
+
+def test_rein_or_user_switch_keeps_confinement(server):
+    """Logging in again as another user on the same connection confines to the new home."""
+    (server.home("bob") / "bob-file.txt").write_bytes(b"bob")
+    c = server.raw()
+    try:
+        r = c.cmd("USER bob")
+        if r.startswith("331"):
+            r = c.cmd(f"PASS {server.password('bob')}")
+        if r.startswith("230"):
+            # now bob: read-only and bob's home
+            assert c.cmd("MKD should-fail")[:1] == "5"
+            assert c.cmd("SIZE bob-file.txt").startswith("213")
+        else:
+            assert r[:1] in ("5", "4"), r
+    finally:
+        c.close()
+    assert not (server.home("alice") / "should-fail").exists()
+    assert not (server.home("bob") / "should-fail").exists()

@@ -232,3 +232,97 @@ def test_sigterm_stops_server(make_server):
         raise AssertionError("server still running 10 s after SIGTERM")
     finally:
         f.close()
+
+
+def test_no_slot_leak_after_many_sessions(make_server):
+    """Sessions that QUIT, drop the connection, or fail to log in all free their slot."""
+    s = make_server("--max-clients", "4", "--login-fail-delay", "0.05")
+    for i in range(40):
+        kind = i % 4
+        if kind == 0:
+            f = s.ftp()
+            f.quit()
+        elif kind == 1:
+            f = s.ftp()
+            f.sock.close()  # abrupt close, no QUIT
+            f.close()
+        elif kind == 2:
+            c = RawFTP(HOST, s.port)  # connect and vanish before login
+            c.close()
+        else:
+            f = ftplib.FTP(timeout=30)
+            f.connect(HOST, s.port)
+            try:
+                f.login("alice", "wrong")
+            except ftplib.error_perm:
+                pass
+            f.close()
+    # all 4 slots must be usable again (allow a moment for the server to notice)
+    deadline = time.monotonic() + 10
+    sessions = []
+    try:
+        while len(sessions) < 4:
+            try:
+                sessions.append(s.ftp())
+            except (ftplib.error_temp, EOFError, OSError):
+                assert time.monotonic() < deadline, \
+                    f"only {len(sessions)} of 4 slots free after 40 closed sessions"
+                time.sleep(0.2)
+        for f in sessions:
+            assert f.sendcmd("NOOP").startswith("200")
+    finally:
+        for f in sessions:
+            f.close()
+
+
+def test_max_per_ip_slot_released(make_server):
+    s = make_server("--max-per-ip", "1")
+    a = s.ftp()
+    assert _connect_expect_421(s.port).startswith("421")
+    a.quit()
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            b = s.ftp()
+            break
+        except (ftplib.error_temp, EOFError, OSError):
+            assert time.monotonic() < deadline, "per-IP slot not released after QUIT"
+            time.sleep(0.2)
+    assert b.sendcmd("NOOP").startswith("200")
+    b.quit()
+
+
+def test_concurrent_transfers(make_server):
+    """16 sessions uploading and downloading at the same time."""
+    import threading
+    from conftest import make_payload
+    s = make_server()
+    n = 16
+    payloads = [make_payload(2 * 1024 * 1024 + i, seed=100 + i) for i in range(n)]
+    errors = []
+
+    def worker(i):
+        try:
+            f = s.ftp("alice" if i % 2 else "carol", timeout=60)
+            try:
+                f.voidcmd("TYPE I")
+                f.storbinary(f"STOR conc-{i}.bin", io.BytesIO(payloads[i]))
+                buf = io.BytesIO()
+                f.retrbinary(f"RETR conc-{i}.bin", buf.write)
+                if buf.getvalue() != payloads[i]:
+                    errors.append(f"session {i}: downloaded bytes differ")
+            finally:
+                f.quit()
+        except Exception as e:  # noqa: BLE001 - collected and reported below
+            errors.append(f"session {i}: {e!r}")
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a transfer thread hung"
+    assert not errors, errors
+    for i in range(n):
+        home = s.home("alice" if i % 2 else "carol")
+        assert (home / f"conc-{i}.bin").read_bytes() == payloads[i]

@@ -327,3 +327,36 @@ def test_wrong_kind_operations(ftp, tree):
     assert e.value.args[0].startswith("550")
     assert (d / "a.txt").read_bytes() == b"hello\n"
     assert (d / "sub").is_dir()
+
+
+def test_listing_survives_odd_entries(ftp, server):
+    """A broken symlink and a non-UTF-8 file name must not break listings."""
+    d = server.home() / "odd"
+    d.mkdir()
+    (d / "normal.txt").write_bytes(b"n")
+    os.symlink("does-not-exist", d / "dangling")
+    fd = os.open(os.path.join(os.fsencode(d), b"latin1-\xe9t\xe9.txt"), os.O_CREAT | os.O_WRONLY, 0o644)
+    os.close(fd)
+    for cmd in ("LIST odd", "NLST odd", "MLSD odd"):
+        lines = []
+        resp = ftp.retrlines(cmd, lines.append)
+        assert resp.startswith("226"), (cmd, resp)
+        assert any("normal.txt" in ln for ln in lines), (cmd, lines)
+    assert ftp.sendcmd("NOOP").startswith("200")
+
+
+def test_sizes_beyond_4gib(ftp, server):
+    p = server.home() / "sparse-5g.bin"
+    size = 5 * (1 << 30) + 17
+    with open(p, "wb") as fh:
+        fh.truncate(size)
+        fh.seek(size - 6)
+        fh.write(b"tail!\n")
+    ftp.voidcmd("TYPE I")
+    assert ftp.sendcmd("SIZE sparse-5g.bin") == f"213 {size}"
+    assert parse_list(list_lines(ftp))["sparse-5g.bin"]["size"] == size
+    assert int(mlsd(ftp)["sparse-5g.bin"]["size"]) == size
+    buf = io.BytesIO()
+    ftp.retrbinary("RETR sparse-5g.bin", buf.write, rest=size - 10)
+    assert buf.getvalue() == b"\x00" * 4 + b"tail!\n"
+    p.unlink()

@@ -87,3 +87,27 @@ def test_abrupt_disconnect_mid_upload_does_not_hurt_server(server):
         assert (server.home() / "after-abrupt.txt").read_bytes() == b"ok"
     finally:
         f.close()
+
+
+def test_megabyte_line_does_not_hurt_server(server):
+    """A 1 MiB line without a line break: the session may be refused or closed,
+    but the server must stay up for others."""
+    import socket
+    bystander = server.ftp("carol")
+    c = server.raw()
+    try:
+        try:
+            c.send(b"NOOP " + b"A" * (1 << 20) + b"\r\n")
+            r = c.reply(timeout=10)
+        except (socket.timeout, OSError):
+            r = ""
+        assert r == "" or r[:1] == "5", r
+    finally:
+        c.close()
+    try:
+        assert bystander.sendcmd("NOOP").startswith("200")
+    finally:
+        bystander.close()
+    f = server.ftp()
+    assert f.sendcmd("NOOP").startswith("200")
+    f.quit()

@@ -3,6 +3,7 @@
 import ftplib
 import io
 import os
+import re
 import socket
 
 import pytest
@@ -243,5 +244,110 @@ def test_port_foreign_allowed_with_flag(make_server):
         ls.close()
         assert recv_all(d) == b"foreign ok"
         assert c.reply().startswith("226")
+    finally:
+        c.close()
+
+
+def test_rename_cannot_escape(server, escapes):
+    home = server.home("carol")
+    (home / "mv-me.txt").write_bytes(b"move me")
+    f = server.ftp("carol")
+    try:
+        for target in ("../../moved-out.txt", "/../moved-out.txt", "escape/moved-out.txt",
+                       "up-link/alice/moved-out.txt", "up-link/moved-out.txt"):
+            try:
+                f.sendcmd("RNFR mv-me.txt")
+                f.sendcmd(f"RNTO {target}")
+            except ftplib.error_perm as e:
+                assert e.args[0].startswith("550"), (target, e)
+            # wherever it went, it must still be inside carol's home
+            assert not (server.root / "moved-out.txt").exists(), target
+            assert not (server.root.parent / "moved-out.txt").exists(), target
+            assert not (server.home("alice") / "moved-out.txt").exists(), target
+            assert not os.path.exists("/etc/moved-out.txt"), target
+            if not (home / "mv-me.txt").exists():
+                moved = home / "moved-out.txt"
+                assert moved.exists(), f"RNTO {target} moved the file somewhere else"
+                moved.rename(home / "mv-me.txt")
+        # renaming the escape link itself somewhere is harmless, but renaming
+        # something *from* outside must fail
+        with pytest.raises(ftplib.error_perm):
+            f.sendcmd("RNFR up-link/alice/alice-private.txt")
+            f.sendcmd("RNTO stolen.txt")
+        assert (server.home("alice") / "alice-private.txt").exists()
+    finally:
+        f.close()
+
+
+def test_no_writes_into_other_users_home(server, escapes):
+    alice = server.home("alice")
+    f = server.ftp("carol")
+    try:
+        for cmd in ("STOR up-link/alice/planted.txt", "APPE up-link/alice/alice-private.txt"):
+            with pytest.raises(ftplib.error_perm):
+                f.storbinary(cmd, io.BytesIO(b"planted"))
+        for cmd in ("MKD up-link/alice/planted-dir", "DELE up-link/alice/alice-private.txt",
+                    "SITE CHMOD 777 up-link/alice/alice-private.txt"):
+            with pytest.raises(ftplib.error_perm):
+                f.sendcmd(cmd)
+    finally:
+        f.close()
+    assert not (alice / "planted.txt").exists()
+    assert not (alice / "planted-dir").exists()
+    assert (alice / "alice-private.txt").read_bytes() == b"alice private\n"
+    assert (alice / "alice-private.txt").stat().st_mode & 0o777 != 0o777
+
+
+def test_pasv_connection_from_other_address_gets_no_data(server):
+    """PASV port theft: a connection from another address must not get the file."""
+    (server.home() / "stealme.txt").write_bytes(b"confidential " * 100)
+    c = server.raw()
+    thief = None
+    try:
+        assert c.cmd("TYPE I").startswith("200")
+        r = c.cmd("PASV")
+        assert r.startswith("227"), r
+        n = [int(x) for x in re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", r).groups()]
+        port = n[4] * 256 + n[5]
+        thief = socket.socket()
+        thief.bind(("127.0.0.2", 0))
+        thief.settimeout(5)
+        try:
+            thief.connect((HOST, port))
+        except OSError:
+            thief.close()
+            thief = None
+        c.send(b"RETR stealme.txt\r\n")
+        stolen = b""
+        if thief is not None:
+            try:
+                while True:
+                    b = thief.recv(65536)
+                    if not b:
+                        break
+                    stolen += b
+            except OSError:
+                pass
+        assert b"confidential" not in stolen, "data was sent to a connection from 127.0.0.2"
+    finally:
+        if thief is not None:
+            thief.close()
+        c.close()
+
+
+def test_port_to_closed_port_fails_cleanly(server):
+    s = socket.socket()
+    s.bind((HOST, 0))
+    port = s.getsockname()[1]
+    s.close()  # nobody listens there now
+    (server.home() / "closed.txt").write_bytes(b"x")
+    c = server.raw()
+    try:
+        assert c.cmd(f"PORT 127,0,0,1,{port >> 8},{port & 255}").startswith("200")
+        r = c.cmd("RETR closed.txt")
+        if r[:3] in ("150", "125"):
+            r = c.reply(timeout=30)
+        assert r[:3] in ("425", "426"), r
+        assert c.cmd("NOOP").startswith("200")
     finally:
         c.close()

@@ -290,3 +290,49 @@ def test_rest_then_retr_raw(server):
         assert c.reply().startswith("226")
     finally:
         c.close()
+
+
+def test_ascii_upload_crlf_split_across_reads(server):
+    """CR and LF of one line ending arriving in different TCP segments."""
+    import socket as _socket
+    import time as _time
+    lines = [f"line {i} ".encode() * (i % 7 + 1) for i in range(400)]
+    wire = b"".join(ln + b"\r\n" for ln in lines)
+    expect = b"".join(ln + b"\n" for ln in lines)
+    c = server.raw()
+    try:
+        assert c.cmd("TYPE A").startswith("200")
+        d = c.pasv()
+        d.setsockopt(_socket.IPPROTO_TCP, _socket.TCP_NODELAY, 1)
+        assert c.cmd("STOR ascii-split.txt")[:3] in ("150", "125")
+        # cut right after every 5th CR so that CR ends one segment
+        pos = 0
+        cuts = [i + 1 for i in range(len(wire)) if wire[i:i + 1] == b"\r"][::5]
+        for cut in cuts:
+            d.sendall(wire[pos:cut])
+            _time.sleep(0.002)
+            pos = cut
+        d.sendall(wire[pos:])
+        d.close()
+        assert c.reply(timeout=30).startswith("226")
+    finally:
+        c.close()
+    assert (server.home() / "ascii-split.txt").read_bytes() == expect
+
+
+def test_abor_during_upload(server):
+    c = server.raw()
+    try:
+        assert c.cmd("TYPE I").startswith("200")
+        d = c.pasv()
+        assert c.cmd("STOR abor-upload.bin")[:3] in ("150", "125")
+        d.sendall(b"u" * 200_000)
+        c.send(b"ABOR\r\n")
+        first = c.reply(timeout=10)
+        assert first[:3] in ("426", "226"), first
+        if first.startswith("426"):
+            assert c.reply(timeout=10).startswith("226")
+        d.close()
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()

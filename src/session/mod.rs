@@ -31,17 +31,33 @@ use reply::*;
 
 use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
+use crate::logfile::LogFile;
 use crate::storage::{self, Backend, Storage};
 use crate::stream::Stream;
 use crate::vpath::{BadPath, VPath};
 
-/// What every session shares: configuration and the two seams.
+/// What every session shares: configuration, the two seams, the transfer log and shutdown state.
 pub struct Shared {
     pub config: Config,
     pub backend: Box<dyn Backend>,
     pub auth: Box<dyn Authenticator>,
-    /// Set on SIGTERM: sessions finish their transfer, then close.
+    pub xferlog: Option<LogFile>,
+    /// Set on SIGTERM: no new sessions; idle sessions close, running transfers go on.
     pub shutting_down: AtomicBool,
+    /// Set when the shutdown grace period is over: running transfers stop.
+    pub abort_transfers: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(
+        config: Config,
+        backend: Box<dyn Backend>,
+        auth: Box<dyn Authenticator>,
+        xferlog: Option<LogFile>,
+    ) -> Shared {
+        let (shutting_down, abort_transfers) = (AtomicBool::new(false), AtomicBool::new(false));
+        Shared { config, backend, auth, xferlog, shutting_down, abort_transfers }
+    }
 }
 
 /// After a handler: go on, or end the session.

@@ -11,6 +11,7 @@ use crate::listing;
 use crate::storage::WriteMode;
 use crate::stream::Stream;
 use crate::vpath::VPath;
+use crate::xferlog;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListFormat {
@@ -142,7 +143,7 @@ impl Session {
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
-        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout);
+        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.abort_transfers);
         let outcome = data::send(file.as_mut(), &mut data, ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
@@ -178,7 +179,7 @@ impl Session {
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
-        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout);
+        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.abort_transfers);
         let outcome = data::receive(&mut data, file.as_mut(), ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
@@ -237,6 +238,7 @@ impl Session {
         let user = self.logged_in().identity.user.clone();
         let rate = bytes as f64 / elapsed.as_secs_f64().max(1e-6) / 1e6;
         let peer = self.control.peer;
+        let complete = matches!(outcome, Outcome::Complete) && closed.is_ok();
         let (status, replies): (String, Vec<Reply>) = match (&outcome, closed) {
             (Outcome::Complete, Ok(())) => {
                 ("complete".into(), vec![Reply::new(TRANSFER_COMPLETE, "Transfer complete.")])
@@ -253,6 +255,10 @@ impl Session {
                 ],
             ),
             (Outcome::ControlClosed, _) => ("control connection lost".into(), vec![]),
+            (Outcome::ShutDown, _) => (
+                "server shutting down".into(),
+                vec![Reply::new(TRANSFER_ABORTED, "Transfer aborted: the server is shutting down.")],
+            ),
             (Outcome::DataFailed(e), _) => (
                 format!("data connection failed: {e}"),
                 vec![Reply::new(TRANSFER_ABORTED, format!("Transfer aborted: data connection: {e}"))],
@@ -266,6 +272,7 @@ impl Session {
             "{peer}: {user} {verb} {path} {bytes} bytes in {:.3}s ({rate:.1} MB/s): {status}",
             elapsed.as_secs_f64()
         );
+        self.log_transfer(verb, path, bytes, elapsed, complete);
         if replies.is_empty() {
             return Ok(Flow::Close);
         }
@@ -273,6 +280,25 @@ impl Session {
             self.send(reply)?;
         }
         Ok(Flow::Continue)
+    }
+
+    /// One xferlog line per file transfer, complete or not.
+    fn log_transfer(&self, verb: &str, path: &VPath, bytes: u64, duration: std::time::Duration, complete: bool) {
+        let (Some(log), Some(direction)) = (&self.shared.xferlog, transfer_direction(verb)) else { return };
+        let identity = &self.logged_in().identity;
+        let record = xferlog::Transfer {
+            finished: SystemTime::now(),
+            duration,
+            peer: self.control.peer.ip(),
+            bytes,
+            path: path.as_str(),
+            ascii: self.transfer_type == TransferType::Ascii,
+            direction,
+            anonymous: identity.user == crate::auth::users_file::ANONYMOUS,
+            user: &identity.user,
+            complete,
+        };
+        xferlog::write(log, &record);
     }
 
     pub(super) fn list(&mut self, args: Option<&str>, format: ListFormat) -> Handled {
@@ -291,7 +317,7 @@ impl Session {
         let mut data = or_reply!(self, self.open_data());
         self.reply(OPENING_DATA, "Here comes the directory listing.")?;
         let started = Instant::now();
-        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout);
+        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.abort_transfers);
         let user = self.user.as_ref().expect("logged in");
         let writer =
             ListingWriter { format, writable: user.identity.writable, facts: &self.mlst_facts, now: SystemTime::now() };
@@ -312,6 +338,14 @@ impl Session {
             Outcome::Complete => self.reply(TRANSFER_COMPLETE, "Directory send OK."),
             other => self.finish_transfer("LIST", &path, bytes, started, other, Ok(())),
         }
+    }
+}
+
+fn transfer_direction(verb: &str) -> Option<xferlog::Direction> {
+    match verb {
+        "RETR" => Some(xferlog::Direction::Outgoing),
+        "STOR" | "APPE" | "STOU" => Some(xferlog::Direction::Incoming),
+        _ => None,
     }
 }
 

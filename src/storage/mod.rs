@@ -168,6 +168,8 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// Opens storage for one session, acting as `identity` and confined to its home.
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>>;
+    /// Called once at exit, after sessions ended or were told to: release what must not be left open.
+    fn shutdown(&self) {}
 }
 
 /// Builds the backend `--storage` names.

@@ -1,0 +1,70 @@
+//! Daemon life cycle pieces: the pid file and the switch to an unprivileged user.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use hdfsftpd_ffi::process;
+
+/// The pid file of the running daemon; removed when dropped (if it still names this process).
+pub struct PidFile {
+    path: PathBuf,
+    pid: u32,
+}
+
+impl PidFile {
+    /// Refuses when a live process holds `path`; a stale file (its process gone) is replaced.
+    pub fn check_free(path: &Path) -> Result<(), String> {
+        match read_pid(path) {
+            Some(pid) if process::process_exists(pid) => Err(format!(
+                "already running: {} holds pid {pid}; stop it first or remove the pid file",
+                path.display()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn create(path: &Path) -> Result<PidFile, String> {
+        Self::check_free(path)?;
+        let _ = fs::remove_file(path);
+        let pid = std::process::id();
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(path)
+            .and_then(|mut file| writeln!(file, "{pid}"));
+        written.map_err(|e| format!("pid file {}: {e}", path.display()))?;
+        Ok(PidFile { path: path.to_path_buf(), pid })
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        if read_pid(&self.path) == Some(self.pid as i32) {
+            if let Err(e) = fs::remove_file(&self.path) {
+                log::warn!("cannot remove pid file {}: {e}", self.path.display());
+            }
+        }
+    }
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    fs::read_to_string(path).ok()?.trim().parse().ok().filter(|pid| *pid > 0)
+}
+
+/// Switches to `user` (and `group`, else the user's primary group) for good. Files the daemon must
+/// keep writing (logs, pid file) are handed to that user first so reopening and removal still work.
+pub fn drop_privileges(user: &str, group: Option<&str>, owned_files: &[&Path]) -> io::Result<()> {
+    let account = process::lookup_user(user)?;
+    let gid = match group {
+        Some(group) => process::lookup_group(group)?,
+        None => account.gid,
+    };
+    for file in owned_files {
+        std::os::unix::fs::chown(file, Some(account.uid), Some(gid))
+            .map_err(|e| io::Error::new(e.kind(), format!("chown {}: {e}", file.display())))?;
+    }
+    process::drop_privileges(user, account.uid, gid)
+}

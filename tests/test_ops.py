@@ -1,0 +1,320 @@
+"""Operating hdfsftpd on a legacy host: make install, the init script, the daemon life cycle
+(pid file, SIGHUP, SIGTERM with a grace period), privilege drop, the xferlog, and two instances
+side by side."""
+
+import ftplib
+import io
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BIN, HOST, REPO, Server, free_port, openssl_hash, require_tool, run
+
+XFERLOG_LINE = re.compile(
+    r"^(?P<weekday>Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<month>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
+    r"(?P<time>\d\d:\d\d:\d\d) (?P<year>\d{4}) (?P<seconds>\d+) (?P<host>\S+) (?P<bytes>\d+) "
+    r"(?P<filename>\S+) (?P<type>[ab]) (?P<special>[_CUT]) (?P<direction>[oid]) (?P<access>[agr]) "
+    r"(?P<user>\S+) (?P<service>ftp) (?P<auth>[01]) (?P<authuser>\S+) (?P<status>[ci])$"
+)
+
+
+def parse_xferlog(path):
+    lines = Path(path).read_text().splitlines()
+    parsed = [XFERLOG_LINE.match(line) for line in lines]
+    assert all(parsed), f"xferlog lines that do not parse: {[l for l, p in zip(lines, parsed) if not p]}"
+    return [p.groupdict() for p in parsed]
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped) counts as gone
+    status = Path(f"/proc/{pid}/status").read_text()
+    return "State:\tZ" not in status
+
+
+# --------------------------------------------------------------------------------------------
+# make install + init script
+# --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    require_tool("make")
+    dest = tmp_path_factory.mktemp("destdir")
+    p = run(["make", "-s", "install", f"DESTDIR={dest}"], cwd=REPO, timeout=600)
+    assert p.returncode == 0, p.stderr.decode()[-3000:]
+    return dest
+
+
+def init_env(dest, base):
+    return dict(
+        os.environ,
+        DAEMON=str(dest / "usr/local/sbin/hdfsftpd"),
+        CONFIG=str(dest / "etc/hdfsftpd/hdfsftpd.conf"),
+        PIDFILE=str(base / "run/hdfsftpd.pid"),
+        STOP_WAIT="20",
+    )
+
+
+def init(dest, env, action):
+    script = dest / "etc/init.d/hdfsftpd"
+    p = run(["sh", str(script), action], env=env, timeout=60)
+    return p.returncode, (p.stdout + p.stderr).decode()
+
+
+def test_install_puts_every_piece_in_place_and_keeps_existing_config(installed, tmp_path):
+    for piece in ["usr/local/sbin/hdfsftpd", "etc/init.d/hdfsftpd", "usr/local/share/man/man8/hdfsftpd.8",
+                  "etc/hdfsftpd/hdfsftpd.conf"]:
+        assert (installed / piece).exists(), piece
+    assert os.access(installed / "etc/init.d/hdfsftpd", os.X_OK)
+    shipped = (installed / "etc/hdfsftpd/hdfsftpd.conf").read_text()
+    assert re.search(r"^enable = no$", shipped, re.M), "the shipped config must start disabled"
+    man = (installed / "usr/local/share/man/man8/hdfsftpd.8").read_text()
+    assert ".TH HDFSFTPD 8" in man and "\\-\\-pid\\-file" in man
+
+    # a second install into a tree whose config was edited keeps the edit; uninstall keeps it too
+    dest = tmp_path / "dest"
+    assert run(["make", "-s", "install", f"DESTDIR={dest}"], cwd=REPO, timeout=600).returncode == 0
+    conf = dest / "etc/hdfsftpd/hdfsftpd.conf"
+    conf.write_text("enable = yes\n# edited by the operator\n")
+    p = run(["make", "-s", "install", f"DESTDIR={dest}"], cwd=REPO, timeout=600)
+    assert p.returncode == 0 and "edited by the operator" in conf.read_text()
+    assert run(["make", "-s", "uninstall", f"DESTDIR={dest}"], cwd=REPO, timeout=120).returncode == 0
+    assert not (dest / "usr/local/sbin/hdfsftpd").exists()
+    assert not (dest / "etc/init.d/hdfsftpd").exists()
+    assert not (dest / "usr/local/share/man/man8/hdfsftpd.8").exists()
+    assert conf.exists(), "uninstall must not remove an operator's config"
+
+
+def test_init_script_says_when_the_service_is_disabled(installed, tmp_path):
+    env = init_env(installed, tmp_path)
+    rc, out = init(installed, env, "start")
+    assert rc == 0 and "disabled" in out and "enable = yes" in out, out
+    rc, out = init(installed, env, "status")
+    assert rc == 3, out
+
+
+def test_init_script_life_cycle(installed, tmp_path):
+    srv = Server(tmp_path / "srv")  # users file and homes, not started
+    port = free_port()
+    log_file, xfer_file = tmp_path / "hdfsftpd.log", tmp_path / "xfer.log"
+    conf = installed / "etc/hdfsftpd/hdfsftpd.conf"
+    original = conf.read_text()
+    conf.write_text(
+        f"enable = yes\nbind = {HOST}\nftp-port = {port}\nstorage = local\nlocal-root = {srv.root}\n"
+        f"auth = users\nusers-file = {srv.users_file}\nlog-file = {log_file}\nxferlog = {xfer_file}\n"
+        "shutdown-grace = 5\n"
+    )
+    env = init_env(installed, tmp_path)
+    pid_file = Path(env["PIDFILE"])
+    try:
+        rc, out = init(installed, env, "start")
+        assert rc == 0, out
+        pid = int(pid_file.read_text())
+        assert pid_alive(pid)
+        rc, out = init(installed, env, "status")
+        assert rc == 0 and str(pid) in out, out
+
+        ftp = ftplib.FTP()
+        ftp.connect(HOST, port, timeout=10)
+        ftp.login("alice", srv.password("alice"))
+        ftp.storbinary("STOR init.bin", io.BytesIO(b"x" * 70000))
+        ftp.quit()
+        assert (srv.home() / "init.bin").read_bytes() == b"x" * 70000
+
+        # log rotation + a changed users file, then reload (SIGHUP)
+        rotated = tmp_path / "hdfsftpd.log.1"
+        log_file.rename(rotated)
+        with open(srv.users_file, "a") as users:
+            users.write(f"dave:{openssl_hash('dave-pw')}:/alice:r\n")
+        rc, out = init(installed, env, "reload")
+        assert rc == 0, out
+        wait_until(lambda: log_file.exists() and "SIGHUP" in log_file.read_text(), 10, "log reopened after SIGHUP")
+        ftp = ftplib.FTP()
+        ftp.connect(HOST, port, timeout=10)
+        ftp.login("dave", "dave-pw")  # raises if the reload did not take effect
+        assert "init.bin" in ftp.nlst()
+        ftp.quit()
+        assert "login dave" in log_file.read_text(), "sessions after SIGHUP must log to the new file"
+
+        rc, out = init(installed, env, "stop")
+        assert rc == 0, out
+        assert not pid_file.exists()
+        wait_until(lambda: not pid_alive(pid), 10, "daemon exit")
+        rc, out = init(installed, env, "status")
+        assert rc == 3, out
+        assert parse_xferlog(xfer_file)[0]["filename"] == "/init.bin"
+    finally:
+        init(installed, env, "stop")
+        conf.write_text(original)
+
+
+# --------------------------------------------------------------------------------------------
+# daemon life cycle through the binary
+# --------------------------------------------------------------------------------------------
+
+def server_args(srv, port, *extra):
+    return ["--bind", HOST, "--ftp-port", str(port), "--local-root", str(srv.root),
+            "--users-file", str(srv.users_file), *extra]
+
+
+def daemon_args(srv, port, *extra):
+    return [str(BIN), *server_args(srv, port, *extra)]
+
+
+def test_second_start_with_same_pid_file_is_refused(tmp_path):
+    srv = Server(tmp_path / "srv")
+    pid_file = tmp_path / "hdfsftpd.pid"
+    first = run(daemon_args(srv, free_port(), "--daemon", "--pid-file", str(pid_file),
+                            "--log-file", str(tmp_path / "log")), timeout=30)
+    assert first.returncode == 0, first.stderr
+    pid = int(pid_file.read_text())
+    try:
+        second = run(daemon_args(srv, free_port(), "--daemon", "--pid-file", str(pid_file)), timeout=30)
+        assert second.returncode != 0
+        message = second.stderr.decode()
+        assert "already running" in message and str(pid) in message, message
+        assert int(pid_file.read_text()) == pid, "the refused start must leave the pid file alone"
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(pid), 15, "daemon exit")
+    assert not pid_file.exists(), "the pid file is removed on exit"
+
+
+def test_disabled_service_refuses_to_run(tmp_path):
+    srv = Server(tmp_path / "srv")
+    p = run(daemon_args(srv, free_port(), "--enable", "no"), timeout=30)
+    assert p.returncode != 0 and b"enable = no" in p.stderr
+
+
+@pytest.mark.parametrize("grace, completes", [(30, True), (1, False)], ids=["within-grace", "grace-exceeded"])
+def test_sigterm_during_1gib_upload(tmp_path, grace, completes):
+    require_tool("curl")
+    srv = Server(tmp_path / "srv", extra_args=["--xferlog", str(tmp_path / "xfer.log"),
+                                               "--shutdown-grace", str(grace)]).start()
+    source = tmp_path / "1g.bin"
+    with open(source, "wb") as f:
+        f.truncate(1 << 30)
+    # ~4 s at this rate: SIGTERM lands in the middle of the upload.
+    upload = subprocess.Popen(
+        ["curl", "-sS", "--limit-rate", "250M", "-T", str(source), srv.url("big.bin")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: (srv.home() / "big.bin").exists() and (srv.home() / "big.bin").stat().st_size > 0,
+                   20, "the upload to start")
+        srv.proc.send_signal(signal.SIGTERM)
+        rc = srv.proc.wait(timeout=grace + 30)
+        assert rc == 0, f"SIGTERM must end the server with 0, got {rc}\n{srv.log_tail()}"
+        _, curl_err = upload.communicate(timeout=30)
+    finally:
+        upload.kill()
+    stored = (srv.home() / "big.bin").stat().st_size
+    [record] = parse_xferlog(tmp_path / "xfer.log")
+    assert record["direction"] == "i" and record["filename"] == "/big.bin"
+    assert int(record["bytes"]) == stored, "the xferlog line must say what was stored"
+    if completes:
+        assert upload.returncode == 0, curl_err
+        assert record["status"] == "c" and stored == 1 << 30
+    else:
+        assert upload.returncode != 0, "the client must be told the upload did not complete"
+        assert record["status"] == "i" and stored < 1 << 30
+        assert "shutting down" in srv.log_text()
+    srv.proc = None
+
+
+def test_privilege_drop_after_binding_a_privileged_port(tmp_path):
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (CI runs as root)")
+    nobody = pwd.getpwnam("nobody")
+    # pytest's own temp tree is private to root; nobody needs to reach the storage root.
+    base = Path(tempfile.mkdtemp(prefix="hdfsftpd-priv-"))
+    os.chmod(base, 0o755)
+    srv = Server(base / "srv")
+    os.chmod(base / "srv", 0o755)
+    os.chmod(srv.root, 0o755)
+    os.chown(srv.home(), nobody.pw_uid, nobody.pw_gid)
+    os.chmod(srv.users_file, 0o644)
+    port = next(p for p in range(990, 1020) if _port_free(p))
+    srv.port = port
+    srv.args = server_args(srv, port, "--user", "nobody")
+    srv.start()
+    try:
+        status = Path(f"/proc/{srv.proc.pid}/status").read_text()
+        uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
+        assert set(map(int, uids)) == {nobody.pw_uid}, status
+        ftp = srv.ftp()
+        ftp.storbinary("STOR as-nobody.bin", io.BytesIO(b"n" * 1000))
+        ftp.quit()
+        assert (srv.home() / "as-nobody.bin").stat().st_uid == nobody.pw_uid
+    finally:
+        srv.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _port_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind((HOST, port))
+            return True
+        except OSError:
+            return False
+
+
+def test_two_instances_side_by_side_share_storage(tmp_path):
+    """Two nodes behind one name: same storage, each advertising its own passive address."""
+    first = Server(tmp_path / "shared", extra_args=["--pasv-address", "127.0.0.1"]).start()
+    second = Server(tmp_path / "shared")
+    second.args = [a if a != HOST else "127.0.0.2" for a in second.args] + ["--pasv-address", "127.0.0.2"]
+    try:
+        _start_on(second, "127.0.0.2")
+        up = ftplib.FTP()
+        up.connect("127.0.0.1", first.port, timeout=10)
+        up.login("alice", first.password())
+        assert "(127,0,0,1," in up.sendcmd("PASV")
+        up.storbinary("STOR node.bin", io.BytesIO(b"shared" * 1000))
+        up.quit()
+        down = ftplib.FTP()
+        down.connect("127.0.0.2", second.port, timeout=10)
+        down.login("alice", first.password())
+        assert "(127,0,0,2," in down.sendcmd("PASV")
+        data = io.BytesIO()
+        down.retrbinary("RETR node.bin", data.write)
+        down.quit()
+        assert data.getvalue() == b"shared" * 1000
+    finally:
+        first.stop()
+        second.stop()
+
+
+def _start_on(srv, host):
+    """Starts a Server bound to another loopback address and waits for its banner."""
+    srv.log_file = open(srv.log_path, "ab")
+    srv.proc = subprocess.Popen([str(BIN)] + srv.args, stdin=subprocess.DEVNULL,
+                                stdout=srv.log_file, stderr=srv.log_file, start_new_session=True)
+    def banner():
+        try:
+            with socket.create_connection((host, srv.port), timeout=1) as s:
+                return s.recv(100).startswith(b"220")
+        except OSError:
+            return False
+    wait_until(banner, 10, f"banner on {host}")
