@@ -19,7 +19,7 @@ pub const BUFFER_SIZE: usize = 1 << 20;
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
 /// How much one sendfile call may move before the loop looks at the control connection.
-const SENDFILE_CHUNK: u64 = 16 << 20;
+const SENDFILE_CHUNK: usize = 16 << 20;
 
 /// Opens a passive listener on `local` (the control connection's local address), on a port from
 /// `range` when one is configured, any free port otherwise.
@@ -222,22 +222,13 @@ pub fn write_all_watched(data: &mut Stream, mut chunk: &[u8], watch: &mut Watch)
 }
 
 fn send_zero_copy(file: &mut std::fs::File, tcp: &mut TcpStream, watch: &mut Watch) -> Outcome {
-    use std::io::Seek;
     loop {
         if let Some(end) = watch.check() {
             return end;
         }
-        let before = match file.stream_position() {
-            Ok(position) => position,
-            Err(e) => return Outcome::StorageFailed(e),
-        };
-        // std::io::copy between a File and a TcpStream uses sendfile(2), advancing the file position.
-        let copied = io::copy(&mut Read::by_ref(file).take(SENDFILE_CHUNK), tcp);
-        let after = file.stream_position().unwrap_or(before);
-        watch.progress(after - before);
-        match copied {
+        match hdfsftpd_ffi::zero_copy::sendfile(tcp, file, SENDFILE_CHUNK) {
             Ok(0) => return Outcome::Complete,
-            Ok(_) => {}
+            Ok(sent) => watch.progress(sent as u64),
             Err(e) if is_timeout(&e) => {}
             Err(e) => return Outcome::DataFailed(e),
         }

@@ -5,3 +5,4 @@
 pub mod accounts;
 pub mod crypt;
 pub mod process;
+pub mod zero_copy;
