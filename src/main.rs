@@ -9,6 +9,7 @@ mod server;
 mod session;
 mod storage;
 mod stream;
+mod tls;
 mod vpath;
 
 use std::process::ExitCode;
@@ -49,15 +50,24 @@ fn main() -> ExitCode {
         Ok(auth) => auth,
         Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
     };
+    let tls = match tls::Tls::from_settings(&settings) {
+        Ok(tls) => tls,
+        Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
+    };
     if check_only {
         println!("configuration OK: storage {}, {} worker(s)", backend.name(), config.max_clients);
+        if let Some(tls) = &tls {
+            println!("{}", tls.describe());
+        }
         return ExitCode::SUCCESS;
     }
-    let listeners = match server::bind_listeners(&config.binds, &[config.ftp_port]) {
+    let ports =
+        [(config.ftp_port, server::Kind::Ftp), (tls.as_ref().map_or(0, |t| t.ftps_port), server::Kind::ImplicitFtps)];
+    let listeners = match server::bind_listeners(&config.binds, &ports) {
         Ok(listeners) => listeners,
         Err(e) => return fail(EXIT_RUNTIME, &e.to_string()),
     };
-    let shared = Arc::new(session::Shared { config, backend, auth, shutting_down: AtomicBool::new(false) });
+    let shared = Arc::new(session::Shared { config, backend, auth, tls, shutting_down: AtomicBool::new(false) });
     match server::Server::new(shared).run(listeners) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(EXIT_RUNTIME, &e.to_string()),

@@ -17,6 +17,7 @@ mod files;
 mod info;
 mod login;
 pub mod reply;
+mod security;
 mod transfer;
 
 use std::io;
@@ -33,6 +34,7 @@ use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
 use crate::storage::{self, Backend, Storage};
 use crate::stream::Stream;
+use crate::tls::Tls;
 use crate::vpath::{BadPath, VPath};
 
 /// What every session shares: configuration and the two seams.
@@ -40,6 +42,8 @@ pub struct Shared {
     pub config: Config,
     pub backend: Box<dyn Backend>,
     pub auth: Box<dyn Authenticator>,
+    /// Present when a certificate is configured.
+    pub tls: Option<Tls>,
     /// Set on SIGTERM: sessions finish their transfer, then close.
     pub shutting_down: AtomicBool,
 }
@@ -85,6 +89,7 @@ pub struct Session {
     mlst_facts: crate::listing::FactSet,
     /// The transfer buffer, allocated at the first transfer and reused.
     buffer: Vec<u8>,
+    security: security::Security,
 }
 
 impl Session {
@@ -106,6 +111,7 @@ impl Session {
             idle_timeout,
             mlst_facts: crate::listing::FactSet::all(),
             buffer: Vec::new(),
+            security: security::Security::new(None),
         })
     }
 
@@ -214,9 +220,16 @@ impl Session {
                 | Command::Feat
                 | Command::Help(_)
                 | Command::Opts(_)
+                | Command::Auth(_)
+                | Command::Pbsz(_)
+                | Command::Prot(_)
+                | Command::Ccc
         );
         if needs_login && self.user.is_none() {
             return self.reply(NOT_LOGGED_IN, "Please login with USER and PASS");
+        }
+        if command.opens_data() {
+            or_reply!(self, self.check_data_protection());
         }
         match command {
             Command::User(name) => self.user_command(name),
@@ -267,6 +280,10 @@ impl Session {
             Command::Pasv => self.pasv(),
             Command::Epsv { all } => self.epsv(all),
             Command::Site(args) => self.site(&args),
+            Command::Auth(mechanism) => self.auth(&mechanism),
+            Command::Pbsz(size) => self.pbsz(&size),
+            Command::Prot(level) => self.prot(level),
+            Command::Ccc => self.ccc(),
         }
     }
 

@@ -130,11 +130,12 @@ impl Session {
             Ok(file) => file,
             Err(e) => return self.send(&storage_reply(&path, &e)),
         };
-        let mut data = or_reply!(self, self.open_data());
+        let data = or_reply!(self, self.open_data());
         self.reply(
             OPENING_DATA,
             format!("Opening {} mode data connection for {path} ({size} bytes).", self.mode_name()),
         )?;
+        let mut data = or_reply!(self, self.protect_data(data));
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
@@ -142,7 +143,7 @@ impl Session {
         let outcome = data::send(file.as_mut(), &mut data, ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
-        drop(data);
+        self.close_data(data, &outcome);
         self.finish_transfer("RETR", &path, bytes, started, outcome, Ok(()))
     }
 
@@ -165,12 +166,13 @@ impl Session {
                 }
             }
         };
-        let mut data = or_reply!(self, self.open_data());
+        let data = or_reply!(self, self.open_data());
         let opening = match kind {
             StoreKind::Stou => format!("FILE: {}", path.file_name().unwrap_or_default()),
             _ => format!("Opening {} mode data connection for {path}.", self.mode_name()),
         };
         self.reply(OPENING_DATA, opening)?;
+        let mut data = or_reply!(self, self.protect_data(data));
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
@@ -178,7 +180,7 @@ impl Session {
         let outcome = data::receive(&mut data, file.as_mut(), ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
-        drop(data);
+        self.close_data(data, &outcome);
         // Only a complete upload is finished (closed and, where uploads are atomic, published); any
         // other end drops the file, which the backend treats as a failed upload.
         let closed = match outcome {
@@ -284,8 +286,9 @@ impl Session {
         if format == ListFormat::Facts && !meta.is_dir() {
             return self.reply(FILE_UNAVAILABLE, format!("{path}: Not a directory (use MLST for files)"));
         }
-        let mut data = or_reply!(self, self.open_data());
+        let data = or_reply!(self, self.open_data());
         self.reply(OPENING_DATA, "Here comes the directory listing.")?;
+        let mut data = or_reply!(self, self.protect_data(data));
         let started = Instant::now();
         let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout);
         let user = self.user.as_ref().expect("logged in");
@@ -302,7 +305,7 @@ impl Session {
             writer.write(Box::new(std::iter::once(Ok(entry))), &mut data, &mut watch)
         };
         let bytes = watch.bytes;
-        drop(data);
+        self.close_data(data, &outcome);
         log::debug!("{}: listing of {path}: {bytes} bytes in {:.3?}", self.control.peer, started.elapsed());
         match outcome {
             Outcome::Complete => self.reply(TRANSFER_COMPLETE, "Directory send OK."),
