@@ -247,17 +247,7 @@ pub fn receive(
 ) -> Outcome {
     let mut converter = ascii.then(AsciiIn::default);
     loop {
-        let read = match data.read(buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if is_timeout(&e) => {
-                if let Some(end) = watch.check() {
-                    return end;
-                }
-                continue;
-            }
-            Err(e) => return Outcome::DataFailed(e),
-        };
+        let (read, stop) = fill(data, buffer);
         watch.progress(read as u64);
         let chunk = match converter.as_mut() {
             Some(converter) => converter.convert(&buffer[..read]),
@@ -265,6 +255,11 @@ pub fn receive(
         };
         if let Err(e) = file.write_all(chunk) {
             return Outcome::StorageFailed(e);
+        }
+        match stop {
+            Ok(true) => break,
+            Err(e) if !is_timeout(&e) => return Outcome::DataFailed(e),
+            Ok(false) | Err(_) => {}
         }
         if let Some(end) = watch.check() {
             return end;
@@ -276,6 +271,23 @@ pub fn receive(
         }
     }
     Outcome::Complete
+}
+
+/// Reads into `buffer` until it is full (`Ok(false)`), the stream ends (`Ok(true)`), a read fails or
+/// times out, or a poll interval has passed; returns the bytes read with why it stopped. TLS hands
+/// over one 16 KiB record per read: filling the buffer keeps storage writes and control-connection
+/// checks per buffer rather than per record.
+fn fill(data: &mut Stream, buffer: &mut [u8]) -> (usize, io::Result<bool>) {
+    let started = Instant::now();
+    let mut filled = 0;
+    while filled < buffer.len() && started.elapsed() < POLL_INTERVAL {
+        match data.read(&mut buffer[filled..]) {
+            Ok(0) => return (filled, Ok(true)),
+            Ok(n) => filled += n,
+            Err(e) => return (filled, Err(e)),
+        }
+    }
+    (filled, Ok(false))
 }
 
 /// TYPE A download: bare LF becomes CRLF; CRLF already in the file stays as it is.

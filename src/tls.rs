@@ -207,14 +207,28 @@ fn self_test(acceptor: &TlsAcceptor) -> io::Result<()> {
     served.and(connected)
 }
 
-/// The TCP socket under a TLS stream. During the handshake it enforces an overall deadline: socket
-/// timeouts alone would let a client that drips one byte at a time hold a worker indefinitely.
+/// How much one receive on a TLS connection may take from the socket.
+const INBOX_SIZE: usize = 128 << 10;
+
+/// The TCP socket under a TLS stream.
 pub struct Wire {
     tcp: TcpStream,
+    /// During the handshake, an overall deadline: socket timeouts alone would let a client that drips
+    /// one byte at a time hold a worker indefinitely.
     deadline: Option<Instant>,
+    /// Received bytes OpenSSL has not taken yet. It reads each record's 5-byte header and its body
+    /// separately; one large receive instead of two per 16 KiB record cuts the syscalls, and the ACKs
+    /// each receive sends, several-fold on uploads.
+    inbox: Box<[u8]>,
+    start: usize,
+    end: usize,
 }
 
 impl Wire {
+    fn new(tcp: TcpStream, deadline: Instant) -> Wire {
+        Wire { tcp, deadline: Some(deadline), inbox: vec![0; INBOX_SIZE].into_boxed_slice(), start: 0, end: 0 }
+    }
+
     pub fn tcp(&self) -> &TcpStream {
         &self.tcp
     }
@@ -234,8 +248,15 @@ impl Wire {
 
 impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.arm(TcpStream::set_read_timeout)?;
-        self.tcp.read(buf)
+        if self.start == self.end {
+            self.arm(TcpStream::set_read_timeout)?;
+            self.end = self.tcp.read(&mut self.inbox)?;
+            self.start = 0;
+        }
+        let n = buf.len().min(self.end - self.start);
+        buf[..n].copy_from_slice(&self.inbox[self.start..self.start + n]);
+        self.start += n;
+        Ok(n)
     }
 }
 
@@ -254,7 +275,7 @@ impl Write for Wire {
 /// restored afterwards.
 pub fn accept(acceptor: &TlsAcceptor, tcp: TcpStream, limit: Duration) -> io::Result<TlsStream<Wire>> {
     let timeouts = (tcp.read_timeout()?, tcp.write_timeout()?);
-    let wire = Wire { tcp, deadline: Some(Instant::now() + limit) };
+    let wire = Wire::new(tcp, Instant::now() + limit);
     let mut tls = match acceptor.accept(wire) {
         Ok(tls) => tls,
         Err(HandshakeError::Failure(e)) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
