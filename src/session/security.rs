@@ -16,14 +16,12 @@ pub struct Security {
     /// The acceptor of the control connection's TLS session; data connections use the same one so
     /// they can resume that session (its cache and ticket keys are per acceptor).
     acceptor: Option<Arc<TlsAcceptor>>,
-    /// PBSZ given since the handshake; PROT must follow it.
-    pbsz: bool,
     protection: Protection,
 }
 
 impl Security {
     pub fn new(acceptor: Option<Arc<TlsAcceptor>>) -> Security {
-        Security { acceptor, pbsz: false, protection: Protection::Clear }
+        Security { acceptor, protection: Protection::Clear }
     }
 }
 
@@ -76,7 +74,6 @@ impl Session {
         if size.parse::<u32>().is_err() {
             return self.reply(SYNTAX_ERROR_ARGS, "PBSZ takes a number (0 with TLS).");
         }
-        self.security.pbsz = true;
         // TLS is a stream protocol: the protection buffer size is always 0 (RFC 4217 section 8).
         self.reply(OK, "PBSZ=0")
     }
@@ -85,9 +82,7 @@ impl Session {
         if !self.control.is_tls() {
             return self.reply(BAD_SEQUENCE, "PROT needs a TLS control connection: AUTH TLS first.");
         }
-        if !self.security.pbsz {
-            return self.reply(BAD_SEQUENCE, "PBSZ must come before PROT.");
-        }
+        // RFC 4217 wants PBSZ first, but ftplib's prot_c() and others skip it; it carries nothing.
         self.security.protection = level;
         match level {
             Protection::Clear => self.reply(OK, "PROT now Clear: data connections are not encrypted."),
