@@ -290,3 +290,46 @@ pub fn accept(acceptor: &TlsAcceptor, tcp: TcpStream, limit: Duration) -> io::Re
     wire.tcp.set_write_timeout(timeouts.1)?;
     Ok(tls)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(text: &str) -> Settings {
+        Settings::from_file_text(text, "test").unwrap()
+    }
+
+    #[test]
+    fn loopback_is_exempt_only_by_default() {
+        let (local, remote): (IpAddr, IpAddr) = ("::ffff:127.0.0.1".parse().unwrap(), "10.1.2.3".parse().unwrap());
+        assert!(!LoginPolicy::RemoteOnly.requires_tls(local));
+        assert!(LoginPolicy::RemoteOnly.requires_tls(remote));
+        assert!(LoginPolicy::Always.requires_tls(local));
+        assert!(!LoginPolicy::Never.requires_tls(remote));
+    }
+
+    #[test]
+    fn no_certificate_means_no_tls_and_no_tls_settings() {
+        assert!(Tls::from_settings(&settings("ftps-port = 0")).unwrap().is_none());
+        for text in ["ftps-port = 990", "require-data-tls = yes", "tls-min-version = 1.2"] {
+            let err = Tls::from_settings(&settings(text)).err().expect(text);
+            assert!(err.message.contains("needs a certificate"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn certificate_settings_come_in_pairs() {
+        assert_eq!(source(&settings("tls-cert = c")).unwrap_err().key, "tls-key");
+        assert_eq!(source(&settings("tls-key = k")).unwrap_err().key, "tls-cert");
+        assert_eq!(source(&settings("tls-cert = c\ntls-key = k\ntls-pkcs12 = p")).unwrap_err().key, "tls-pkcs12");
+        assert!(matches!(source(&settings("tls-pkcs12 = p")), Ok(Some(Source::Pkcs12 { password_file: None, .. }))));
+    }
+
+    #[test]
+    fn missing_files_are_named() {
+        let err =
+            Tls::from_settings(&settings("tls-cert = /nonexistent/c.pem\ntls-key = /nonexistent/k.pem")).err().unwrap();
+        assert_eq!(err.key, "tls-cert");
+        assert!(err.message.contains("/nonexistent/c.pem"), "{err}");
+    }
+}
