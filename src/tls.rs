@@ -22,8 +22,8 @@ pub const FLAGS: &[Flag] = &[
     value("tls-key", "FILE", "private key of --tls-cert, PEM PKCS#8 ('BEGIN PRIVATE KEY')"),
     value("tls-pkcs12", "FILE", "certificate chain and key as PKCS#12, instead of --tls-cert/--tls-key"),
     value("tls-pkcs12-password-file", "FILE", "file whose first line is the --tls-pkcs12 password [empty]"),
-    switch("require-tls-login", "refuse USER on a clear control connection, loopback peers too"),
-    switch("allow-plain-login", "allow USER on a clear control connection from any peer"),
+    switch("require-tls-login", "refuse USER before TLS from every peer [with a certificate: all but loopback]"),
+    switch("allow-plain-login", "allow USER before TLS from every peer (see --require-tls-login)"),
     switch("require-data-tls", "refuse transfers on clear data connections (PROT P required)"),
     value("tls-min-version", "V", "lowest TLS version accepted: 1.2 [1.2]"),
 ];
