@@ -27,11 +27,11 @@ pub struct Flag {
     pub help: &'static str,
 }
 
-const fn switch(name: &'static str, help: &'static str) -> Flag {
+pub const fn switch(name: &'static str, help: &'static str) -> Flag {
     Flag { name, arity: Arity::Switch, hint: "", help }
 }
 
-const fn value(name: &'static str, hint: &'static str, help: &'static str) -> Flag {
+pub const fn value(name: &'static str, hint: &'static str, help: &'static str) -> Flag {
     Flag { name, arity: Arity::Value, hint, help }
 }
 
@@ -81,7 +81,7 @@ const DAEMON_FLAGS: &[Flag] = &[
 
 /// Every settings table, in `--help` order, with its heading.
 fn flag_groups() -> Vec<(&'static str, &'static [Flag])> {
-    vec![("General", META_FLAGS), ("Core", CORE_FLAGS), ("Daemon", DAEMON_FLAGS)]
+    vec![("General", META_FLAGS), ("Core", CORE_FLAGS), ("TLS", crate::tls::FLAGS), ("Daemon", DAEMON_FLAGS)]
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -23,11 +23,11 @@ const SENDFILE_CHUNK: usize = 16 << 20;
 
 /// Opens a passive listener on `local` (the control connection's local address), on a port from
 /// `range` when one is configured, any free port otherwise.
-pub fn listen_passive(local: IpAddr, range: Option<(u16, u16)>, accept_timeout: Duration) -> io::Result<TcpListener> {
+pub fn listen_passive(local: IpAddr, range: Option<(u16, u16)>) -> io::Result<TcpListener> {
     let bind = |port: u16| -> io::Result<TcpListener> {
         let socket = Socket::new(Domain::for_address(SocketAddr::new(local, port)), Type::STREAM, None)?;
-        // The accept below waits at most this long (SO_RCVTIMEO applies to accept on Linux).
-        socket.set_read_timeout(Some(accept_timeout))?;
+        // Accept wakes up this often to look for ABOR (SO_RCVTIMEO applies to accept on Linux).
+        socket.set_read_timeout(Some(POLL_INTERVAL))?;
         socket.bind(&SocketAddr::new(local, port).into())?;
         socket.listen(8)?;
         Ok(socket.into())
@@ -56,25 +56,45 @@ fn pseudo_random() -> u32 {
     hasher.finish() as u32
 }
 
+/// Why a data connection was not set up.
+#[derive(Debug)]
+pub enum SetupError {
+    /// The client sent ABOR while the server waited.
+    Aborted,
+    /// The control connection closed while the server waited.
+    ControlClosed,
+    Failed(io::Error),
+}
+
 /// Accepts the data connection, from the control connection's peer only: connections from any
-/// other address (a hijack attempt) are dropped and logged.
-pub fn accept_passive(listener: &TcpListener, peer: IpAddr, timeout: Duration) -> io::Result<TcpStream> {
+/// other address (a hijack attempt) are dropped and logged. Watches the control connection for ABOR
+/// while it waits.
+pub fn accept_passive(
+    listener: &TcpListener,
+    peer: IpAddr,
+    timeout: Duration,
+    control: &mut Control,
+) -> Result<TcpStream, SetupError> {
     let deadline = Instant::now() + timeout;
     loop {
-        let (stream, from) = listener.accept().map_err(|e| {
-            if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
-                io::Error::new(io::ErrorKind::TimedOut, "no data connection arrived in time")
-            } else {
-                e
+        match listener.accept() {
+            Ok((stream, from)) if same_host(from.ip(), peer) => {
+                prepare(&stream).map_err(SetupError::Failed)?;
+                return Ok(stream);
             }
-        })?;
-        if same_host(from.ip(), peer) {
-            prepare(&stream)?;
-            return Ok(stream);
+            Ok((_, from)) => {
+                log::warn!("passive data connection from {from} refused: the control connection is from {peer}")
+            }
+            Err(e) if is_timeout(&e) => match control.poll_abort() {
+                Ok(Interrupt::None) => {}
+                Ok(Interrupt::Abort) => return Err(SetupError::Aborted),
+                Ok(Interrupt::Closed) | Err(_) => return Err(SetupError::ControlClosed),
+            },
+            Err(e) => return Err(SetupError::Failed(e)),
         }
-        log::warn!("passive data connection from {from} refused: the control connection is from {peer}");
         if Instant::now() >= deadline {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "no data connection arrived in time"));
+            let late = io::Error::new(io::ErrorKind::TimedOut, "no data connection arrived in time");
+            return Err(SetupError::Failed(late));
         }
     }
 }
@@ -245,17 +265,7 @@ pub fn receive(
 ) -> Outcome {
     let mut converter = ascii.then(AsciiIn::default);
     loop {
-        let read = match data.read(buffer) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if is_timeout(&e) => {
-                if let Some(end) = watch.check() {
-                    return end;
-                }
-                continue;
-            }
-            Err(e) => return Outcome::DataFailed(e),
-        };
+        let (read, stop) = fill(data, buffer);
         watch.progress(read as u64);
         let chunk = match converter.as_mut() {
             Some(converter) => converter.convert(&buffer[..read]),
@@ -263,6 +273,11 @@ pub fn receive(
         };
         if let Err(e) = file.write_all(chunk) {
             return Outcome::StorageFailed(e);
+        }
+        match stop {
+            Ok(true) => break,
+            Err(e) if !is_timeout(&e) => return Outcome::DataFailed(e),
+            Ok(false) | Err(_) => {}
         }
         if let Some(end) = watch.check() {
             return end;
@@ -274,6 +289,23 @@ pub fn receive(
         }
     }
     Outcome::Complete
+}
+
+/// Reads into `buffer` until it is full (`Ok(false)`), the stream ends (`Ok(true)`), a read fails or
+/// times out, or a poll interval has passed; returns the bytes read with why it stopped. TLS hands
+/// over one 16 KiB record per read: filling the buffer keeps storage writes and control-connection
+/// checks per buffer rather than per record.
+fn fill(data: &mut Stream, buffer: &mut [u8]) -> (usize, io::Result<bool>) {
+    let started = Instant::now();
+    let mut filled = 0;
+    while filled < buffer.len() && started.elapsed() < POLL_INTERVAL {
+        match data.read(&mut buffer[filled..]) {
+            Ok(0) => return (filled, Ok(true)),
+            Ok(n) => filled += n,
+            Err(e) => return (filled, Err(e)),
+        }
+    }
+    (filled, Ok(false))
 }
 
 /// TYPE A download: bare LF becomes CRLF; CRLF already in the file stays as it is.

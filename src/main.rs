@@ -11,6 +11,7 @@ mod server;
 mod session;
 mod storage;
 mod stream;
+mod tls;
 mod vpath;
 mod xferlog;
 
@@ -82,12 +83,16 @@ fn start(settings: Settings, config: Config) -> Result<(), Failure> {
     if let Some(pid_file) = &config.pid_file {
         daemon::PidFile::check_free(pid_file).map_err(Failure::runtime)?;
     }
-    let listeners = server::bind_listeners(&config.binds, &[config.ftp_port]).map_err(Failure::runtime)?;
+    // Certificates are read while still root and attached, so their errors reach the terminal.
+    let tls = tls::Tls::from_settings(&settings).map_err(Failure::config)?;
+    let ports =
+        [(config.ftp_port, server::Kind::Ftp), (tls.as_ref().map_or(0, |t| t.ftps_port), server::Kind::ImplicitFtps)];
+    let listeners = server::bind_listeners(&config.binds, &ports).map_err(Failure::runtime)?;
     let readiness = match config.daemon {
         true => Some(detach(log_file.as_ref())?),
         false => None,
     };
-    match prepare(&settings, config, log_file, xferlog) {
+    match prepare(&settings, config, log_file, xferlog, tls) {
         Ok((server, pid_file)) => {
             if let Some(readiness) = readiness {
                 readiness.ready();
@@ -117,6 +122,7 @@ fn prepare(
     config: Config,
     log_file: Option<LogFile>,
     xferlog: Option<LogFile>,
+    tls: Option<tls::Tls>,
 ) -> Result<(server::Server, Option<daemon::PidFile>), Failure> {
     let pid_file = config.pid_file.as_deref().map(daemon::PidFile::create).transpose().map_err(Failure::runtime)?;
     if let Some(user) = &config.run_as_user {
@@ -125,7 +131,7 @@ fn prepare(
     let backend = storage::build(settings).map_err(Failure::config)?;
     let auth = auth::build(settings, config.anonymous).map_err(Failure::config)?;
     let reopen_on_hup = [log_file, xferlog.clone()].into_iter().flatten().collect();
-    let shared = Arc::new(session::Shared::new(config, backend, auth, xferlog));
+    let shared = Arc::new(session::Shared::new(config, backend, auth, xferlog, tls));
     Ok((server::Server::new(shared, reopen_on_hup), pid_file))
 }
 
@@ -154,7 +160,14 @@ fn check_config(settings: &Settings, config: &Config) -> ExitCode {
     if let Err(e) = auth::build(settings, config.anonymous) {
         return fail(EXIT_CONFIG, &e.to_string());
     }
+    let tls = match tls::Tls::from_settings(settings) {
+        Ok(tls) => tls,
+        Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
+    };
     println!("configuration OK: storage {}, {} worker(s)", backend.name(), config.max_clients);
+    if let Some(tls) = &tls {
+        println!("{}", tls.describe());
+    }
     ExitCode::SUCCESS
 }
 

@@ -17,6 +17,7 @@ use socket2::{Domain, Socket, Type};
 use crate::logfile::LogFile;
 use crate::session::{Session, Shared};
 use crate::stream::Stream;
+use crate::tls;
 
 /// Connections waiting in the kernel before accept: deep, so a burst of clients is not dropped.
 const LISTEN_BACKLOG: i32 = 4096;
@@ -30,13 +31,27 @@ pub const SHUTDOWN_POLL: Duration = Duration::from_millis(500);
 /// After the grace period, how long sessions get to report their stopped transfers.
 const ABORT_WAIT: Duration = Duration::from_secs(5);
 
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// FTP, with AUTH TLS (explicit FTPS) when TLS is configured.
+    Ftp,
+    /// Implicit FTPS: TLS from the first byte.
+    ImplicitFtps,
+}
+
+/// A connection on its way from an accept loop to a worker.
+type Accepted = (TcpStream, Admission, Kind);
+
 /// Opens every listening socket: each bind address on each enabled port.
-pub fn bind_listeners(binds: &[IpAddr], ports: &[u16]) -> io::Result<Vec<TcpListener>> {
+pub fn bind_listeners(binds: &[IpAddr], ports: &[(u16, Kind)]) -> io::Result<Vec<(TcpListener, Kind)>> {
     let mut listeners = Vec::new();
-    for &port in ports.iter().filter(|&&p| p != 0) {
+    for &(port, kind) in ports.iter().filter(|(p, _)| *p != 0) {
         for &ip in binds {
             let address = SocketAddr::new(ip, port);
-            listeners.push(listen(address).map_err(|e| io::Error::new(e.kind(), format!("listen on {address}: {e}")))?);
+            let listener =
+                listen(address).map_err(|e| io::Error::new(e.kind(), format!("listen on {address}: {e}")))?;
+            listeners.push((listener, kind));
         }
     }
     if listeners.is_empty() {
@@ -98,9 +113,9 @@ impl Server {
     }
 
     /// Serves until SIGTERM or SIGINT, then drains running sessions.
-    pub fn run(self, listeners: Vec<TcpListener>) -> io::Result<()> {
+    pub fn run(self, listeners: Vec<(TcpListener, Kind)>) -> io::Result<()> {
         let max_clients = self.shared.config.max_clients;
-        let (sender, receiver) = crossbeam_channel::bounded::<(TcpStream, Admission)>(max_clients);
+        let (sender, receiver) = crossbeam_channel::bounded::<Accepted>(max_clients);
         for index in 0..max_clients {
             let (shared, receiver) = (Arc::clone(&self.shared), receiver.clone());
             thread::Builder::new()
@@ -110,13 +125,14 @@ impl Server {
         }
         drop(receiver);
         let mut acceptors = Vec::new();
-        for listener in listeners {
-            log::info!("listening on {} (plain FTP)", listener.local_addr()?);
+        for (listener, kind) in listeners {
+            let what = if kind == Kind::Ftp { "FTP" } else { "implicit FTPS" };
+            log::info!("listening on {} ({what})", listener.local_addr()?);
             let (sender, occupancy, shared) = (sender.clone(), Arc::clone(&self.occupancy), Arc::clone(&self.shared));
             acceptors.push(
                 thread::Builder::new()
                     .name("accept".into())
-                    .spawn(move || accept_loop(&listener, &sender, &occupancy, &shared))?,
+                    .spawn(move || accept_loop(&listener, kind, &sender, &occupancy, &shared))?,
             );
         }
         drop(sender);
@@ -153,6 +169,16 @@ impl Server {
             Ok(()) => log::info!("SIGHUP: log files reopened, authentication configuration reloaded"),
             Err(e) => log::error!("SIGHUP: reload failed, keeping the previous configuration: {e}"),
         }
+        self.reload_tls();
+    }
+
+    /// Re-reads the certificate; sessions already running keep the one they started with.
+    fn reload_tls(&self) {
+        match self.shared.tls.as_ref().map(tls::Tls::reload) {
+            None => {}
+            Some(Ok(())) => log::info!("SIGHUP: TLS certificate reloaded"),
+            Some(Err(e)) => log::error!("SIGHUP: TLS reload failed, keeping the previous certificate: {e}"),
+        }
     }
 
     /// Lets running transfers finish within the grace period, then stops them and releases storage.
@@ -186,7 +212,8 @@ impl Server {
 
 fn accept_loop(
     listener: &TcpListener,
-    sender: &Sender<(TcpStream, Admission)>,
+    kind: Kind,
+    sender: &Sender<Accepted>,
     occupancy: &Arc<Mutex<Occupancy>>,
     shared: &Shared,
 ) {
@@ -208,7 +235,7 @@ fn accept_loop(
                     log::warn!("{peer}: cannot set up the control connection: {e}");
                     continue;
                 }
-                if sender.send((stream, admission)).is_err() {
+                if sender.send((stream, admission, kind)).is_err() {
                     return;
                 }
             }
@@ -251,19 +278,35 @@ fn prepare_control(stream: &TcpStream) -> io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_secs(60)))
 }
 
-fn work(shared: Arc<Shared>, receiver: Receiver<(TcpStream, Admission)>) {
-    for (stream, admission) in receiver {
+fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
+    for (stream, admission, kind) in receiver {
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
         log::debug!("{peer}: session starts on {}", thread::current().name().unwrap_or("?"));
         let shared = Arc::clone(&shared);
-        let outcome =
-            panic::catch_unwind(AssertUnwindSafe(move || match Session::new(shared, Stream::Plain(stream)) {
-                Ok(session) => session.run(),
-                Err(e) => log::warn!("{peer}: cannot start session: {e}"),
-            }));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(move || serve(shared, stream, kind, &peer)));
         if outcome.is_err() {
             log::error!("session crashed (a bug); the worker carries on");
         }
         drop(admission);
+    }
+}
+
+/// One connection, from its implicit TLS handshake (on this worker, not the accept thread, and within
+/// the login timeout) to the end of its session.
+fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str) {
+    let session = match (kind, shared.tls.as_ref().map(tls::Tls::acceptor)) {
+        (Kind::ImplicitFtps, Some(acceptor)) => match tls::accept(&acceptor, tcp, shared.config.login_timeout) {
+            Ok(stream) => Session::new(shared, Stream::Tls(Box::new(stream))).map(|s| s.implicit_tls(acceptor)),
+            Err(e) => {
+                log::info!("{peer}: implicit FTPS handshake failed: {e}");
+                return;
+            }
+        },
+        // Implicit FTPS listeners exist only when TLS is configured.
+        _ => Session::new(shared, Stream::Plain(tcp)),
+    };
+    match session {
+        Ok(session) => session.run(),
+        Err(e) => log::warn!("{peer}: cannot start session: {e}"),
     }
 }

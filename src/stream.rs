@@ -1,10 +1,16 @@
-//! A connection as the session sees it: plain TCP now, TLS-wrapped once FTPS is in play.
+//! A connection as the session sees it: plain TCP, or TLS once FTPS is in play.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 
+use native_tls::TlsStream;
+
+use crate::tls::Wire;
+
 pub enum Stream {
     Plain(TcpStream),
+    /// Boxed: a TLS stream is much larger than a socket.
+    Tls(Box<TlsStream<Wire>>),
 }
 
 impl Stream {
@@ -12,6 +18,20 @@ impl Stream {
     pub fn tcp(&self) -> &TcpStream {
         match self {
             Stream::Plain(tcp) => tcp,
+            Stream::Tls(tls) => tls.get_ref().tcp(),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// Ends the stream cleanly after the last byte: a TLS close_notify, so the client can tell a
+    /// complete transfer from a truncated one. Plain TCP needs nothing (closing it is the end).
+    pub fn finish(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(_) => Ok(()),
+            Stream::Tls(tls) => tls.shutdown(),
         }
     }
 }
@@ -20,6 +40,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(tcp) => tcp.read(buf),
+            Stream::Tls(tls) => tls.read(buf),
         }
     }
 }
@@ -28,12 +49,14 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(tcp) => tcp.write(buf),
+            Stream::Tls(tls) => tls.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(tcp) => tcp.flush(),
+            Stream::Tls(tls) => tls.flush(),
         }
     }
 }

@@ -80,11 +80,16 @@ def free_port(family=socket.AF_INET, host=HOST, also_v6=False):
 
 
 def free_port_range(n):
-    """Find N consecutive free ports on 127.0.0.1; returns (lo, hi)."""
-    for _ in range(100):
-        lo = free_port()
-        if lo + n > 65000:
-            continue
+    """Find N consecutive free ports on 127.0.0.1 below the kernel's ephemeral
+    range (so client sockets cannot grab them meanwhile); returns (lo, hi)."""
+    import random
+    try:
+        eph_lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        eph_lo = 32768
+    top = max(eph_lo, 20000 + 2 * n) - n
+    for _ in range(200):
+        lo = random.randint(20000, top)
         ok = True
         for p in range(lo, lo + n):
             s = socket.socket()
@@ -201,13 +206,21 @@ class Server:
         )
         LIVE_SERVERS.append(self)
         deadline = time.monotonic() + timeout
+        for host in [HOST] + ([HOST6] if self.v6 else []):
+            self._wait_banner(host, deadline, timeout)
+        if self.proc.poll() is not None:
+            pytest.fail(f"server exited early with rc={self.proc.returncode}\n"
+                        f"args={self.args}\nlog:\n{self.log_tail()}")
+        return self
+
+    def _wait_banner(self, host, deadline, timeout):
         last_err = None
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 pytest.fail(f"server exited early with rc={self.proc.returncode}\n"
                             f"args={self.args}\nlog:\n{self.log_tail()}")
             try:
-                with socket.create_connection((HOST, self.port), timeout=2) as s:
+                with socket.create_connection((host, self.port), timeout=2) as s:
                     f = s.makefile("rb")
                     line = f.readline()
                     if line.startswith(b"220"):
@@ -230,7 +243,7 @@ class Server:
                 last_err = e
             time.sleep(0.1)
         self.stop()
-        pytest.fail(f"server did not send a 220 banner within {timeout}s "
+        pytest.fail(f"server did not send a 220 banner on {host} within {timeout}s "
                     f"({last_err})\nargs={self.args}\nlog:\n{self.log_tail()}")
 
     def stop(self):

@@ -1,5 +1,6 @@
 """ABOR of a huge RETR while the client is not reading the data connection."""
 
+import ftplib
 import io
 import re
 import socket
@@ -185,3 +186,100 @@ def test_stalled_reader_does_not_block_other_sessions(server, huge):
         d.close()
     finally:
         c.close()
+
+
+def test_abor_while_server_waits_for_data_connection(server):
+    """PASV, RETR, but the client never connects: ABOR must not wait for
+    the data timeout."""
+    (server.home() / "never.txt").write_bytes(b"never")
+    c = server.raw()
+    try:
+        assert c.cmd("TYPE I").startswith("200")
+        assert c.cmd("PASV").startswith("227")
+        c.send(b"RETR never.txt\r\n")
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        c.send(b"ABOR\r\n")
+        replies = []
+        while True:
+            try:
+                r = c.reply(timeout=max(0.1, ABORT_BOUND - (time.monotonic() - t0)))
+            except socket.timeout:
+                raise AssertionError(
+                    f"no 225/226 within {ABORT_BOUND:.0f}s of ABOR while RETR waits for the "
+                    f"passive data connection (replies so far: {replies})") from None
+            replies.append(r)
+            if r[:3] in ("225", "226") or r == "":
+                break
+            assert r[:3] in ("150", "125", "425", "426"), replies
+        assert replies[-1][:3] in ("225", "226"), replies
+        assert time.monotonic() - t0 < ABORT_BOUND
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+
+
+def test_data_timeout_stalled_reader(make_server):
+    """A reader that stops reading for longer than --data-timeout gets 426."""
+    s = make_server("--data-timeout", "2")
+    p = s.home() / "stall-1g.bin"
+    with open(p, "wb") as f:
+        f.truncate(GiB)
+    c = s.raw()
+    try:
+        assert c.cmd("TYPE I").startswith("200")
+        d = c.pasv()
+        assert c.cmd("RETR stall-1g.bin")[:3] in ("150", "125")
+        assert d.recv(4096)
+        r = c.reply(timeout=30)
+        assert r.startswith("426"), f"stalled transfer ended with {r!r}"
+        d.close()
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+
+
+def test_data_timeout_stalled_writer(make_server):
+    """An uploader that stops sending for longer than --data-timeout gets 426."""
+    s = make_server("--data-timeout", "2")
+    c = s.raw()
+    try:
+        assert c.cmd("TYPE I").startswith("200")
+        d = c.pasv()
+        assert c.cmd("STOR stall-up.bin")[:3] in ("150", "125")
+        d.sendall(b"x" * 1000)
+        r = c.reply(timeout=30)
+        assert r.startswith("426"), f"stalled upload ended with {r!r}"
+        d.close()
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+
+
+def test_control_close_during_stalled_transfer_frees_slot(make_server):
+    """The client drops the control connection while its RETR is stalled:
+    the server must notice and free the session slot."""
+    s = make_server("--max-clients", "2", "--data-timeout", "3")
+    p = s.home() / "drop-1g.bin"
+    with open(p, "wb") as f:
+        f.truncate(GiB)
+    c = s.raw()
+    assert c.cmd("TYPE I").startswith("200")
+    d = c.pasv()
+    assert c.cmd("RETR drop-1g.bin")[:3] in ("150", "125")
+    d.recv(4096)
+    c.close()  # control gone, data socket left open and unread
+    try:
+        deadline = time.monotonic() + 20
+        sessions = []
+        while len(sessions) < 2:
+            try:
+                sessions.append(s.ftp())
+            except (OSError, EOFError, ftplib.Error) as e:  # 421 while the slot is held
+                assert time.monotonic() < deadline, f"slot never freed: {e!r}"
+                time.sleep(0.5)
+        for f in sessions:
+            assert f.sendcmd("NOOP").startswith("200")
+            f.close()
+    finally:
+        d.close()

@@ -148,3 +148,20 @@ def test_curl_and_lftp_wrong_password_fail(make_server, tmp_path):
     s.users["alice"] = ("wrong", "alice", "rw")
     p = lftp(s, "ls", check=False, timeout=60)
     assert p.returncode != 0
+
+
+@pytest.mark.parametrize("level", ["info", "debug", "trace"])
+def test_passwords_never_logged(make_server, level):
+    s = make_server("--login-fail-delay", "0.1", log_level=level)
+    f = s.ftp("alice")
+    f.quit()
+    f = ftplib.FTP(timeout=30)
+    f.connect(HOST, s.port)
+    with pytest.raises(ftplib.error_perm):
+        f.login("alice", "Wr0ng-Secret-XYZ")
+    f.close()
+    s.wait_for_log(_is_login_fail_line("alice"))
+    log = s.log_text()
+    assert "alice" in log
+    assert s.password("alice") not in log, f"password logged at --log-level {level}"
+    assert "Wr0ng-Secret-XYZ" not in log, f"wrong password logged at --log-level {level}"

@@ -4,7 +4,6 @@ SITE, EPSV ALL, read-only and anonymous users."""
 import ftplib
 import io
 import os
-import re
 import stat
 
 import pytest
@@ -305,3 +304,40 @@ def test_rein_or_user_switch_keeps_confinement(server):
         c.close()
     assert not (server.home("alice") / "should-fail").exists()
     assert not (server.home("bob") / "should-fail").exists()
+
+
+def test_pwd_quotes_doubled(ftp, server):
+    """RFC 959 appendix II: a double quote in the directory name is doubled."""
+    (server.home() / 'say"hi').mkdir()
+    ftp.cwd('say"hi')
+    r = ftp.sendcmd("PWD")
+    assert r.startswith('257 "/say""hi"'), r
+    r = ftp.sendcmd('MKD in"side')
+    assert r.startswith('257 "/say""hi/in""side"') or r.startswith('257 "in""side"'), r
+    assert (server.home() / 'say"hi' / 'in"side').is_dir()
+
+
+def test_cwd_trailing_slash_and_dot(ftp, server):
+    (server.home() / "slashdir" / "deeper").mkdir(parents=True)
+    ftp.cwd("slashdir/")
+    assert ftp.pwd() == "/slashdir"
+    ftp.cwd("./deeper/.")
+    assert ftp.pwd() == "/slashdir/deeper"
+    ftp.cwd("//")
+    assert ftp.pwd() == "/"
+
+
+def test_mlsd_perm_facts_read_only_user(server):
+    home = server.home("bob")
+    (home / "perm-file.txt").write_bytes(b"p")
+    (home / "perm-dir").mkdir(exist_ok=True)
+    from conftest import mlsd
+    f = server.ftp("bob")
+    try:
+        entries = mlsd(f)
+    finally:
+        f.close()
+    fperm = entries["perm-file.txt"]["perm"]
+    dperm = entries["perm-dir"]["perm"]
+    assert "r" in fperm and not set(fperm) & set("wadfm"), fperm
+    assert "e" in dperm and "l" in dperm and not set(dperm) & set("cmpfd"), dperm

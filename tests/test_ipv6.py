@@ -105,8 +105,12 @@ def test_ipv6_lftp(server6, tmp_path):
     out = tmp_path / "o.bin"
     lftp(server6, f"get v6-lftp.bin -o {out}", host=HOST6)
     assert out.read_bytes() == data
-    # (no lftp active-mode check over IPv6: lftp 4.9 announces the
-    # unspecified address, EPRT |2|::|port|, which a server may refuse)
+    # active mode: lftp 4.9 announces the unspecified address,
+    # EPRT |2|::|port|, which the server takes to mean the client's address
+    out.unlink()
+    lftp(server6, f"get v6-lftp.bin -o {out}", host=HOST6,
+         settings="set ftp:passive-mode off;")
+    assert out.read_bytes() == data
 
 
 def test_ipv4_still_served_when_both_bound(server6):

@@ -46,7 +46,7 @@ def test_max_clients_default_16(make_server):
         # the first 16 are unaffected and can still transfer
         for f in sessions:
             assert f.sendcmd("NOOP").startswith("200")
-        for f in sessions[:4]:
+        for f in sessions:
             names = f.nlst()
             assert "cap.txt" in names
             buf = io.BytesIO()
@@ -326,3 +326,26 @@ def test_concurrent_transfers(make_server):
     for i in range(n):
         home = s.home("alice" if i % 2 else "carol")
         assert (home / f"conc-{i}.bin").read_bytes() == payloads[i]
+
+
+def test_pasv_port_range_exhausted(make_server):
+    """More passive requests than ports: a clean 425, and the others still work."""
+    from conftest import free_port_range
+    lo, hi = free_port_range(1)
+    s = make_server("--pasv-ports", f"{lo}-{hi}")
+    (s.home() / "one.txt").write_bytes(b"one port")
+    a = s.raw()
+    b = s.raw()
+    try:
+        assert a.cmd("TYPE I").startswith("200")
+        d = a.pasv()
+        r = b.cmd("PASV")
+        assert r[:1] in ("4", "5"), f"PASV with no free port in the range: {r!r}"
+        assert b.cmd("NOOP").startswith("200")
+        assert a.cmd("RETR one.txt")[:3] in ("150", "125")
+        from conftest import recv_all
+        assert recv_all(d) == b"one port"
+        assert a.reply().startswith("226")
+    finally:
+        a.close()
+        b.close()

@@ -111,3 +111,15 @@ def test_megabyte_line_does_not_hurt_server(server):
     f = server.ftp()
     assert f.sendcmd("NOOP").startswith("200")
     f.quit()
+
+
+def test_overlong_names_refused_cleanly(server):
+    c = server.raw()
+    try:
+        for line in ("MKD " + "n" * 300, "CWD " + "/".join(["d"] * 3000),
+                     "SIZE " + "x" * 5000):
+            r = c.cmd(line)
+            assert r[:1] == "5", (line[:20], r)
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()

@@ -201,6 +201,8 @@ def test_port_foreign_address_refused(server):
         assert r[:1] == "5", f"PORT to a foreign address accepted: {r!r}"
         r = c.cmd("EPRT |1|127.0.0.2|51210|")
         assert r[:1] == "5", f"EPRT to a foreign address accepted: {r!r}"
+        for addr in ("PORT 127,0,0,1,200,10", "EPRT |1|127.0.0.1|51210|"):
+            assert c.cmd(addr).startswith("200"), addr  # own address is fine
         assert c.cmd("NOOP").startswith("200")
     finally:
         c.close()
@@ -215,6 +217,11 @@ def test_port_privileged_refused(server):
         assert r[:1] == "5", f"PORT to port 21 accepted: {r!r}"
         r = c.cmd("EPRT |1|127.0.0.1|22|")
         assert r[:1] == "5", f"EPRT to port 22 accepted: {r!r}"
+        # the unspecified address stands for the client: still no privileged port
+        r = c.cmd("PORT 0,0,0,0,0,22")
+        assert r[:1] == "5", f"PORT 0.0.0.0:22 accepted: {r!r}"
+        r = c.cmd("EPRT |1|0.0.0.0|25|")
+        assert r[:1] == "5", f"EPRT 0.0.0.0:25 accepted: {r!r}"
         for bad in ("PORT 1,2,3", "PORT 127,0,0,1,300,1", "PORT a,b,c,d,e,f",
                     "EPRT |9|127.0.0.1|5000|", "EPRT garbage"):
             r = c.cmd(bad)
@@ -351,3 +358,34 @@ def test_port_to_closed_port_fails_cleanly(server):
         assert c.cmd("NOOP").startswith("200")
     finally:
         c.close()
+
+
+def test_home_directory_cannot_be_removed_or_renamed(server):
+    c = server.raw("carol")
+    try:
+        for cmd in ("RMD /", "RMD .", "RMD ..", "XRMD /", "DELE /", "RNFR /", "RNFR ..",
+                    "RNFR /.."):
+            r = c.cmd(cmd)
+            assert r[:1] == "5", (cmd, r)
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+    assert server.home("carol").is_dir()
+
+
+def test_site_chmod_cannot_set_setuid_or_setgid(server):
+    """Hardening: the server process may run as root; a user must not be able
+    to make a setuid/setgid file on the host with SITE CHMOD."""
+    f = server.ftp("carol")
+    p = server.home("carol") / "suid.sh"
+    try:
+        f.storbinary("STOR suid.sh", io.BytesIO(b"#!/bin/sh\nid\n"))
+        for mode in ("4755", "2755", "6777"):
+            try:
+                f.sendcmd(f"SITE CHMOD {mode} suid.sh")
+            except ftplib.error_perm as e:
+                assert e.args[0][:1] == "5"
+            m = p.stat().st_mode
+            assert not m & 0o6000, f"SITE CHMOD {mode} left mode {oct(m)} on disk"
+    finally:
+        f.close()

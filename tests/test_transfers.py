@@ -336,3 +336,123 @@ def test_abor_during_upload(server):
         assert c.cmd("NOOP").startswith("200")
     finally:
         c.close()
+
+
+def _tree_digest(root):
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for n in filenames:
+            p = os.path.join(dirpath, n)
+            out[os.path.relpath(p, root)] = sha256_file(p)
+        for n in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, n), root) + "/"] = "dir"
+    return out
+
+
+def test_lftp_mirror_tree_both_ways(server, tmp_path):
+    src = tmp_path / "tree"
+    (src / "a" / "b" / "c").mkdir(parents=True)
+    (src / "empty-dir").mkdir()
+    (src / "top.bin").write_bytes(make_payload(70_000, seed=31))
+    (src / "a" / "mid.txt").write_bytes(b"mid\n" * 1000)
+    (src / "a" / "b" / "c" / "deep.bin").write_bytes(make_payload(5, seed=32))
+    (src / "a" / "b" / "zero").write_bytes(b"")
+    lftp(server, f"mirror -R {src} mirrored")
+    assert _tree_digest(server.home() / "mirrored") == _tree_digest(src)
+    back = tmp_path / "back"
+    lftp(server, f"mirror mirrored {back}")
+    assert _tree_digest(back) == _tree_digest(src)
+
+
+@pytest.mark.parametrize("method", ["multicwd", "singlecwd", "nocwd"])
+def test_curl_nested_paths(server, tmp_path, method):
+    data = make_payload(9999, seed=33)
+    src = tmp_path / "n.bin"
+    src.write_bytes(data)
+    (server.home() / f"curl-nested-{method}" / "x" / "y").mkdir(parents=True)
+    url = server.url(f"curl-nested-{method}/x/y/n.bin")
+    curl("--ftp-method", method, "-T", src, url)
+    assert (server.home() / f"curl-nested-{method}" / "x" / "y" / "n.bin").read_bytes() == data
+    out = tmp_path / "o.bin"
+    curl("--ftp-method", method, "-o", out, url)
+    assert out.read_bytes() == data
+
+
+def test_curl_create_dirs(server, tmp_path):
+    src = tmp_path / "c.txt"
+    src.write_bytes(b"created")
+    curl("--ftp-create-dirs", "-T", src, server.url("curl-made/one/two/c.txt"))
+    assert (server.home() / "curl-made" / "one" / "two" / "c.txt").read_bytes() == b"created"
+
+
+def test_download_more_than_2gib_in_one_transfer(server):
+    """One RETR of > 2 GiB (sendfile and similar calls cap a single call at
+    ~2 GiB): every byte arrives, with the right tail."""
+    p = server.home() / "sparse-3g.bin"
+    size = 3 * (1 << 30) + 4321
+    start = 700 * MiB
+    with open(p, "wb") as fh:
+        fh.truncate(size)
+        fh.seek((1 << 31) - 3)
+        fh.write(b"MID2G")
+        fh.seek(size - 8)
+        fh.write(b"THE-END!")
+    c = server.raw(timeout=60)
+    try:
+        assert c.cmd("TYPE I").startswith("200")
+        d = c.pasv()
+        assert c.cmd(f"REST {start}").startswith("350")
+        assert c.cmd("RETR sparse-3g.bin")[:3] in ("150", "125")
+        d.settimeout(60)
+        total = 0
+        buf = bytearray(4 * MiB)
+        view = memoryview(buf)
+        mid_off = (1 << 31) - 3 - start
+        mid = b""
+        tail = b""
+        while True:
+            n = d.recv_into(view)
+            if not n:
+                break
+            chunk_lo = total
+            total += n
+            if chunk_lo <= mid_off + 5 and total > mid_off:
+                lo = max(mid_off, chunk_lo) - chunk_lo
+                hi = min(mid_off + 5, total) - chunk_lo
+                mid += bytes(view[lo:hi])
+            tail = (tail + bytes(view[max(0, n - 8):n]))[-8:]
+        d.close()
+        assert c.reply(timeout=60).startswith("226")
+    finally:
+        c.close()
+        p.unlink()
+    assert total == size - start, f"got {total} bytes, expected {size - start}"
+    assert mid == b"MID2G"
+    assert tail == b"THE-END!"
+
+
+@pytest.mark.parametrize("flags", [
+    ["--disable-epsv"],                      # PASV
+    ["--ftp-pasv"],                          # EPSV (curl default)
+    ["-P", HOST, "--disable-eprt"],          # PORT
+    ["-P", HOST],                            # EPRT
+    ["-P", "-"],                             # active on the control connection's address
+], ids=["pasv", "epsv", "port", "eprt", "port-dash"])
+def test_curl_data_connection_kinds(server, tmp_path, flags):
+    data = make_payload(33_333, seed=41)
+    src = tmp_path / "k.bin"
+    src.write_bytes(data)
+    name = "curl-kind-" + "-".join(f.strip("-") for f in flags).replace(".", "_") + ".bin"
+    curl(*flags, "-T", src, server.url(name))
+    assert (server.home() / name).read_bytes() == data
+    out = tmp_path / "o.bin"
+    curl(*flags, "-o", out, server.url(name))
+    assert out.read_bytes() == data
+
+
+def test_curl_append(server, tmp_path):
+    (server.home() / "curl-append.txt").write_bytes(b"first,")
+    src = tmp_path / "a.txt"
+    src.write_bytes(b"second")
+    curl("--append", "-T", src, server.url("curl-append.txt"))
+    assert (server.home() / "curl-append.txt").read_bytes() == b"first,second"

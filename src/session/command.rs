@@ -2,12 +2,21 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use super::reply::{Reply, NOT_IMPLEMENTED, NOT_IMPLEMENTED_FOR_PARAM, SYNTAX_ERROR, SYNTAX_ERROR_ARGS};
+use super::reply::{
+    Reply, NOT_IMPLEMENTED, NOT_IMPLEMENTED_FOR_PARAM, PROT_LEVEL_UNSUPPORTED, SYNTAX_ERROR, SYNTAX_ERROR_ARGS,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TransferType {
     Ascii,
     Binary,
+}
+
+/// Data channel protection (RFC 4217 PROT): C clear, P private (TLS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protection {
+    Clear,
+    Private,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,12 +66,31 @@ pub enum Command {
         all: bool,
     },
     Site(String),
+    /// `AUTH` with its mechanism, upper-cased.
+    Auth(String),
+    Pbsz(String),
+    Prot(Protection),
+    Ccc,
 }
 
 impl Command {
     /// The verb as logged (PASS arguments are never logged).
     pub fn is_password(&self) -> bool {
         matches!(self, Command::Pass(_))
+    }
+
+    /// Transfers and listings: the commands that use a data connection.
+    pub fn opens_data(&self) -> bool {
+        matches!(
+            self,
+            Command::List(_)
+                | Command::Nlst(_)
+                | Command::Mlsd(_)
+                | Command::Retr(_)
+                | Command::Stor(_)
+                | Command::Appe(_)
+                | Command::Stou
+        )
     }
 }
 
@@ -159,6 +187,10 @@ pub fn parse(line: &str) -> Result<Command, Reply> {
             _ => return Err(Reply::new(522, "Network protocol not supported, use (1,2)")),
         },
         "SITE" => Command::Site(required(arg)?),
+        "AUTH" => Command::Auth(required(arg)?.to_ascii_uppercase()),
+        "PBSZ" => Command::Pbsz(required(arg)?),
+        "PROT" => Command::Prot(parse_prot(arg)?),
+        "CCC" => no_arg(Command::Ccc)?,
         "" => return Err(Reply::new(SYNTAX_ERROR, "Empty command")),
         known if UNIMPLEMENTED.contains(&known) => {
             return Err(Reply::new(NOT_IMPLEMENTED, format!("{known} not implemented")));
@@ -177,6 +209,16 @@ fn parse_type(arg: &str) -> Result<TransferType, Reply> {
         (Some("I"), None, None) | (Some("L"), Some("8"), None) => Ok(TransferType::Binary),
         (Some(_), _, _) => Err(Reply::new(NOT_IMPLEMENTED_FOR_PARAM, "Only TYPE A and TYPE I are supported")),
         (None, _, _) => Err(Reply::new(SYNTAX_ERROR_ARGS, "TYPE needs an argument")),
+    }
+}
+
+fn parse_prot(arg: &str) -> Result<Protection, Reply> {
+    match arg.to_ascii_uppercase().as_str() {
+        "C" => Ok(Protection::Clear),
+        "P" => Ok(Protection::Private),
+        "S" | "E" => Err(Reply::new(PROT_LEVEL_UNSUPPORTED, "PROT S and E are not supported by TLS; use C or P")),
+        "" => Err(Reply::new(SYNTAX_ERROR_ARGS, "PROT needs an argument: C or P")),
+        _ => Err(Reply::new(NOT_IMPLEMENTED_FOR_PARAM, "PROT takes C or P")),
     }
 }
 
@@ -231,5 +273,17 @@ mod tests {
         }
         assert_eq!(parse("TYPE A N").unwrap(), Command::Type(TransferType::Ascii));
         assert_eq!(parse("TYPE L 8").unwrap(), Command::Type(TransferType::Binary));
+    }
+
+    #[test]
+    fn security_commands() {
+        assert_eq!(parse("auth tls").unwrap(), Command::Auth("TLS".into()));
+        assert_eq!(parse("PROT p").unwrap(), Command::Prot(Protection::Private));
+        assert_eq!(parse("PROT C").unwrap(), Command::Prot(Protection::Clear));
+        assert_eq!(parse("PROT S").unwrap_err().code, PROT_LEVEL_UNSUPPORTED);
+        assert_eq!(parse("PROT X").unwrap_err().code, NOT_IMPLEMENTED_FOR_PARAM);
+        assert_eq!(parse("PBSZ 0").unwrap(), Command::Pbsz("0".into()));
+        assert!(parse("CCC x").is_err());
+        assert!(parse("STOU").unwrap().opens_data() && !parse("PWD").unwrap().opens_data());
     }
 }

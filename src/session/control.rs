@@ -42,6 +42,22 @@ impl Control {
         Ok(Control { stream, peer, local, buffer: Vec::with_capacity(MAX_LINE), discarding: false, out: Vec::new() })
     }
 
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// Turns the connection into TLS (after the 234 reply to AUTH TLS), the handshake finished
+    /// within `limit`. Whatever the client sent after AUTH in clear text is dropped, so it cannot pass
+    /// for a protected command.
+    pub fn start_tls(&mut self, acceptor: &native_tls::TlsAcceptor, limit: Duration) -> io::Result<()> {
+        self.buffer.clear();
+        self.discarding = false;
+        // A second handle on the socket: the plain one is dropped when the TLS stream takes its place.
+        let tcp = self.stream.tcp().try_clone()?;
+        self.stream = Stream::Tls(Box::new(crate::tls::accept(acceptor, tcp, limit)?));
+        Ok(())
+    }
+
     pub fn reply(&mut self, reply: &Reply) -> io::Result<()> {
         self.out.clear();
         reply.to_wire(&mut self.out);

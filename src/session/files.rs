@@ -140,6 +140,9 @@ impl Session {
         let Some((mode, name)) = parsed else {
             return self.reply(SYNTAX_ERROR_ARGS, "usage: SITE CHMOD <octal mode> <path>");
         };
+        if mode & 0o7000 != 0 {
+            return self.reply(FILE_UNAVAILABLE, "SITE CHMOD: setuid, setgid and sticky bits cannot be set");
+        }
         let path = or_reply!(self, self.resolve(name));
         match self.logged_in().storage.set_mode(&path, mode) {
             Ok(()) => self.reply(OK, format!("SITE CHMOD {mode:o} {path} ok.")),

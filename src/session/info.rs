@@ -10,13 +10,14 @@ use crate::storage::Metadata;
 use crate::vpath::VPath;
 
 /// Commands HELP lists, all implemented.
-const COMMANDS: &str = "ABOR ALLO APPE CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD MLSD MLST MODE \
-                        NLST NOOP OPTS PASS PASV PORT PWD QUIT REST RETR RMD RNFR RNTO SITE SIZE STAT STOR STOU \
-                        STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD";
+const COMMANDS: &str = "ABOR ALLO APPE AUTH CCC CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD MLSD MLST \
+                        MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD QUIT REST RETR RMD RNFR RNTO SITE SIZE \
+                        STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD";
 
 impl Session {
     pub(super) fn feat(&mut self) -> Handled {
         let mut lines = vec!["Features:".to_string()];
+        lines.extend(self.security_features());
         lines.extend(["EPRT", "EPSV", "MDTM", "MFMT"].map(String::from));
         lines.push(format!("MLST {}", self.mlst_facts.describe("*")));
         lines.extend(["PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));

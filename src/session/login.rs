@@ -12,6 +12,7 @@ impl Session {
         if self.user.is_some() {
             return self.reply(BAD_SEQUENCE, "Already logged in.");
         }
+        or_reply!(self, self.check_login_protection());
         self.pending_user = Some(name);
         self.reply(NEED_PASSWORD, "Please specify the password.")
     }

@@ -17,6 +17,7 @@ mod files;
 mod info;
 mod login;
 pub mod reply;
+mod security;
 mod transfer;
 
 use std::io;
@@ -34,6 +35,7 @@ use crate::config::Config;
 use crate::logfile::LogFile;
 use crate::storage::{self, Backend, Storage};
 use crate::stream::Stream;
+use crate::tls::Tls;
 use crate::vpath::{BadPath, VPath};
 
 /// What every session shares: configuration, the two seams, the transfer log and shutdown state.
@@ -42,6 +44,8 @@ pub struct Shared {
     pub backend: Box<dyn Backend>,
     pub auth: Box<dyn Authenticator>,
     pub xferlog: Option<LogFile>,
+    /// Present when a certificate is configured.
+    pub tls: Option<Tls>,
     /// Set on SIGTERM: no new sessions; idle sessions close, running transfers go on.
     pub shutting_down: AtomicBool,
     /// Set when the shutdown grace period is over: running transfers stop.
@@ -54,9 +58,10 @@ impl Shared {
         backend: Box<dyn Backend>,
         auth: Box<dyn Authenticator>,
         xferlog: Option<LogFile>,
+        tls: Option<Tls>,
     ) -> Shared {
         let (shutting_down, abort_transfers) = (AtomicBool::new(false), AtomicBool::new(false));
-        Shared { config, backend, auth, xferlog, shutting_down, abort_transfers }
+        Shared { config, backend, auth, xferlog, tls, shutting_down, abort_transfers }
     }
 }
 
@@ -101,6 +106,7 @@ pub struct Session {
     mlst_facts: crate::listing::FactSet,
     /// The transfer buffer, allocated at the first transfer and reused.
     buffer: Vec<u8>,
+    security: security::Security,
 }
 
 impl Session {
@@ -123,6 +129,7 @@ impl Session {
             idle_timeout,
             mlst_facts: crate::listing::FactSet::all(),
             buffer: Vec::new(),
+            security: security::Security::new(None),
         })
     }
 
@@ -227,9 +234,16 @@ impl Session {
                 | Command::Feat
                 | Command::Help(_)
                 | Command::Opts(_)
+                | Command::Auth(_)
+                | Command::Pbsz(_)
+                | Command::Prot(_)
+                | Command::Ccc
         );
         if needs_login && self.user.is_none() {
             return self.reply(NOT_LOGGED_IN, "Please login with USER and PASS");
+        }
+        if command.opens_data() {
+            or_reply!(self, self.check_data_protection());
         }
         match command {
             Command::User(name) => self.user_command(name),
@@ -280,6 +294,10 @@ impl Session {
             Command::Pasv => self.pasv(),
             Command::Epsv { all } => self.epsv(all),
             Command::Site(args) => self.site(&args),
+            Command::Auth(mechanism) => self.auth(&mechanism),
+            Command::Pbsz(size) => self.pbsz(&size),
+            Command::Prot(level) => self.prot(level),
+            Command::Ccc => self.ccc(),
         }
     }
 
@@ -321,6 +339,7 @@ fn storage_reply(path: &VPath, error: &storage::Error) -> Reply {
         AlreadyExists => Reply::new(FILE_UNAVAILABLE, format!("{path}: File exists")),
         NotEmpty => Reply::new(FILE_UNAVAILABLE, format!("{path}: Directory not empty")),
         WrongType => Reply::new(FILE_UNAVAILABLE, format!("{path}: {error}")),
+        InvalidName => Reply::new(NAME_NOT_ALLOWED, format!("File name not allowed: {error}")),
         Unsupported => Reply::new(NOT_IMPLEMENTED_FOR_PARAM, format!("{path}: {error}")),
         Io => Reply::new(LOCAL_ERROR, format!("{path}: {error}")),
     }

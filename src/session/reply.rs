@@ -13,6 +13,8 @@ pub const TRANSFER_COMPLETE: u16 = 226;
 pub const ENTERING_PASSIVE: u16 = 227;
 pub const ENTERING_EXTENDED_PASSIVE: u16 = 229;
 pub const LOGGED_IN: u16 = 230;
+/// AUTH accepted: the TLS handshake follows (RFC 2228's "security data exchange complete").
+pub const AUTH_OK: u16 = 234;
 pub const FILE_ACTION_OK: u16 = 250;
 pub const PATH_CREATED: u16 = 257;
 pub const NEED_PASSWORD: u16 = 331;
@@ -26,7 +28,13 @@ pub const SYNTAX_ERROR_ARGS: u16 = 501;
 pub const NOT_IMPLEMENTED: u16 = 502;
 pub const BAD_SEQUENCE: u16 = 503;
 pub const NOT_IMPLEMENTED_FOR_PARAM: u16 = 504;
+/// A transfer refused because its data connection would not be protected (RFC 4217).
+pub const DATA_PROTECTION_REQUIRED: u16 = 521;
 pub const NOT_LOGGED_IN: u16 = 530;
+/// Refused by policy (RFC 2228): CCC, for one.
+pub const POLICY_DENIED: u16 = 534;
+/// PROT S and PROT E: levels TLS does not provide (RFC 4217).
+pub const PROT_LEVEL_UNSUPPORTED: u16 = 536;
 pub const FILE_UNAVAILABLE: u16 = 550;
 pub const NAME_NOT_ALLOWED: u16 = 553;
 pub const INVALID_REST: u16 = 554;

@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 use super::command::TransferType;
 use super::reply::*;
 use super::{storage_reply, DataPlan, Flow, Handled, Session};
-use crate::data::{self, Outcome, Watch};
+use crate::data::{self, Outcome, SetupError, Watch};
 use crate::listing;
 use crate::storage::WriteMode;
 use crate::stream::Stream;
@@ -72,11 +72,10 @@ impl Session {
 
     fn open_passive(&mut self) -> Result<u16, Reply> {
         let config = &self.shared.config;
-        let listener =
-            data::listen_passive(self.control.local.ip(), config.pasv_ports, config.data_timeout).map_err(|e| {
-                log::error!("{}: cannot open a passive port: {e}", self.control.peer);
-                Reply::new(CANT_OPEN_DATA, format!("Cannot open a passive port: {e}"))
-            })?;
+        let listener = data::listen_passive(self.control.local.ip(), config.pasv_ports).map_err(|e| {
+            log::error!("{}: cannot open a passive port: {e}", self.control.peer);
+            Reply::new(CANT_OPEN_DATA, format!("Cannot open a passive port: {e}"))
+        })?;
         let port = listener.local_addr().map_err(|e| Reply::new(CANT_OPEN_DATA, e.to_string()))?.port();
         self.data_plan = DataPlan::Passive(listener);
         Ok(port)
@@ -105,13 +104,24 @@ impl Session {
         let peer = self.control.peer;
         let connected = match std::mem::replace(&mut self.data_plan, DataPlan::None) {
             DataPlan::None => return Err(Reply::new(CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first.")),
-            DataPlan::Passive(listener) => data::accept_passive(&listener, peer.ip(), timeout),
-            DataPlan::Active(target) => data::connect_active(target, timeout),
+            DataPlan::Passive(listener) => data::accept_passive(&listener, peer.ip(), timeout, &mut self.control),
+            DataPlan::Active(target) => data::connect_active(target, timeout).map_err(SetupError::Failed),
         };
-        connected.map(Stream::Plain).map_err(|e| {
-            log::warn!("{peer}: data connection failed: {e}");
-            Reply::new(CANT_OPEN_DATA, format!("Failed to establish data connection: {e}"))
-        })
+        match connected {
+            Ok(stream) => Ok(Stream::Plain(stream)),
+            Err(SetupError::Aborted) => {
+                // The pending command gets its failure reply; the caller sends ABOR's own reply.
+                self.control
+                    .reply(&Reply::new(CANT_OPEN_DATA, "No data connection: aborted by client."))
+                    .map_err(|_| Reply::new(SERVICE_UNAVAILABLE, "Control connection lost."))?;
+                Err(Reply::new(TRANSFER_COMPLETE, "ABOR successful."))
+            }
+            Err(SetupError::ControlClosed) => Err(Reply::new(SERVICE_UNAVAILABLE, "Control connection lost.")),
+            Err(SetupError::Failed(e)) => {
+                log::warn!("{peer}: data connection failed: {e}");
+                Err(Reply::new(CANT_OPEN_DATA, format!("Failed to establish data connection: {e}")))
+            }
+        }
     }
 
     fn take_buffer(&mut self) -> Vec<u8> {
@@ -135,11 +145,12 @@ impl Session {
             Ok(file) => file,
             Err(e) => return self.send(&storage_reply(&path, &e)),
         };
-        let mut data = or_reply!(self, self.open_data());
+        let data = or_reply!(self, self.open_data());
         self.reply(
             OPENING_DATA,
             format!("Opening {} mode data connection for {path} ({size} bytes).", self.mode_name()),
         )?;
+        let mut data = or_reply!(self, self.protect_data(data));
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
@@ -147,7 +158,7 @@ impl Session {
         let outcome = data::send(file.as_mut(), &mut data, ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
-        drop(data);
+        self.close_data(data, &outcome);
         self.finish_transfer("RETR", &path, bytes, started, outcome, Ok(()))
     }
 
@@ -170,12 +181,13 @@ impl Session {
                 }
             }
         };
-        let mut data = or_reply!(self, self.open_data());
+        let data = or_reply!(self, self.open_data());
         let opening = match kind {
             StoreKind::Stou => format!("FILE: {}", path.file_name().unwrap_or_default()),
             _ => format!("Opening {} mode data connection for {path}.", self.mode_name()),
         };
         self.reply(OPENING_DATA, opening)?;
+        let mut data = or_reply!(self, self.protect_data(data));
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
@@ -183,7 +195,7 @@ impl Session {
         let outcome = data::receive(&mut data, file.as_mut(), ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
-        drop(data);
+        self.close_data(data, &outcome);
         // Only a complete upload is finished (closed and, where uploads are atomic, published); any
         // other end drops the file, which the backend treats as a failed upload.
         let closed = match outcome {
@@ -314,8 +326,9 @@ impl Session {
         if format == ListFormat::Facts && !meta.is_dir() {
             return self.reply(FILE_UNAVAILABLE, format!("{path}: Not a directory (use MLST for files)"));
         }
-        let mut data = or_reply!(self, self.open_data());
+        let data = or_reply!(self, self.open_data());
         self.reply(OPENING_DATA, "Here comes the directory listing.")?;
+        let mut data = or_reply!(self, self.protect_data(data));
         let started = Instant::now();
         let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.abort_transfers);
         let user = self.user.as_ref().expect("logged in");
@@ -332,7 +345,7 @@ impl Session {
             writer.write(Box::new(std::iter::once(Ok(entry))), &mut data, &mut watch)
         };
         let bytes = watch.bytes;
-        drop(data);
+        self.close_data(data, &outcome);
         log::debug!("{}: listing of {path}: {bytes} bytes in {:.3?}", self.control.peer, started.elapsed());
         match outcome {
             Outcome::Complete => self.reply(TRANSFER_COMPLETE, "Directory send OK."),

@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Unsupported,
     /// The target is a directory where a file was expected, or the reverse.
     WrongType,
+    /// The name is not acceptable to the backend (too long, forbidden characters).
+    InvalidName,
     Io,
 }
 
@@ -60,6 +62,7 @@ impl From<std::io::Error> for Error {
             Io::DirectoryNotEmpty => ErrorKind::NotEmpty,
             Io::Unsupported => ErrorKind::Unsupported,
             Io::IsADirectory | Io::NotADirectory => ErrorKind::WrongType,
+            Io::InvalidFilename => ErrorKind::InvalidName,
             _ => ErrorKind::Io,
         };
         Error::new(kind, strip_os_error_suffix(&err.to_string()))

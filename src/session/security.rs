@@ -1,0 +1,157 @@
+//! FTPS (RFC 4217): AUTH PBSZ PROT CCC, the policy gates for clear-text logins and clear data
+//! connections, and TLS on data connections.
+
+use std::sync::Arc;
+
+use native_tls::TlsAcceptor;
+
+use super::command::Protection;
+use super::reply::*;
+use super::{Flow, Handled, Session};
+use crate::data::Outcome;
+use crate::stream::Stream;
+
+/// A session's TLS state.
+pub struct Security {
+    /// The acceptor of the control connection's TLS session; data connections use the same one so
+    /// they can resume that session (its cache and ticket keys are per acceptor).
+    acceptor: Option<Arc<TlsAcceptor>>,
+    protection: Protection,
+}
+
+impl Security {
+    pub fn new(acceptor: Option<Arc<TlsAcceptor>>) -> Security {
+        Security { acceptor, protection: Protection::Clear }
+    }
+}
+
+impl Session {
+    /// A session whose connection was TLS from its first byte (implicit FTPS).
+    pub fn implicit_tls(mut self, acceptor: Arc<TlsAcceptor>) -> Session {
+        self.security = Security::new(Some(acceptor));
+        self
+    }
+
+    /// What FEAT advertises when TLS is configured.
+    pub(super) fn security_features(&self) -> Vec<String> {
+        match self.shared.tls {
+            Some(_) => ["AUTH TLS", "AUTH SSL", "PBSZ", "PROT"].map(String::from).to_vec(),
+            None => Vec::new(),
+        }
+    }
+
+    pub(super) fn auth(&mut self, mechanism: &str) -> Handled {
+        let Some(tls) = &self.shared.tls else {
+            return self.reply(NOT_IMPLEMENTED, "TLS is not configured on this server.");
+        };
+        let acceptor = tls.acceptor();
+        // SSL and the TLS-C/TLS-P spellings are what older clients send for the same thing.
+        if !matches!(mechanism, "TLS" | "SSL" | "TLS-C" | "TLS-P") {
+            return self.reply(NOT_IMPLEMENTED_FOR_PARAM, format!("AUTH {mechanism} unknown: use AUTH TLS."));
+        }
+        if self.control.is_tls() {
+            return self.reply(BAD_SEQUENCE, "Already using TLS.");
+        }
+        if self.user.is_some() {
+            return self.reply(BAD_SEQUENCE, "AUTH must come before login.");
+        }
+        self.reply(AUTH_OK, format!("AUTH {mechanism} OK: proceed with the TLS handshake."))?;
+        let peer = self.control.peer;
+        if let Err(e) = self.control.start_tls(&acceptor, self.shared.config.login_timeout) {
+            log::info!("{peer}: TLS handshake after AUTH failed: {e}");
+            return Ok(Flow::Close);
+        }
+        log::debug!("{peer}: control connection now TLS");
+        self.pending_user = None;
+        self.security = Security::new(Some(acceptor));
+        Ok(Flow::Continue)
+    }
+
+    pub(super) fn pbsz(&mut self, size: &str) -> Handled {
+        if !self.control.is_tls() {
+            return self.reply(BAD_SEQUENCE, "PBSZ needs a TLS control connection: AUTH TLS first.");
+        }
+        if size.parse::<u32>().is_err() {
+            return self.reply(SYNTAX_ERROR_ARGS, "PBSZ takes a number (0 with TLS).");
+        }
+        // TLS is a stream protocol: the protection buffer size is always 0 (RFC 4217 section 8).
+        self.reply(OK, "PBSZ=0")
+    }
+
+    pub(super) fn prot(&mut self, level: Protection) -> Handled {
+        if !self.control.is_tls() {
+            return self.reply(BAD_SEQUENCE, "PROT needs a TLS control connection: AUTH TLS first.");
+        }
+        // RFC 4217 wants PBSZ first, but ftplib's prot_c() and others skip it; it carries nothing.
+        self.security.protection = level;
+        match level {
+            Protection::Clear => self.reply(OK, "PROT now Clear: data connections are not encrypted."),
+            Protection::Private => self.reply(OK, "PROT now Private: data connections use TLS."),
+        }
+    }
+
+    pub(super) fn ccc(&mut self) -> Handled {
+        self.reply(POLICY_DENIED, "CCC refused: the control connection stays encrypted.")
+    }
+
+    /// USER on a clear control connection, when policy wants TLS first.
+    pub(super) fn check_login_protection(&self) -> Result<(), Reply> {
+        let Some(tls) = &self.shared.tls else {
+            return Ok(());
+        };
+        if self.control.is_tls() || !tls.login_policy.requires_tls(self.control.peer.ip()) {
+            return Ok(());
+        }
+        log::info!("{}: clear-text login refused: TLS required", self.control.peer);
+        Err(Reply::new(
+            NOT_LOGGED_IN,
+            "Login refused: this server requires TLS. Send AUTH TLS before USER, or connect to the FTPS port.",
+        ))
+    }
+
+    /// A transfer on a clear data connection, when policy wants PROT P.
+    pub(super) fn check_data_protection(&self) -> Result<(), Reply> {
+        let required = self.shared.tls.as_ref().is_some_and(|tls| tls.require_data_tls);
+        if !required || self.security.protection == Protection::Private {
+            return Ok(());
+        }
+        Err(Reply::new(
+            DATA_PROTECTION_REQUIRED,
+            "Data connections must be encrypted on this server: send PBSZ 0 and PROT P (after AUTH TLS) first.",
+        ))
+    }
+
+    /// After the 150 reply (clients start the handshake only then): under PROT P the data connection
+    /// becomes TLS, this server being the TLS server in both passive and active mode.
+    pub(super) fn protect_data(&self, data: Stream) -> Result<Stream, Reply> {
+        let Some(acceptor) =
+            self.security.acceptor.as_ref().filter(|_| self.security.protection == Protection::Private)
+        else {
+            return Ok(data);
+        };
+        let tcp = match data {
+            Stream::Plain(tcp) => tcp,
+            tls => return Ok(tls),
+        };
+        match crate::tls::accept(acceptor, tcp, self.shared.config.data_timeout) {
+            Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
+            Err(e) => {
+                log::warn!("{}: TLS handshake on the data connection failed: {e}", self.control.peer);
+                Err(Reply::new(CANT_OPEN_DATA, format!("TLS handshake on the data connection failed: {e}")))
+            }
+        }
+    }
+
+    /// Ends a data connection. After a complete transfer a TLS one sends close_notify first, so the
+    /// client can tell the end of the data from a cut connection.
+    pub(super) fn close_data(&self, mut data: Stream, outcome: &Outcome) {
+        if !matches!(outcome, Outcome::Complete) || !data.is_tls() {
+            return;
+        }
+        // The copy loop's short poll timeout is no limit for this last write.
+        let finished = data.tcp().set_write_timeout(Some(self.shared.config.data_timeout)).and_then(|()| data.finish());
+        if let Err(e) = finished {
+            log::debug!("{}: no close_notify on the data connection: {e}", self.control.peer);
+        }
+    }
+}

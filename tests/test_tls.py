@@ -1,0 +1,420 @@
+"""FTPS: implicit and explicit TLS with curl, lftp and ftplib; policies; handshake abuse; certificates."""
+
+import ftplib
+import os
+import shutil
+import signal
+import socket
+import ssl
+import time
+
+import pytest
+
+from tls_fixtures import (
+    PASSWORD,
+    TIMEOUT,
+    USER,
+    ImplicitFTP_TLS,
+    ResumingFTP_TLS,
+    certs,  # noqa: F401 (fixture)
+    client_context,
+    make_cert,
+    payload,  # noqa: F401 (fixture)
+    require_tool,
+    Server,
+    run,
+    running,
+    same_bytes,
+    server,  # noqa: F401 (fixture)
+)
+
+HOST = "127.0.0.1"
+
+
+def connect_ftplib(server, certs, implicit, cls=None):
+    context = client_context(certs)
+    if implicit:
+        ftp = (cls or ImplicitFTP_TLS)(context=context, timeout=TIMEOUT)
+        ftp.connect(HOST, server.ftps_port)
+    else:
+        ftp = (cls or ftplib.FTP_TLS)(context=context, timeout=TIMEOUT)
+        ftp.connect(HOST, server.port)
+    ftp.login(USER, PASSWORD)
+    return ftp
+
+
+def case_name(client, implicit, prot, passive):
+    return f"{client}-{'implicit' if implicit else 'explicit'}-prot{prot}-{'pasv' if passive else 'active'}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Transfers: login, LIST, 100 MiB up and down, byte-identical.
+
+
+@pytest.mark.parametrize("passive", [True, False], ids=["passive", "active"])
+@pytest.mark.parametrize("prot", ["C", "P"])
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
+def test_ftplib(server, certs, payload, tmp_path, implicit, prot, passive):
+    name = case_name("ftplib", implicit, prot, passive) + ".bin"
+    ftp = connect_ftplib(server, certs, implicit)
+    try:
+        ftp.prot_p() if prot == "P" else ftp.prot_c()
+        ftp.set_pasv(passive)
+        with open(payload, "rb") as f:
+            assert ftp.storbinary(f"STOR {name}", f, blocksize=1 << 20).startswith("226")
+        lines = []
+        ftp.retrlines("LIST", lines.append)
+        assert any(line.endswith(" " + name) for line in lines), lines
+        target = tmp_path / "down.bin"
+        with open(target, "wb") as f:
+            assert ftp.retrbinary(f"RETR {name}", f.write, blocksize=1 << 20).startswith("226")
+        ftp.quit()
+    finally:
+        ftp.close()
+    assert same_bytes(server.home / name, payload)
+    assert same_bytes(target, payload)
+
+
+def curl_args(server, certs, implicit, prot, passive):
+    require_tool("curl")
+    args = ["curl", "-sS", "-v", "--cacert", str(certs["cert"]), "-u", f"{USER}:{PASSWORD}"]
+    # --ftp-ssl-control: TLS on the control connection only, so curl sends PROT C.
+    args += ["--ftp-ssl-control"] if prot == "C" else [] if implicit else ["--ssl-reqd"]
+    args += [] if passive else ["-P", HOST]
+    base = f"ftps://{HOST}:{server.ftps_port}" if implicit else f"ftp://{HOST}:{server.port}"
+    return args, base
+
+
+# curl 7.87-7.88 (Debian 12's) cannot do active mode with PROT P: it never starts TLS on the data
+# connection it accepts (curl issue #10666, fixed in 8.0). lftp and ftplib cover that case.
+CURL_CASES = [
+    (implicit, prot, passive)
+    for implicit in (False, True)
+    for prot in ("C", "P")
+    for passive in (True, False)
+    if passive or prot == "C"
+]
+
+
+@pytest.mark.parametrize(
+    "implicit,prot,passive", CURL_CASES, ids=[case_name("curl", *case) for case in CURL_CASES]
+)
+def test_curl(server, certs, payload, tmp_path, implicit, prot, passive):
+    name = case_name("curl", implicit, prot, passive) + ".bin"
+    args, base = curl_args(server, certs, implicit, prot, passive)
+    upload = run(args + ["-T", str(payload), f"{base}/{name}"])
+    assert upload.returncode == 0, upload.stderr[-3000:]
+    assert f"> PROT {prot}" in upload.stderr
+    listing = run(args + [f"{base}/"])
+    assert listing.returncode == 0, listing.stderr[-3000:]
+    assert name in listing.stdout
+    target = tmp_path / "down.bin"
+    download = run(args + ["-o", str(target), f"{base}/{name}"])
+    assert download.returncode == 0, download.stderr[-3000:]
+    if prot == "P":
+        # The data connection resumed the control connection's TLS session.
+        assert "SSL re-using session ID" in download.stderr
+    assert same_bytes(server.home / name, payload)
+    assert same_bytes(target, payload)
+
+
+@pytest.mark.parametrize("passive", [True, False], ids=["passive", "active"])
+@pytest.mark.parametrize("protect", [True, False], ids=["protect-data", "clear-data"])
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
+def test_lftp(server, payload, tmp_path, implicit, protect, passive):
+    require_tool("lftp")
+    name = case_name("lftp", implicit, "P" if protect else "C", passive) + ".bin"
+    target = tmp_path / "down.bin"
+    url = f"ftps://{HOST}:{server.ftps_port}" if implicit else f"ftp://{HOST}:{server.port}"
+    commands = [
+        "set cmd:fail-exit yes",
+        "set net:max-retries 1",
+        "set net:timeout 10",
+        "set ssl:verify-certificate no",
+        "set ftp:ssl-force yes",
+        f"set ftp:ssl-protect-data {'yes' if protect else 'no'}",
+        f"set ftp:passive-mode {'on' if passive else 'off'}",
+        "debug 4",  # lftp logs the server's replies (not its own commands) to stderr
+        f"open -u {USER},{PASSWORD} {url}",
+        f"put {payload} -o {name}",
+        "cls -1",
+        f"get {name} -o {target}",
+    ]
+    result = run(["lftp", "-c", "; ".join(commands)], cwd=tmp_path)
+    assert result.returncode == 0, (result.stdout[-2000:], result.stderr[-3000:])
+    assert name in result.stdout.split()
+    prots = [line for line in result.stderr.splitlines() if "<--- 200 PROT now" in line]
+    assert prots and ("Private" if protect else "Clear") in prots[-1], prots
+    if not implicit:
+        assert "<--- 234 AUTH TLS OK" in result.stderr
+    assert same_bytes(server.home / name, payload)
+    assert same_bytes(target, payload)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Protocol details.
+
+
+def test_feat_and_security_commands(server, certs):
+    plain = ftplib.FTP(timeout=TIMEOUT)
+    plain.connect(HOST, server.port)
+    try:
+        features = plain.sendcmd("FEAT")
+        for feature in ("AUTH TLS", "PBSZ", "PROT"):
+            assert f"\n {feature}" in features
+        with pytest.raises(ftplib.error_perm, match="^503"):
+            plain.sendcmd("PBSZ 0")
+        with pytest.raises(ftplib.error_perm, match="^503"):
+            plain.sendcmd("PROT P")
+    finally:
+        plain.close()
+    ftp = connect_ftplib(server, certs, implicit=False)
+    try:
+        with pytest.raises(ftplib.error_perm, match="^534"):
+            ftp.sendcmd("CCC")
+        with pytest.raises(ftplib.error_perm, match="^536"):
+            ftp.sendcmd("PROT S")
+        with pytest.raises(ftplib.error_perm, match="^504"):
+            ftp.sendcmd("PROT X")
+        with pytest.raises(ftplib.error_perm, match="^503"):
+            ftp.sendcmd("AUTH TLS")
+        assert ftp.sendcmd("PBSZ 0") == "200 PBSZ=0"
+    finally:
+        ftp.close()
+
+
+@pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
+def test_data_connections_resume_the_control_session(server, certs, implicit):
+    class Resuming(ResumingFTP_TLS, ImplicitFTP_TLS if implicit else ftplib.FTP_TLS):
+        pass
+
+    ftp = connect_ftplib(server, certs, implicit, cls=Resuming)
+    try:
+        ftp.prot_p()
+        ftp.retrlines("LIST", lambda line: None)
+        assert ftp.resumed is True
+    finally:
+        ftp.close()
+
+
+def test_plain_login_from_loopback_allowed_by_default(server):
+    ftp = ftplib.FTP(timeout=TIMEOUT)
+    ftp.connect(HOST, server.port)
+    try:
+        assert ftp.login(USER, PASSWORD).startswith("230")
+    finally:
+        ftp.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Policies.
+
+
+def test_clear_text_login_refused_when_tls_required(tmp_path, certs):
+    with running(tmp_path, certs, ["--require-tls-login"]) as server:
+        ftp = ftplib.FTP(timeout=TIMEOUT)
+        ftp.connect(HOST, server.port)
+        try:
+            with pytest.raises(ftplib.error_perm) as refused:
+                ftp.login(USER, PASSWORD)
+            assert str(refused.value).startswith("530")
+            assert "requires TLS" in str(refused.value) and "AUTH TLS" in str(refused.value)
+        finally:
+            ftp.close()
+        curl = run(["curl", "-sS", "-u", f"{USER}:{PASSWORD}", f"ftp://{HOST}:{server.port}/"])
+        assert curl.returncode == 67, curl.stderr  # login denied
+        connect_ftplib(server, certs, implicit=False).close()
+        connect_ftplib(server, certs, implicit=True).close()
+        assert "clear-text login refused" in server.log()
+
+
+def test_clear_data_refused_when_data_tls_required(tmp_path, certs):
+    with running(tmp_path, certs, ["--require-data-tls"]) as server:
+        (server.home / "small.txt").write_text("hello\n")
+        ftp = connect_ftplib(server, certs, implicit=False)
+        try:
+            for prot in (None, "C"):  # before any PROT, and after PROT C
+                if prot:
+                    ftp.prot_c()
+                with pytest.raises(ftplib.error_perm) as refused:
+                    ftp.retrbinary("RETR small.txt", lambda data: None)
+                assert str(refused.value).startswith("521") and "PROT P" in str(refused.value)
+                with pytest.raises(ftplib.error_perm, match="^521"):
+                    ftp.retrlines("LIST", lambda line: None)
+            ftp.prot_p()
+            chunks = []
+            ftp.retrbinary("RETR small.txt", chunks.append)
+            assert b"".join(chunks) == b"hello\n"
+        finally:
+            ftp.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Handshake abuse on the implicit port: one worker each, at most the login timeout, one log line.
+
+
+def lines_about(log, sock):
+    port = sock.getsockname()[1]
+    return [line for line in log.splitlines() if f"127.0.0.1:{port}:" in line]
+
+
+def wait_closed(sock, limit):
+    """Seconds until the server closes `sock` (reads EOF or a reset), at most `limit`."""
+    started = time.monotonic()
+    sock.settimeout(limit)
+    try:
+        while sock.recv(4096):
+            pass
+    except ConnectionResetError:
+        pass
+    return time.monotonic() - started
+
+
+def test_stalled_and_garbage_handshakes_hold_one_worker_briefly(tmp_path, certs):
+    login_timeout = 2
+    extra = ["--max-clients", "2", "--login-timeout", str(login_timeout)]
+    with running(tmp_path, certs, extra) as server:
+        stalled = socket.create_connection((HOST, server.ftps_port), timeout=TIMEOUT)
+        opened = time.monotonic()
+        garbage = socket.create_connection((HOST, server.ftps_port), timeout=TIMEOUT)
+        garbage.sendall(b"USER alice\r\n")
+        assert wait_closed(garbage, 5) < 1.5
+        # The stalled handshake holds one of the two workers; a real session uses the other.
+        ftp = connect_ftplib(server, certs, implicit=True)
+        try:
+            ftp.prot_p()
+            ftp.retrlines("LIST", lambda line: None)
+        finally:
+            ftp.quit()
+            ftp.close()
+        held = time.monotonic() - opened + wait_closed(stalled, login_timeout + 5)
+        assert login_timeout - 0.5 < held < login_timeout + 2, held
+        time.sleep(0.2)
+        log = server.log()
+        for sock in (stalled, garbage):
+            about = lines_about(log, sock)
+            assert len(about) == 1 and "handshake failed" in about[0], about
+            sock.close()
+
+
+def test_dripping_handshake_is_cut_at_the_login_timeout(tmp_path, certs):
+    """A client that sends a byte at a time never lets a read time out: the deadline still holds."""
+    login_timeout = 2
+    with running(tmp_path, certs, ["--login-timeout", str(login_timeout)]) as server:
+        drip = socket.create_connection((HOST, server.ftps_port), timeout=TIMEOUT)
+        started = time.monotonic()
+        # The start of a TLS record header announcing a long ClientHello.
+        for byte in b"\x16\x03\x01\x02\x00" + b"\x01" * 20:
+            try:
+                drip.sendall(bytes([byte]))
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if time.monotonic() - started > login_timeout + 3:
+                break
+            time.sleep(0.25)
+        held = time.monotonic() - started + wait_closed(drip, 5)
+        assert held < login_timeout + 2, held
+        time.sleep(0.2)
+        assert len(lines_about(server.log(), drip)) == 1
+        drip.close()
+
+
+def test_cap_counts_implicit_connections(tmp_path, certs):
+    with running(tmp_path, certs, ["--max-clients", "1", "--login-timeout", "5"]) as server:
+        first = socket.create_connection((HOST, server.ftps_port), timeout=TIMEOUT)
+        time.sleep(0.3)
+        second = socket.create_connection((HOST, server.port), timeout=TIMEOUT)
+        try:
+            assert second.recv(200).startswith(b"421 ")
+        finally:
+            second.close()
+            first.close()
+
+
+# ---------------------------------------------------------------------------------------------------
+# Certificates.
+
+
+def start_failure(tmp_path, certs, tls_args):
+    server = Server(tmp_path, certs, tls_args=[])
+    result = run(server.args + tls_args, timeout=30)
+    return result.returncode, result.stderr
+
+
+def test_missing_certificate_file(tmp_path, certs):
+    missing = tmp_path / "nope.pem"
+    code, stderr = start_failure(tmp_path, certs, ["--tls-cert", str(missing), "--tls-key", str(certs["key"])])
+    assert code != 0
+    assert "tls-cert" in stderr and str(missing) in stderr and "No such file" in stderr
+
+
+def test_wrong_pkcs12_password(tmp_path, certs):
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not-the-password\n")
+    args = ["--tls-pkcs12", str(certs["p12"]), "--tls-pkcs12-password-file", str(wrong)]
+    code, stderr = start_failure(tmp_path, certs, args)
+    assert code != 0
+    assert "tls-pkcs12" in stderr and "wrong password" in stderr
+
+
+def test_key_not_matching_certificate(tmp_path, certs):
+    other = make_cert(tmp_path / "other")
+    code, stderr = start_failure(tmp_path, certs, ["--tls-cert", str(certs["cert"]), "--tls-key", str(other["key"])])
+    assert code != 0
+    assert "does not match" in stderr
+
+
+def test_key_not_pkcs8(tmp_path, certs):
+    rsa_key = tmp_path / "rsa.pem"
+    converted = run(["openssl", "rsa", "-in", str(certs["key"]), "-out", str(rsa_key), "-traditional"])
+    assert converted.returncode == 0, converted.stderr
+    code, stderr = start_failure(tmp_path, certs, ["--tls-cert", str(certs["cert"]), "--tls-key", str(rsa_key)])
+    assert code != 0
+    assert "PKCS#8" in stderr
+
+
+def test_tls_settings_need_a_certificate(tmp_path, certs):
+    code, stderr = start_failure(tmp_path, certs, ["--require-data-tls"])
+    assert code != 0 and "needs a certificate" in stderr
+
+
+def test_pkcs12_serves_implicit_and_explicit(tmp_path, certs):
+    args = ["--tls-pkcs12", str(certs["p12"]), "--tls-pkcs12-password-file", str(certs["password"])]
+    with running(tmp_path, certs, tls_args=args) as server:
+        for implicit in (False, True):
+            ftp = connect_ftplib(server, certs, implicit)
+            try:
+                ftp.prot_p()
+                ftp.retrlines("LIST", lambda line: None)
+            finally:
+                ftp.close()
+
+
+def test_sighup_reloads_the_certificate_without_dropping_sessions(tmp_path, certs):
+    live = tmp_path / "live"
+    live.mkdir()
+    for key in ("cert", "key"):
+        shutil.copy(certs[key], live / f"{key}.pem")
+    args = ["--tls-cert", str(live / "cert.pem"), "--tls-key", str(live / "key.pem")]
+    with running(tmp_path / "srv", certs, tls_args=args) as server:
+        before = connect_ftplib(server, certs, implicit=True)
+        before.prot_p()
+        new = make_cert(tmp_path / "new")
+        for key in ("cert", "key"):
+            shutil.copy(new[key], live / f"{key}.pem")
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while "TLS certificate reloaded" not in server.log():
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        # The running session goes on, data connections included.
+        before.retrlines("LIST", lambda line: None)
+        before.quit()
+        # New connections get the new certificate.
+        after = connect_ftplib(server, new, implicit=True)
+        try:
+            served = after.sock.getpeercert(binary_form=True)
+            assert served == ssl.PEM_cert_to_DER_cert(new["cert"].read_text())
+        finally:
+            after.close()
+
