@@ -41,9 +41,11 @@ pub mod codes {
     pub const KDCREP_SKEW: i32 = -1765328236;
 }
 
-/// Where a name's realm may, must or must not appear.
+/// Whether a name being parsed may, must or must not name its realm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RealmPart {
+    /// Optional; krb5.conf's `default_realm` applies when absent.
+    Default,
     Forbidden,
     Required,
 }
@@ -93,6 +95,7 @@ impl Context {
     pub fn parse_principal(&self, name: &str, realm: RealmPart) -> Result<Principal<'_>, Krb5Error> {
         let name = c_string(name)?;
         let flags = match realm {
+            RealmPart::Default => 0,
             RealmPart::Forbidden => sys::KRB5_PRINCIPAL_PARSE_NO_REALM,
             RealmPart::Required => sys::KRB5_PRINCIPAL_PARSE_REQUIRE_REALM,
         };

@@ -218,6 +218,9 @@ impl Session {
         if needs_login && self.user.is_none() {
             return self.reply(NOT_LOGGED_IN, "Please login with USER and PASS");
         }
+        if needs_login && self.credentials_expired() {
+            return self.end_expired_login();
+        }
         match command {
             Command::User(name) => self.user_command(name),
             Command::Pass(password) => self.pass_command(&password),
