@@ -127,8 +127,11 @@ impl Authenticator for Krb5Authenticator {
             .name("krb5-check".into())
             .spawn(move || {
                 let _slot = slot;
-                // When nobody waits any more the result is dropped here, destroying its ticket cache.
-                let _ = sender.send(checker.check(&name, &password));
+                if let Err(unsent) = sender.send(checker.check(&name, &password)) {
+                    // Nobody waits any more: dropping the result destroys its ticket cache.
+                    let outcome = unsent.0.as_ref().map_or_else(ToString::to_string, |_| "succeeded".into());
+                    log::info!("Kerberos check of {name} ended after its deadline ({outcome}); result discarded");
+                }
             })
             .map_err(|e| AuthError::Unavailable(format!("cannot start a Kerberos check: {e}")))?;
         receiver.recv_timeout(self.timeout).unwrap_or_else(|_| {
@@ -204,7 +207,8 @@ impl Checker {
     fn failure(&self, principal: &str, realm: &str, failure: krb5::CheckError) -> AuthError {
         let e = failure.error;
         match failure.step {
-            Step::GetCredentials if is_kdc_unavailable(e.code) => {
+            // Verifying asks the KDC for a service ticket, so it can find the KDC gone too.
+            Step::GetCredentials | Step::Verify if is_kdc_unavailable(e.code) => {
                 AuthError::Unavailable(format!("KDC {} unreachable: {}", self.kdc_of(realm), e.message))
             }
             Step::GetCredentials => AuthError::Denied(e.to_string()),
