@@ -170,7 +170,8 @@ impl Checker {
         let verifier = keytab.as_ref().map(|keytab| Verifier { keytab, service: service.as_ref() });
         let cache = krb5::check_password(&ctx, &client, password, verifier.as_ref(), &cache_path)
             .map_err(|e| self.failure(&client.to_string(), &realm, e))?;
-        log::debug!("{client}: ticket cache {} until {:?}", cache.path().display(), cache.expires());
+        let lifetime = cache.expires().duration_since(SystemTime::now()).unwrap_or_default();
+        log::debug!("{client}: ticket cache {}, valid for {}s", cache.path().display(), lifetime.as_secs());
         let credentials = Box::new(Krb5Credentials(cache));
         Ok(Identity { user, home: None, writable: true, credentials: Some(credentials) })
     }
