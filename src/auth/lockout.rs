@@ -13,7 +13,7 @@ use super::{AuthError, Authenticator, Identity};
 use crate::config::{value, ConfigError, Flag, Settings};
 
 pub const FLAGS: &[Flag] = &[
-    value("lockout-after", "N", "failed logins of one user, or from one address, that lock it out; 0 = never [10]"),
+    value("lockout-after", "N", "failed logins of one user, or from one address, that lock it out; 0 = off [0]"),
     value("lockout-secs", "SECS", "window in which failures count, and how long a lockout lasts [300]"),
 ];
 
@@ -30,7 +30,8 @@ pub struct Lockout {
 
 /// Wraps `inner` as the settings say; `--lockout-after 0` leaves it alone.
 pub fn wrap(settings: &Settings, inner: Box<dyn Authenticator>) -> Result<Box<dyn Authenticator>, ConfigError> {
-    let after: u32 = settings.parsed("lockout-after", 10)?;
+    // Off by default: a per-user lockout lets anyone lock any user out, so it is the operator's choice.
+    let after: u32 = settings.parsed("lockout-after", 0)?;
     let window = settings.seconds("lockout-secs", 300.0)?;
     if after == 0 {
         return Ok(inner);
