@@ -75,6 +75,21 @@ struct VerifyWith {
     service: Option<String>,
 }
 
+impl VerifyWith {
+    /// The keytab and service principal as handles of `ctx`.
+    fn open<'c>(&self, ctx: &'c Context) -> Result<(krb5::Keytab<'c>, Option<krb5::Principal<'c>>), AuthError> {
+        let keytab = ctx.keytab(&self.keytab).map_err(|e| AuthError::Unavailable(format!("keytab: {e}")))?;
+        let service = match &self.service {
+            Some(name) => Some(
+                ctx.parse_principal(name, RealmPart::Required)
+                    .map_err(|e| AuthError::Unavailable(format!("service principal {name}: {e}")))?,
+            ),
+            None => None,
+        };
+        Ok((keytab, service))
+    }
+}
+
 impl Krb5Authenticator {
     pub fn from_settings(settings: &Settings) -> Result<Krb5Authenticator, ConfigError> {
         let ctx = Context::new().map_err(|e| ConfigError::new("auth", format!("krb5 does not start: {e}")))?;
@@ -156,18 +171,8 @@ impl Checker {
         let (client, user) = self.principal(&ctx, name)?;
         let realm = client.realm();
         let cache_path = self.ccache_dir.join(format!("{user}-{}", random_hex()?));
-        let keytab = match &self.verify {
-            Some(v) => Some(ctx.keytab(&v.keytab).map_err(|e| AuthError::Unavailable(format!("keytab: {e}")))?),
-            None => None,
-        };
-        let service = match self.verify.as_ref().and_then(|v| v.service.as_deref()) {
-            Some(service) => Some(
-                ctx.parse_principal(service, RealmPart::Required)
-                    .map_err(|e| AuthError::Unavailable(format!("service principal {service}: {e}")))?,
-            ),
-            None => None,
-        };
-        let verifier = keytab.as_ref().map(|keytab| Verifier { keytab, service: service.as_ref() });
+        let verify_with = self.verify.as_ref().map(|v| v.open(&ctx)).transpose()?;
+        let verifier = verify_with.as_ref().map(|(keytab, service)| Verifier { keytab, service: service.as_ref() });
         let cache = krb5::check_password(&ctx, &client, password, verifier.as_ref(), &cache_path)
             .map_err(|e| self.failure(&client.to_string(), &realm, e))?;
         let lifetime = cache.expires().duration_since(SystemTime::now()).unwrap_or_default();
@@ -195,7 +200,7 @@ impl Checker {
         Ok((principal, user))
     }
 
-    /// The realm a login name is in, by the name rule (for messages and lockout keys only).
+    /// The realm a login name is in, by the name rule (for messages only).
     fn realm_named_by<'a>(&'a self, name: &'a str) -> &'a str {
         name.rsplit_once('@').map_or(&self.realms[0], |(_, realm)| realm)
     }
