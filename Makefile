@@ -26,6 +26,7 @@ run: build
 
 test: build
 	@scripts/install-test-deps.sh
+	@scripts/install-krb5.sh
 	$(CARGO) test --release --workspace
 	python3 -m pytest -ra tests/
 

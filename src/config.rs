@@ -35,7 +35,7 @@ pub const fn value(name: &'static str, hint: &'static str, help: &'static str) -
     Flag { name, arity: Arity::Value, hint, help }
 }
 
-const fn repeated(name: &'static str, hint: &'static str, help: &'static str) -> Flag {
+pub const fn repeated(name: &'static str, hint: &'static str, help: &'static str) -> Flag {
     Flag { name, arity: Arity::Repeated, hint, help }
 }
 
@@ -52,7 +52,7 @@ const CORE_FLAGS: &[Flag] = &[
     value("ftp-port", "N", "plain FTP port; 0 disables plain FTP [21]"),
     value("storage", "KIND", "storage backend: local [local]"),
     value("local-root", "DIR", "root directory of the local storage; user homes are below it"),
-    value("auth", "KIND", "authenticator: users [users]"),
+    value("auth", "KIND", "authenticator: users or krb5 [users]"),
     value("users-file", "FILE", "users file: name:crypt-hash:home:perms lines"),
     switch("anonymous", "allow anonymous read-only login through the users file's 'anonymous' entry"),
     value("max-clients", "N", "most sessions at once; also the worker pool size [16]"),
@@ -81,7 +81,14 @@ const DAEMON_FLAGS: &[Flag] = &[
 
 /// Every settings table, in `--help` order, with its heading.
 fn flag_groups() -> Vec<(&'static str, &'static [Flag])> {
-    vec![("General", META_FLAGS), ("Core", CORE_FLAGS), ("TLS", crate::tls::FLAGS), ("Daemon", DAEMON_FLAGS)]
+    vec![
+        ("General", META_FLAGS),
+        ("Core", CORE_FLAGS),
+        ("TLS", crate::tls::FLAGS),
+        ("Kerberos", crate::auth::krb5::FLAGS),
+        ("Login lockout", crate::auth::lockout::FLAGS),
+        ("Daemon", DAEMON_FLAGS),
+    ]
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

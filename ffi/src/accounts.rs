@@ -5,6 +5,12 @@ use std::ffi::CStr;
 use std::mem::MaybeUninit;
 use std::os::raw::c_char;
 
+/// The effective user id of this process.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// The name of user `uid`, or `None` when the system knows no such user.
 pub fn user_name(uid: u32) -> Option<String> {
     let mut buffer = vec![0 as c_char; 4096];

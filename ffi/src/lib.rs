@@ -4,5 +4,6 @@
 
 pub mod accounts;
 pub mod crypt;
+pub mod krb5;
 pub mod process;
 pub mod zero_copy;

@@ -1,10 +1,13 @@
 //! The authenticator seam: checks a user name and password and says who the session acts as.
 
+pub mod krb5;
+pub mod lockout;
 pub mod users_file;
 
 use std::fmt;
 use std::net::IpAddr;
 use std::path::Path;
+use std::time::SystemTime;
 
 use crate::config::{ConfigError, Settings};
 
@@ -13,6 +16,10 @@ use crate::config::{ConfigError, Settings};
 pub trait SessionCredentials: Send {
     /// The file credential cache the storage should use, if these are Kerberos credentials.
     fn ticket_cache(&self) -> Option<&Path>;
+    /// When these credentials stop working (a Kerberos TGT's end time); `None`: they do not expire.
+    fn expires(&self) -> Option<SystemTime> {
+        None
+    }
 }
 
 /// Who a logged-in session is.
@@ -44,7 +51,6 @@ pub enum AuthError {
     /// Wrong user or password, or the account may not log in: the client gets 530.
     Denied(String),
     /// The authentication service could not answer (KDC down, users file unreadable): 421.
-    #[allow(dead_code)] // Constructed by authenticators that depend on a service (Kerberos).
     Unavailable(String),
 }
 
@@ -64,16 +70,22 @@ pub trait Authenticator: Send + Sync {
     fn reload(&self) -> Result<(), String> {
         Ok(())
     }
+    /// The one name under which failed logins of `user` are counted (`alice@REALM` is `alice`).
+    fn canonical_user(&self, user: &str) -> String {
+        user.to_string()
+    }
 }
 
-/// Builds the authenticator `--auth` names.
+/// Builds the authenticator `--auth` names, behind the login lockout.
 pub fn build(settings: &Settings, anonymous: bool) -> Result<Box<dyn Authenticator>, ConfigError> {
-    match settings.string("auth").unwrap_or("users") {
+    let inner: Box<dyn Authenticator> = match settings.string("auth").unwrap_or("users") {
         "users" => {
             let file = settings.required_path("users-file", "with --auth users")?;
             let users = users_file::UsersFile::load(&file, anonymous).map_err(|e| ConfigError::new("users-file", e))?;
-            Ok(Box::new(users))
+            Box::new(users)
         }
-        other => Err(ConfigError::new("auth", format!("unknown authenticator '{other}' (users)"))),
-    }
+        "krb5" => Box::new(krb5::Krb5Authenticator::from_settings(settings)?),
+        other => return Err(ConfigError::new("auth", format!("unknown authenticator '{other}' (users, krb5)"))),
+    };
+    lockout::wrap(settings, inner)
 }

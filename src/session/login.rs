@@ -1,6 +1,7 @@
 //! USER and PASS: the only way in. Failed attempts are slowed down and counted per connection.
 
 use std::thread;
+use std::time::SystemTime;
 
 use super::reply::*;
 use super::{Flow, Handled, Session, User};
@@ -44,6 +45,20 @@ impl Session {
         log::info!("{peer}: login {} (home {home}, {})", identity.user, access(identity.writable));
         self.user = Some(User { identity, storage, cwd: VPath::root() });
         self.reply(LOGGED_IN, "Login successful.")
+    }
+
+    /// True when the user's credentials (a Kerberos ticket) have expired: the storage would refuse them.
+    pub(super) fn credentials_expired(&self) -> bool {
+        let credentials = self.user.as_ref().and_then(|u| u.identity.credentials.as_ref());
+        credentials.and_then(|c| c.expires()).is_some_and(|end| end <= SystemTime::now())
+    }
+
+    /// Logs the user out (destroying the expired credentials) so no transfer starts without them.
+    pub(super) fn end_expired_login(&mut self) -> Handled {
+        if let Some(user) = self.user.take() {
+            log::info!("{}: logout {}: credentials expired", self.control.peer, user.identity.user);
+        }
+        self.reply(NOT_LOGGED_IN, "Your Kerberos ticket has expired: log in again with USER and PASS.")
     }
 
     /// Answers a failed login after the configured delay; past the limit the connection is closed.

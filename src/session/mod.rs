@@ -242,6 +242,9 @@ impl Session {
         if needs_login && self.user.is_none() {
             return self.reply(NOT_LOGGED_IN, "Please login with USER and PASS");
         }
+        if needs_login && self.credentials_expired() {
+            return self.end_expired_login();
+        }
         if command.opens_data() {
             or_reply!(self, self.check_data_protection());
         }

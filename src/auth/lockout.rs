@@ -1,0 +1,193 @@
+//! Slows down password guessing across connections: after `--lockout-after` failed logins within
+//! `--lockout-secs`, the user, or the address they came from, is locked out for `--lockout-secs`. A locked
+//! login is refused (530 after the session's usual delay) without asking the authenticator, so a guess
+//! made during a lockout tells nothing. Wraps any [`Authenticator`].
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::{AuthError, Authenticator, Identity};
+use crate::config::{value, ConfigError, Flag, Settings};
+
+pub const FLAGS: &[Flag] = &[
+    value("lockout-after", "N", "failed logins of one user, or from one address, that lock it out; 0 = off [0]"),
+    value("lockout-secs", "SECS", "window in which failures count, and how long a lockout lasts [300]"),
+];
+
+/// Records kept before expired ones are dropped, so guessing many names cannot grow memory without bound.
+const PRUNE_ABOVE: usize = 10_000;
+
+pub struct Lockout {
+    inner: Box<dyn Authenticator>,
+    after: u32,
+    window: Duration,
+    users: Mutex<Tracker<String>>,
+    addresses: Mutex<Tracker<IpAddr>>,
+}
+
+/// Wraps `inner` as the settings say; `--lockout-after 0` leaves it alone.
+pub fn wrap(settings: &Settings, inner: Box<dyn Authenticator>) -> Result<Box<dyn Authenticator>, ConfigError> {
+    // Off by default: a per-user lockout lets anyone lock any user out, so it is the operator's choice.
+    let after: u32 = settings.parsed("lockout-after", 0)?;
+    let window = settings.seconds("lockout-secs", 300.0)?;
+    if after == 0 {
+        return Ok(inner);
+    }
+    if window.is_zero() {
+        return Err(ConfigError::new("lockout-secs", "must be more than 0"));
+    }
+    let (users, addresses) = (Mutex::new(Tracker::new()), Mutex::new(Tracker::new()));
+    Ok(Box::new(Lockout { inner, after, window, users, addresses }))
+}
+
+impl Authenticator for Lockout {
+    fn authenticate(&self, user: &str, password: &str, peer: IpAddr) -> Result<Identity, AuthError> {
+        let key = self.inner.canonical_user(user);
+        let now = Instant::now();
+        let user_left = lock(&self.users).locked_for(&key, now);
+        let peer_left = lock(&self.addresses).locked_for(&peer, now);
+        if let Some(left) = user_left.or(peer_left) {
+            let what = if user_left.is_some() { format!("user {key}") } else { format!("address {peer}") };
+            log::warn!("lockout: refused {key} from {peer}: {what} is locked out for {}s more", left.as_secs() + 1);
+            return Err(AuthError::Denied(format!("{what} is locked out")));
+        }
+        let result = self.inner.authenticate(user, password, peer);
+        match &result {
+            // The address is not cleared: one good account must not reset an address's guessing count.
+            Ok(_) => lock(&self.users).clear(&key),
+            Err(AuthError::Denied(_)) => self.count_failure(key, peer, now),
+            Err(AuthError::Unavailable(_)) => {}
+        }
+        result
+    }
+
+    fn reload(&self) -> Result<(), String> {
+        self.inner.reload()
+    }
+
+    fn canonical_user(&self, user: &str) -> String {
+        self.inner.canonical_user(user)
+    }
+}
+
+impl Lockout {
+    fn count_failure(&self, key: String, peer: IpAddr, now: Instant) {
+        let secs = self.window.as_secs_f64();
+        if lock(&self.users).fail(key.clone(), now, self.after, self.window) {
+            log::warn!("lockout: user {key} locked out for {secs}s after {} failed logins", self.after);
+        }
+        if lock(&self.addresses).fail(peer, now, self.after, self.window) {
+            log::warn!("lockout: address {peer} locked out for {secs}s after {} failed logins", self.after);
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Failures per key: counted from the first one in a window; at the limit, locked until a window later.
+struct Tracker<K> {
+    records: HashMap<K, Record>,
+}
+
+struct Record {
+    failures: u32,
+    window_start: Instant,
+    locked_until: Option<Instant>,
+}
+
+impl<K: Hash + Eq> Tracker<K> {
+    fn new() -> Self {
+        Tracker { records: HashMap::new() }
+    }
+
+    /// How long `key` stays locked, if it is.
+    fn locked_for(&self, key: &K, now: Instant) -> Option<Duration> {
+        let until = self.records.get(key)?.locked_until?;
+        (until > now).then(|| until - now)
+    }
+
+    /// Counts a failure; true when it locks `key` out.
+    fn fail(&mut self, key: K, now: Instant, after: u32, window: Duration) -> bool {
+        if self.records.len() > PRUNE_ABOVE {
+            self.records.retain(|_, r| now < r.window_start + window || r.locked_until.is_some_and(|t| now < t));
+        }
+        let record = self.records.entry(key).or_insert(Record { failures: 0, window_start: now, locked_until: None });
+        let lock_over = record.locked_until.is_some_and(|t| t <= now);
+        if lock_over || now >= record.window_start + window {
+            *record = Record { failures: 0, window_start: now, locked_until: None };
+        }
+        record.failures += 1;
+        if record.failures >= after && record.locked_until.is_none() {
+            record.locked_until = Some(now + window);
+            return true;
+        }
+        false
+    }
+
+    fn clear(&mut self, key: &K) {
+        self.records.remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WINDOW: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn locks_at_the_limit_and_unlocks_after_the_window() {
+        let mut tracker = Tracker::new();
+        let t0 = Instant::now();
+        assert!(!tracker.fail("alice", t0, 3, WINDOW));
+        assert!(!tracker.fail("alice", t0, 3, WINDOW));
+        assert_eq!(tracker.locked_for(&"alice", t0), None);
+        assert!(tracker.fail("alice", t0, 3, WINDOW));
+        assert_eq!(tracker.locked_for(&"alice", t0 + Duration::from_secs(10)), Some(Duration::from_secs(50)));
+        assert_eq!(tracker.locked_for(&"bob", t0), None);
+        assert_eq!(tracker.locked_for(&"alice", t0 + WINDOW), None);
+        assert!(!tracker.fail("alice", t0 + WINDOW, 3, WINDOW), "a lockout that ended starts a fresh count");
+    }
+
+    #[test]
+    fn failures_outside_the_window_do_not_add_up() {
+        let mut tracker = Tracker::new();
+        let t0 = Instant::now();
+        tracker.fail("alice", t0, 2, WINDOW);
+        assert!(!tracker.fail("alice", t0 + WINDOW, 2, WINDOW));
+        assert!(tracker.fail("alice", t0 + WINDOW + Duration::from_secs(1), 2, WINDOW));
+    }
+
+    struct Fixed;
+
+    impl Authenticator for Fixed {
+        fn authenticate(&self, user: &str, password: &str, _peer: IpAddr) -> Result<Identity, AuthError> {
+            if password == "right" {
+                Ok(Identity { user: user.into(), home: None, writable: false, credentials: None })
+            } else {
+                Err(AuthError::Denied("wrong password".into()))
+            }
+        }
+    }
+
+    #[test]
+    fn locked_users_and_addresses_are_refused_even_with_the_right_password() {
+        let settings = Settings::from_file_text("lockout-after = 2\nlockout-secs = 60", "t").unwrap();
+        let auth = wrap(&settings, Box::new(Fixed)).unwrap();
+        let (a, b) = (IpAddr::from([127, 0, 0, 1]), IpAddr::from([127, 0, 0, 2]));
+        assert!(auth.authenticate("alice", "right", a).is_ok());
+        for _ in 0..2 {
+            assert!(auth.authenticate("alice", "wrong", a).is_err());
+        }
+        let refused = auth.authenticate("alice", "right", b).unwrap_err();
+        assert_eq!(refused, AuthError::Denied("user alice is locked out".into()));
+        let refused = auth.authenticate("bob", "right", a).unwrap_err();
+        assert_eq!(refused, AuthError::Denied(format!("address {a} is locked out")));
+        assert!(auth.authenticate("bob", "right", b).is_ok());
+    }
+}
