@@ -4,3 +4,4 @@
 
 pub mod accounts;
 pub mod crypt;
+pub mod hdfs;
