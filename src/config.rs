@@ -27,15 +27,15 @@ pub struct Flag {
     pub help: &'static str,
 }
 
-const fn switch(name: &'static str, help: &'static str) -> Flag {
+pub const fn switch(name: &'static str, help: &'static str) -> Flag {
     Flag { name, arity: Arity::Switch, hint: "", help }
 }
 
-const fn value(name: &'static str, hint: &'static str, help: &'static str) -> Flag {
+pub const fn value(name: &'static str, hint: &'static str, help: &'static str) -> Flag {
     Flag { name, arity: Arity::Value, hint, help }
 }
 
-const fn repeated(name: &'static str, hint: &'static str, help: &'static str) -> Flag {
+pub const fn repeated(name: &'static str, hint: &'static str, help: &'static str) -> Flag {
     Flag { name, arity: Arity::Repeated, hint, help }
 }
 
@@ -50,7 +50,7 @@ const META_FLAGS: &[Flag] = &[
 const CORE_FLAGS: &[Flag] = &[
     repeated("bind", "ADDR", "address to listen on, IPv4 or IPv6; repeatable [0.0.0.0]"),
     value("ftp-port", "N", "plain FTP port; 0 disables plain FTP [21]"),
-    value("storage", "KIND", "storage backend: local [local]"),
+    value("storage", "KIND", "storage backend: local or hdfs [local]"),
     value("local-root", "DIR", "root directory of the local storage; user homes are below it"),
     value("auth", "KIND", "authenticator: users [users]"),
     value("users-file", "FILE", "users file: name:crypt-hash:home:perms lines"),
@@ -70,7 +70,7 @@ const CORE_FLAGS: &[Flag] = &[
 
 /// Every settings table, in `--help` order, with its heading.
 fn flag_groups() -> Vec<(&'static str, &'static [Flag])> {
-    vec![("General", META_FLAGS), ("Core", CORE_FLAGS)]
+    vec![("General", META_FLAGS), ("Core", CORE_FLAGS), ("HDFS storage", crate::storage::hdfs::FLAGS)]
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

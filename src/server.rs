@@ -124,6 +124,7 @@ impl Server {
             let _ = acceptor.join();
         }
         self.drain();
+        self.shared.backend.shutdown();
         Ok(())
     }
 

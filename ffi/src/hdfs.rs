@@ -342,6 +342,14 @@ impl FileSystem {
         check("chmod", path, unsafe { sys::hdfsChmod(self.raw, c_path.as_ptr(), mode as c_short) })
     }
 
+    /// Gives the file to `owner` (Hadoop's `setOwner`, group unchanged). HDFS lets a user "give" a file
+    /// to themselves and only a superuser to others; the local filesystem runs `chown`.
+    pub fn chown(&self, path: &str, owner: &str) -> Result<()> {
+        let (c_path, c_owner) = (c_string("chown", path)?, c_string("chown", owner)?);
+        // SAFETY: valid handle and NUL-terminated strings; a NULL group means "unchanged".
+        check("chown", path, unsafe { sys::hdfsChown(self.raw, c_path.as_ptr(), c_owner.as_ptr(), std::ptr::null()) })
+    }
+
     /// Sets the modification time (whole seconds), leaving the access time.
     pub fn set_modified(&self, path: &str, modified: SystemTime) -> Result<()> {
         let c_path = c_string("utime", path)?;

@@ -4,6 +4,7 @@
 //! as that session's user and confined to that user's home. Paths handed to a `Storage` are virtual
 //! paths ([`VPath`]): absolute, normalised, relative to the user's home.
 
+pub mod hdfs;
 pub mod local;
 
 use std::fmt;
@@ -168,6 +169,9 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// Opens storage for one session, acting as `identity` and confined to its home.
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>>;
+    /// Called once when the server stops, after the grace period: closes whatever sessions still hold
+    /// open (HDFS output streams are not closed for us at exit).
+    fn shutdown(&self) {}
 }
 
 /// Builds the backend `--storage` names.
@@ -178,6 +182,7 @@ pub fn build(settings: &Settings) -> std::result::Result<Box<dyn Backend>, Confi
             let backend = local::LocalBackend::new(&root).map_err(|e| ConfigError::new("local-root", e.to_string()))?;
             Ok(Box::new(backend))
         }
-        other => Err(ConfigError::new("storage", format!("unknown storage '{other}' (local)"))),
+        "hdfs" => Ok(Box::new(hdfs::HdfsBackend::new(settings)?)),
+        other => Err(ConfigError::new("storage", format!("unknown storage '{other}' (local, hdfs)"))),
     }
 }

@@ -142,6 +142,9 @@ fn changes_mode_times_and_names() {
     let info = fs.stat(&path).unwrap();
     assert_eq!((info.permissions, info.modified), (0o640, modified));
 
+    fs.chown(&path, "daemon").unwrap();
+    assert_eq!(fs.stat(&path).unwrap().owner, "daemon");
+
     let moved = dir.path("g");
     fs.rename(&path, &moved).unwrap();
     assert!(!fs.exists(&path).unwrap());
