@@ -17,6 +17,9 @@ pub const BUFFER_SIZE: usize = 1 << 20;
 /// How long one blocking socket operation may wait before the loop looks at the control connection.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How long the end of an upload waits for a killed client's control connection to close.
+const CONTROL_CLOSE_GRACE: Duration = Duration::from_millis(25);
+
 /// How much one sendfile call may move before the loop looks at the control connection.
 const SENDFILE_CHUNK: u64 = 16 << 20;
 
@@ -145,7 +148,21 @@ impl<'a> Watch<'a> {
 
     /// Called between chunks and after socket timeouts: `Some` ends the transfer.
     fn check(&mut self) -> Option<Outcome> {
-        match self.control.poll_abort() {
+        let interrupt = self.control.poll_abort();
+        self.end_by(interrupt)
+    }
+
+    /// Called when an upload's data connection ends. A client killed mid-upload closes its data
+    /// connection just as one that finished does, and its control connection microseconds later (the
+    /// kernel closes a dying process's sockets last-opened first): wait that long for the control
+    /// connection before calling the upload complete, so a killed upload is never published as whole.
+    fn check_client_alive(&mut self) -> Option<Outcome> {
+        let interrupt = self.control.poll_abort_within(CONTROL_CLOSE_GRACE);
+        self.end_by(interrupt)
+    }
+
+    fn end_by(&mut self, interrupt: io::Result<Interrupt>) -> Option<Outcome> {
+        match interrupt {
             Ok(Interrupt::Abort) => return Some(Outcome::Aborted),
             Ok(Interrupt::Closed) => return Some(Outcome::ControlClosed),
             Err(e) => {
@@ -248,7 +265,10 @@ pub fn receive(
     let mut converter = ascii.then(AsciiIn::default);
     loop {
         let read = match data.read(buffer) {
-            Ok(0) => break,
+            Ok(0) => match watch.check_client_alive() {
+                Some(end) => return end,
+                None => break,
+            },
             Ok(n) => n,
             Err(e) if is_timeout(&e) => {
                 if let Some(end) = watch.check() {
