@@ -522,10 +522,6 @@ fn clamp_length(len: usize) -> i32 {
 }
 
 impl File {
-    pub fn path(&self) -> &str {
-        &self.path
-    }
-
     /// Reads what one libhdfs read gives (possibly less than asked); 0 at the end of the file.
     pub fn read(&mut self, buffer: &mut [u8]) -> Result<usize> {
         let length = clamp_length(buffer.len());

@@ -208,9 +208,14 @@ impl HdfsStorage {
         }
     }
 
-    /// Makes the session's user the owner of what it just created. HDFS did that already (the call changes
-    /// nothing there); filesystems that write as the server's OS user, like the local one, did not.
+    /// Makes the session's user the owner of what it just created. HDFS did that already; filesystems that
+    /// write as the server's OS user, like the local one, did not. Looked at first, because a change of
+    /// owner is a logged, synced write on the NameNode.
     fn own(&self, real: &str) {
+        let owned = self.fs.stat(real).map(|info| info.owner == self.user);
+        if matches!(owned, Ok(true)) {
+            return;
+        }
         if let Err(e) = self.fs.chown(real, &self.user) {
             log::debug!("HDFS: giving {real} to {}: {e}", self.user);
         }
