@@ -24,11 +24,14 @@ run: build
 	$(BIN) --bind 127.0.0.1 --ftp-port $(DEMO_PORT) --local-root $(DEMO_DIR)/root \
 		--users-file test-data/users.sample --anonymous --pasv-ports 50000-50100
 
+# Every test: unit tests (the HDFS ones against a real JVM with the Hadoop client jars), then the
+# integration suite (real binary, real clients, a throwaway KDC, libhdfs on file:///).
 test: build
 	@scripts/install-test-deps.sh
 	@scripts/install-krb5.sh
-	$(CARGO) test --release --workspace
-	python3 -m pytest -ra tests/
+	@jars="$$(scripts/provision-hadoop.sh | tail -n 1)" && export HDFSFTPD_HADOOP_JARS="$$jars" && \
+		$(CARGO) test --release --workspace && \
+		python3 -m pytest -ra tests/
 
 lint:
 	$(CARGO) fmt --check

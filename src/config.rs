@@ -50,7 +50,7 @@ const META_FLAGS: &[Flag] = &[
 const CORE_FLAGS: &[Flag] = &[
     repeated("bind", "ADDR", "address to listen on, IPv4 or IPv6; repeatable [0.0.0.0]"),
     value("ftp-port", "N", "plain FTP port; 0 disables plain FTP [21]"),
-    value("storage", "KIND", "storage backend: local [local]"),
+    value("storage", "KIND", "storage backend: local or hdfs [local]"),
     value("local-root", "DIR", "root directory of the local storage; user homes are below it"),
     value("auth", "KIND", "authenticator: users or krb5 [users]"),
     value("users-file", "FILE", "users file: name:crypt-hash:home:perms lines"),
@@ -84,6 +84,7 @@ fn flag_groups() -> Vec<(&'static str, &'static [Flag])> {
     vec![
         ("General", META_FLAGS),
         ("Core", CORE_FLAGS),
+        ("HDFS storage", crate::storage::hdfs::FLAGS),
         ("TLS", crate::tls::FLAGS),
         ("Kerberos", crate::auth::krb5::FLAGS),
         ("Login lockout", crate::auth::lockout::FLAGS),

@@ -18,6 +18,9 @@ pub const BUFFER_SIZE: usize = 1 << 20;
 /// How long one blocking socket operation may wait before the loop looks at the control connection.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How long the end of an upload waits for a killed client's control connection to close.
+const CONTROL_CLOSE_GRACE: Duration = Duration::from_millis(25);
+
 /// How much one sendfile call may move before the loop looks at the control connection.
 const SENDFILE_CHUNK: usize = 16 << 20;
 
@@ -172,7 +175,25 @@ impl<'a> Watch<'a> {
         if self.shutdown.load(Ordering::Relaxed) {
             return Some(Outcome::ShutDown);
         }
-        match self.control.poll_abort() {
+        let interrupt = self.control.poll_abort();
+        self.end_by(interrupt)
+    }
+
+    /// Called when an upload's data connection ends. A client killed mid-upload closes its data
+    /// connection just as one that finished does, and its control connection microseconds later (the
+    /// kernel closes a dying process's sockets one after the other). Where finishing publishes the
+    /// upload (atomic uploads), wait that long for the control connection before calling the upload
+    /// complete, so a killed upload is never published as whole; elsewhere only look.
+    fn check_client_alive(&mut self, publishes: bool) -> Option<Outcome> {
+        let interrupt = match publishes {
+            true => self.control.poll_abort_within(CONTROL_CLOSE_GRACE),
+            false => self.control.poll_abort(),
+        };
+        self.end_by(interrupt)
+    }
+
+    fn end_by(&mut self, interrupt: io::Result<Interrupt>) -> Option<Outcome> {
+        match interrupt {
             Ok(Interrupt::Abort) => return Some(Outcome::Aborted),
             Ok(Interrupt::Closed) => return Some(Outcome::ControlClosed),
             Err(e) => {
@@ -275,7 +296,10 @@ pub fn receive(
             return Outcome::StorageFailed(e);
         }
         match stop {
-            Ok(true) => break,
+            Ok(true) => match watch.check_client_alive(file.publishes_on_finish()) {
+                Some(end) => return end,
+                None => break,
+            },
             Err(e) if !is_timeout(&e) => return Outcome::DataFailed(e),
             Ok(false) | Err(_) => {}
         }

@@ -282,12 +282,16 @@ fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
     for (stream, admission, kind) in receiver {
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
         log::debug!("{peer}: session starts on {}", thread::current().name().unwrap_or("?"));
+        // The socket closes only when this second handle goes, after the slot is free: a client that
+        // sees the close and reconnects at once must find its place in the cap again.
+        let last_handle = stream.try_clone();
         let shared = Arc::clone(&shared);
         let outcome = panic::catch_unwind(AssertUnwindSafe(move || serve(shared, stream, kind, &peer)));
         if outcome.is_err() {
             log::error!("session crashed (a bug); the worker carries on");
         }
         drop(admission);
+        drop(last_handle);
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod crypt;
+pub mod hdfs;
 pub mod krb5;
 pub mod process;
 pub mod zero_copy;

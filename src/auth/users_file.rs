@@ -1,7 +1,8 @@
 //! The users file: `name:crypt-hash:home:perms` lines, `#` comments.
 //!
 //! Hashes are crypt(3) strings (`openssl passwd -6` makes `$6$` SHA-512 ones) checked by the system's
-//! libcrypt. `home` is a storage path the user is confined to; `perms` is `r` (read-only) or `rw`.
+//! libcrypt. `home` is a storage path the user is confined to, or empty for the backend's default home
+//! (`/<name>` on local disk, `--hdfs-home` in HDFS); `perms` is `r` (read-only) or `rw`.
 //! The entry named `anonymous`, with an empty hash, admits `anonymous`/`ftp` read-only with any
 //! password, but only when the server runs with `--anonymous`.
 
@@ -17,7 +18,8 @@ pub const ANONYMOUS: &str = "anonymous";
 pub struct UserEntry {
     pub name: String,
     pub hash: String,
-    pub home: String,
+    /// `None`: the storage backend's default home for the user.
+    pub home: Option<String>,
     pub writable: bool,
 }
 
@@ -38,13 +40,14 @@ pub fn parse(text: &str) -> Result<Vec<UserEntry>, String> {
             "rw" => true,
             other => return Err(format!("line {}: perms must be r or rw, not '{other}'", index + 1)),
         };
-        if name.is_empty() || home.is_empty() {
-            return Err(format!("line {}: name and home may not be empty", index + 1));
+        if name.is_empty() {
+            return Err(format!("line {}: the name may not be empty", index + 1));
         }
         if hash.is_empty() && name != ANONYMOUS {
             return Err(format!("line {}: only the anonymous entry may have an empty hash", index + 1));
         }
-        users.push(UserEntry { name: name.into(), hash: hash.into(), home: home.into(), writable });
+        let home = (!home.is_empty()).then(|| home.to_string());
+        users.push(UserEntry { name: name.into(), hash: hash.into(), home, writable });
     }
     Ok(users)
 }
@@ -84,7 +87,7 @@ impl Authenticator for UsersFile {
                 .find(ANONYMOUS)
                 .filter(|_| self.anonymous_enabled)
                 .ok_or_else(|| AuthError::Denied("anonymous login is disabled".into()))?;
-            return Ok(Identity { user: ANONYMOUS.into(), home: Some(entry.home), writable: false, credentials: None });
+            return Ok(Identity { user: ANONYMOUS.into(), home: entry.home, writable: false, credentials: None });
         }
         let Some(entry) = self.find(user) else {
             let _ = hdfsftpd_ffi::crypt::verify(password, DUMMY_HASH);
@@ -92,7 +95,7 @@ impl Authenticator for UsersFile {
         };
         match hdfsftpd_ffi::crypt::verify(password, &entry.hash) {
             Ok(true) => {
-                Ok(Identity { user: entry.name, home: Some(entry.home), writable: entry.writable, credentials: None })
+                Ok(Identity { user: entry.name, home: entry.home, writable: entry.writable, credentials: None })
             }
             Ok(false) => Err(AuthError::Denied("wrong password".into())),
             Err(e) => Err(AuthError::Denied(format!("unusable password hash in users file: {e}"))),
@@ -112,8 +115,10 @@ mod tests {
 
     #[test]
     fn parses_entries_and_reports_bad_lines() {
-        let users = parse("# users\nalice:$6$x$y:/alice:rw\nanonymous::/pub:r\n").unwrap();
-        assert_eq!(users.len(), 2);
+        let users = parse("# users\nalice:$6$x$y:/alice:rw\nanonymous::/pub:r\nhdfs:$6$x$y::rw\n").unwrap();
+        assert_eq!(users.len(), 3);
+        assert_eq!(users[0].home.as_deref(), Some("/alice"));
+        assert_eq!(users[2].home, None);
         assert!(users[0].writable && !users[1].writable);
         assert!(parse("bob:$6$x$y:/bob:rwx").unwrap_err().contains("line 1"));
         assert!(parse("bob::/bob:r").unwrap_err().contains("empty hash"));

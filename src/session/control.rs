@@ -123,10 +123,22 @@ impl Control {
         tcp.set_nonblocking(true)?;
         let read = self.fill();
         self.stream.tcp().set_nonblocking(false)?;
+        self.interrupt_after(read)
+    }
+
+    /// Like [`Control::poll_abort`], but waits up to `wait` for something to arrive.
+    pub fn poll_abort_within(&mut self, wait: Duration) -> io::Result<Interrupt> {
+        self.stream.tcp().set_read_timeout(Some(wait))?;
+        let read = self.fill();
+        self.interrupt_after(read)
+    }
+
+    fn interrupt_after(&mut self, read: io::Result<usize>) -> io::Result<Interrupt> {
         match read {
             Ok(0) => return Ok(Interrupt::Closed),
             Ok(_) => {}
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
         Ok(if self.take_abort() { Interrupt::Abort } else { Interrupt::None })

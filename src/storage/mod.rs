@@ -4,6 +4,7 @@
 //! as that session's user and confined to that user's home. Paths handed to a `Storage` are virtual
 //! paths ([`VPath`]): absolute, normalised, relative to the user's home.
 
+pub mod hdfs;
 pub mod local;
 
 use std::fmt;
@@ -144,6 +145,11 @@ pub trait ReadFile: Read + Send {
 pub trait WriteFile: Write + Send {
     /// Flushes and closes the file, reporting the errors that only surface at close (HDFS does).
     fn finish(self: Box<Self>) -> Result<()>;
+    /// True when `finish` is what makes the upload visible (atomic uploads): the transfer loop then
+    /// takes extra care to tell a killed client from a finished one.
+    fn publishes_on_finish(&self) -> bool {
+        false
+    }
 }
 
 /// One session's view of the storage, acting as that session's user.
@@ -171,7 +177,8 @@ pub trait Backend: Send + Sync {
     fn name(&self) -> &'static str;
     /// Opens storage for one session, acting as `identity` and confined to its home.
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>>;
-    /// Called once at exit, after sessions ended or were told to: release what must not be left open.
+    /// Called once when the server stops, after the grace period: closes whatever sessions still hold
+    /// open (HDFS output streams are not closed for us at exit).
     fn shutdown(&self) {}
 }
 
@@ -183,6 +190,7 @@ pub fn build(settings: &Settings) -> std::result::Result<Box<dyn Backend>, Confi
             let backend = local::LocalBackend::new(&root).map_err(|e| ConfigError::new("local-root", e.to_string()))?;
             Ok(Box::new(backend))
         }
-        other => Err(ConfigError::new("storage", format!("unknown storage '{other}' (local)"))),
+        "hdfs" => Ok(Box::new(hdfs::HdfsBackend::new(settings)?)),
+        other => Err(ConfigError::new("storage", format!("unknown storage '{other}' (local, hdfs)"))),
     }
 }

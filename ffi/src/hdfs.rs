@@ -1,0 +1,606 @@
+//! libhdfs (vendored by hdfs-sys): Hadoop's `FileSystem` API through JNI, for `hdfs://` and every other
+//! scheme Hadoop knows (`file:///` in tests).
+//!
+//! Owned handles: [`FileSystem`] disconnects on drop, [`File`] closes on drop (but [`File::close`]
+//! reports the close error, which is where HDFS write errors surface), [`Listing`] frees libhdfs's array.
+//! Every failure is an [`Error`] with errno and the Java root cause, read at once: libhdfs keeps it in
+//! thread-local state that its next call on the same thread clears.
+//!
+//! The JVM starts on the first connect, with `CLASSPATH` and `LIBHDFS_OPTS` from the environment as it
+//! is then. A failed start or attach leaves the calling thread unusable for libhdfs: check the class path
+//! before the first connect and do not retry on that thread.
+
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::io;
+use std::os::raw::{c_char, c_int, c_long, c_short, c_void};
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hdfs_sys as sys;
+
+/// libhdfs's errno for a Java exception it has no errno for, and for a thread without a JVM.
+const EINTERNAL: i32 = 255;
+
+/// Whether the JVM started and loaded Hadoop's classes ([`start_jvm`]); set once, never retried.
+static JVM: OnceLock<Result<()>> = OnceLock::new();
+
+/// hdfsUtime's "leave this time as it is".
+const NO_CHANGE: c_long = -1;
+
+/// A failed libhdfs call: what was attempted, on which path, errno, and Java's root cause if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub operation: &'static str,
+    pub path: String,
+    pub errno: i32,
+    /// `ExceptionUtils.getRootCauseMessage` of the Java exception, e.g.
+    /// `AccessControlException: Permission denied: user=bob, access=WRITE, inode="/x":alice:alice:drwxr-xr-x`.
+    pub root_cause: Option<String>,
+}
+
+impl Error {
+    /// The failure the last libhdfs call on this thread reported. Call it right after that call.
+    fn last(operation: &'static str, path: &str) -> Error {
+        let errno = match io::Error::last_os_error().raw_os_error() {
+            // A failure that set no errno (a Java method answered `false`) is still a failure.
+            Some(0) | None => libc::EIO,
+            Some(errno) => errno,
+        };
+        // Before the JVM runs, libhdfs may have no thread state to read the cause from (it would crash).
+        let root_cause = if matches!(JVM.get(), Some(Ok(()))) { last_root_cause() } else { None };
+        Error { operation, path: path.to_string(), errno, root_cause }
+    }
+
+    fn new(operation: &'static str, path: &str, errno: i32, reason: &str) -> Error {
+        Error { operation, path: path.to_string(), errno, root_cause: Some(reason.to_string()) }
+    }
+
+    /// The std error kind of errno, for mapping to the caller's own error kinds.
+    pub fn kind(&self) -> io::ErrorKind {
+        io::Error::from_raw_os_error(self.errno).kind()
+    }
+
+    /// Why it failed: Java's root cause when Java gave one, errno's text otherwise.
+    pub fn reason(&self) -> String {
+        match (&self.root_cause, self.errno) {
+            (Some(cause), _) => cause.clone(),
+            (None, EINTERNAL) => "libhdfs internal error (its messages on stderr tell more)".to_string(),
+            (None, errno) => {
+                let text = io::Error::from_raw_os_error(errno).to_string();
+                text.split(" (os error").next().unwrap_or(&text).to_string()
+            }
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {} (errno {})", self.operation, self.path, self.reason(), self.errno)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for io::Error {
+    fn from(error: Error) -> io::Error {
+        io::Error::new(error.kind(), error)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Starts the JVM (with `CLASSPATH` and `LIBHDFS_OPTS` as they are now) and checks that it loads Hadoop's
+/// classes. Only the first call tries; later ones return its result, because a failed start leaves the
+/// calling thread unusable for libhdfs. [`Builder::connect`] calls it.
+pub fn start_jvm() -> Result<()> {
+    JVM.get_or_init(|| {
+        let key = c_string("start JVM", "ipc.client.connect.max.retries")?;
+        let mut value: i32 = 0;
+        // SAFETY: NUL-terminated key and a writable int. Returns 0, or an errno value on failure.
+        let rc = unsafe { sys::hdfsConfGetInt(key.as_ptr(), &mut value) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let reason = "the JVM did not start or could not load Hadoop's classes (see the messages above; \
+                      check the class path and the JVM options)";
+        Err(Error::new("start JVM", "", rc, reason))
+    })
+    .clone()
+}
+
+/// Copies libhdfs's thread-local root cause of the last exception, if there is one.
+fn last_root_cause() -> Option<String> {
+    // SAFETY: called on a thread libhdfs has state for (the caller excludes EINTERNAL); the result is NULL
+    // or a NUL-terminated string owned by that state, valid until the next libhdfs call on this thread,
+    // and copied before returning.
+    let raw = unsafe { sys::hdfsGetLastExceptionRootCause() };
+    if raw.is_null() {
+        return None;
+    }
+    // SAFETY: see above.
+    let text = unsafe { CStr::from_ptr(raw) }.to_string_lossy().trim().to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+fn c_string(operation: &'static str, text: &str) -> Result<CString> {
+    CString::new(text).map_err(|_| Error::new(operation, text, libc::EINVAL, "contains a NUL byte"))
+}
+
+/// How to connect: libhdfs's `hdfsBuilder`, kept as owned Rust values until [`Builder::connect`], because
+/// libhdfs's builder keeps the caller's pointers rather than copies.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    namenode: String,
+    user_name: Option<String>,
+    ticket_cache: Option<String>,
+    new_instance: bool,
+    conf: Vec<(String, String)>,
+}
+
+impl Builder {
+    /// `namenode`: a URI (`hdfs://nn:8020`, `file:///`), a nameservice or host (`hdfs://` is added), or
+    /// `default` for `fs.defaultFS` of the configuration on the class path.
+    pub fn new(namenode: &str) -> Builder {
+        Builder {
+            namenode: namenode.to_string(),
+            user_name: None,
+            ticket_cache: None,
+            new_instance: false,
+            conf: vec![],
+        }
+    }
+
+    /// Acts as this user (simple authentication).
+    pub fn user_name(mut self, user: &str) -> Builder {
+        self.user_name = Some(user.to_string());
+        self
+    }
+
+    /// Authenticates with the Kerberos tickets of this credential cache.
+    pub fn ticket_cache(mut self, path: &Path) -> Builder {
+        self.ticket_cache = Some(path.to_string_lossy().into_owned());
+        self
+    }
+
+    /// A filesystem of its own rather than Hadoop's cached one for the same URI and user, so that
+    /// disconnecting it closes nothing another handle uses.
+    pub fn force_new_instance(mut self) -> Builder {
+        self.new_instance = true;
+        self
+    }
+
+    /// A Hadoop configuration value for this connection only.
+    pub fn conf(mut self, key: &str, value: &str) -> Builder {
+        self.conf.push((key.to_string(), value.to_string()));
+        self
+    }
+
+    /// Connects; the first connect of the process starts the JVM.
+    pub fn connect(&self) -> Result<FileSystem> {
+        const OP: &str = "connect";
+        start_jvm()?;
+        let namenode = c_string(OP, &self.namenode)?;
+        let user_name = self.user_name.as_deref().map(|u| c_string(OP, u)).transpose()?;
+        let ticket_cache = self.ticket_cache.as_deref().map(|t| c_string(OP, t)).transpose()?;
+        let conf = self
+            .conf
+            .iter()
+            .map(|(k, v)| Ok((c_string(OP, k)?, c_string(OP, v)?)))
+            .collect::<Result<Vec<(CString, CString)>>>()?;
+        // SAFETY: a fresh builder; NULL when out of memory.
+        let builder = unsafe { sys::hdfsNewBuilder() };
+        if builder.is_null() {
+            return Err(Error::new(OP, &self.namenode, libc::ENOMEM, "hdfsNewBuilder failed"));
+        }
+        // SAFETY (this block): `builder` is valid until hdfsBuilderConnect, which frees it whether or not
+        // it connects (hdfsFreeBuilder on the only early return); every string it is given is a CString
+        // of this function, alive until after the connect.
+        unsafe {
+            sys::hdfsBuilderSetNameNode(builder, namenode.as_ptr());
+            if let Some(user_name) = &user_name {
+                sys::hdfsBuilderSetUserName(builder, user_name.as_ptr());
+            }
+            if let Some(ticket_cache) = &ticket_cache {
+                sys::hdfsBuilderSetKerbTicketCachePath(builder, ticket_cache.as_ptr());
+            }
+            if self.new_instance {
+                sys::hdfsBuilderSetForceNewInstance(builder);
+            }
+            for (key, value) in &conf {
+                if sys::hdfsBuilderConfSetStr(builder, key.as_ptr(), value.as_ptr()) != 0 {
+                    sys::hdfsFreeBuilder(builder);
+                    return Err(Error::new(OP, &self.namenode, libc::ENOMEM, "hdfsBuilderConfSetStr failed"));
+                }
+            }
+            let raw = sys::hdfsBuilderConnect(builder);
+            if raw.is_null() {
+                return Err(Error::last(OP, &self.namenode));
+            }
+            Ok(FileSystem { raw, uri: self.namenode.clone() })
+        }
+    }
+}
+
+/// A connected filesystem (`hdfsFS`). Java's `FileSystem` is thread-safe, and libhdfs attaches every
+/// calling thread to the JVM, so a handle may be used from any thread.
+pub struct FileSystem {
+    raw: sys::hdfsFS,
+    uri: String,
+}
+
+// SAFETY: the handle is a JNI global reference to a thread-safe Java object; libhdfs attaches whichever
+// thread calls it.
+unsafe impl Send for FileSystem {}
+// SAFETY: as above; libhdfs calls on one handle from several threads at once are supported.
+unsafe impl Sync for FileSystem {}
+
+impl fmt::Debug for FileSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileSystem").field("uri", &self.uri).finish()
+    }
+}
+
+impl Drop for FileSystem {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from hdfsBuilderConnect and is disconnected exactly once. Open files hold an
+        // Arc of this handle, so none outlives it. A failed disconnect leaves nothing to do.
+        unsafe { sys::hdfsDisconnect(self.raw) };
+    }
+}
+
+/// Runs a libhdfs call that returns 0 on success and -1 on failure.
+fn check(operation: &'static str, path: &str, rc: c_int) -> Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(Error::last(operation, path))
+    }
+}
+
+impl FileSystem {
+    /// The URI or name this handle was connected with.
+    pub fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    pub fn stat(&self, path: &str) -> Result<FileInfo> {
+        let c_path = c_string("stat", path)?;
+        // SAFETY: valid handle and NUL-terminated path; the result is NULL or one hdfsFileInfo we free.
+        let info = unsafe { sys::hdfsGetPathInfo(self.raw, c_path.as_ptr()) };
+        if info.is_null() {
+            return Err(Error::last("stat", path));
+        }
+        // SAFETY: `info` points at one valid entry, converted (copied) before it is freed.
+        let converted = unsafe { FileInfo::from_raw(&*info) };
+        // SAFETY: frees the single entry hdfsGetPathInfo allocated.
+        unsafe { sys::hdfsFreeFileInfo(info, 1) };
+        Ok(converted)
+    }
+
+    pub fn exists(&self, path: &str) -> Result<bool> {
+        let c_path = c_string("exists", path)?;
+        // SAFETY: valid handle and NUL-terminated path.
+        match unsafe { sys::hdfsExists(self.raw, c_path.as_ptr()) } {
+            0 => Ok(true),
+            _ => {
+                let error = Error::last("exists", path);
+                if error.errno == libc::ENOENT {
+                    Ok(false)
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
+
+    /// The entries of a directory, unsorted. libhdfs fetches the whole directory in one array; the
+    /// [`Listing`] converts its entries one by one as they are consumed.
+    pub fn list(&self, path: &str) -> Result<Listing> {
+        let c_path = c_string("list", path)?;
+        let mut count: c_int = 0;
+        // An empty directory is NULL with errno 0, so errno must not hold an older value.
+        set_errno(0);
+        // SAFETY: valid handle, NUL-terminated path, `count` is writable.
+        let entries = unsafe { sys::hdfsListDirectory(self.raw, c_path.as_ptr(), &mut count) };
+        if entries.is_null() {
+            if io::Error::last_os_error().raw_os_error() == Some(0) {
+                return Ok(Listing { entries, count: 0, next: 0 });
+            }
+            return Err(Error::last("list", path));
+        }
+        Ok(Listing { entries, count, next: 0 })
+    }
+
+    /// Creates a directory and any missing parents (Hadoop's `mkdirs`); succeeds if it exists.
+    pub fn mkdirs(&self, path: &str) -> Result<()> {
+        let c_path = c_string("mkdir", path)?;
+        // SAFETY: valid handle and NUL-terminated path.
+        check("mkdir", path, unsafe { sys::hdfsCreateDirectory(self.raw, c_path.as_ptr()) })
+    }
+
+    /// Deletes a file, or a directory (non-empty ones only when `recursive`).
+    pub fn delete(&self, path: &str, recursive: bool) -> Result<()> {
+        let c_path = c_string("delete", path)?;
+        // SAFETY: valid handle and NUL-terminated path.
+        check("delete", path, unsafe { sys::hdfsDelete(self.raw, c_path.as_ptr(), c_int::from(recursive)) })
+    }
+
+    /// Hadoop's `rename`: fails if `to` is an existing file on HDFS; moves into `to` if it is a directory.
+    pub fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let (c_from, c_to) = (c_string("rename", from)?, c_string("rename", to)?);
+        // SAFETY: valid handle and NUL-terminated paths.
+        let rc = unsafe { sys::hdfsRename(self.raw, c_from.as_ptr(), c_to.as_ptr()) };
+        check("rename", &format!("{from} -> {to}"), rc)
+    }
+
+    /// Sets the permission bits (0o7777).
+    pub fn chmod(&self, path: &str, mode: u16) -> Result<()> {
+        let c_path = c_string("chmod", path)?;
+        // SAFETY: valid handle and NUL-terminated path.
+        check("chmod", path, unsafe { sys::hdfsChmod(self.raw, c_path.as_ptr(), mode as c_short) })
+    }
+
+    /// Gives the file to `owner` (Hadoop's `setOwner`, group unchanged). HDFS lets a user "give" a file
+    /// to themselves and only a superuser to others; the local filesystem runs `chown`.
+    pub fn chown(&self, path: &str, owner: &str) -> Result<()> {
+        let (c_path, c_owner) = (c_string("chown", path)?, c_string("chown", owner)?);
+        // SAFETY: valid handle and NUL-terminated strings; a NULL group means "unchanged".
+        check("chown", path, unsafe { sys::hdfsChown(self.raw, c_path.as_ptr(), c_owner.as_ptr(), std::ptr::null()) })
+    }
+
+    /// Sets the modification time (whole seconds), leaving the access time.
+    pub fn set_modified(&self, path: &str, modified: SystemTime) -> Result<()> {
+        let c_path = c_string("utime", path)?;
+        let seconds = match modified.duration_since(UNIX_EPOCH) {
+            Ok(since) => since.as_secs() as c_long,
+            Err(_) => return Err(Error::new("utime", path, libc::EINVAL, "time before 1970")),
+        };
+        // SAFETY: valid handle and NUL-terminated path.
+        check("utime", path, unsafe { sys::hdfsUtime(self.raw, c_path.as_ptr(), seconds, NO_CHANGE) })
+    }
+
+    /// Opens a file for reading.
+    pub fn open_read(self: &Arc<Self>, path: &str) -> Result<File> {
+        self.open("open", path, libc::O_RDONLY)
+    }
+
+    /// Creates a file for writing, replacing an existing one (Hadoop's `create` with overwrite).
+    pub fn create(self: &Arc<Self>, path: &str) -> Result<File> {
+        self.open("create", path, libc::O_WRONLY)
+    }
+
+    /// Opens an existing file for writing at its end.
+    pub fn append(self: &Arc<Self>, path: &str) -> Result<File> {
+        self.open("append", path, libc::O_WRONLY | libc::O_APPEND)
+    }
+
+    fn open(self: &Arc<Self>, operation: &'static str, path: &str, flags: c_int) -> Result<File> {
+        let c_path = c_string(operation, path)?;
+        // SAFETY: valid handle and NUL-terminated path; 0 for buffer size, replication and block size
+        // means the configured defaults.
+        let raw = unsafe { sys::hdfsOpenFile(self.raw, c_path.as_ptr(), flags, 0, 0, 0) };
+        if raw.is_null() {
+            return Err(Error::last(operation, path));
+        }
+        Ok(File { fs: Arc::clone(self), raw, path: path.to_string() })
+    }
+}
+
+fn set_errno(value: c_int) {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe { *libc::__errno_location() = value };
+}
+
+/// What a file or directory is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    File,
+    Dir,
+}
+
+/// One `hdfsFileInfo`, copied into owned values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub kind: Kind,
+    /// The full path as Hadoop gives it: a URI in listings (`hdfs://nn/user/a/x`, `file:/tmp/x`).
+    pub name: String,
+    pub size: u64,
+    pub modified: SystemTime,
+    pub accessed: SystemTime,
+    pub replication: u16,
+    pub block_size: u64,
+    pub owner: String,
+    pub group: String,
+    /// Permission bits (0o7777).
+    pub permissions: u16,
+}
+
+impl FileInfo {
+    /// # Safety
+    /// `raw` must be a valid entry filled in by libhdfs (its strings NUL-terminated or NULL).
+    unsafe fn from_raw(raw: &sys::hdfsFileInfo) -> FileInfo {
+        let text = |p: *mut c_char| {
+            if p.is_null() {
+                String::new()
+            } else {
+                // SAFETY: non-NULL strings of a libhdfs entry are NUL-terminated (the caller's promise).
+                unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+            }
+        };
+        let seconds = |t: c_long| UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+        FileInfo {
+            kind: if raw.mKind == sys::tObjectKind_kObjectKindDirectory { Kind::Dir } else { Kind::File },
+            name: text(raw.mName),
+            size: raw.mSize.max(0) as u64,
+            modified: seconds(raw.mLastMod),
+            accessed: seconds(raw.mLastAccess),
+            replication: raw.mReplication.max(0) as u16,
+            block_size: raw.mBlockSize.max(0) as u64,
+            owner: text(raw.mOwner),
+            group: text(raw.mGroup),
+            permissions: raw.mPermissions as u16 & 0o7777,
+        }
+    }
+
+    /// The last component of [`FileInfo::name`]: the entry's name in its directory.
+    pub fn file_name(&self) -> &str {
+        self.name.trim_end_matches('/').rsplit('/').next().unwrap_or("")
+    }
+}
+
+/// A directory listing: libhdfs's array, freed on drop; entries are converted as they are taken.
+pub struct Listing {
+    entries: *mut sys::hdfsFileInfo,
+    count: c_int,
+    next: c_int,
+}
+
+// SAFETY: the array is plain C memory owned by this value alone.
+unsafe impl Send for Listing {}
+
+impl Listing {
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+}
+
+impl Iterator for Listing {
+    type Item = FileInfo;
+
+    fn next(&mut self) -> Option<FileInfo> {
+        if self.next >= self.count {
+            return None;
+        }
+        // SAFETY: `next` < `count`, the array's length; the entry is valid until the array is freed.
+        let info = unsafe { FileInfo::from_raw(&*self.entries.add(self.next as usize)) };
+        self.next += 1;
+        Some(info)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.count - self.next) as usize;
+        (left, Some(left))
+    }
+}
+
+impl Drop for Listing {
+    fn drop(&mut self) {
+        if !self.entries.is_null() {
+            // SAFETY: the array and its length as hdfsListDirectory returned them, freed once.
+            unsafe { sys::hdfsFreeFileInfo(self.entries, self.count) };
+        }
+    }
+}
+
+/// An open file (`hdfsFile`), for reading or for writing. Dropping it closes it and ignores the result;
+/// [`File::close`] reports it.
+pub struct File {
+    fs: Arc<FileSystem>,
+    raw: sys::hdfsFile,
+    path: String,
+}
+
+// SAFETY: the stream is a JNI global reference usable from any attached thread; `&mut self` methods keep
+// one thread at a time on it.
+unsafe impl Send for File {}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("File").field("path", &self.path).finish()
+    }
+}
+
+/// libhdfs takes lengths as i32.
+fn clamp_length(len: usize) -> i32 {
+    len.min(i32::MAX as usize) as i32
+}
+
+impl File {
+    /// Reads what one libhdfs read gives (possibly less than asked); 0 at the end of the file.
+    pub fn read(&mut self, buffer: &mut [u8]) -> Result<usize> {
+        let length = clamp_length(buffer.len());
+        // SAFETY: open handles; `buffer` is writable for `length` bytes.
+        let read = unsafe { sys::hdfsRead(self.fs.raw, self.raw, buffer.as_mut_ptr().cast::<c_void>(), length) };
+        if read < 0 {
+            return Err(Error::last("read", &self.path));
+        }
+        Ok(read as usize)
+    }
+
+    /// Reads at `position` without moving the file's position; 0 at or past the end of the file.
+    pub fn read_at(&self, position: u64, buffer: &mut [u8]) -> Result<usize> {
+        let length = clamp_length(buffer.len());
+        // SAFETY: open handles; `buffer` is writable for `length` bytes.
+        let read = unsafe {
+            sys::hdfsPread(self.fs.raw, self.raw, position as i64, buffer.as_mut_ptr().cast::<c_void>(), length)
+        };
+        if read < 0 {
+            return Err(Error::last("pread", &self.path));
+        }
+        Ok(read as usize)
+    }
+
+    /// Moves the read position (files open for reading only).
+    pub fn seek(&mut self, position: u64) -> Result<()> {
+        // SAFETY: open handles.
+        check("seek", &self.path, unsafe { sys::hdfsSeek(self.fs.raw, self.raw, position as i64) })
+    }
+
+    /// Writes some of `data`; returns how much.
+    pub fn write(&mut self, data: &[u8]) -> Result<usize> {
+        let length = clamp_length(data.len());
+        // SAFETY: open handles; `data` is readable for `length` bytes.
+        let written = unsafe { sys::hdfsWrite(self.fs.raw, self.raw, data.as_ptr().cast::<c_void>(), length) };
+        if written < 0 {
+            return Err(Error::last("write", &self.path));
+        }
+        Ok(written as usize)
+    }
+
+    /// Pushes buffered data out of the client (files open for writing).
+    pub fn flush(&mut self) -> Result<()> {
+        // SAFETY: open handles.
+        check("flush", &self.path, unsafe { sys::hdfsFlush(self.fs.raw, self.raw) })
+    }
+
+    /// Closes the file, reporting what HDFS says at close (pending writes failing, lease lost…).
+    pub fn close(mut self) -> Result<()> {
+        let raw = std::mem::replace(&mut self.raw, std::ptr::null_mut());
+        // SAFETY: `raw` is open and closed exactly once: Drop sees NULL. libhdfs frees it even on failure.
+        check("close", &self.path, unsafe { sys::hdfsCloseFile(self.fs.raw, raw) })
+    }
+}
+
+impl Drop for File {
+    fn drop(&mut self) {
+        if !self.raw.is_null() {
+            // SAFETY: open handles, closed exactly once.
+            unsafe { sys::hdfsCloseFile(self.fs.raw, self.raw) };
+        }
+    }
+}
+
+impl io::Read for File {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        Ok(File::read(self, buffer)?)
+    }
+}
+
+impl io::Write for File {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        Ok(File::write(self, data)?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(File::flush(self)?)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+//! Runs the real libhdfs, JVM and Hadoop client classes against Hadoop's local filesystem (`file:///`),
+//! with the jars of `HDFSFTPD_HADOOP_JARS` (scripts/provision-hadoop.sh prints that directory).
+
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+
+use super::*;
+
+fn start_jvm_environment() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let jars = std::env::var("HDFSFTPD_HADOOP_JARS")
+            .expect("HDFSFTPD_HADOOP_JARS must name the Hadoop client jar directory (scripts/provision-hadoop.sh)");
+        assert!(PathBuf::from(&jars).join("hadoop-client-api-3.3.4.jar").is_file(), "no Hadoop jars in {jars}");
+        // libhdfs expands `dir/*` itself.
+        std::env::set_var("CLASSPATH", format!("{jars}/*"));
+        std::env::set_var("LIBHDFS_OPTS", "-Xrs -Xmx256m");
+    });
+}
+
+fn local_fs() -> Arc<FileSystem> {
+    start_jvm_environment();
+    let fs = Builder::new("file:///")
+        .force_new_instance()
+        .conf("fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem")
+        .connect()
+        .expect("connect to file:///");
+    Arc::new(fs)
+}
+
+/// A fresh directory, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("hdfsftpd-ffi-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 4096) as u8).collect()
+}
+
+fn write_file(fs: &Arc<FileSystem>, path: &str, data: &[u8]) {
+    let mut file = fs.create(path).unwrap();
+    let mut rest = data;
+    while !rest.is_empty() {
+        let written = file.write(rest).unwrap();
+        rest = &rest[written..];
+    }
+    file.close().unwrap();
+}
+
+fn read_all(fs: &Arc<FileSystem>, path: &str) -> Vec<u8> {
+    let mut file = fs.open_read(path).unwrap();
+    let mut out = Vec::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        match file.read(&mut buffer).unwrap() {
+            0 => return out,
+            n => out.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+#[test]
+fn writes_reads_and_stats_a_file() {
+    let fs = local_fs();
+    let dir = TempDir::new("rw");
+    let path = dir.path("data.bin");
+    let data = pattern(3 << 20);
+    write_file(&fs, &path, &data);
+    let info = fs.stat(&path).unwrap();
+    assert_eq!((info.kind, info.size), (Kind::File, data.len() as u64));
+    assert_eq!(info.file_name(), "data.bin");
+    assert_eq!(read_all(&fs, &path), data);
+
+    let mut file = fs.open_read(&path).unwrap();
+    file.seek(1_000_000).unwrap();
+    let mut chunk = [0u8; 100];
+    let read = file.read(&mut chunk).unwrap();
+    assert_eq!(&chunk[..read], &data[1_000_000..1_000_000 + read]);
+    let read = file.read_at(5, &mut chunk).unwrap();
+    assert_eq!(&chunk[..read], &data[5..5 + read]);
+}
+
+#[test]
+fn appends_to_the_end() {
+    let fs = local_fs();
+    let dir = TempDir::new("append");
+    let path = dir.path("log");
+    write_file(&fs, &path, b"hello ");
+    let mut file = fs.append(&path).unwrap();
+    assert_eq!(file.write(b"world").unwrap(), 5);
+    file.close().unwrap();
+    assert_eq!(read_all(&fs, &path), b"hello world");
+}
+
+#[test]
+fn lists_directories_including_empty_ones() {
+    let fs = local_fs();
+    let dir = TempDir::new("list");
+    let empty = dir.path("empty");
+    fs.mkdirs(&empty).unwrap();
+    let listing = fs.list(&empty).unwrap();
+    assert!(listing.is_empty());
+    assert_eq!(listing.count(), 0);
+
+    for name in ["a", "b c", "d"] {
+        write_file(&fs, &dir.path(name), name.as_bytes());
+    }
+    let listing = fs.list(&dir.0.to_string_lossy()).unwrap();
+    assert_eq!(listing.len(), 4);
+    let mut names: Vec<(String, Kind)> = listing.map(|e| (e.file_name().to_string(), e.kind)).collect();
+    names.sort();
+    let expected = [("a", Kind::File), ("b c", Kind::File), ("d", Kind::File), ("empty", Kind::Dir)];
+    assert_eq!(names, expected.map(|(n, k)| (n.to_string(), k)));
+}
+
+#[test]
+fn changes_mode_times_and_names() {
+    let fs = local_fs();
+    let dir = TempDir::new("meta");
+    let path = dir.path("f");
+    write_file(&fs, &path, b"x");
+    fs.chmod(&path, 0o640).unwrap();
+    let modified = UNIX_EPOCH + Duration::from_secs(1_500_000_000);
+    fs.set_modified(&path, modified).unwrap();
+    let info = fs.stat(&path).unwrap();
+    assert_eq!((info.permissions, info.modified), (0o640, modified));
+
+    fs.chown(&path, "daemon").unwrap();
+    assert_eq!(fs.stat(&path).unwrap().owner, "daemon");
+
+    let moved = dir.path("g");
+    fs.rename(&path, &moved).unwrap();
+    assert!(!fs.exists(&path).unwrap());
+    assert!(fs.exists(&moved).unwrap());
+    fs.delete(&moved, false).unwrap();
+    assert!(!fs.exists(&moved).unwrap());
+}
+
+#[test]
+fn failures_carry_errno_and_the_java_root_cause() {
+    let fs = local_fs();
+    let dir = TempDir::new("errors");
+    let missing = dir.path("missing");
+    let error = fs.stat(&missing).unwrap_err();
+    assert_eq!((error.errno, error.kind()), (libc::ENOENT, io::ErrorKind::NotFound));
+    assert!(error.to_string().contains(&missing), "{error}");
+
+    let error = fs.open_read(&missing).unwrap_err();
+    assert_eq!(error.errno, libc::ENOENT);
+    let cause = error.root_cause.expect("a Java root cause");
+    assert!(cause.contains("FileNotFoundException"), "{cause}");
+
+    let full = dir.path("full");
+    fs.mkdirs(&full).unwrap();
+    write_file(&fs, &dir.path("full/x"), b"x");
+    let error = fs.delete(&full, false).unwrap_err();
+    assert!(error.reason().contains("not empty"), "{error}");
+
+    let error = fs.stat("bad\0path").unwrap_err();
+    assert_eq!(error.errno, libc::EINVAL);
+}
+
+#[test]
+fn a_new_instance_survives_another_ones_disconnect() {
+    let dir = TempDir::new("instances");
+    let first = local_fs();
+    let second = local_fs();
+    drop(first);
+    write_file(&second, &dir.path("still-open"), b"ok");
+    assert_eq!(second.stat(&dir.path("still-open")).unwrap().size, 2);
+}
+
+#[test]
+fn acts_as_the_given_user_name() {
+    start_jvm_environment();
+    let dir = TempDir::new("user");
+    let fs = Builder::new("file:///").force_new_instance().user_name("alice").connect().unwrap();
+    // The local filesystem writes as the process's OS user whatever the Hadoop user; the handle works.
+    assert_eq!(fs.stat(&dir.0.to_string_lossy()).unwrap().kind, Kind::Dir);
+    assert_eq!(fs.uri(), "file:///");
+}

@@ -1,0 +1,437 @@
+//! HDFS storage through libhdfs (the `ffi` crate's safe wrapper).
+//!
+//! Each session has its own filesystem handle, connected as the session's user (simple authentication)
+//! or with its Kerberos ticket cache, and created as a new instance, so that a session's disconnect never
+//! closes another's filesystem. HDFS enforces permissions itself; its refusals reach the client with
+//! HDFS's reason. The same code serves `hdfs://` and every other scheme Hadoop knows (`file:///` in tests).
+//!
+//! HDFS semantics are mapped honestly: files are created or appended to, never written in the middle
+//! (REST + STOR is accepted only at the end of the file); a rename does not replace an existing file
+//! unless `--hdfs-rename-overwrite`; with `--atomic-uploads` an upload goes to a hidden temporary name
+//! and is renamed onto its target only when complete.
+
+mod startup;
+mod upload;
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use hdfsftpd_ffi::hdfs::{self, FileInfo, FileSystem, Kind};
+
+use super::{
+    Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, ReadFile, Result, Storage, WriteFile, WriteMode,
+};
+use crate::auth::Identity;
+use crate::config::{repeated, switch, value, ConfigError, Flag, Settings};
+use crate::vpath::VPath;
+use upload::{OpenUploads, Upload};
+
+pub const FLAGS: &[Flag] = &[
+    value("hdfs-uri", "URI", "filesystem: hdfs://nn:8020, a nameservice, or default (fs.defaultFS) [default]"),
+    value("hadoop-conf-dir", "DIR", "Hadoop configuration (core-site.xml, hdfs-site.xml) [$HADOOP_CONF_DIR]"),
+    value(
+        "hadoop-classpath",
+        "PATH",
+        "Hadoop client jars: a:b.jar:dir/* (a jar directory is dir/*) [hadoop classpath]",
+    ),
+    value("jvm-opts", "OPTS", "options of the JVM libhdfs starts; -Xrs is always added [-Xrs -Xmx1g]"),
+    value("hdfs-home", "PATTERN", "home of users the users file gives none; %u is the user name [/user/%u]"),
+    repeated("hdfs-conf", "KEY=VALUE", "Hadoop configuration value for every connection; repeatable"),
+    switch("atomic-uploads", "upload to a hidden temporary name, renamed onto the target when complete"),
+    switch("hdfs-rename-overwrite", "let RNTO replace an existing file (HDFS refuses by default)"),
+];
+
+const DEFAULT_JVM_OPTS: &str = "-Xrs -Xmx1g";
+const DEFAULT_HOME: &str = "/user/%u";
+
+/// The backend's settings, read from `--hdfs-*` and friends.
+pub struct HdfsSettings {
+    uri: String,
+    conf: Vec<(String, String)>,
+    home_pattern: String,
+    atomic_uploads: bool,
+    rename_overwrite: bool,
+}
+
+impl HdfsSettings {
+    fn from_settings(settings: &Settings) -> std::result::Result<HdfsSettings, ConfigError> {
+        let conf = settings
+            .strings("hdfs-conf")
+            .iter()
+            .map(|pair| match pair.split_once('=') {
+                Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.trim().to_string())),
+                _ => Err(ConfigError::new("hdfs-conf", format!("'{pair}' is not KEY=VALUE"))),
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        let home_pattern = settings.string("hdfs-home").unwrap_or(DEFAULT_HOME).to_string();
+        if !home_pattern.starts_with('/') {
+            return Err(ConfigError::new("hdfs-home", format!("'{home_pattern}' is not an absolute path")));
+        }
+        Ok(HdfsSettings {
+            uri: settings.string("hdfs-uri").unwrap_or("default").to_string(),
+            conf,
+            home_pattern,
+            atomic_uploads: settings.switch("atomic-uploads")?,
+            rename_overwrite: settings.switch("hdfs-rename-overwrite")?,
+        })
+    }
+
+    /// How every connection is made; the session adds its identity.
+    fn builder(&self) -> hdfs::Builder {
+        let builder = hdfs::Builder::new(&self.uri).force_new_instance();
+        self.conf.iter().fold(builder, |builder, (key, value)| builder.conf(key, value))
+    }
+}
+
+pub struct HdfsBackend {
+    settings: Arc<HdfsSettings>,
+    uploads: Arc<OpenUploads>,
+}
+
+impl HdfsBackend {
+    /// Checks the class path, starts the JVM and checks the filesystem answers, on the calling (main)
+    /// thread: any failure is fatal, before a client is accepted.
+    pub fn new(settings: &Settings) -> std::result::Result<HdfsBackend, ConfigError> {
+        let hdfs_settings = HdfsSettings::from_settings(settings)?;
+        let conf_dir = settings.path("hadoop-conf-dir").or_else(|| std::env::var_os("HADOOP_CONF_DIR").map(Into::into));
+        let class_path = startup::configured_class_path(settings.string("hadoop-classpath"))?;
+        let class_path = startup::checked_class_path(&class_path, conf_dir.as_deref())?;
+        let jvm_opts = startup::jvm_options(settings.string("jvm-opts"));
+        startup::start(&hdfs_settings, &class_path, &jvm_opts)?;
+        log::info!("HDFS storage: {} (JVM options: {jvm_opts})", hdfs_settings.uri);
+        Ok(HdfsBackend { settings: Arc::new(hdfs_settings), uploads: Arc::default() })
+    }
+}
+
+/// The user's own home, or the `--hdfs-home` pattern's; normalised like every client path, so it has no
+/// `..` and no doubled slashes.
+fn home_of(identity: &Identity, pattern: &str) -> Result<String> {
+    let home = identity.home.clone().unwrap_or_else(|| pattern.replace("%u", &identity.user));
+    let home =
+        VPath::root().resolve(&home).map_err(|e| Error::new(ErrorKind::NotFound, format!("home {home}: {}", e.0)))?;
+    Ok(home.as_str().to_string())
+}
+
+impl Backend for HdfsBackend {
+    fn name(&self) -> &'static str {
+        "hdfs"
+    }
+
+    fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>> {
+        let builder = self.settings.builder();
+        let builder = match identity.credentials.as_ref().and_then(|c| c.ticket_cache()) {
+            Some(cache) => builder.ticket_cache(cache),
+            None => builder.user_name(&identity.user),
+        };
+        let fs = Arc::new(builder.connect().map_err(storage_error)?);
+        let home = home_of(identity, &self.settings.home_pattern)?;
+        match fs.stat(&home) {
+            Ok(info) if info.kind == Kind::Dir => {}
+            Ok(_) => return Err(Error::new(ErrorKind::NotFound, format!("home {home} is not a directory"))),
+            Err(e) => return Err(storage_error(e)),
+        }
+        let user = identity.user.clone();
+        Ok(Box::new(HdfsStorage {
+            fs,
+            home,
+            user,
+            settings: Arc::clone(&self.settings),
+            uploads: Arc::clone(&self.uploads),
+        }))
+    }
+
+    fn shutdown(&self) {
+        self.uploads.close_all();
+    }
+}
+
+/// Maps a libhdfs failure to a storage error; the message is HDFS's own reason.
+fn storage_error(error: hdfs::Error) -> Error {
+    use std::io::ErrorKind as Io;
+    let kind = match error.kind() {
+        Io::NotFound => ErrorKind::NotFound,
+        Io::PermissionDenied => ErrorKind::PermissionDenied,
+        Io::AlreadyExists => ErrorKind::AlreadyExists,
+        Io::DirectoryNotEmpty => ErrorKind::NotEmpty,
+        Io::Unsupported => ErrorKind::Unsupported,
+        Io::NotADirectory | Io::IsADirectory => ErrorKind::WrongType,
+        _ => ErrorKind::Io,
+    };
+    if kind == ErrorKind::Io {
+        log::warn!("HDFS: {error}");
+    } else {
+        log::debug!("HDFS: {error}");
+    }
+    Error::new(kind, error.reason())
+}
+
+fn metadata_of(info: &FileInfo) -> Metadata {
+    let is_dir = info.kind == Kind::Dir;
+    Metadata {
+        file_type: if is_dir { FileType::Dir } else { FileType::File },
+        size: info.size,
+        modified: info.modified,
+        mode: u32::from(info.permissions),
+        owner: info.owner.clone(),
+        group: info.group.clone(),
+        links: 1,
+        // Directories have no replication in HDFS (it reports 0).
+        replication: (!is_dir).then_some(info.replication),
+    }
+}
+
+fn parent(path: &VPath) -> Result<VPath> {
+    path.resolve("..").map_err(|e| Error::new(ErrorKind::NotFound, e.0))
+}
+
+/// `name` in the directory of `path`.
+fn sibling(path: &VPath, name: &str) -> Result<VPath> {
+    parent(path)?.join(name).map_err(|e| Error::new(ErrorKind::NotFound, e.0))
+}
+
+struct HdfsStorage {
+    fs: Arc<FileSystem>,
+    /// Absolute and normalised: `/user/alice`, or `/`.
+    home: String,
+    user: String,
+    settings: Arc<HdfsSettings>,
+    uploads: Arc<OpenUploads>,
+}
+
+impl HdfsStorage {
+    /// The HDFS path of a client path: under the home, which a `VPath` cannot leave.
+    fn real(&self, path: &VPath) -> String {
+        match (self.home.as_str(), path.relative()) {
+            (home, "") => home.to_string(),
+            ("/", relative) => format!("/{relative}"),
+            (home, relative) => format!("{home}/{relative}"),
+        }
+    }
+
+    /// Makes the session's user the owner of what it just created. HDFS did that already; filesystems that
+    /// write as the server's OS user, like the local one, did not. Looked at first, because a change of
+    /// owner is a logged, synced write on the NameNode.
+    fn own(&self, real: &str) {
+        let owned = self.fs.stat(real).map(|info| info.owner == self.user);
+        if matches!(owned, Ok(true)) {
+            return;
+        }
+        if let Err(e) = self.fs.chown(real, &self.user) {
+            log::debug!("HDFS: giving {real} to {}: {e}", self.user);
+        }
+    }
+
+    fn stat(&self, path: &VPath) -> Result<FileInfo> {
+        self.fs.stat(&self.real(path)).map_err(storage_error)
+    }
+
+    /// The entry at `path`, or `None` if there is none.
+    fn lookup(&self, path: &VPath) -> Result<Option<FileInfo>> {
+        match self.fs.stat(&self.real(path)) {
+            Ok(info) => Ok(Some(info)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(storage_error(e)),
+        }
+    }
+
+    /// Hadoop creates missing parent directories when it creates a file or directory; FTP clients expect
+    /// a missing directory to be an error.
+    fn require_parent_dir(&self, path: &VPath) -> Result<()> {
+        let parent = parent(path)?;
+        match self.stat(&parent)?.kind {
+            Kind::Dir => Ok(()),
+            Kind::File => Err(Error::new(ErrorKind::WrongType, format!("{parent} is not a directory"))),
+        }
+    }
+
+    /// Creates (or replaces) the file, directly or under a temporary name for atomic uploads.
+    fn create(&self, path: &VPath, mode: u32) -> Result<Upload> {
+        let target = self.real(path);
+        let temp = match (self.settings.atomic_uploads, path.file_name()) {
+            (true, Some(name)) => Some(self.real(&sibling(path, &upload::temp_name(name))?)),
+            _ => None,
+        };
+        let written = temp.as_deref().unwrap_or(&target);
+        let file = self.fs.create(written).map_err(storage_error)?;
+        self.own(written);
+        // The session's umask, which HDFS's own (fs.permissions.umask-mode) does not know.
+        if let Err(e) = self.fs.chmod(written, mode as u16) {
+            log::warn!("HDFS: setting the mode of new file {written}: {e}");
+        }
+        Ok(Upload { file, fs: Arc::clone(&self.fs), target, temp })
+    }
+
+    fn append(&self, path: &VPath) -> Result<Upload> {
+        let target = self.real(path);
+        let file = self.fs.append(&target).map_err(storage_error)?;
+        Ok(Upload { file, fs: Arc::clone(&self.fs), target, temp: None })
+    }
+
+    /// REST + STOR: HDFS can only add to the end of a file, so the offset must be the file's size.
+    fn write_at(&self, path: &VPath, offset: u64, existing: Option<FileInfo>) -> Result<Upload> {
+        let Some(existing) = existing else {
+            return Err(Error::new(ErrorKind::NotFound, format!("cannot restart at {offset}: no such file")));
+        };
+        if offset != existing.size {
+            let size = existing.size;
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "HDFS files can only be appended to: restart offset {offset} is not the end of the file \
+                     ({size} bytes); use REST {size} or APPE"
+                ),
+            ));
+        }
+        self.append(path)
+    }
+}
+
+impl Storage for HdfsStorage {
+    fn metadata(&self, path: &VPath) -> Result<Metadata> {
+        Ok(metadata_of(&self.stat(path)?))
+    }
+
+    /// libhdfs returns a whole directory as one C array (it has no paging call); the entries are
+    /// converted one at a time as the client receives them, never collected into a second list.
+    fn list(&self, path: &VPath) -> Result<Listing<'_>> {
+        let entries = self.fs.list(&self.real(path)).map_err(storage_error)?;
+        Ok(Box::new(
+            entries
+                .filter(|info| !upload::is_temp_name(info.file_name()))
+                .map(|info| Ok(DirEntry { name: info.file_name().to_string(), metadata: metadata_of(&info) })),
+        ))
+    }
+
+    fn open_read(&self, path: &VPath, offset: u64) -> Result<Box<dyn ReadFile>> {
+        let real = self.real(path);
+        let mut file = self.fs.open_read(&real).map_err(storage_error)?;
+        if offset > 0 {
+            file.seek(offset).map_err(storage_error)?;
+        }
+        Ok(Box::new(HdfsReader(file)))
+    }
+
+    fn open_write(&self, path: &VPath, how: WriteMode, mode: u32) -> Result<Box<dyn WriteFile>> {
+        self.require_parent_dir(path)?;
+        let existing = self.lookup(path)?;
+        if existing.as_ref().is_some_and(|info| info.kind == Kind::Dir) {
+            return Err(Error::new(ErrorKind::WrongType, "is a directory"));
+        }
+        let upload = match (how, existing) {
+            (WriteMode::CreateNew, Some(_)) => return Err(Error::new(ErrorKind::AlreadyExists, "file exists")),
+            (WriteMode::Truncate | WriteMode::CreateNew, _) | (WriteMode::Append, None) => self.create(path, mode)?,
+            (WriteMode::Append, Some(_)) => self.append(path)?,
+            (WriteMode::At(offset), existing) => self.write_at(path, offset, existing)?,
+        };
+        Ok(Box::new(self.uploads.register(upload)))
+    }
+
+    fn make_dir(&self, path: &VPath, mode: u32) -> Result<()> {
+        self.require_parent_dir(path)?;
+        if self.lookup(path)?.is_some() {
+            return Err(Error::new(ErrorKind::AlreadyExists, "file exists"));
+        }
+        let real = self.real(path);
+        self.fs.mkdirs(&real).map_err(storage_error)?;
+        self.own(&real);
+        self.fs.chmod(&real, mode as u16).map_err(storage_error)
+    }
+
+    fn remove_dir(&self, path: &VPath) -> Result<()> {
+        if self.stat(path)?.kind != Kind::Dir {
+            return Err(Error::new(ErrorKind::WrongType, "Not a directory"));
+        }
+        self.fs.delete(&self.real(path), false).map_err(|e| {
+            // HDFS says PathIsNotEmptyDirectoryException ("… is non empty': Directory is not empty"), the
+            // local filesystem an IOException ("Directory … is not empty"); neither has an errno.
+            if e.reason().contains("is not empty") {
+                Error::new(ErrorKind::NotEmpty, e.reason())
+            } else {
+                storage_error(e)
+            }
+        })
+    }
+
+    fn remove_file(&self, path: &VPath) -> Result<()> {
+        if self.stat(path)?.kind == Kind::Dir {
+            return Err(Error::new(ErrorKind::WrongType, "is a directory"));
+        }
+        self.fs.delete(&self.real(path), false).map_err(storage_error)
+    }
+
+    fn rename(&self, from: &VPath, to: &VPath) -> Result<()> {
+        let source = self.stat(from)?;
+        self.require_parent_dir(to)?;
+        match self.lookup(to)? {
+            None => {}
+            // Hadoop would move `from` into the directory: not what RNTO means.
+            Some(target) if target.kind == Kind::Dir => {
+                return Err(Error::new(ErrorKind::AlreadyExists, "the target is an existing directory"));
+            }
+            Some(_) if self.settings.rename_overwrite && source.kind == Kind::File => {
+                self.fs.delete(&self.real(to), false).map_err(storage_error)?;
+            }
+            Some(_) => return Err(Error::new(ErrorKind::AlreadyExists, "the target exists; HDFS does not replace it")),
+        }
+        self.fs.rename(&self.real(from), &self.real(to)).map_err(storage_error)
+    }
+
+    fn set_mode(&self, path: &VPath, mode: u32) -> Result<()> {
+        self.fs.chmod(&self.real(path), mode as u16).map_err(storage_error)
+    }
+
+    fn set_modified(&self, path: &VPath, modified: SystemTime) -> Result<()> {
+        self.fs.set_modified(&self.real(path), modified).map_err(storage_error)
+    }
+}
+
+/// A download. libhdfs reads return less than asked (a packet, a block's end); the transfer loop gets a
+/// full buffer instead, so it writes to the socket in large chunks.
+struct HdfsReader(hdfs::File);
+
+impl std::io::Read for HdfsReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            match self.0.read(&mut buffer[filled..])? {
+                0 => break,
+                read => filled += read,
+            }
+        }
+        Ok(filled)
+    }
+}
+
+impl ReadFile for HdfsReader {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(args: &[&str]) -> Settings {
+        let text: String = args.iter().map(|a| format!("{a}\n")).collect();
+        Settings::from_file_text(&text, "test").unwrap()
+    }
+
+    fn identity(user: &str, home: Option<&str>) -> Identity {
+        Identity { user: user.into(), home: home.map(Into::into), writable: true, credentials: None }
+    }
+
+    #[test]
+    fn homes_come_from_the_user_or_the_pattern() {
+        assert_eq!(home_of(&identity("alice", None), "/user/%u").unwrap(), "/user/alice");
+        assert_eq!(home_of(&identity("bob", None), "/data//%u/../shared/%u/").unwrap(), "/data/shared/bob");
+        assert_eq!(home_of(&identity("root", Some("/")), "/user/%u").unwrap(), "/");
+    }
+
+    #[test]
+    fn conf_pairs_and_home_pattern_are_checked() {
+        let parsed = HdfsSettings::from_settings(&settings(&["hdfs-conf = a.b=c=d", "hdfs-conf = x = y"])).unwrap();
+        assert_eq!(parsed.conf, [("a.b".into(), "c=d".into()), ("x".into(), "y".into())]);
+        assert_eq!((parsed.uri.as_str(), parsed.home_pattern.as_str()), ("default", "/user/%u"));
+        let error = HdfsSettings::from_settings(&settings(&["hdfs-conf = novalue"])).err().unwrap();
+        assert_eq!(error.key, "hdfs-conf");
+        let error = HdfsSettings::from_settings(&settings(&["hdfs-home = home/%u"])).err().unwrap();
+        assert_eq!(error.key, "hdfs-home");
+    }
+}
