@@ -6,6 +6,10 @@
 
 use std::fmt;
 
+/// Longest name of one path component: Linux's NAME_MAX and HDFS's default
+/// `dfs.namenode.fs-limits.max-component-length`, so every backend refuses alike.
+const MAX_NAME_BYTES: usize = 255;
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VPath(String);
 
@@ -22,6 +26,9 @@ impl VPath {
     pub fn resolve(&self, name: &str) -> Result<VPath, BadPath> {
         if name.contains(['\0', '\r', '\n']) {
             return Err(BadPath("file names may not contain NUL, CR or LF"));
+        }
+        if name.split('/').any(|part| part.len() > MAX_NAME_BYTES) {
+            return Err(BadPath("file names are limited to 255 bytes"));
         }
         let mut parts: Vec<&str> = if name.starts_with('/') { Vec::new() } else { self.components().collect() };
         for part in name.split('/') {
@@ -100,6 +107,8 @@ mod tests {
         assert!(VPath::root().resolve("a\rb").is_err());
         assert!(VPath::root().resolve("a\nb").is_err());
         assert!(VPath::root().resolve("a\0b").is_err());
+        assert!(VPath::root().resolve(&"n".repeat(256)).is_err());
+        assert!(VPath::root().resolve(&"n".repeat(255)).is_ok());
     }
 
     #[test]

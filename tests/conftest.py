@@ -24,6 +24,11 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(os.environ.get("HDFSFTPD_BIN", REPO / "target" / "release" / "hdfsftpd"))
 
+# HDFSFTPD_TEST_STORAGE=hdfs runs the same suite with the HDFS backend: real libhdfs, JVM and Hadoop client
+# jars (HDFSFTPD_HADOOP_JARS, from scripts/provision-hadoop.sh) on Hadoop's local filesystem (file:///).
+STORAGE = os.environ.get("HDFSFTPD_TEST_STORAGE", "local")
+RAW_LOCAL_FS = "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem"
+
 HOST = "127.0.0.1"
 HOST6 = "::1"
 
@@ -152,15 +157,30 @@ class Server:
         lines = ["# hdfsftpd test users", ""]
         for name, (pw, home, perms) in self.users.items():
             (self.root / home.strip("/")).mkdir(parents=True, exist_ok=True)
-            lines.append(f"{name}:{openssl_hash(pw)}:{home}:{perms}")
+            lines.append(f"{name}:{openssl_hash(pw)}:{self._storage_home(home)}:{perms}")
         (self.root / ANON_HOME).mkdir(parents=True, exist_ok=True)
         lines.append("# anonymous: empty hash, only usable with --anonymous")
-        lines.append(f"anonymous::/{ANON_HOME}:r")
+        lines.append(f"anonymous::{self._storage_home(ANON_HOME)}:r")
         self.users_file.write_text("\n".join(lines) + "\n")
         self.port = free_port(also_v6=v6)
         self.log_path = self.base / "server.log"
         self.args = self._base_args(use_config_file, log_level) + list(extra_args)
         self.proc = None
+
+    def _storage_home(self, home):
+        """A users-file home: relative to the local root, or the absolute path HDFS sees on file:///."""
+        if STORAGE == "hdfs":
+            return str(self.root / home.strip("/"))
+        return "/" + home.strip("/")
+
+    def _storage_settings(self):
+        if STORAGE == "local":
+            return [("storage", "local"), ("local-root", str(self.root))]
+        jars = os.environ.get("HDFSFTPD_HADOOP_JARS")
+        if not jars:
+            pytest.fail("HDFSFTPD_TEST_STORAGE=hdfs needs HDFSFTPD_HADOOP_JARS (scripts/provision-hadoop.sh)")
+        return [("storage", "hdfs"), ("hdfs-uri", "file:///"), ("hdfs-conf", RAW_LOCAL_FS),
+                ("hadoop-classpath", f"{jars}/*")]
 
     def _base_args(self, use_config_file, log_level):
         binds = [HOST] + ([HOST6] if self.v6 else [])
@@ -170,8 +190,7 @@ class Server:
             body += [f"bind = {b}" for b in binds]
             body += [
                 f"ftp-port = {self.port}",
-                "storage = local",
-                f"local-root = {self.root}",
+                *[f"{key} = {value}" for key, value in self._storage_settings()],
                 "auth = users",
                 f"users-file = {self.users_file}",
                 f"log-level = {log_level}",
@@ -181,8 +200,10 @@ class Server:
         args = []
         for b in binds:
             args += ["--bind", b]
-        args += ["--ftp-port", str(self.port), "--storage", "local",
-                 "--local-root", str(self.root), "--auth", "users",
+        args += ["--ftp-port", str(self.port)]
+        for key, value in self._storage_settings():
+            args += [f"--{key}", value]
+        args += ["--auth", "users",
                  "--users-file", str(self.users_file), "--log-level", log_level]
         return args
 

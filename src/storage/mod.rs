@@ -53,10 +53,11 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<std::io::Error> for Error {
-    fn from(err: std::io::Error) -> Self {
+impl ErrorKind {
+    /// The kind of an operating-system (or libhdfs errno) failure.
+    pub fn of_io(kind: std::io::ErrorKind) -> ErrorKind {
         use std::io::ErrorKind as Io;
-        let kind = match err.kind() {
+        match kind {
             Io::NotFound => ErrorKind::NotFound,
             Io::AlreadyExists => ErrorKind::AlreadyExists,
             Io::PermissionDenied => ErrorKind::PermissionDenied,
@@ -65,8 +66,13 @@ impl From<std::io::Error> for Error {
             Io::IsADirectory | Io::NotADirectory => ErrorKind::WrongType,
             Io::InvalidFilename => ErrorKind::InvalidName,
             _ => ErrorKind::Io,
-        };
-        Error::new(kind, strip_os_error_suffix(&err.to_string()))
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Self {
+        Error::new(ErrorKind::of_io(err.kind()), strip_os_error_suffix(&err.to_string()))
     }
 }
 

@@ -147,16 +147,7 @@ impl Backend for HdfsBackend {
 
 /// Maps a libhdfs failure to a storage error; the message is HDFS's own reason.
 fn storage_error(error: hdfs::Error) -> Error {
-    use std::io::ErrorKind as Io;
-    let kind = match error.kind() {
-        Io::NotFound => ErrorKind::NotFound,
-        Io::PermissionDenied => ErrorKind::PermissionDenied,
-        Io::AlreadyExists => ErrorKind::AlreadyExists,
-        Io::DirectoryNotEmpty => ErrorKind::NotEmpty,
-        Io::Unsupported => ErrorKind::Unsupported,
-        Io::NotADirectory | Io::IsADirectory => ErrorKind::WrongType,
-        _ => ErrorKind::Io,
-    };
+    let kind = ErrorKind::of_io(error.kind());
     if kind == ErrorKind::Io {
         log::warn!("HDFS: {error}");
     } else {
