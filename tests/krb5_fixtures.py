@@ -54,7 +54,7 @@ def realm(tmp_path):
 class KrbServer:
     """hdfsftpd --auth krb5 on local storage; homes /<user> exist for every user of the realm fixture."""
 
-    def __init__(self, base, realm, extra_args=(), keytab=None, env_realm=None):
+    def __init__(self, base, realm, extra_args=(), keytab=None, env_realm=None, storage="local"):
         self.base = Path(base)
         self.realm = realm
         self.root = self.base / "root"
@@ -66,7 +66,7 @@ class KrbServer:
         self.env = (env_realm or realm).env
         keytab = realm.keytab if keytab is None else keytab
         self.args = [
-            "--bind", HOST, "--ftp-port", str(self.port), "--storage", "local", "--local-root", str(self.root),
+            "--bind", HOST, "--ftp-port", str(self.port), *storage_args(storage, self.root),
             "--auth", "krb5", "--krb5-keytab", str(keytab), "--krb5-service", SERVICE,
             "--krb5-ccache-dir", str(self.ccache_dir), "--login-fail-delay", "0.5", "--log-level", "debug",
             *extra_args,
@@ -120,13 +120,26 @@ class KrbServer:
         return sorted(self.ccache_dir.iterdir()) if self.ccache_dir.exists() else []
 
 
+def storage_args(storage, root):
+    """Local disk, or HDFS through libhdfs + JVM on Hadoop's local filesystem with homes under `root`."""
+    if storage == "local":
+        return ["--storage", "local", "--local-root", str(root)]
+    jars = os.environ.get("HDFSFTPD_HADOOP_JARS")
+    if not jars:
+        pytest.fail("HDFSFTPD_HADOOP_JARS is not set: run scripts/provision-hadoop.sh and export its output")
+    return ["--storage", "hdfs", "--hdfs-uri", "file:///", "--hdfs-conf",
+            "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem", "--hadoop-classpath", f"{jars}/*",
+            "--hdfs-home", f"{root}/%u"]
+
+
 @pytest.fixture
 def krb_server(tmp_path, realm):
-    """Factory: krb_server(*extra_args, keytab=None, env_realm=None) starts a server; all stop at teardown."""
+    """Factory: krb_server(*extra_args, keytab=None, env_realm=None, storage="local") starts a server; all
+    stop at teardown."""
     servers = []
 
-    def make(*extra_args, keytab=None, env_realm=None):
-        server = KrbServer(tmp_path / f"server{len(servers)}", realm, extra_args, keytab, env_realm)
+    def make(*extra_args, keytab=None, env_realm=None, storage="local"):
+        server = KrbServer(tmp_path / f"server{len(servers)}", realm, extra_args, keytab, env_realm, storage)
         servers.append(server)
         return server.start()
 

@@ -33,10 +33,25 @@ def wait_caches_gone(server, timeout=10):
     wait_for(lambda: not server.caches(), timeout, f"ticket caches to go: {server.caches()}")
 
 
-def test_good_password_gives_230_and_a_private_ticket_cache_that_quit_destroys(krb_server, realm):
-    server = krb_server()
+STORAGES = ["local", "hdfs"]
+
+
+def transfer_through_storage(server, ftp):
+    """A round trip that makes the session touch its storage (HDFS: with the session's ticket cache)."""
+    payload = os.urandom(100_000)
+    ftp.storbinary("STOR krb.bin", io.BytesIO(payload))
+    got = io.BytesIO()
+    ftp.retrbinary("RETR krb.bin", got.write)
+    assert got.getvalue() == payload
+    assert (server.root / "alice" / "krb.bin").read_bytes() == payload
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_good_password_gives_230_and_a_private_ticket_cache_that_quit_destroys(krb_server, realm, storage):
+    server = krb_server(storage=storage)
     ftp = server.login("alice", USERS["alice"])
     assert ftp.pwd() == "/"
+    transfer_through_storage(server, ftp)
     [cache] = server.caches()
     assert cache.name.startswith("alice-")
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
@@ -135,18 +150,25 @@ def test_hung_kdc_gets_421_within_auth_timeout_while_another_session_transfers(k
     wait_caches_gone(server)
 
 
-def test_dropped_connection_destroys_the_ticket_cache(krb_server):
-    server = krb_server()
+@pytest.mark.parametrize("storage", STORAGES)
+def test_dropped_connection_destroys_the_ticket_cache(krb_server, realm, storage):
+    server = krb_server(storage=storage)
     ftp = server.login("alice", USERS["alice"])
-    assert len(server.caches()) == 1
+    transfer_through_storage(server, ftp)
+    [cache] = server.caches()
+    assert realm.klist(cache)[0] == 0
     ftp.close()  # both ends of ftplib's socket, without QUIT
     wait_caches_gone(server)
 
 
-def test_idle_timeout_destroys_the_ticket_cache(krb_server):
-    server = krb_server("--idle-timeout", "1")
-    server.login("alice", USERS["alice"])
-    assert len(server.caches()) == 1
+@pytest.mark.parametrize("storage", STORAGES)
+def test_idle_timeout_destroys_the_ticket_cache(krb_server, realm, storage):
+    server = krb_server("--idle-timeout", "5", storage=storage)
+    ftp = server.login("alice", USERS["alice"])
+    [cache] = server.caches()
+    rc, out = realm.klist(cache)
+    assert rc == 0, out
+    transfer_through_storage(server, ftp)
     wait_caches_gone(server, timeout=10)
 
 
