@@ -7,7 +7,7 @@ BIN        := target/release/hdfsftpd
 DEMO_DIR   := target/demo
 DEMO_PORT  ?= 2121
 
-.PHONY: all build deps run test unit-test integration-test lint bench clean
+.PHONY: all build deps run test lint bench clean
 
 all: build
 
@@ -38,6 +38,15 @@ test: build
 # local-disk symlink confinement tests stay local: Hadoop's local filesystem follows symlinks, HDFS has none.
 HDFS_CLIENT_SUITE := tests/test_transfers.py tests/test_listing.py tests/test_commands.py tests/test_ipv6.py \
 	tests/test_abort.py tests/test_robustness.py tests/test_auth.py tests/test_limits.py
+
+# hdfsftpd next to vsftpd (installed from Debian when missing), and the HDFS path next to a direct
+# libhdfs copy. Prints metric=... lines and writes target/bench.txt. BENCH_ARGS=--quick for a smoke run.
+bench: build
+	@command -v vsftpd >/dev/null 2>&1 || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vsftpd >/dev/null; }
+	@scripts/install-test-deps.sh
+	$(CARGO) build --release --example hdfs_copy -p hdfsftpd-ffi
+	python3 scripts/bench.py $(BENCH_ARGS)
 
 lint:
 	$(CARGO) fmt --check

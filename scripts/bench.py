@@ -1,0 +1,427 @@
+#!/usr/bin/env python3
+"""hdfsftpd next to vsftpd on this machine: the same work against both, alternating, medians.
+
+A benchmark, not a test: it prints `metric=... hdfsftpd=... vsftpd=... ratio=...` lines and writes them
+to target/bench.txt; nothing is asserted. Everything runs on loopback; both servers serve the same
+tmpfs directory, are started here with generated settings on free high ports, and are stopped by pid.
+vsftpd serves it anonymously with uploads allowed (vsftpd's local users need system accounts and PAM,
+which a benchmark must not touch); hdfsftpd serves it to a users-file user.
+
+  scripts/bench.py [--runs N] [--size-mib N] [--quick]
+"""
+
+import argparse
+import ftplib
+import io
+import os
+import resource
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = REPO / "target/release/hdfsftpd"
+HDFS_COPY = REPO / "target/release/examples/hdfs_copy"
+HOST = "127.0.0.1"
+RAW_LOCAL_FS = "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem"
+RESULTS = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return s.getsockname()[1]
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900, **kw)
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+class Process:
+    """A server started by this script, stopped by pid."""
+
+    def __init__(self, name, cmd, port, env=None):
+        self.name, self.port = name, port
+        self.log = open(Path(tempfile.gettempdir()) / f"bench-{name}.log", "wb")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
+                                     env=env, preexec_fn=raise_fd_limit)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                sys.exit(f"{name} exited at start; see {self.log.name}")
+            try:
+                socket.create_connection((HOST, port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        sys.exit(f"{name} did not listen on {port}")
+
+    def rss_kib(self):
+        """Resident memory of the server and its children (vsftpd forks a process per session)."""
+        total = 0
+        for pid in [self.proc.pid] + children(self.proc.pid):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except FileNotFoundError:
+                continue
+            total += int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmRSS:")))
+        return total
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def children(pid):
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids = (task / "children").read_text().split()
+        except FileNotFoundError:
+            continue
+        for kid in map(int, kids):
+            found += [kid] + children(kid)
+    return found
+
+
+class PeakRss(threading.Thread):
+    def __init__(self, server):
+        super().__init__(daemon=True)
+        self.server, self.peak, self.running = server, 0, True
+
+    def run(self):
+        while self.running:
+            self.peak = max(self.peak, self.server.rss_kib())
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.join()
+
+
+# ------------------------------------------------------------------------------------------------
+# the two servers
+# ------------------------------------------------------------------------------------------------
+
+class Target:
+    """How to reach one server: its ports, credentials and directory names."""
+
+    def __init__(self, name, port, ftps_port, user, password, upload_dir, process, ftps_process=None):
+        self.name, self.port, self.ftps_port = name, port, ftps_port
+        self.user, self.password, self.upload_dir = user, password, upload_dir
+        self.process, self.ftps_process = process, ftps_process
+
+    def url(self, scheme, path):
+        port = self.ftps_port if scheme == "ftps" else self.port
+        return f"{scheme}://{self.user}:{self.password}@{HOST}:{port}/{path}"
+
+    def ftp(self):
+        ftp = ftplib.FTP(timeout=60)
+        ftp.connect(HOST, self.port)
+        ftp.login(self.user, self.password)
+        return ftp
+
+
+def start_vsftpd(work, cert, key):
+    common = f"""listen=YES
+listen_address={HOST}
+anonymous_enable=YES
+anon_root={work}/pub
+no_anon_password=YES
+write_enable=YES
+anon_upload_enable=YES
+anon_mkdir_write_enable=YES
+anon_other_write_enable=YES
+anon_umask=022
+local_enable=NO
+seccomp_sandbox=NO
+background=NO
+use_sendfile=YES
+max_clients=5000
+max_per_ip=5000
+secure_chroot_dir={work}/empty
+xferlog_enable=NO
+ssl_enable=YES
+allow_anon_ssl=YES
+force_anon_logins_ssl=NO
+force_anon_data_ssl=NO
+rsa_cert_file={cert}
+rsa_private_key_file={key}
+require_ssl_reuse=NO
+"""
+    port, ftps_port = free_port(), free_port()
+    plain = work / "vsftpd.conf"
+    plain.write_text(common + f"listen_port={port}\npasv_min_port=40000\npasv_max_port=44999\n")
+    implicit = work / "vsftpd-implicit.conf"
+    implicit.write_text(common + f"listen_port={ftps_port}\nimplicit_ssl=YES\n"
+                        "pasv_min_port=45000\npasv_max_port=49999\n")
+    vsftpd = shutil.which("vsftpd") or "/usr/sbin/vsftpd"
+    process = Process("vsftpd", [vsftpd, str(plain)], port)
+    ftps_process = Process("vsftpd-implicit", [vsftpd, str(implicit)], ftps_port)
+    return Target("vsftpd", port, ftps_port, "anonymous", "bench@", "up", process, ftps_process)
+
+
+def start_hdfsftpd(work, cert, key, *extra, name="hdfsftpd", max_clients=256, home="/pub"):
+    port, ftps_port = free_port(), free_port()
+    users = work / f"users-{name}"
+    users.write_text(f"bench:{run(['openssl', 'passwd', '-6', 'bench']).stdout.strip()}:{home}:rw\n")
+    cmd = [str(BIN), "--bind", HOST, "--ftp-port", str(port), "--ftps-port", str(ftps_port),
+           "--tls-cert", str(cert), "--tls-key", str(key), "--local-root", str(work), "--users-file", str(users),
+           "--max-clients", str(max_clients), "--log-level", "warn", *extra]
+    return Target(name, port, ftps_port, "bench", "bench", "up", Process(name, cmd, port))
+
+
+# ------------------------------------------------------------------------------------------------
+# workloads: each returns one number, higher is better unless noted
+# ------------------------------------------------------------------------------------------------
+
+CURL_TLS = {
+    "plain": ["ftp"],
+    "ftps-prot-p": ["ftps", "-k"],
+    "ftps-prot-c": ["ftp", "-k", "--ssl-reqd", "--ftp-ssl-control"],
+}
+
+
+def curl_args(mode):
+    scheme, *flags = CURL_TLS[mode]
+    return scheme, flags
+
+
+def retr_mb_s(target, mode, name):
+    scheme, flags = curl_args(mode)
+    out = run(["curl", "-sS", "--fail", *flags, "-o", "/dev/null", "-w", "%{speed_download}",
+               target.url(scheme, name)]).stdout
+    return float(out) / 1e6
+
+
+def stor_mb_s(target, mode, local, remote):
+    scheme, flags = curl_args(mode)
+    out = run(["curl", "-sS", "--fail", *flags, "-T", str(local), "-w", "%{speed_upload}",
+               target.url(scheme, f"{target.upload_dir}/{remote}")]).stdout
+    return float(out) / 1e6
+
+
+def small_files_per_s(target, count=500, size=4096):
+    payload = os.urandom(size)
+    ftp = target.ftp()
+    ftp.voidcmd("TYPE I")
+    started = time.monotonic()
+    for i in range(count):
+        ftp.storbinary(f"STOR {target.upload_dir}/small-{i}.bin", io.BytesIO(payload))
+    for i in range(count):
+        ftp.retrbinary(f"RETR {target.upload_dir}/small-{i}.bin", lambda data: None)
+    elapsed = time.monotonic() - started
+    ftp.quit()
+    return 2 * count / elapsed
+
+
+def logins_per_s(target, count=200):
+    started = time.monotonic()
+    for _ in range(count):
+        target.ftp().quit()
+    return count / (time.monotonic() - started)
+
+
+def burst(target, clients=200):
+    """Clients at once, each logging in, listing and fetching 1 MiB: (failed operations, peak RSS MiB)."""
+    failures = []
+    gate = threading.Barrier(clients)
+
+    def client():
+        try:
+            gate.wait(timeout=60)
+            ftp = ftplib.FTP(timeout=60)
+            ftp.connect(HOST, target.port)
+            ftp.login(target.user, target.password)
+            ftp.nlst()
+            got = bytearray()
+            ftp.retrbinary("RETR 1m.bin", got.extend, blocksize=1 << 20)
+            assert len(got) == 1 << 20
+            ftp.quit()
+        except Exception as e:  # every failure counts, whatever its kind
+            failures.append(repr(e))
+
+    with PeakRss(target.process) as rss:
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return len(failures), rss.peak / 1024
+
+
+def idle_and_busy(target, idle=1000, busy=100):
+    """`idle` logged-in sessions held open while `busy` others transfer 1 MiB each: (failures, RSS MiB)."""
+    failures, held = [], []
+    for _ in range(idle):
+        try:
+            held.append(target.ftp())
+        except Exception as e:
+            failures.append(repr(e))
+
+    def transfer():
+        try:
+            ftp = target.ftp()
+            ftp.retrbinary("RETR 1m.bin", lambda data: None, blocksize=1 << 20)
+            ftp.quit()
+        except Exception as e:
+            failures.append(repr(e))
+
+    with PeakRss(target.process) as rss:
+        threads = [threading.Thread(target=transfer) for _ in range(busy)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for ftp in held:
+            try:
+                ftp.voidcmd("NOOP")
+            except Exception as e:
+                failures.append(repr(e))
+    for ftp in held:
+        ftp.close()
+    return len(failures), rss.peak / 1024
+
+
+# ------------------------------------------------------------------------------------------------
+# reporting
+# ------------------------------------------------------------------------------------------------
+
+def report(metric, ours, theirs, unit, other="vsftpd"):
+    line = f"metric={metric} hdfsftpd={ours:.1f} {other}={theirs:.1f} ratio={ours / theirs if theirs else float('inf'):.2f} unit={unit}"
+    print(line, flush=True)
+    RESULTS.append(line)
+
+
+def alternate(runs, targets, measure):
+    """Runs `measure(target)` alternately on each target, `runs` times; the medians."""
+    samples = {t.name: [] for t in targets}
+    for _ in range(runs):
+        for target in targets:
+            samples[target.name].append(measure(target))
+    return [statistics.median(samples[t.name]) for t in targets]
+
+
+def versions():
+    lines = [
+        run([str(BIN), "--version"]).stdout.strip(),
+        run(["dpkg-query", "-W", "-f", "vsftpd ${Version}", "vsftpd"]).stdout.strip(),
+        run(["curl", "--version"]).stdout.splitlines()[0],
+        run(["openssl", "version"]).stdout.strip(),
+        f"python {sys.version.split()[0]}",
+        f"{os.cpu_count()} cores, {os.uname().release}",
+    ]
+    for line in lines:
+        print(f"# {line}")
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke test of the bench")
+    args = parser.parse_args()
+    if args.quick:
+        args.runs, args.size_mib = 1, 64
+    raise_fd_limit()
+    tool_versions = versions()
+    work = Path(tempfile.mkdtemp(prefix="hdfsftpd-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    os.chmod(work, 0o755)
+    servers = []
+    try:
+        (work / "pub" / "up").mkdir(parents=True)
+        (work / "empty").mkdir()
+        os.chmod(work / "pub", 0o555)  # vsftpd refuses a writable anonymous root
+        shutil.chown(work / "pub" / "up", "ftp")
+        os.chmod(work / "pub" / "up", 0o777)
+        big = work / "pub" / "big.bin"
+        with open(big, "wb") as f:
+            for _ in range(args.size_mib):
+                f.write(os.urandom(1 << 20))
+        (work / "pub" / "1m.bin").write_bytes(os.urandom(1 << 20))
+        run([str(REPO / "scripts/make-test-cert.sh"), str(work / "tls")])
+        cert, key = work / "tls/cert.pem", work / "tls/key.pem"
+        ours = start_hdfsftpd(work, cert, key)
+        theirs = start_vsftpd(work, cert, key)
+        servers += [ours.process, theirs.process, theirs.ftps_process]
+        targets = [ours, theirs]
+        size = f"{args.size_mib}MiB"
+
+        for mode in ["plain", "ftps-prot-p", "ftps-prot-c"]:
+            report(f"retr_{size}_{mode}", *alternate(args.runs, targets, lambda t: retr_mb_s(t, mode, "big.bin")),
+                   "MB/s")
+            report(f"stor_{size}_{mode}",
+                   *alternate(args.runs, targets, lambda t: stor_mb_s(t, mode, big, f"{t.name}-{mode}.bin")), "MB/s")
+        report("small_files_4KiB_up_and_down", *alternate(args.runs, targets, small_files_per_s), "files/s")
+        report("sequential_login_quit", *alternate(args.runs, targets, logins_per_s), "sessions/s")
+        bursts = [burst(t) for t in targets]
+        report("burst_200_clients_failed_ops", bursts[0][0], bursts[1][0], "failures (lower is better)")
+        report("burst_200_clients_peak_rss", bursts[0][1], bursts[1][1], "MiB (lower is better)")
+
+        scale = start_hdfsftpd(work, cert, key, "--max-clients", "1200", name="hdfsftpd-1200", max_clients=1200)
+        servers.append(scale.process)
+        idle = 100 if args.quick else 1000
+        failed, rss = idle_and_busy(scale, idle=idle)
+        line = f"metric=scale_{idle}_idle_100_busy hdfsftpd_failures={failed} hdfsftpd_rss_mib={rss:.0f}"
+        print(line, flush=True)
+        RESULTS.append(line)
+        scale.process.stop()
+
+        hdfs_bench(work, big, size, args.runs, cert, key, servers)
+    finally:
+        for server in servers:
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    out = REPO / "target/bench.txt"
+    out.write_text("\n".join([f"# {time.strftime('%Y-%m-%d')}"] + [f"# {v}" for v in tool_versions] + RESULTS) + "\n")
+    print(f"# results written to {out}")
+
+
+def hdfs_bench(work, big, size, runs, cert, key, servers):
+    """RETR/STOR through hdfsftpd with --storage hdfs next to a direct libhdfs copy of the same file."""
+    jars = run([str(REPO / "scripts/provision-hadoop.sh")]).stdout.strip().splitlines()[-1]
+    env = dict(os.environ, CLASSPATH=f"{jars}/*", LIBHDFS_OPTS="-Xrs -Xmx1g", HDFS_CONF=RAW_LOCAL_FS)
+    # On file:/// the user's home is the bench tree's absolute path.
+    hdfs = start_hdfsftpd(work, cert, key, "--storage", "hdfs", "--hdfs-uri", "file:///", "--hdfs-conf", RAW_LOCAL_FS,
+                          "--hadoop-classpath", f"{jars}/*", name="hdfsftpd-hdfs", home=f"{work}/pub")
+    servers.append(hdfs.process)
+
+    def direct(direction, source, target):
+        out = run([str(HDFS_COPY), direction, str(source), str(target)], env=env).stdout.split()
+        return int(out[0]) / float(out[3]) / 1e6
+
+    ftp_get, copy_get, ftp_put, copy_put = [], [], [], []
+    for _ in range(runs):
+        ftp_get.append(retr_mb_s(hdfs, "plain", "big.bin"))
+        copy_get.append(direct("get", big, work / "direct-get.bin"))
+        ftp_put.append(stor_mb_s(hdfs, "plain", big, "hdfs-put.bin"))
+        copy_put.append(direct("put", big, work / "pub/up/direct-put.bin"))
+    report(f"hdfs_retr_{size}", statistics.median(ftp_get), statistics.median(copy_get), "MB/s", "direct_libhdfs")
+    report(f"hdfs_stor_{size}", statistics.median(ftp_put), statistics.median(copy_put), "MB/s", "direct_libhdfs")
+
+
+if __name__ == "__main__":
+    main()
