@@ -77,7 +77,8 @@ class Process:
                 status = Path(f"/proc/{pid}/status").read_text()
             except FileNotFoundError:
                 continue
-            total += int(next(l.split()[1] for l in status.splitlines() if l.startswith("VmRSS:")))
+            # A process that is exiting has no VmRSS line any more.
+            total += sum(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmRSS:"))
         return total
 
     def stop(self):
@@ -133,9 +134,10 @@ class Target:
         self.user, self.password, self.upload_dir = user, password, upload_dir
         self.process, self.ftps_process = process, ftps_process
 
-    def url(self, scheme, path):
+    def curl(self, scheme, path):
+        """curl's URL and credentials for `path`."""
         port = self.ftps_port if scheme == "ftps" else self.port
-        return f"{scheme}://{self.user}:{self.password}@{HOST}:{port}/{path}"
+        return ["-u", f"{self.user}:{self.password}", f"{scheme}://{HOST}:{port}/{path}"]
 
     def ftp(self):
         ftp = ftplib.FTP(timeout=60)
@@ -200,7 +202,8 @@ def start_hdfsftpd(work, cert, key, *extra, name="hdfsftpd", max_clients=256, ho
 CURL_TLS = {
     "plain": ["ftp"],
     "ftps-prot-p": ["ftps", "-k"],
-    "ftps-prot-c": ["ftp", "-k", "--ssl-reqd", "--ftp-ssl-control"],
+    # Explicit FTPS, TLS for the login only (PROT C): curl's --ftp-ssl-control without --ssl-reqd.
+    "ftps-prot-c": ["ftp", "-k", "--ftp-ssl-control"],
 }
 
 
@@ -212,14 +215,14 @@ def curl_args(mode):
 def retr_mb_s(target, mode, name):
     scheme, flags = curl_args(mode)
     out = run(["curl", "-sS", "--fail", *flags, "-o", "/dev/null", "-w", "%{speed_download}",
-               target.url(scheme, name)]).stdout
+               *target.curl(scheme, name)]).stdout
     return float(out) / 1e6
 
 
 def stor_mb_s(target, mode, local, remote):
     scheme, flags = curl_args(mode)
     out = run(["curl", "-sS", "--fail", *flags, "-T", str(local), "-w", "%{speed_upload}",
-               target.url(scheme, f"{target.upload_dir}/{remote}")]).stdout
+               *target.curl(scheme, f"{target.upload_dir}/{remote}")]).stdout
     return float(out) / 1e6
 
 
@@ -229,9 +232,9 @@ def small_files_per_s(target, count=500, size=4096):
     ftp.voidcmd("TYPE I")
     started = time.monotonic()
     for i in range(count):
-        ftp.storbinary(f"STOR {target.upload_dir}/small-{i}.bin", io.BytesIO(payload))
+        ftp.storbinary(f"STOR {target.upload_dir}/{target.name}-small-{i}.bin", io.BytesIO(payload))
     for i in range(count):
-        ftp.retrbinary(f"RETR {target.upload_dir}/small-{i}.bin", lambda data: None)
+        ftp.retrbinary(f"RETR {target.upload_dir}/{target.name}-small-{i}.bin", lambda data: None)
     elapsed = time.monotonic() - started
     ftp.quit()
     return 2 * count / elapsed
@@ -381,7 +384,7 @@ def main():
         report("burst_200_clients_failed_ops", bursts[0][0], bursts[1][0], "failures (lower is better)")
         report("burst_200_clients_peak_rss", bursts[0][1], bursts[1][1], "MiB (lower is better)")
 
-        scale = start_hdfsftpd(work, cert, key, "--max-clients", "1200", name="hdfsftpd-1200", max_clients=1200)
+        scale = start_hdfsftpd(work, cert, key, name="hdfsftpd-1200", max_clients=1200)
         servers.append(scale.process)
         idle = 100 if args.quick else 1000
         failed, rss = idle_and_busy(scale, idle=idle)
