@@ -83,7 +83,10 @@ class Process:
 
     def stop(self):
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+            except ProcessLookupError:  # exited just now
+                pass
             try:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -212,9 +215,9 @@ def curl_args(mode):
     return scheme, flags
 
 
-def retr_mb_s(target, mode, name):
+def retr_mb_s(target, mode, name, sink="/dev/null"):
     scheme, flags = curl_args(mode)
-    out = run(["curl", "-sS", "--fail", *flags, "-o", "/dev/null", "-w", "%{speed_download}",
+    out = run(["curl", "-sS", "--fail", *flags, "-o", str(sink), "-w", "%{speed_download}",
                *target.curl(scheme, name)]).stdout
     return float(out) / 1e6
 
@@ -319,10 +322,14 @@ def report(metric, ours, theirs, unit, other="vsftpd"):
 
 
 def alternate(runs, targets, measure):
-    """Runs `measure(target)` alternately on each target, `runs` times; the medians."""
+    """Runs `measure(target)` on each target, `runs` rounds, who goes first changing every round; the
+    medians, in the order of `targets`. One unrecorded round first: the first large write on a fresh
+    machine pays for the kernel's first touch of its memory, whichever server does it."""
+    for target in targets:
+        measure(target)
     samples = {t.name: [] for t in targets}
-    for _ in range(runs):
-        for target in targets:
+    for round_ in range(runs):
+        for target in targets[round_ % 2:] + targets[:round_ % 2]:
             samples[target.name].append(measure(target))
     return [statistics.median(samples[t.name]) for t in targets]
 
@@ -343,7 +350,7 @@ def versions():
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke test of the bench")
     args = parser.parse_args()
@@ -416,14 +423,23 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
         out = run([str(HDFS_COPY), direction, str(source), str(target)], env=env).stdout.split()
         return int(out[0]) / float(out[3]) / 1e6
 
-    ftp_get, copy_get, ftp_put, copy_put = [], [], [], []
-    for _ in range(runs):
-        ftp_get.append(retr_mb_s(hdfs, "plain", "big.bin"))
-        copy_get.append(direct("get", big, work / "direct-get.bin"))
-        ftp_put.append(stor_mb_s(hdfs, "plain", big, "hdfs-put.bin"))
-        copy_put.append(direct("put", big, work / "pub/up/direct-put.bin"))
-    report(f"hdfs_retr_{size}", statistics.median(ftp_get), statistics.median(copy_get), "MB/s", "direct_libhdfs")
-    report(f"hdfs_stor_{size}", statistics.median(ftp_put), statistics.median(copy_put), "MB/s", "direct_libhdfs")
+    # Both sides of each comparison read from and write to the same kinds of files (tmpfs); one
+    # unrecorded round first, then rounds in alternating order, as for the server comparisons.
+    measures = {
+        "ftp_get": lambda: retr_mb_s(hdfs, "plain", "big.bin", sink=work / "ftp-get.bin"),
+        "direct_get": lambda: direct("get", big, work / "direct-get.bin"),
+        "ftp_put": lambda: stor_mb_s(hdfs, "plain", big, "hdfs-put.bin"),
+        "direct_put": lambda: direct("put", big, work / "pub/up/direct-put.bin"),
+    }
+    for measure in measures.values():
+        measure()
+    samples = {name: [] for name in measures}
+    for round_ in range(runs):
+        for name in list(measures)[:: 1 if round_ % 2 == 0 else -1]:
+            samples[name].append(measures[name]())
+    median = {name: statistics.median(values) for name, values in samples.items()}
+    report(f"hdfs_retr_{size}", median["ftp_get"], median["direct_get"], "MB/s", "direct_libhdfs")
+    report(f"hdfs_stor_{size}", median["ftp_put"], median["direct_put"], "MB/s", "direct_libhdfs")
 
 
 if __name__ == "__main__":
