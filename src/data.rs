@@ -242,7 +242,7 @@ pub fn send(file: &mut dyn ReadFile, data: &mut Stream, ascii: bool, buffer: &mu
     }
 }
 
-/// Writes a chunk, waking every poll interval to look at the control connection.
+/// Writes a chunk and flushes it, waking every poll interval to look at the control connection.
 pub fn write_all_watched(data: &mut Stream, mut chunk: &[u8], watch: &mut Watch) -> Option<Outcome> {
     while !chunk.is_empty() {
         match data.write(chunk) {
@@ -259,7 +259,18 @@ pub fn write_all_watched(data: &mut Stream, mut chunk: &[u8], watch: &mut Watch)
             Err(e) => return Some(Outcome::DataFailed(e)),
         }
     }
-    None
+    // TLS gathers records before sending them: the chunk is out only once flushed.
+    loop {
+        match data.flush() {
+            Ok(()) => return None,
+            Err(e) if is_timeout(&e) => {
+                if let Some(end) = watch.check() {
+                    return Some(end);
+                }
+            }
+            Err(e) => return Some(Outcome::DataFailed(e)),
+        }
+    }
 }
 
 fn send_zero_copy(file: &mut std::fs::File, tcp: &mut TcpStream, watch: &mut Watch) -> Outcome {

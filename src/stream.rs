@@ -31,7 +31,10 @@ impl Stream {
     pub fn finish(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(_) => Ok(()),
-            Stream::Tls(tls) => tls.shutdown(),
+            Stream::Tls(tls) => {
+                tls.shutdown()?;
+                tls.flush()
+            }
         }
     }
 }
