@@ -178,10 +178,10 @@ require_ssl_reuse=NO
 """
     port, ftps_port = free_port(), free_port()
     plain = work / "vsftpd.conf"
-    plain.write_text(common + f"listen_port={port}\npasv_min_port=40000\npasv_max_port=44999\n")
+    # No passive range: thousands of small transfers would exhaust one in TIME_WAIT.
+    plain.write_text(common + f"listen_port={port}\n")
     implicit = work / "vsftpd-implicit.conf"
-    implicit.write_text(common + f"listen_port={ftps_port}\nimplicit_ssl=YES\n"
-                        "pasv_min_port=45000\npasv_max_port=49999\n")
+    implicit.write_text(common + f"listen_port={ftps_port}\nimplicit_ssl=YES\n")
     vsftpd = shutil.which("vsftpd") or "/usr/sbin/vsftpd"
     process = Process("vsftpd", [vsftpd, str(plain)], port)
     ftps_process = Process("vsftpd-implicit", [vsftpd, str(implicit)], ftps_port)
