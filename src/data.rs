@@ -295,6 +295,11 @@ pub fn receive(
     buffer: &mut [u8],
     watch: &mut Watch,
 ) -> Outcome {
+    if !ascii {
+        if let (Stream::Plain(tcp), Some(local)) = (&*data, file.as_local_file()) {
+            return receive_zero_copy(tcp, local, watch);
+        }
+    }
     let mut converter = ascii.then(AsciiIn::default);
     loop {
         let (read, stop) = fill(data, buffer);
@@ -341,6 +346,30 @@ fn fill(data: &mut Stream, buffer: &mut [u8]) -> (usize, io::Result<bool>) {
         }
     }
     (filled, Ok(false))
+}
+
+/// Binary upload of a local file over plain TCP: spliced from the socket through a pipe into the file.
+fn receive_zero_copy(tcp: &TcpStream, file: &mut std::fs::File, watch: &mut Watch) -> Outcome {
+    let pipe = match hdfsftpd_ffi::zero_copy::SplicePipe::new(BUFFER_SIZE) {
+        Ok(pipe) => pipe,
+        Err(e) => return Outcome::StorageFailed(e),
+    };
+    loop {
+        match pipe.fill_from(tcp, BUFFER_SIZE) {
+            Ok(0) => return watch.check_client_alive(false).unwrap_or(Outcome::Complete),
+            Ok(moved) => {
+                watch.progress(moved as u64);
+                if let Err(e) = pipe.drain_to(file, moved) {
+                    return Outcome::StorageFailed(e);
+                }
+            }
+            Err(e) if is_timeout(&e) => {}
+            Err(e) => return Outcome::DataFailed(e),
+        }
+        if let Some(end) = watch.check() {
+            return end;
+        }
+    }
 }
 
 /// TYPE A download: bare LF becomes CRLF; CRLF already in the file stays as it is.

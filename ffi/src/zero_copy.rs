@@ -1,8 +1,9 @@
-//! sendfile(2): file pages go to a socket without passing through user space.
+//! Zero-copy transfers: sendfile(2) moves file pages to a socket, splice(2) moves socket data through a
+//! pipe into a file; neither passes the bytes through user space.
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 
 /// Sends up to `count` bytes from the file's current position to `socket`, advancing the position.
 /// Returns how many bytes went out; 0 means end of file. A socket send timeout surfaces as
@@ -22,6 +23,82 @@ pub fn sendfile(socket: &impl AsFd, file: &File, count: usize) -> io::Result<usi
     }
 }
 
+/// A kernel pipe that carries spliced data from a socket to a file.
+pub struct SplicePipe {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl SplicePipe {
+    /// A pipe of (at least) `capacity` bytes, if the system allows that much; the default otherwise.
+    pub fn new(capacity: usize) -> io::Result<SplicePipe> {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: both descriptors were just created and are owned by nobody else.
+        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let size = libc::c_int::try_from(capacity).unwrap_or(libc::c_int::MAX);
+        // SAFETY: F_SETPIPE_SZ takes an int; failure (above /proc/sys/fs/pipe-max-size) leaves the default.
+        unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
+        Ok(SplicePipe { read, write })
+    }
+
+    /// Moves up to `max` bytes that arrived on `socket` into the pipe. 0 means the peer closed; a socket
+    /// receive timeout surfaces as `WouldBlock`.
+    pub fn fill_from(&self, socket: &impl AsFd, max: usize) -> io::Result<usize> {
+        let socket = socket.as_fd().as_raw_fd();
+        // SAFETY: both descriptors are open; null offsets are required for sockets and pipes.
+        retry(|| unsafe {
+            libc::splice(
+                socket,
+                std::ptr::null_mut(),
+                self.write.as_raw_fd(),
+                std::ptr::null_mut(),
+                max,
+                libc::SPLICE_F_MOVE,
+            )
+        })
+    }
+
+    /// Moves exactly `len` bytes from the pipe to `file` at its current position, advancing it.
+    pub fn drain_to(&self, file: &File, mut len: usize) -> io::Result<()> {
+        while len > 0 {
+            // SAFETY: both descriptors are open; a null offset uses and advances the file position.
+            let moved = retry(|| unsafe {
+                libc::splice(
+                    self.read.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    file.as_raw_fd(),
+                    std::ptr::null_mut(),
+                    len,
+                    libc::SPLICE_F_MOVE,
+                )
+            })?;
+            if moved == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            len -= moved;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a system call returning a byte count, again when a signal interrupted it.
+fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
+    loop {
+        let result = call();
+        if result >= 0 {
+            return Ok(result as usize);
+        }
+        let error = io::Error::last_os_error();
+        if error.kind() != io::ErrorKind::Interrupted {
+            return Err(error);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -30,7 +107,7 @@ mod tests {
 
     #[test]
     fn sends_file_bytes_and_advances_the_position() {
-        let mut file = tempfile();
+        let mut file = tempfile("sendfile");
         file.write_all(b"hello, sendfile").unwrap();
         file.seek(io::SeekFrom::Start(7)).unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -44,8 +121,34 @@ mod tests {
         assert_eq!(received, "sendfile");
     }
 
-    fn tempfile() -> File {
-        let path = std::env::temp_dir().join(format!("hdfsftpd-sendfile-{}", std::process::id()));
+    #[test]
+    fn splices_socket_data_into_a_file() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut sender = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (receiver, _) = listener.accept().unwrap();
+        sender.write_all(b"spliced bytes").unwrap();
+        drop(sender);
+        let mut file = tempfile("splice");
+        let pipe = SplicePipe::new(1 << 20).unwrap();
+        let mut total = 0;
+        loop {
+            match pipe.fill_from(&receiver, 1 << 20).unwrap() {
+                0 => break,
+                n => {
+                    pipe.drain_to(&file, n).unwrap();
+                    total += n;
+                }
+            }
+        }
+        assert_eq!(total, 13);
+        file.seek(io::SeekFrom::Start(0)).unwrap();
+        let mut stored = String::new();
+        file.read_to_string(&mut stored).unwrap();
+        assert_eq!(stored, "spliced bytes");
+    }
+
+    fn tempfile(name: &str) -> File {
+        let path = std::env::temp_dir().join(format!("hdfsftpd-{name}-{}", std::process::id()));
         let file = File::options().read(true).write(true).create(true).truncate(true).open(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         file

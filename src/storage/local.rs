@@ -176,7 +176,13 @@ impl Storage for LocalStorage {
             (Err(e), WriteMode::CreateNew) => return Err(e.into()),
             (Err(e), _) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e.into()),
             (Err(_), WriteMode::Truncate) => OpenOptions::new().write(true).truncate(true).open(&real)?,
-            (Err(_), WriteMode::Append) => OpenOptions::new().append(true).open(&real)?,
+            (Err(_), WriteMode::Append) => {
+                // Positioned at the end rather than O_APPEND: splice(2), which uploads use, refuses
+                // files opened for appending.
+                let mut file = OpenOptions::new().write(true).open(&real)?;
+                file.seek(SeekFrom::End(0))?;
+                file
+            }
             (Err(_), WriteMode::At(offset)) => {
                 let mut file = OpenOptions::new().write(true).open(&real)?;
                 let size = file.metadata()?.len();
@@ -251,6 +257,10 @@ impl ReadFile for LocalFile {
 }
 
 impl WriteFile for LocalFile {
+    fn as_local_file(&mut self) -> Option<&mut File> {
+        Some(&mut self.0)
+    }
+
     fn finish(self: Box<Self>) -> Result<()> {
         Ok(())
     }

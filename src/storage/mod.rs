@@ -149,6 +149,12 @@ pub trait ReadFile: Read + Send {
 /// A file opened for upload. Dropping it without [`WriteFile::finish`] means the upload failed: the
 /// backend keeps what was written as a partial file, or discards it where uploads are atomic.
 pub trait WriteFile: Write + Send {
+    /// The local file behind this writer, when there is one, so a plain-socket upload can be spliced
+    /// into it by the kernel. Backends without a local file keep the default.
+    fn as_local_file(&mut self) -> Option<&mut File> {
+        None
+    }
+
     /// Flushes and closes the file, reporting the errors that only surface at close (HDFS does).
     fn finish(self: Box<Self>) -> Result<()>;
     /// True when `finish` is what makes the upload visible (atomic uploads): the transfer loop then
