@@ -254,3 +254,5 @@ def test_configuration_errors_name_the_setting(realm, tmp_path):
     p = run_server(*base, "--krb5-keytab", str(realm.keytab), "--krb5-ccache-dir", str(tmp_path / "cc"),
                    env=realm.env)
     assert p.returncode == 0, p.stderr
+    p = run_server(*base, "--krb5-keytab", str(realm.keytab), "--anonymous", env=realm.env)
+    assert p.returncode == 2 and "anonymous" in p.stderr and "--auth users" in p.stderr, p.stderr

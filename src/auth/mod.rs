@@ -84,6 +84,8 @@ pub fn build(settings: &Settings, anonymous: bool) -> Result<Box<dyn Authenticat
             let users = users_file::UsersFile::load(&file, anonymous).map_err(|e| ConfigError::new("users-file", e))?;
             Box::new(users)
         }
+        // Anonymous login comes from the users file; with Kerberos it would silently do nothing.
+        "krb5" if anonymous => return Err(ConfigError::new("anonymous", "needs --auth users (its anonymous entry)")),
         "krb5" => Box::new(krb5::Krb5Authenticator::from_settings(settings)?),
         other => return Err(ConfigError::new("auth", format!("unknown authenticator '{other}' (users, krb5)"))),
     };
