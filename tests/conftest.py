@@ -141,6 +141,16 @@ def run(cmd, timeout=120, check=False, **kw):
     return p
 
 
+def wait_for(predicate, timeout, what, step=0.05):
+    """Polls `predicate` until it holds; fails the test naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(step)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
 # --------------------------------------------------------------------------
 # the server under test
 # --------------------------------------------------------------------------

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port
+
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "secret"
 # FTP users that are also OS accounts on every Debian machine: the local filesystem hands files to their
@@ -90,12 +92,6 @@ def hadoop_stat(hadoop_jars, tmp_path_factory):
         ]
 
     return stat
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def users_file(path, homes):

@@ -7,11 +7,11 @@ import re
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from conftest import free_port, wait_for  # noqa: F401  (re-exported to test_krb5)
 from kdc import Realm
 
 REPO = Path(__file__).resolve().parent.parent
@@ -22,21 +22,6 @@ SERVICE = "ftp/localhost"
 
 USERS = {"alice": "alice-secret", "bob": "bob-secret"}
 MANY = {f"user{i:02d}": f"secret-{i:02d}" for i in range(16)}
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout, what, step=0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, wait_for
 
 from hdfs_fixtures import (  # noqa: F401  (fixtures are found by name)
     LOCAL_FS_CONF,
@@ -39,15 +39,6 @@ def download(ftp, name):
 
 def mlsd(ftp, path=""):
     return {name: facts for name, facts in ftp.mlsd(path) if facts.get("type") not in ("cdir", "pdir")}
-
-
-def wait_for(condition, what, timeout=30):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.parametrize("size", [0, 1, 64 * 1024, 100 * 1024 * 1024])
@@ -145,14 +136,14 @@ def kill_during_upload(server, name):
     child.send_signal(signal.SIGKILL)
     child.wait()
     # The server logs every transfer's end.
-    wait_for(lambda: f"STOR /{name} " in server.log_text(), "the server to end the killed upload")
+    wait_for(lambda: f"STOR /{name} " in server.log_text(), 30, "the server to end the killed upload")
 
 
 def test_killed_upload_leaves_nothing_with_atomic_uploads(start_server):
     server = start_server("--atomic-uploads")
     kill_during_upload(server, "atomic.bin")
     assert "complete" not in server.log_text().split("STOR /atomic.bin ")[1].splitlines()[0]
-    wait_for(lambda: os.listdir(server.home()) == [], "the temporary file to be removed")
+    wait_for(lambda: os.listdir(server.home()) == [], 30, "the temporary file to be removed")
     with server.ftp() as ftp:
         assert ftp.nlst() == []
 
@@ -185,7 +176,7 @@ def test_sigterm_closes_open_uploads(start_server):
     data = ftp.transfercmd("STOR open.bin")
     payload = os.urandom(10_000)
     data.sendall(payload)
-    wait_for(lambda: (server.home() / "open.bin").exists(), "the upload to start")
+    wait_for(lambda: (server.home() / "open.bin").exists(), 30, "the upload to start")
     time.sleep(1)
     assert server.stop(timeout=60) == 0
     assert "server shutting down" in server.log_text(), server.log_text()

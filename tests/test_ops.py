@@ -12,12 +12,11 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, HOST, REPO, Server, free_port, openssl_hash, require_tool, run
+from conftest import BIN, HOST, REPO, Server, free_port, openssl_hash, require_tool, run, wait_for
 
 XFERLOG_LINE = re.compile(
     r"^(?P<weekday>Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<month>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
@@ -32,15 +31,6 @@ def parse_xferlog(path):
     parsed = [XFERLOG_LINE.match(line) for line in lines]
     assert all(parsed), f"xferlog lines that do not parse: {[l for l, p in zip(lines, parsed) if not p]}"
     return [p.groupdict() for p in parsed]
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
 
 
 def pid_alive(pid):
@@ -149,7 +139,7 @@ def test_init_script_life_cycle(installed, tmp_path):
             users.write(f"dave:{openssl_hash('dave-pw')}:/alice:r\n")
         rc, out = init(installed, env, "reload")
         assert rc == 0, out
-        wait_until(lambda: log_file.exists() and "SIGHUP" in log_file.read_text(), 10, "log reopened after SIGHUP")
+        wait_for(lambda: log_file.exists() and "SIGHUP" in log_file.read_text(), 10, "log reopened after SIGHUP")
         ftp = ftplib.FTP()
         ftp.connect(HOST, port, timeout=10)
         ftp.login("dave", "dave-pw")  # raises if the reload did not take effect
@@ -160,7 +150,7 @@ def test_init_script_life_cycle(installed, tmp_path):
         rc, out = init(installed, env, "stop")
         assert rc == 0, out
         assert not pid_file.exists()
-        wait_until(lambda: not pid_alive(pid), 10, "daemon exit")
+        wait_for(lambda: not pid_alive(pid), 10, "daemon exit")
         rc, out = init(installed, env, "status")
         assert rc == 3, out
         assert parse_xferlog(xfer_file)[0]["filename"] == "/init.bin"
@@ -197,7 +187,7 @@ def test_second_start_with_same_pid_file_is_refused(tmp_path):
         assert int(pid_file.read_text()) == pid, "the refused start must leave the pid file alone"
     finally:
         os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: not pid_alive(pid), 15, "daemon exit")
+        wait_for(lambda: not pid_alive(pid), 15, "daemon exit")
     assert not pid_file.exists(), "the pid file is removed on exit"
 
 
@@ -220,7 +210,7 @@ def test_sigterm_during_1gib_upload(tmp_path, grace, completes):
         ["curl", "-sS", "--limit-rate", "250M", "-T", str(source), srv.url("big.bin")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        wait_until(lambda: (srv.home() / "big.bin").exists() and (srv.home() / "big.bin").stat().st_size > 0,
+        wait_for(lambda: (srv.home() / "big.bin").exists() and (srv.home() / "big.bin").stat().st_size > 0,
                    20, "the upload to start")
         srv.proc.send_signal(signal.SIGTERM)
         rc = srv.proc.wait(timeout=grace + 30)
@@ -317,4 +307,4 @@ def _start_on(srv, host):
                 return s.recv(100).startswith(b"220")
         except OSError:
             return False
-    wait_until(banner, 10, f"banner on {host}")
+    wait_for(banner, 10, f"banner on {host}")

@@ -1,7 +1,6 @@
 """FTPS: implicit and explicit TLS with curl, lftp and ftplib; policies; handshake abuse; certificates."""
 
 import ftplib
-import os
 import shutil
 import signal
 import socket

@@ -18,25 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from conftest import free_port, require_tool  # noqa: F401  (used by test_tls too)
+
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "target" / "release" / "hdfsftpd"
 CERT_SCRIPT = ROOT / "scripts" / "make-test-cert.sh"
 USER, PASSWORD = "alice", "secret-pw"
 PAYLOAD_SIZE = 100 << 20
 TIMEOUT = 60
-
-
-def require_tool(name):
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed: the FTPS tests need it (apt-get install {name})")
-    return path
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def run(args, timeout=TIMEOUT, **kwargs):
