@@ -156,11 +156,15 @@ pub struct Watch<'a> {
     shutdown: &'a AtomicBool,
     pub bytes: u64,
     last_progress: Instant,
+    /// When, and after how many bytes, the control connection was last looked at.
+    polled_at: Instant,
+    polled_bytes: u64,
 }
 
 impl<'a> Watch<'a> {
     pub fn new(control: &'a mut Control, stall_limit: Duration, shutdown: &'a AtomicBool) -> Self {
-        Watch { control, stall_limit, shutdown, bytes: 0, last_progress: Instant::now() }
+        let now = Instant::now();
+        Watch { control, stall_limit, shutdown, bytes: 0, last_progress: now, polled_at: now, polled_bytes: 0 }
     }
 
     fn progress(&mut self, bytes: u64) {
@@ -170,11 +174,18 @@ impl<'a> Watch<'a> {
         }
     }
 
-    /// Called between chunks and after socket timeouts: `Some` ends the transfer.
+    /// Called between chunks and after socket timeouts: `Some` ends the transfer. The control
+    /// connection (three system calls) is looked at once a buffer's worth of data or once a poll
+    /// interval, whichever comes first, however small the chunks the kernel hands over.
     fn check(&mut self) -> Option<Outcome> {
         if self.shutdown.load(Ordering::Relaxed) {
             return Some(Outcome::ShutDown);
         }
+        let due = self.bytes - self.polled_bytes >= BUFFER_SIZE as u64 || self.polled_at.elapsed() >= POLL_INTERVAL;
+        if !due {
+            return None;
+        }
+        (self.polled_at, self.polled_bytes) = (Instant::now(), self.bytes);
         let interrupt = self.control.poll_abort();
         self.end_by(interrupt)
     }

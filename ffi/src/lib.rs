@@ -7,4 +7,5 @@ pub mod crypt;
 pub mod hdfs;
 pub mod krb5;
 pub mod process;
+mod sys;
 pub mod zero_copy;

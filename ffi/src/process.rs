@@ -5,7 +5,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::mem::MaybeUninit;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::raw::c_char;
 
 /// The detached child's line back to the process that started it.
@@ -30,7 +30,7 @@ impl Readiness {
 /// and points stdin and stdout at /dev/null and stderr at `stderr_to` (the log file) or /dev/null.
 /// Must be called before any thread is started.
 pub fn daemonize(stderr_to: Option<&File>) -> io::Result<Readiness> {
-    let (read_end, write_end) = pipe()?;
+    let (read_end, write_end) = crate::sys::pipe()?;
     // SAFETY: called while the process is single-threaded (documented requirement), so the child
     // inherits a consistent address space.
     match unsafe { libc::fork() } {
@@ -56,16 +56,6 @@ pub fn daemonize(stderr_to: Option<&File>) -> io::Result<Readiness> {
             std::process::exit(1);
         }
     }
-}
-
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors were just created and are owned by nobody else.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
 fn redirect_standard_streams(stderr_to: Option<&File>) -> io::Result<()> {

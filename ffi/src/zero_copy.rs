@@ -3,24 +3,17 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use crate::sys::{pipe, retry};
 
 /// Sends up to `count` bytes from the file's current position to `socket`, advancing the position.
 /// Returns how many bytes went out; 0 means end of file. A socket send timeout surfaces as
 /// `WouldBlock`.
 pub fn sendfile(socket: &impl AsFd, file: &File, count: usize) -> io::Result<usize> {
-    loop {
-        // SAFETY: both descriptors are open for the duration of the call; a null offset makes the
-        // kernel use and advance the file's own position.
-        let sent = unsafe { libc::sendfile(socket.as_fd().as_raw_fd(), file.as_raw_fd(), std::ptr::null_mut(), count) };
-        if sent >= 0 {
-            return Ok(sent as usize);
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
-    }
+    // SAFETY: both descriptors are open for the duration of the call; a null offset makes the kernel use
+    // and advance the file's own position.
+    retry(|| unsafe { libc::sendfile(socket.as_fd().as_raw_fd(), file.as_raw_fd(), std::ptr::null_mut(), count) })
 }
 
 /// A kernel pipe that carries spliced data from a socket to a file.
@@ -32,13 +25,7 @@ pub struct SplicePipe {
 impl SplicePipe {
     /// A pipe of (at least) `capacity` bytes, if the system allows that much; the default otherwise.
     pub fn new(capacity: usize) -> io::Result<SplicePipe> {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-        if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: both descriptors were just created and are owned by nobody else.
-        let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let (read, write) = pipe()?;
         let size = libc::c_int::try_from(capacity).unwrap_or(libc::c_int::MAX);
         // SAFETY: F_SETPIPE_SZ takes an int; failure (above /proc/sys/fs/pipe-max-size) leaves the default.
         unsafe { libc::fcntl(write.as_raw_fd(), libc::F_SETPIPE_SZ, size) };
@@ -82,20 +69,6 @@ impl SplicePipe {
             len -= moved;
         }
         Ok(())
-    }
-}
-
-/// Runs a system call returning a byte count, again when a signal interrupted it.
-fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
-    loop {
-        let result = call();
-        if result >= 0 {
-            return Ok(result as usize);
-        }
-        let error = io::Error::last_os_error();
-        if error.kind() != io::ErrorKind::Interrupted {
-            return Err(error);
-        }
     }
 }
 
