@@ -219,6 +219,27 @@ def test_abor_while_server_waits_for_data_connection(server):
         c.close()
 
 
+def test_stor_whose_data_connection_never_arrives_keeps_the_old_file(server):
+    """STOR over an existing file, the data connection never comes, the client gives up with ABOR:
+    the file it meant to replace must still hold its old content (nothing was uploaded)."""
+    (server.home() / "keep.txt").write_bytes(b"old content")
+    c = server.raw()
+    try:
+        assert c.cmd("TYPE I").startswith("200")
+        assert c.cmd("PASV").startswith("227")
+        c.send(b"STOR keep.txt\r\n")
+        time.sleep(0.5)
+        c.send(b"ABOR\r\n")
+        replies = []
+        while not replies or replies[-1][:3] not in ("225", "226"):
+            replies.append(c.reply(timeout=ABORT_BOUND))
+            assert replies[-1][:3] in ("150", "225", "226", "425", "426"), replies
+        assert (server.home() / "keep.txt").read_bytes() == b"old content"
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()
+
+
 def test_data_timeout_stalled_reader(make_server):
     """A reader that stops reading for longer than --data-timeout gets 426."""
     s = make_server("--data-timeout", "2")

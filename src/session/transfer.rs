@@ -166,10 +166,16 @@ impl Session {
         or_reply!(self, self.require_writable());
         let offset = std::mem::take(&mut self.restart_offset);
         let mode = 0o666 & !self.umask;
-        let (path, mut file) = match kind {
-            StoreKind::Stou => or_reply!(self, self.create_unique(mode)),
-            StoreKind::Stor | StoreKind::Appe => {
-                let path = or_reply!(self, self.resolve(name));
+        let target = match kind {
+            StoreKind::Stou => None,
+            StoreKind::Stor | StoreKind::Appe => Some(or_reply!(self, self.resolve(name))),
+        };
+        // The data connection before the file: STOR truncates at open, so a client whose data
+        // connection never arrives (NAT, ABOR) must not have emptied the file it meant to replace.
+        let data = or_reply!(self, self.open_data());
+        let (path, mut file) = match target {
+            None => or_reply!(self, self.create_unique(mode)),
+            Some(path) => {
                 let how = match (kind, offset) {
                     (StoreKind::Appe, _) => WriteMode::Append,
                     (_, 0) => WriteMode::Truncate,
@@ -181,7 +187,6 @@ impl Session {
                 }
             }
         };
-        let data = or_reply!(self, self.open_data());
         let opening = match kind {
             StoreKind::Stou => format!("FILE: {}", path.file_name().unwrap_or_default()),
             _ => format!("Opening {} mode data connection for {path}.", self.mode_name()),
