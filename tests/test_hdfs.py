@@ -104,7 +104,7 @@ def test_rest_stor_in_the_middle_is_refused(server):
         with pytest.raises(ftplib.error_perm) as refused:
             ftp.storbinary("STOR fixed", io.BytesIO(b"xx"), rest=3)
         reply = str(refused.value)
-        assert reply.startswith("504") and "can only be appended to" in reply and "REST 10" in reply, reply
+        assert reply.startswith("554") and "can only be appended to" in reply and "REST 10" in reply, reply
         assert download(ftp, "fixed") == b"0123456789"
 
 

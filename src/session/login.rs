@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use super::reply::*;
 use super::{Flow, Handled, Session, User};
 use crate::auth::AuthError;
+use crate::storage;
 use crate::vpath::VPath;
 
 impl Session {
@@ -38,7 +39,10 @@ impl Session {
             Ok(storage) => storage,
             Err(e) => {
                 log::error!("{peer}: login {name}: cannot open storage as {}: {e}", identity.user);
-                return self.reply(SERVICE_UNAVAILABLE, format!("Cannot open your home directory: {e}"));
+                // A missing or forbidden home will not fix itself: 530, so clients do not retry as
+                // they do after 421; only a storage outage is temporary.
+                let code = if e.kind == storage::ErrorKind::Io { SERVICE_UNAVAILABLE } else { NOT_LOGGED_IN };
+                return self.reply(code, format!("Cannot open your home directory: {e}"));
             }
         };
         let home = identity.home.as_deref().unwrap_or("default");

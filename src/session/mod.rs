@@ -343,6 +343,7 @@ fn storage_reply(path: &VPath, error: &storage::Error) -> Reply {
         NotEmpty => Reply::new(FILE_UNAVAILABLE, format!("{path}: Directory not empty")),
         WrongType => Reply::new(FILE_UNAVAILABLE, format!("{path}: {error}")),
         InvalidName => Reply::new(NAME_NOT_ALLOWED, format!("File name not allowed: {error}")),
+        InvalidOffset => Reply::new(INVALID_REST, format!("{path}: {error}")),
         Unsupported => Reply::new(NOT_IMPLEMENTED_FOR_PARAM, format!("{path}: {error}")),
         Io => Reply::new(LOCAL_ERROR, format!("{path}: {error}")),
     }

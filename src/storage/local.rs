@@ -188,7 +188,7 @@ impl Storage for LocalStorage {
                 let size = file.metadata()?.len();
                 if offset > size {
                     return Err(Error::new(
-                        ErrorKind::Unsupported,
+                        ErrorKind::InvalidOffset,
                         format!("restart offset {offset} is beyond the end of the file ({size} bytes)"),
                     ));
                 }

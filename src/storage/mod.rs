@@ -29,6 +29,8 @@ pub enum ErrorKind {
     WrongType,
     /// The name is not acceptable to the backend (too long, forbidden characters).
     InvalidName,
+    /// A restart offset the backend cannot write at (beyond the end; HDFS: anywhere but the end).
+    InvalidOffset,
     Io,
 }
 
