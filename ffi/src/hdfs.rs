@@ -332,7 +332,12 @@ impl FileSystem {
         let (c_from, c_to) = (c_string("rename", from)?, c_string("rename", to)?);
         // SAFETY: valid handle and NUL-terminated paths.
         let rc = unsafe { sys::hdfsRename(self.raw, c_from.as_ptr(), c_to.as_ptr()) };
-        check("rename", &format!("{from} -> {to}"), rc)
+        if rc == 0 {
+            return Ok(());
+        }
+        // errno is read before anything else runs (formatting the paths allocates, which may change it).
+        let error = Error::last("rename", from);
+        Err(Error { path: format!("{from} -> {to}"), ..error })
     }
 
     /// Sets the permission bits (0o7777).

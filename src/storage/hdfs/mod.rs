@@ -266,7 +266,7 @@ impl HdfsStorage {
         if offset != existing.size {
             let size = existing.size;
             return Err(Error::new(
-                ErrorKind::Unsupported,
+                ErrorKind::InvalidOffset,
                 format!(
                     "HDFS files can only be appended to: restart offset {offset} is not the end of the file \
                      ({size} bytes); use REST {size} or APPE"
@@ -360,7 +360,7 @@ impl Storage for HdfsStorage {
                 return Err(Error::new(ErrorKind::AlreadyExists, "the target is an existing directory"));
             }
             Some(_) if self.settings.rename_overwrite && source.kind == Kind::File => {
-                self.fs.delete(&self.real(to), false).map_err(storage_error)?;
+                return upload::replace(&self.fs, &self.real(from), &self.real(to));
             }
             Some(_) => return Err(Error::new(ErrorKind::AlreadyExists, "the target exists; HDFS does not replace it")),
         }
@@ -376,6 +376,13 @@ impl Storage for HdfsStorage {
     }
 }
 
+/// A read or write failure during a transfer, as the transfer loop reports it to the client: HDFS's
+/// reason only; the operation and the real path (outside the user's virtual root) go to the log.
+pub(crate) fn transfer_error(error: hdfs::Error) -> std::io::Error {
+    log::warn!("HDFS: {error}");
+    std::io::Error::new(error.kind(), error.reason())
+}
+
 /// A download. libhdfs reads return less than asked (a packet, a block's end); the transfer loop gets a
 /// full buffer instead, so it writes to the socket in large chunks.
 struct HdfsReader(hdfs::File);
@@ -384,7 +391,7 @@ impl std::io::Read for HdfsReader {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
         let mut filled = 0;
         while filled < buffer.len() {
-            match self.0.read(&mut buffer[filled..])? {
+            match self.0.read(&mut buffer[filled..]).map_err(transfer_error)? {
                 0 => break,
                 read => filled += read,
             }

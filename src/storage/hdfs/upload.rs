@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use hdfsftpd_ffi::hdfs::{self, FileSystem};
 
-use super::storage_error;
+use super::{storage_error, transfer_error};
 use crate::storage::{Result, WriteFile};
 
 /// Marks temporary upload names: `.<name>.hdfsftpd-<random>.part`.
@@ -72,12 +72,24 @@ impl Upload {
     }
 }
 
-/// Renames `from` onto `to`, deleting an existing `to` first: HDFS renames do not replace files.
-fn replace(fs: &FileSystem, from: &str, to: &str) -> Result<()> {
-    if fs.exists(to).map_err(storage_error)? {
-        fs.delete(to, false).map_err(storage_error)?;
+/// Puts `from` in the place of `to`. HDFS renames do not replace files, so an existing `to` is moved
+/// aside (to a hidden name) and deleted only once `from` is in place; if that rename fails, the old file
+/// is moved back: a failed replace never loses the file it was to replace.
+pub fn replace(fs: &FileSystem, from: &str, to: &str) -> Result<()> {
+    if !fs.exists(to).map_err(storage_error)? {
+        return fs.rename(from, to).map_err(storage_error);
     }
-    fs.rename(from, to).map_err(storage_error)
+    let (dir, name) = to.rsplit_once('/').unwrap_or(("", to));
+    let aside = format!("{dir}/{}", temp_name(name));
+    fs.rename(to, &aside).map_err(storage_error)?;
+    if let Err(e) = fs.rename(from, to) {
+        if let Err(back) = fs.rename(&aside, to) {
+            log::error!("HDFS: replacing {to} failed and the old file could not be put back; it is at {aside}: {back}");
+        }
+        return Err(storage_error(e));
+    }
+    discard(fs, &aside);
+    Ok(())
 }
 
 fn discard(fs: &FileSystem, temp: &str) {
@@ -107,9 +119,10 @@ impl OpenUploads {
     /// Registers an upload; the returned writer unregisters it when dropped.
     pub fn register(self: &Arc<Self>, upload: Upload) -> HdfsWriter {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let atomic = upload.temp.is_some();
         let slot = Arc::new(Mutex::new(Some(upload)));
         self.slots().insert(id, Arc::clone(&slot));
-        HdfsWriter { slot, id, uploads: Arc::clone(self) }
+        HdfsWriter { slot, id, uploads: Arc::clone(self), atomic }
     }
 
     /// Abandons every upload still open; their sessions' next write fails.
@@ -131,6 +144,8 @@ pub struct HdfsWriter {
     slot: Slot,
     id: u64,
     uploads: Arc<OpenUploads>,
+    /// Written to a temporary name and renamed into place by `finish`.
+    atomic: bool,
 }
 
 fn closed_at_shutdown() -> io::Error {
@@ -140,14 +155,14 @@ fn closed_at_shutdown() -> io::Error {
 impl Write for HdfsWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         match lock(&self.slot).as_mut() {
-            Some(upload) => Ok(upload.file.write(data)?),
+            Some(upload) => upload.file.write(data).map_err(transfer_error),
             None => Err(closed_at_shutdown()),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match lock(&self.slot).as_mut() {
-            Some(upload) => Ok(upload.file.flush()?),
+            Some(upload) => upload.file.flush().map_err(transfer_error),
             None => Err(closed_at_shutdown()),
         }
     }
@@ -155,7 +170,7 @@ impl Write for HdfsWriter {
 
 impl WriteFile for HdfsWriter {
     fn publishes_on_finish(&self) -> bool {
-        lock(&self.slot).as_ref().is_some_and(|upload| upload.temp.is_some())
+        self.atomic
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
