@@ -35,6 +35,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
+use crossbeam_channel::RecvTimeoutError;
 use hdfsftpd_ffi::krb5::{self, codes, Context, Krb5Error, RealmPart, Step, TicketCache, Verifier};
 
 use super::{AuthError, Authenticator, Identity, SessionCredentials};
@@ -149,10 +150,18 @@ impl Authenticator for Krb5Authenticator {
                 }
             })
             .map_err(|e| AuthError::Unavailable(format!("cannot start a Kerberos check: {e}")))?;
-        receiver.recv_timeout(self.timeout).unwrap_or_else(|_| {
-            let kdc = self.checker.kdc_of(self.checker.realm_named_by(user));
-            Err(AuthError::Unavailable(format!("KDC {kdc} did not answer within {}s", self.timeout.as_secs_f64())))
-        })
+        match receiver.recv_timeout(self.timeout) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => {
+                let kdc = self.checker.kdc_of(self.checker.realm_named_by(user));
+                Err(AuthError::Unavailable(format!("KDC {kdc} did not answer within {}s", self.timeout.as_secs_f64())))
+            }
+            // The check thread ended without an answer: it panicked (a bug), which is not the KDC's doing.
+            Err(RecvTimeoutError::Disconnected) => {
+                log::error!("Kerberos check of {user} failed internally (see the panic above)");
+                Err(AuthError::Unavailable("the Kerberos check failed internally".into()))
+            }
+        }
     }
 
     /// `alice` and `alice@R` count as one user for R among the accepted realms.

@@ -117,8 +117,10 @@ impl<K: Hash + Eq> Tracker<K> {
             self.records.retain(|_, r| now < r.window_start + window || r.locked_until.is_some_and(|t| now < t));
         }
         let record = self.records.entry(key).or_insert(Record { failures: 0, window_start: now, locked_until: None });
-        let lock_over = record.locked_until.is_some_and(|t| t <= now);
-        if lock_over || now >= record.window_start + window {
+        // A new window starts once a lock has run out, or the old window has without a lock; never
+        // while a lock is in force (a late failure must not lift it).
+        let locked = record.locked_until.is_some_and(|t| now < t);
+        if !locked && (record.locked_until.is_some() || now >= record.window_start + window) {
             *record = Record { failures: 0, window_start: now, locked_until: None };
         }
         record.failures += 1;
@@ -161,6 +163,17 @@ mod tests {
         tracker.fail("alice", t0, 2, WINDOW);
         assert!(!tracker.fail("alice", t0 + WINDOW, 2, WINDOW));
         assert!(tracker.fail("alice", t0 + WINDOW + Duration::from_secs(1), 2, WINDOW));
+    }
+
+    #[test]
+    fn a_late_failure_does_not_lift_a_lock() {
+        let mut tracker = Tracker::new();
+        let t0 = Instant::now();
+        tracker.fail("alice", t0, 2, WINDOW);
+        assert!(tracker.fail("alice", t0 + Duration::from_secs(50), 2, WINDOW));
+        // Past the counting window that began at t0, but inside the lock that began at t0 + 50.
+        tracker.fail("alice", t0 + Duration::from_secs(70), 2, WINDOW);
+        assert!(tracker.locked_for(&"alice", t0 + Duration::from_secs(100)).is_some());
     }
 
     struct Fixed;
