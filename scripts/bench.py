@@ -7,7 +7,9 @@ tmpfs directory, are started here with generated settings on free high ports, an
 vsftpd serves it anonymously with uploads allowed (vsftpd's local users need system accounts and PAM,
 which a benchmark must not touch); hdfsftpd serves it to a users-file user.
 
-  scripts/bench.py [--runs N] [--size-mib N] [--quick]
+  scripts/bench.py [--runs N] [--size-mib N] [--quick] [--only GROUP[,GROUP...]]
+
+Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, logins, burst, scale, hdfs.
 """
 
 import argparse
@@ -337,7 +339,14 @@ def alternate(runs, targets, measure):
     for round_ in range(runs):
         for target in targets[round_ % 2:] + targets[:round_ % 2]:
             samples[target.name].append(measure(target))
+    print_samples(samples)
     return [statistics.median(samples[t.name]) for t in targets]
+
+
+def print_samples(samples):
+    """Every round's figure, so the spread behind a median can be seen."""
+    for name, values in samples.items():
+        print(f"#   {name}: {' '.join(f'{v:.1f}' for v in values)}", flush=True)
 
 
 def versions():
@@ -354,12 +363,19 @@ def versions():
     return lines
 
 
+GROUPS = ["transfers", "small", "logins", "burst", "scale", "hdfs"]
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke test of the bench")
+    parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups to run [all]")
     args = parser.parse_args()
+    only = set(args.only.split(","))
+    if only - set(GROUPS):
+        parser.error(f"unknown group(s) {', '.join(sorted(only - set(GROUPS)))}; known: {', '.join(GROUPS)}")
     if args.quick:
         args.runs, args.size_mib = 1, 64
     raise_fd_limit()
@@ -386,27 +402,32 @@ def main():
         targets = [ours, theirs]
         size = f"{args.size_mib}MiB"
 
-        for mode in ["plain", "ftps-prot-p", "ftps-prot-c"]:
-            report(f"retr_{size}_{mode}", *alternate(args.runs, targets, lambda t: retr_mb_s(t, mode, "big.bin")),
-                   "MB/s")
-            report(f"stor_{size}_{mode}",
-                   *alternate(args.runs, targets, lambda t: stor_mb_s(t, mode, big, f"{t.name}-{mode}.bin")), "MB/s")
-        report("small_files_4KiB_up_and_down", *alternate(args.runs, targets, small_files_per_s), "files/s")
-        report("sequential_login_quit", *alternate(args.runs, targets, logins_per_s), "sessions/s")
-        bursts = [burst(t) for t in targets]
-        report("burst_200_clients_failed_ops", bursts[0][0], bursts[1][0], "failures (lower is better)")
-        report("burst_200_clients_peak_rss", bursts[0][1], bursts[1][1], "MiB (lower is better)")
-
-        scale = start_hdfsftpd(work, cert, key, name="hdfsftpd-1200", max_clients=1200)
-        servers.append(scale.process)
-        idle = 100 if args.quick else 1000
-        failed, rss = idle_and_busy(scale, idle=idle)
-        line = f"metric=scale_{idle}_idle_100_busy hdfsftpd_failures={failed} hdfsftpd_rss_mib={rss:.0f}"
-        print(line, flush=True)
-        RESULTS.append(line)
-        scale.process.stop()
-
-        hdfs_bench(work, big, size, args.runs, cert, key, servers)
+        if "transfers" in only:
+            for mode in ["plain", "ftps-prot-p", "ftps-prot-c"]:
+                report(f"retr_{size}_{mode}",
+                       *alternate(args.runs, targets, lambda t: retr_mb_s(t, mode, "big.bin")), "MB/s")
+                report(f"stor_{size}_{mode}",
+                       *alternate(args.runs, targets, lambda t: stor_mb_s(t, mode, big, f"{t.name}-{mode}.bin")),
+                       "MB/s")
+        if "small" in only:
+            report("small_files_4KiB_up_and_down", *alternate(args.runs, targets, small_files_per_s), "files/s")
+        if "logins" in only:
+            report("sequential_login_quit", *alternate(args.runs, targets, logins_per_s), "sessions/s")
+        if "burst" in only:
+            bursts = [burst(t) for t in targets]
+            report("burst_200_clients_failed_ops", bursts[0][0], bursts[1][0], "failures (lower is better)")
+            report("burst_200_clients_peak_rss", bursts[0][1], bursts[1][1], "MiB (lower is better)")
+        if "scale" in only:
+            scale = start_hdfsftpd(work, cert, key, name="hdfsftpd-1200", max_clients=1200)
+            servers.append(scale.process)
+            idle = 100 if args.quick else 1000
+            failed, rss = idle_and_busy(scale, idle=idle)
+            line = f"metric=scale_{idle}_idle_100_busy hdfsftpd_failures={failed} hdfsftpd_rss_mib={rss:.0f}"
+            print(line, flush=True)
+            RESULTS.append(line)
+            scale.process.stop()
+        if "hdfs" in only:
+            hdfs_bench(work, big, size, args.runs, cert, key, servers)
     finally:
         for server in servers:
             server.stop()
@@ -443,6 +464,7 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
     for round_ in range(runs):
         for name in list(measures)[:: 1 if round_ % 2 == 0 else -1]:
             samples[name].append(measures[name]())
+    print_samples(samples)
     median = {name: statistics.median(values) for name, values in samples.items()}
     report(f"hdfs_retr_{size}", median["ftp_get"], median["direct_get"], "MB/s", "direct_libhdfs")
     report(f"hdfs_stor_{size}", median["ftp_put"], median["direct_put"], "MB/s", "direct_libhdfs")

@@ -1,6 +1,7 @@
 """FTPS: implicit and explicit TLS with curl, lftp and ftplib; policies; handshake abuse; certificates."""
 
 import ftplib
+import io
 import shutil
 import signal
 import socket
@@ -246,6 +247,50 @@ def test_clear_data_refused_when_data_tls_required(tmp_path, certs):
             assert b"".join(chunks) == b"hello\n"
         finally:
             ftp.close()
+
+
+@pytest.mark.parametrize("command", ["STOR", "APPE"])
+def test_failed_data_handshake_leaves_the_target_file_alone(server, certs, command):
+    """Under PROT P the file is opened only after the data connection's TLS handshake: a client whose
+    handshake fails (here: clear text on the data connection) has not emptied the file it targeted."""
+    name = f"keep-{command.lower()}.txt"
+    (server.home / name).write_bytes(b"yesterday's report\n")
+    ftp = connect_ftplib(server, certs, implicit=False)
+    try:
+        ftp.prot_p()
+        ftp.voidcmd("TYPE I")
+        host, port = ftp.makepasv()
+        ftp.putcmd(f"{command} {name}")
+        with socket.create_connection((host, port), timeout=TIMEOUT) as data:
+            assert ftp.getresp().startswith("150")
+            data.sendall(b"not a TLS client hello\r\n" * 4)
+            wait_closed(data, TIMEOUT)
+        with pytest.raises(ftplib.error_temp) as failed:
+            ftp.getresp()
+        assert str(failed.value).startswith("425") and "TLS handshake" in str(failed.value)
+        chunks = []
+        ftp.retrbinary(f"RETR {name}", chunks.append)
+        assert b"".join(chunks) == b"yesterday's report\n"
+        ftp.quit()
+    finally:
+        ftp.close()
+    assert (server.home / name).read_bytes() == b"yesterday's report\n"
+
+
+def test_refused_upload_under_prot_p_is_reported_after_the_handshake(server, certs):
+    """The 150 reply comes before the file is opened under PROT P; a refusal then ends the transfer
+    with the storage's reply, and the session goes on."""
+    ftp = connect_ftplib(server, certs, implicit=False)
+    try:
+        ftp.prot_p()
+        with pytest.raises(ftplib.error_perm) as refused:
+            ftp.storbinary("STOR no-such-dir/file.bin", io.BytesIO(b"data"))
+        assert str(refused.value).startswith("55"), refused.value
+        assert ftp.voidcmd("NOOP").startswith("200")
+        ftp.quit()
+    finally:
+        ftp.close()
+    assert not (server.home / "no-such-dir").exists()
 
 
 # ---------------------------------------------------------------------------------------------------

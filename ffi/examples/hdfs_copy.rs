@@ -38,7 +38,8 @@ fn copy(direction: &str, from: &str, to: &str) -> Result<(u64, f64), String> {
         builder = builder.conf(key, value);
     }
     let fs = Arc::new(builder.connect().map_err(|e| e.to_string())?);
-    let mut buffer = vec![0u8; BUFFER];
+    let size = std::env::var("HDFS_BUFFER").ok().and_then(|v| v.parse().ok()).unwrap_or(BUFFER);
+    let mut buffer = vec![0u8; size];
     let started = Instant::now();
     let mut bytes = 0u64;
     match direction {

@@ -1,7 +1,9 @@
 //! FTPS (RFC 4217): AUTH PBSZ PROT CCC, the policy gates for clear-text logins and clear data
 //! connections, and TLS on data connections.
 
+use std::io::Read;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use native_tls::TlsAcceptor;
 
@@ -10,6 +12,9 @@ use super::reply::*;
 use super::{Flow, Handled, Session};
 use crate::data::Outcome;
 use crate::stream::Stream;
+
+/// How long a refused upload's data is read and dropped before its connection is closed.
+const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
 
 /// A session's TLS state.
 pub struct Security {
@@ -123,6 +128,11 @@ impl Session {
 
     /// After the 150 reply (clients start the handshake only then): under PROT P the data connection
     /// becomes TLS, this server being the TLS server in both passive and active mode.
+    /// Whether the next data connection gets a TLS handshake (PROT P).
+    pub(super) fn data_is_private(&self) -> bool {
+        self.security.acceptor.is_some() && self.security.protection == Protection::Private
+    }
+
     pub(super) fn protect_data(&self, data: Stream) -> Result<Stream, Reply> {
         let Some(acceptor) =
             self.security.acceptor.as_ref().filter(|_| self.security.protection == Protection::Private)
@@ -142,12 +152,30 @@ impl Session {
         }
     }
 
+    /// Ends a TLS data connection whose upload was refused after the handshake: close_notify, then
+    /// what the client sent meanwhile is read and dropped for a short while, because closing a
+    /// socket with unread data resets it, and the client would see a reset instead of the refusal.
+    pub(super) fn refuse_upload(&self, mut data: Stream) {
+        self.send_close_notify(&mut data);
+        let deadline = Instant::now() + REFUSAL_DRAIN;
+        let mut sink = [0u8; 16 << 10];
+        while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|left| !left.is_zero()) {
+            if data.tcp().set_read_timeout(Some(left)).is_err() || !matches!(data.read(&mut sink), Ok(1..)) {
+                break;
+            }
+        }
+    }
+
     /// Ends a data connection. After a complete transfer a TLS one sends close_notify first, so the
     /// client can tell the end of the data from a cut connection.
     pub(super) fn close_data(&self, mut data: Stream, outcome: &Outcome) {
-        if !matches!(outcome, Outcome::Complete) || !data.is_tls() {
-            return;
+        if matches!(outcome, Outcome::Complete) && data.is_tls() {
+            self.send_close_notify(&mut data);
         }
+    }
+
+    /// Sends close_notify on a TLS data connection; a failure only means the client left first.
+    fn send_close_notify(&self, data: &mut Stream) {
         // The copy loop's short poll timeout is no limit for this last write.
         let finished = data.tcp().set_write_timeout(Some(self.shared.config.data_timeout)).and_then(|()| data.finish());
         if let Err(e) = finished {

@@ -173,26 +173,37 @@ impl Session {
         // The data connection before the file: STOR truncates at open, so a client whose data
         // connection never arrives (NAT, ABOR) must not have emptied the file it meant to replace.
         let data = or_reply!(self, self.open_data());
-        let (path, mut file) = match target {
-            None => or_reply!(self, self.create_unique(mode)),
-            Some(path) => {
-                let how = match (kind, offset) {
-                    (StoreKind::Appe, _) => WriteMode::Append,
-                    (_, 0) => WriteMode::Truncate,
-                    (_, offset) => WriteMode::At(offset),
-                };
-                match self.logged_in().storage.open_write(&path, how, mode) {
-                    Ok(file) => (path, file),
-                    Err(e) => return self.send(&storage_reply(&path, &e)),
+        // Under PROT P the connection is only usable after its TLS handshake, which follows the 150
+        // reply; the file waits for that too. STOU creates a new file, which its 150 reply names.
+        let (path, mut file, mut data) = match target {
+            Some(path) if self.data_is_private() => {
+                self.reply(OPENING_DATA, format!("Opening {} mode data connection for {path}.", self.mode_name()))?;
+                let data = or_reply!(self, self.protect_data(data));
+                match self.open_upload(&path, kind, offset, mode) {
+                    Ok(file) => (path, file, data),
+                    Err(reply) => {
+                        self.refuse_upload(data);
+                        return self.send(&reply);
+                    }
                 }
             }
+            target => {
+                let (path, file) = match target {
+                    None => or_reply!(self, self.create_unique(mode)),
+                    Some(path) => {
+                        let file = or_reply!(self, self.open_upload(&path, kind, offset, mode));
+                        (path, file)
+                    }
+                };
+                let opening = match kind {
+                    StoreKind::Stou => format!("FILE: {}", path.file_name().unwrap_or_default()),
+                    _ => format!("Opening {} mode data connection for {path}.", self.mode_name()),
+                };
+                self.reply(OPENING_DATA, opening)?;
+                let data = or_reply!(self, self.protect_data(data));
+                (path, file, data)
+            }
         };
-        let opening = match kind {
-            StoreKind::Stou => format!("FILE: {}", path.file_name().unwrap_or_default()),
-            _ => format!("Opening {} mode data connection for {path}.", self.mode_name()),
-        };
-        self.reply(OPENING_DATA, opening)?;
-        let mut data = or_reply!(self, self.protect_data(data));
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
@@ -216,6 +227,22 @@ impl Session {
             StoreKind::Stou => "STOU",
         };
         self.finish_transfer(verb, &path, bytes, started, outcome, closed)
+    }
+
+    /// The file a STOR or APPE writes to, opened as the command and a REST offset ask.
+    fn open_upload(
+        &self,
+        path: &VPath,
+        kind: StoreKind,
+        offset: u64,
+        mode: u32,
+    ) -> Result<Box<dyn crate::storage::WriteFile>, Reply> {
+        let how = match (kind, offset) {
+            (StoreKind::Appe, _) => WriteMode::Append,
+            (_, 0) => WriteMode::Truncate,
+            (_, offset) => WriteMode::At(offset),
+        };
+        self.logged_in().storage.open_write(path, how, mode).map_err(|e| storage_reply(path, &e))
     }
 
     /// STOU: a new file with a name no other file has.
