@@ -114,6 +114,60 @@ def children(pid):
     return found
 
 
+def own_cpu_ticks(pid):
+    """utime + stime of `pid` (all its threads), or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+class CpuMeter(threading.Thread):
+    """CPU time a server's process tree uses while the meter runs. vsftpd forks processes per session
+    that may not be reaped by the listener, so each process is followed by polling; a process that
+    ends between two polls loses at most the last interval's time."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.root, self.running, self.lock = pid, True, threading.Lock()
+        self.start_ticks = {each: own_cpu_ticks(each) or 0 for each in [pid] + children(pid)}
+        self.last_ticks = dict(self.start_ticks)
+
+    def poll(self):
+        for each in [self.root] + children(self.root):
+            ticks = own_cpu_ticks(each)
+            if ticks is not None:
+                with self.lock:
+                    self.last_ticks[each] = max(ticks, self.last_ticks.get(each, 0))
+
+    def run(self):
+        while self.running:
+            self.poll()
+            time.sleep(0.02)
+
+    def seconds(self):
+        with self.lock:
+            used = sum(ticks - self.start_ticks.get(pid, 0) for pid, ticks in self.last_ticks.items())
+        return used / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.running = False
+        self.join()
+        self.poll()
+
+
+def settled(pid, limit=3.0):
+    """Waits until `pid` has no children left (the session processes of the last transfer)."""
+    deadline = time.monotonic() + limit
+    while children(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
 class PeakRss(threading.Thread):
     def __init__(self, server):
         super().__init__(daemon=True)
@@ -144,6 +198,11 @@ class Target:
         self.name, self.port, self.ftps_port = name, port, ftps_port
         self.user, self.password, self.upload_dir = user, password, upload_dir
         self.process, self.ftps_process = process, ftps_process
+
+    def server_pid(self, scheme):
+        """The process that serves `scheme` (vsftpd runs one per port)."""
+        process = self.ftps_process if scheme == "ftps" and self.ftps_process else self.process
+        return process.proc.pid
 
     def curl(self, scheme, path):
         """curl's URL and credentials for `path`."""
@@ -221,6 +280,15 @@ CURL_TLS = {
 def curl_args(mode):
     scheme, *flags = CURL_TLS[mode]
     return scheme, flags
+
+
+def metered(target, scheme, size, transfer):
+    """Runs `transfer()` (which returns MB/s); returns (MB/s, server CPU seconds per GiB moved)."""
+    pid = target.server_pid(scheme)
+    settled(pid)
+    with CpuMeter(pid) as meter:
+        rate = transfer()
+    return rate, meter.seconds() / (size / (1 << 30))
 
 
 def retr_mb_s(target, mode, name, sink="/dev/null"):
@@ -324,7 +392,9 @@ def idle_and_busy(target, idle=1000, busy=100):
 # ------------------------------------------------------------------------------------------------
 
 def report(metric, ours, theirs, unit, other="vsftpd"):
-    line = f"metric={metric} hdfsftpd={ours:.1f} {other}={theirs:.1f} ratio={ours / theirs if theirs else float('inf'):.2f} unit={unit}"
+    shown = [f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}" for v in (ours, theirs)]
+    ratio = f"{ours / theirs:.2f}" if theirs else "inf"
+    line = f"metric={metric} hdfsftpd={shown[0]} {other}={shown[1]} ratio={ratio} unit={unit}"
     print(line, flush=True)
     RESULTS.append(line)
 
@@ -332,7 +402,8 @@ def report(metric, ours, theirs, unit, other="vsftpd"):
 def alternate(runs, targets, measure):
     """Runs `measure(target)` on each target, `runs` rounds, who goes first changing every round; the
     medians, in the order of `targets`. One unrecorded round first: the first large write on a fresh
-    machine pays for the kernel's first touch of its memory, whichever server does it."""
+    machine pays for the kernel's first touch of its memory, whichever server does it. A measure may
+    return a tuple of figures; then each gets its median: a list of tuples comes back."""
     for target in targets:
         measure(target)
     samples = {t.name: [] for t in targets}
@@ -340,13 +411,21 @@ def alternate(runs, targets, measure):
         for target in targets[round_ % 2:] + targets[:round_ % 2]:
             samples[target.name].append(measure(target))
     print_samples(samples)
-    return [statistics.median(samples[t.name]) for t in targets]
+    return [medians(samples[t.name]) for t in targets]
+
+
+def medians(values):
+    if isinstance(values[0], tuple):
+        return tuple(statistics.median(column) for column in zip(*values))
+    return statistics.median(values)
 
 
 def print_samples(samples):
     """Every round's figure, so the spread behind a median can be seen."""
     for name, values in samples.items():
-        print(f"#   {name}: {' '.join(f'{v:.1f}' for v in values)}", flush=True)
+        shown = [v if isinstance(v, tuple) else (v,) for v in values]
+        print(f"#   {name}: {' '.join('/'.join(f'{x:.2f}' if x < 10 else f'{x:.0f}' for x in v) for v in shown)}",
+              flush=True)
 
 
 def versions():
@@ -403,12 +482,15 @@ def main():
         size = f"{args.size_mib}MiB"
 
         if "transfers" in only:
+            gib = args.size_mib << 20
             for mode in ["plain", "ftps-prot-p", "ftps-prot-c"]:
-                report(f"retr_{size}_{mode}",
-                       *alternate(args.runs, targets, lambda t: retr_mb_s(t, mode, "big.bin")), "MB/s")
-                report(f"stor_{size}_{mode}",
-                       *alternate(args.runs, targets, lambda t: stor_mb_s(t, mode, big, f"{t.name}-{mode}.bin")),
-                       "MB/s")
+                scheme = curl_args(mode)[0]
+                retr = lambda t: metered(t, scheme, gib, lambda: retr_mb_s(t, mode, "big.bin"))
+                stor = lambda t: metered(t, scheme, gib, lambda: stor_mb_s(t, mode, big, f"{t.name}-{mode}.bin"))
+                for verb, measure in [("retr", retr), ("stor", stor)]:
+                    (ours_rate, ours_cpu), (theirs_rate, theirs_cpu) = alternate(args.runs, targets, measure)
+                    report(f"{verb}_{size}_{mode}", ours_rate, theirs_rate, "MB/s")
+                    report(f"{verb}_{size}_{mode}_server_cpu", ours_cpu, theirs_cpu, "CPU s/GiB (lower is better)")
         if "small" in only:
             report("small_files_4KiB_up_and_down", *alternate(args.runs, targets, small_files_per_s), "files/s")
         if "logins" in only:
