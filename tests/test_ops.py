@@ -261,6 +261,75 @@ def test_privilege_drop_after_binding_a_privileged_port(tmp_path):
         shutil.rmtree(base, ignore_errors=True)
 
 
+def test_unreadable_directory_is_refused_before_the_listing_starts(tmp_path):
+    """A directory the server's user may enter but not read: LIST and MLSD get 550 with the reason
+    before any data connection reply (not a 150 followed by a failed transfer), and the session goes on."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root (CI runs as root)")
+    nobody = pwd.getpwnam("nobody")
+    base = Path(tempfile.mkdtemp(prefix="hdfsftpd-unreadable-"))
+    os.chmod(base, 0o755)
+    srv = Server(base / "srv")
+    os.chmod(base / "srv", 0o755)
+    os.chmod(srv.root, 0o755)
+    locked = srv.home() / "locked"
+    locked.mkdir()
+    (locked / "secret.txt").write_text("x")
+    for path in (srv.home(), locked):
+        os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    os.chmod(locked, 0o311)  # enter, but not read
+    os.chmod(srv.users_file, 0o644)
+    srv.args = server_args(srv, srv.port, "--user", "nobody")
+    srv.start()
+    try:
+        ftp = srv.ftp()
+        for command in ("LIST locked", "MLSD locked", "NLST locked"):
+            with pytest.raises(ftplib.error_perm) as refused:
+                ftp.retrlines(command, lambda line: None)
+            assert str(refused.value).startswith("550") and "ermission" in str(refused.value), (command, refused.value)
+        assert ftp.size("locked/secret.txt") == 1  # entering still works
+        assert ftp.voidcmd("NOOP").startswith("200")
+        ftp.quit()
+    finally:
+        srv.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_full_filesystem_is_reported_as_such(tmp_path):
+    """The user's home on a 1 MiB tmpfs: an upload that does not fit gets 452 naming the cause, the
+    session goes on, and a file that fits still goes up whole."""
+    if os.geteuid() != 0:
+        pytest.fail("this test needs root to mount a small tmpfs (CI runs as root)")
+    srv = Server(tmp_path / "srv")
+    home = srv.home()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(home)], check=True, timeout=30)
+    try:
+        srv.start()
+        try:
+            ftp = srv.ftp()
+            ftp.voidcmd("TYPE I")
+            data = ftp.transfercmd("STOR too-big.bin")
+            try:
+                data.sendall(os.urandom(3 << 20))
+            except OSError:  # the server stops reading when the disk is full, as vsftpd does
+                pass
+            data.close()
+            with pytest.raises(ftplib.error_temp) as full:
+                ftp.voidresp()
+            assert str(full.value).startswith("452") and "No space left" in str(full.value), full.value
+            assert ftp.voidcmd("NOOP").startswith("200")
+            ftp.delete("too-big.bin")
+            small = os.urandom(100_000)
+            assert ftp.storbinary("STOR fits.bin", io.BytesIO(small)).startswith("226")
+            ftp.quit()
+            assert (home / "fits.bin").read_bytes() == small
+            assert "No space left" in srv.log_text()
+        finally:
+            srv.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(home)], check=True, timeout=30)
+
+
 def _port_free(port):
     with socket.socket() as s:
         try:

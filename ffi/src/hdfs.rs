@@ -50,6 +50,10 @@ impl Error {
         };
         // Before the JVM runs, libhdfs may have no thread state to read the cause from (it would crash).
         let root_cause = if matches!(JVM.get(), Some(Ok(()))) { last_root_cause() } else { None };
+        let errno = match (errno, &root_cause) {
+            (EINTERNAL, Some(cause)) => errno_of_exception(cause).unwrap_or(EINTERNAL),
+            _ => errno,
+        };
         Error { operation, path: path.to_string(), errno, root_cause }
     }
 
@@ -73,6 +77,23 @@ impl Error {
             }
         }
     }
+}
+
+/// The errno of a Java exception libhdfs has none for (it reports EINTERNAL), from the class name that
+/// starts its root cause (`DSQuotaExceededException: The DiskSpace quota of /x is exceeded: …`).
+fn errno_of_exception(root_cause: &str) -> Option<i32> {
+    let class = root_cause.split(':').next()?.trim();
+    let class = class.rsplit('.').next()?;
+    Some(match class {
+        "DSQuotaExceededException" | "NSQuotaExceededException" | "QuotaExceededException" => libc::EDQUOT,
+        "PathIsNotEmptyDirectoryException" => libc::ENOTEMPTY,
+        "AccessControlException" | "PathAccessDeniedException" | "PathPermissionException" => libc::EACCES,
+        "FileAlreadyExistsException" | "PathExistsException" => libc::EEXIST,
+        "ParentNotDirectoryException" | "PathIsNotDirectoryException" => libc::ENOTDIR,
+        "PathIsDirectoryException" => libc::EISDIR,
+        "SafeModeException" => libc::EROFS,
+        _ => return None,
+    })
 }
 
 impl fmt::Display for Error {

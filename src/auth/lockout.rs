@@ -54,7 +54,24 @@ impl Authenticator for Lockout {
             log::warn!("lockout: refused {key} from {peer}: {what} is locked out for {}s more", left.as_secs() + 1);
             return Err(AuthError::Denied(format!("{what} is locked out")));
         }
+        // Checks still running count against the limit too: a burst of slow (Kerberos) checks must
+        // not get more guesses than the limit before the first failure is counted.
+        let user_slot = lock(&self.users).begin(key.clone(), now, self.after, self.window);
+        let peer_slot = lock(&self.addresses).begin(peer, now, self.after, self.window);
+        if !(user_slot && peer_slot) {
+            if user_slot {
+                lock(&self.users).end(&key);
+            }
+            if peer_slot {
+                lock(&self.addresses).end(&peer);
+            }
+            let what = if user_slot { format!("address {peer}") } else { format!("user {key}") };
+            log::warn!("lockout: refused {key} from {peer}: {what} has {} logins being checked already", self.after);
+            return Err(AuthError::Denied(format!("too many logins of {what} at once")));
+        }
         let result = self.inner.authenticate(user, password, peer);
+        lock(&self.users).end(&key);
+        lock(&self.addresses).end(&peer);
         match &result {
             // The address is not cleared: one good account must not reset an address's guessing count.
             Ok(_) => lock(&self.users).clear(&key),
@@ -96,6 +113,8 @@ struct Tracker<K> {
 
 struct Record {
     failures: u32,
+    /// Checks begun and not ended yet.
+    in_flight: u32,
     window_start: Instant,
     locked_until: Option<Instant>,
 }
@@ -111,18 +130,44 @@ impl<K: Hash + Eq> Tracker<K> {
         (until > now).then(|| until - now)
     }
 
-    /// Counts a failure; true when it locks `key` out.
-    fn fail(&mut self, key: K, now: Instant, after: u32, window: Duration) -> bool {
+    /// The record of `key`, in a fresh window once a lock has run out, or the old window has without a
+    /// lock; never while a lock is in force (a late failure must not lift it).
+    fn record(&mut self, key: K, now: Instant, window: Duration) -> &mut Record {
         if self.records.len() > PRUNE_ABOVE {
-            self.records.retain(|_, r| now < r.window_start + window || r.locked_until.is_some_and(|t| now < t));
+            self.records.retain(|_, r| {
+                r.in_flight > 0 || now < r.window_start + window || r.locked_until.is_some_and(|t| now < t)
+            });
         }
-        let record = self.records.entry(key).or_insert(Record { failures: 0, window_start: now, locked_until: None });
-        // A new window starts once a lock has run out, or the old window has without a lock; never
-        // while a lock is in force (a late failure must not lift it).
+        let fresh = |in_flight| Record { failures: 0, in_flight, window_start: now, locked_until: None };
+        let record = self.records.entry(key).or_insert_with(|| fresh(0));
         let locked = record.locked_until.is_some_and(|t| now < t);
         if !locked && (record.locked_until.is_some() || now >= record.window_start + window) {
-            *record = Record { failures: 0, window_start: now, locked_until: None };
+            *record = fresh(record.in_flight);
         }
+        record
+    }
+
+    /// Starts a check of `key`; false (and nothing started) when the failures so far and the checks
+    /// still running already reach the limit.
+    fn begin(&mut self, key: K, now: Instant, after: u32, window: Duration) -> bool {
+        let record = self.record(key, now, window);
+        if record.failures + record.in_flight >= after {
+            return false;
+        }
+        record.in_flight += 1;
+        true
+    }
+
+    /// Ends a check `begin` started (its failure, if any, is counted by `fail`).
+    fn end(&mut self, key: &K) {
+        if let Some(record) = self.records.get_mut(key) {
+            record.in_flight = record.in_flight.saturating_sub(1);
+        }
+    }
+
+    /// Counts a failure; true when it locks `key` out.
+    fn fail(&mut self, key: K, now: Instant, after: u32, window: Duration) -> bool {
+        let record = self.record(key, now, window);
         record.failures += 1;
         if record.failures >= after && record.locked_until.is_none() {
             record.locked_until = Some(now + window);
@@ -176,6 +221,21 @@ mod tests {
         assert!(tracker.locked_for(&"alice", t0 + Duration::from_secs(100)).is_some());
     }
 
+    #[test]
+    fn checks_in_flight_count_against_the_limit() {
+        let mut tracker = Tracker::new();
+        let t0 = Instant::now();
+        assert!(tracker.begin("alice", t0, 3, WINDOW));
+        assert!(tracker.begin("alice", t0, 3, WINDOW));
+        tracker.fail("alice", t0, 3, WINDOW);
+        tracker.end(&"alice");
+        assert!(tracker.begin("alice", t0, 3, WINDOW), "one failure and one check running: one more may start");
+        assert!(!tracker.begin("alice", t0, 3, WINDOW), "one failure and two checks running reach the limit");
+        tracker.end(&"alice");
+        assert!(tracker.begin("alice", t0, 3, WINDOW), "an ended check frees its place");
+        assert!(tracker.begin("bob", t0, 3, WINDOW));
+    }
+
     struct Fixed;
 
     impl Authenticator for Fixed {
@@ -202,5 +262,41 @@ mod tests {
         let refused = auth.authenticate("bob", "right", a).unwrap_err();
         assert_eq!(refused, AuthError::Denied(format!("address {a} is locked out")));
         assert!(auth.authenticate("bob", "right", b).is_ok());
+    }
+
+    /// Counts the passwords it is asked to check, slowly, like a distant KDC.
+    struct Slow(std::sync::atomic::AtomicU32);
+
+    impl Authenticator for Slow {
+        fn authenticate(&self, _user: &str, _password: &str, _peer: IpAddr) -> Result<Identity, AuthError> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(200));
+            Err(AuthError::Denied("wrong password".into()))
+        }
+    }
+
+    #[test]
+    fn a_burst_of_slow_guesses_gets_no_more_than_the_limit() {
+        let settings = Settings::from_file_text("lockout-after = 3\nlockout-secs = 60", "t").unwrap();
+        let slow = std::sync::Arc::new(Slow(std::sync::atomic::AtomicU32::new(0)));
+        struct Shared(std::sync::Arc<Slow>);
+        impl Authenticator for Shared {
+            fn authenticate(&self, user: &str, password: &str, peer: IpAddr) -> Result<Identity, AuthError> {
+                self.0.authenticate(user, password, peer)
+            }
+        }
+        let auth = std::sync::Arc::new(wrap(&settings, Box::new(Shared(slow.clone()))).unwrap());
+        let guesses: Vec<_> = (0..20)
+            .map(|i| {
+                let auth = auth.clone();
+                std::thread::spawn(move || {
+                    auth.authenticate("alice", &format!("guess{i}"), IpAddr::from([127, 0, 0, 1]))
+                })
+            })
+            .collect();
+        for guess in guesses {
+            assert!(guess.join().unwrap().is_err());
+        }
+        assert_eq!(slow.0.load(std::sync::atomic::Ordering::SeqCst), 3);
     }
 }

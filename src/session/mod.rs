@@ -345,6 +345,8 @@ fn storage_reply(path: &VPath, error: &storage::Error) -> Reply {
         InvalidName => Reply::new(NAME_NOT_ALLOWED, format!("File name not allowed: {error}")),
         InvalidOffset => Reply::new(INVALID_REST, format!("{path}: {error}")),
         Unsupported => Reply::new(NOT_IMPLEMENTED_FOR_PARAM, format!("{path}: {error}")),
+        NoSpace => Reply::new(INSUFFICIENT_STORAGE, format!("{path}: Insufficient storage space: {error}")),
+        QuotaExceeded => Reply::new(EXCEEDED_STORAGE, format!("{path}: Exceeded storage allocation: {error}")),
         Io => Reply::new(LOCAL_ERROR, format!("{path}: {error}")),
     }
 }

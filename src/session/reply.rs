@@ -23,6 +23,8 @@ pub const SERVICE_UNAVAILABLE: u16 = 421;
 pub const CANT_OPEN_DATA: u16 = 425;
 pub const TRANSFER_ABORTED: u16 = 426;
 pub const LOCAL_ERROR: u16 = 451;
+/// The filesystem is full.
+pub const INSUFFICIENT_STORAGE: u16 = 452;
 pub const SYNTAX_ERROR: u16 = 500;
 pub const SYNTAX_ERROR_ARGS: u16 = 501;
 pub const NOT_IMPLEMENTED: u16 = 502;
@@ -36,6 +38,8 @@ pub const POLICY_DENIED: u16 = 534;
 /// PROT S and PROT E: levels TLS does not provide (RFC 4217).
 pub const PROT_LEVEL_UNSUPPORTED: u16 = 536;
 pub const FILE_UNAVAILABLE: u16 = 550;
+/// A quota (HDFS space or name quota, a disk quota, a file size limit) is exceeded.
+pub const EXCEEDED_STORAGE: u16 = 552;
 pub const NAME_NOT_ALLOWED: u16 = 553;
 pub const INVALID_REST: u16 = 554;
 

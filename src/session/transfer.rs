@@ -307,10 +307,14 @@ impl Session {
                 format!("data connection failed: {e}"),
                 vec![Reply::new(TRANSFER_ABORTED, format!("Transfer aborted: data connection: {e}"))],
             ),
-            (Outcome::StorageFailed(e), _) => (
-                format!("storage failed: {e}"),
-                vec![Reply::new(LOCAL_ERROR, format!("Transfer failed: storage error: {e}"))],
-            ),
+            (Outcome::StorageFailed(e), _) => {
+                let code = match crate::storage::ErrorKind::of_io(e.kind()) {
+                    crate::storage::ErrorKind::NoSpace => INSUFFICIENT_STORAGE,
+                    crate::storage::ErrorKind::QuotaExceeded => EXCEEDED_STORAGE,
+                    _ => LOCAL_ERROR,
+                };
+                (format!("storage failed: {e}"), vec![Reply::new(code, format!("Transfer failed: storage error: {e}"))])
+            }
         };
         log::info!(
             "{peer}: {user} {verb} {path} {bytes} bytes in {:.3}s ({rate:.1} MB/s): {status}",
@@ -358,6 +362,16 @@ impl Session {
         if format == ListFormat::Facts && !meta.is_dir() {
             return self.reply(FILE_UNAVAILABLE, format!("{path}: Not a directory (use MLST for files)"));
         }
+        // Opened before the 150 reply, so a directory the user may not read gets 550, not a failed transfer.
+        let entries: crate::storage::Listing = if meta.is_dir() {
+            match self.logged_in().storage.list(&path) {
+                Ok(entries) => entries,
+                Err(e) => return self.send(&storage_reply(&path, &e)),
+            }
+        } else {
+            let name = path.file_name().unwrap_or("/").to_string();
+            Box::new(std::iter::once(Ok(crate::storage::DirEntry { name, metadata: meta })))
+        };
         let data = or_reply!(self, self.open_data());
         self.reply(OPENING_DATA, "Here comes the directory listing.")?;
         let mut data = or_reply!(self, self.protect_data(data));
@@ -366,16 +380,7 @@ impl Session {
         let user = self.user.as_ref().expect("logged in");
         let writer =
             ListingWriter { format, writable: user.identity.writable, facts: &self.mlst_facts, now: SystemTime::now() };
-        let outcome = if meta.is_dir() {
-            match user.storage.list(&path) {
-                Ok(entries) => writer.write(entries, &mut data, &mut watch),
-                Err(e) => Outcome::StorageFailed(std::io::Error::other(e.to_string())),
-            }
-        } else {
-            let name = path.file_name().unwrap_or("/").to_string();
-            let entry = crate::storage::DirEntry { name, metadata: meta };
-            writer.write(Box::new(std::iter::once(Ok(entry))), &mut data, &mut watch)
-        };
+        let outcome = writer.write(entries, &mut data, &mut watch);
         let bytes = watch.bytes;
         self.close_data(data, &outcome);
         log::debug!("{}: listing of {path}: {bytes} bytes in {:.3?}", self.control.peer, started.elapsed());
@@ -403,7 +408,7 @@ struct ListingWriter<'a> {
 }
 
 impl ListingWriter<'_> {
-    fn write(&self, entries: crate::storage::Listing<'_>, data: &mut Stream, watch: &mut Watch) -> Outcome {
+    fn write(&self, entries: crate::storage::Listing, data: &mut Stream, watch: &mut Watch) -> Outcome {
         let mut batch = String::with_capacity(LISTING_BATCH + 1024);
         for entry in entries {
             let entry = match entry {

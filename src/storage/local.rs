@@ -144,11 +144,12 @@ impl Storage for LocalStorage {
         Ok(self.metadata_of(&fs::metadata(self.real(path)?)?))
     }
 
-    fn list(&self, path: &VPath) -> Result<Listing<'_>> {
+    fn list(&self, path: &VPath) -> Result<Listing> {
         let entries = fs::read_dir(self.real(path)?)?;
+        let this = LocalStorage { home: self.home.clone(), names: Arc::clone(&self.names) };
         Ok(Box::new(entries.map(move |entry| {
             let entry = entry?;
-            let metadata = self.metadata_of(&self.entry_metadata(&entry)?);
+            let metadata = this.metadata_of(&this.entry_metadata(&entry)?);
             Ok(DirEntry { name: entry.file_name().to_string_lossy().into_owned(), metadata })
         })))
     }

@@ -31,6 +31,10 @@ pub enum ErrorKind {
     InvalidName,
     /// A restart offset the backend cannot write at (beyond the end; HDFS: anywhere but the end).
     InvalidOffset,
+    /// The filesystem is full.
+    NoSpace,
+    /// A quota or size limit is exceeded.
+    QuotaExceeded,
     Io,
 }
 
@@ -67,6 +71,8 @@ impl ErrorKind {
             Io::Unsupported => ErrorKind::Unsupported,
             Io::IsADirectory | Io::NotADirectory => ErrorKind::WrongType,
             Io::InvalidFilename => ErrorKind::InvalidName,
+            Io::StorageFull => ErrorKind::NoSpace,
+            Io::QuotaExceeded | Io::FileTooLarge => ErrorKind::QuotaExceeded,
             _ => ErrorKind::Io,
         }
     }
@@ -123,8 +129,9 @@ pub struct DirEntry {
     pub metadata: Metadata,
 }
 
-/// A directory listing, produced while the client reads it rather than collected first.
-pub type Listing<'a> = Box<dyn Iterator<Item = Result<DirEntry>> + Send + 'a>;
+/// A directory listing, produced while the client reads it rather than collected first. It owns what
+/// it needs, so a session can open it (and report a refusal) before the data connection's 150 reply.
+pub type Listing = Box<dyn Iterator<Item = Result<DirEntry>> + Send>;
 
 /// How an upload opens its target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,7 +177,7 @@ pub trait WriteFile: Write + Send {
 pub trait Storage: Send {
     fn metadata(&self, path: &VPath) -> Result<Metadata>;
     /// Entries of a directory, streamed; `.` and `..` are not included.
-    fn list(&self, path: &VPath) -> Result<Listing<'_>>;
+    fn list(&self, path: &VPath) -> Result<Listing>;
     /// Opens a file for reading, positioned at `offset`.
     fn open_read(&self, path: &VPath, offset: u64) -> Result<Box<dyn ReadFile>>;
     /// Opens a file for writing; `mode` (permission bits, umask applied) is used when it is created.

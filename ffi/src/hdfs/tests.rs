@@ -196,3 +196,16 @@ fn acts_as_the_given_user_name() {
     assert_eq!(fs.stat(&dir.0.to_string_lossy()).unwrap().kind, Kind::Dir);
     assert_eq!(fs.uri(), "file:///");
 }
+
+#[test]
+fn exceptions_libhdfs_has_no_errno_for_get_one_from_their_class() {
+    let quota = "DSQuotaExceededException: The DiskSpace quota of /user/bob is exceeded: quota = 1024 B";
+    assert_eq!(errno_of_exception(quota), Some(libc::EDQUOT));
+    assert_eq!(errno_of_exception("NSQuotaExceededException: The NameSpace quota … is exceeded"), Some(libc::EDQUOT));
+    let not_empty = "org.apache.hadoop.fs.PathIsNotEmptyDirectoryException: `/x is non empty': Directory is not empty";
+    assert_eq!(errno_of_exception(not_empty), Some(libc::ENOTEMPTY));
+    assert_eq!(errno_of_exception("IOException: Directory /x is not empty"), None);
+    assert_eq!(errno_of_exception(""), None);
+    let quota_error = Error { operation: "write", path: "/x".into(), errno: libc::EDQUOT, root_cause: None };
+    assert_eq!(quota_error.kind(), io::ErrorKind::QuotaExceeded);
+}

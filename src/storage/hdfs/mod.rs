@@ -284,7 +284,7 @@ impl Storage for HdfsStorage {
 
     /// libhdfs returns a whole directory as one C array (it has no paging call); the entries are
     /// converted one at a time as the client receives them, never collected into a second list.
-    fn list(&self, path: &VPath) -> Result<Listing<'_>> {
+    fn list(&self, path: &VPath) -> Result<Listing> {
         let entries = self.fs.list(&self.real(path)).map_err(storage_error)?;
         Ok(Box::new(
             entries
