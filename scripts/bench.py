@@ -77,7 +77,7 @@ class Process:
         for pid in [self.proc.pid] + children(self.proc.pid):
             try:
                 status = Path(f"/proc/{pid}/status").read_text()
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):  # gone since it was listed
                 continue
             # A process that is exiting has no VmRSS line any more.
             total += sum(int(l.split()[1]) for l in status.splitlines() if l.startswith("VmRSS:"))
