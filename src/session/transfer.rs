@@ -177,7 +177,7 @@ impl Session {
         // reply; the file waits for that too. STOU creates a new file, which its 150 reply names.
         let (path, mut file, mut data) = match target {
             Some(path) if self.data_is_private() => {
-                self.reply(OPENING_DATA, format!("Opening {} mode data connection for {path}.", self.mode_name()))?;
+                self.reply(OPENING_DATA, self.upload_opening(kind, &path))?;
                 let data = or_reply!(self, self.protect_data(data));
                 match self.open_upload(&path, kind, offset, mode) {
                     Ok(file) => (path, file, data),
@@ -195,11 +195,7 @@ impl Session {
                         (path, file)
                     }
                 };
-                let opening = match kind {
-                    StoreKind::Stou => format!("FILE: {}", path.file_name().unwrap_or_default()),
-                    _ => format!("Opening {} mode data connection for {path}.", self.mode_name()),
-                };
-                self.reply(OPENING_DATA, opening)?;
+                self.reply(OPENING_DATA, self.upload_opening(kind, &path))?;
                 let data = or_reply!(self, self.protect_data(data));
                 (path, file, data)
             }
@@ -227,6 +223,14 @@ impl Session {
             StoreKind::Stou => "STOU",
         };
         self.finish_transfer(verb, &path, bytes, started, outcome, closed)
+    }
+
+    /// The text of an upload's 150 reply: STOU's names the file it chose (RFC 1123).
+    fn upload_opening(&self, kind: StoreKind, path: &VPath) -> String {
+        match kind {
+            StoreKind::Stou => format!("FILE: {}", path.file_name().unwrap_or_default()),
+            _ => format!("Opening {} mode data connection for {path}.", self.mode_name()),
+        }
     }
 
     /// The file a STOR or APPE writes to, opened as the command and a REST offset ask.
