@@ -123,33 +123,17 @@ def own_cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])
 
 
-class CpuMeter(threading.Thread):
-    """CPU time a server's process tree uses while the meter runs. vsftpd forks processes per session
-    that may not be reaped by the listener, so each process is followed by polling; a process that
-    ends between two polls loses at most the last interval's time."""
+class Sampler(threading.Thread):
+    """Calls `sample()` every 20 ms while in a `with` block, and once more at its end."""
 
-    def __init__(self, pid):
+    def __init__(self):
         super().__init__(daemon=True)
-        self.root, self.running, self.lock = pid, True, threading.Lock()
-        self.start_ticks = {each: own_cpu_ticks(each) or 0 for each in [pid] + children(pid)}
-        self.last_ticks = dict(self.start_ticks)
-
-    def poll(self):
-        for each in [self.root] + children(self.root):
-            ticks = own_cpu_ticks(each)
-            if ticks is not None:
-                with self.lock:
-                    self.last_ticks[each] = max(ticks, self.last_ticks.get(each, 0))
+        self.running = True
 
     def run(self):
         while self.running:
-            self.poll()
+            self.sample()
             time.sleep(0.02)
-
-    def seconds(self):
-        with self.lock:
-            used = sum(ticks - self.start_ticks.get(pid, 0) for pid, ticks in self.last_ticks.items())
-        return used / os.sysconf("SC_CLK_TCK")
 
     def __enter__(self):
         self.start()
@@ -158,7 +142,31 @@ class CpuMeter(threading.Thread):
     def __exit__(self, *exc):
         self.running = False
         self.join()
-        self.poll()
+        self.sample()
+
+
+class CpuMeter(Sampler):
+    """CPU time a server's process tree uses while the meter runs. vsftpd forks processes per session
+    that may not be reaped by the listener, so each process is followed by polling; a process that
+    ends between two polls loses at most the last interval's time."""
+
+    def __init__(self, pid):
+        super().__init__()
+        self.root, self.lock = pid, threading.Lock()
+        self.start_ticks = {each: own_cpu_ticks(each) or 0 for each in [pid] + children(pid)}
+        self.last_ticks = dict(self.start_ticks)
+
+    def sample(self):
+        for each in [self.root] + children(self.root):
+            ticks = own_cpu_ticks(each)
+            if ticks is not None:
+                with self.lock:
+                    self.last_ticks[each] = max(ticks, self.last_ticks.get(each, 0))
+
+    def seconds(self):
+        with self.lock:
+            used = sum(ticks - self.start_ticks.get(pid, 0) for pid, ticks in self.last_ticks.items())
+        return used / os.sysconf("SC_CLK_TCK")
 
 
 def settled(pid, limit=3.0):
@@ -168,23 +176,15 @@ def settled(pid, limit=3.0):
         time.sleep(0.02)
 
 
-class PeakRss(threading.Thread):
+class PeakRss(Sampler):
+    """The highest resident memory of a server's process tree while it runs."""
+
     def __init__(self, server):
-        super().__init__(daemon=True)
-        self.server, self.peak, self.running = server, 0, True
+        super().__init__()
+        self.server, self.peak = server, 0
 
-    def run(self):
-        while self.running:
-            self.peak = max(self.peak, self.server.rss_kib())
-            time.sleep(0.02)
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.running = False
-        self.join()
+    def sample(self):
+        self.peak = max(self.peak, self.server.rss_kib())
 
 
 # ------------------------------------------------------------------------------------------------

@@ -232,67 +232,61 @@ def test_sigterm_during_1gib_upload(tmp_path, grace, completes):
     srv.proc = None
 
 
-def test_privilege_drop_after_binding_a_privileged_port(tmp_path):
+@pytest.fixture
+def nobody_server():
+    """A server set up to run as `nobody` (--user), its storage reachable by that user and alice's home
+    owned by it; started by the test. Stopped and removed afterwards."""
     if os.geteuid() != 0:
         pytest.fail("this test needs root (CI runs as root)")
     nobody = pwd.getpwnam("nobody")
     # pytest's own temp tree is private to root; nobody needs to reach the storage root.
-    base = Path(tempfile.mkdtemp(prefix="hdfsftpd-priv-"))
+    base = Path(tempfile.mkdtemp(prefix="hdfsftpd-nobody-"))
     os.chmod(base, 0o755)
     srv = Server(base / "srv")
     os.chmod(base / "srv", 0o755)
     os.chmod(srv.root, 0o755)
     os.chown(srv.home(), nobody.pw_uid, nobody.pw_gid)
     os.chmod(srv.users_file, 0o644)
-    port = next(p for p in range(990, 1020) if _port_free(p))
-    srv.port = port
-    srv.args = server_args(srv, port, "--user", "nobody")
-    srv.start()
+    srv.args = server_args(srv, srv.port, "--user", "nobody")
     try:
-        status = Path(f"/proc/{srv.proc.pid}/status").read_text()
-        uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
-        assert set(map(int, uids)) == {nobody.pw_uid}, status
-        ftp = srv.ftp()
-        ftp.storbinary("STOR as-nobody.bin", io.BytesIO(b"n" * 1000))
-        ftp.quit()
-        assert (srv.home() / "as-nobody.bin").stat().st_uid == nobody.pw_uid
+        yield srv, nobody
     finally:
         srv.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_unreadable_directory_is_refused_before_the_listing_starts(tmp_path):
+def test_privilege_drop_after_binding_a_privileged_port(nobody_server):
+    srv, nobody = nobody_server
+    srv.port = next(p for p in range(990, 1020) if _port_free(p))
+    srv.args = server_args(srv, srv.port, "--user", "nobody")
+    srv.start()
+    status = Path(f"/proc/{srv.proc.pid}/status").read_text()
+    uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
+    assert set(map(int, uids)) == {nobody.pw_uid}, status
+    ftp = srv.ftp()
+    ftp.storbinary("STOR as-nobody.bin", io.BytesIO(b"n" * 1000))
+    ftp.quit()
+    assert (srv.home() / "as-nobody.bin").stat().st_uid == nobody.pw_uid
+
+
+def test_unreadable_directory_is_refused_before_the_listing_starts(nobody_server):
     """A directory the server's user may enter but not read: LIST and MLSD get 550 with the reason
     before any data connection reply (not a 150 followed by a failed transfer), and the session goes on."""
-    if os.geteuid() != 0:
-        pytest.fail("this test needs root (CI runs as root)")
-    nobody = pwd.getpwnam("nobody")
-    base = Path(tempfile.mkdtemp(prefix="hdfsftpd-unreadable-"))
-    os.chmod(base, 0o755)
-    srv = Server(base / "srv")
-    os.chmod(base / "srv", 0o755)
-    os.chmod(srv.root, 0o755)
+    srv, nobody = nobody_server
     locked = srv.home() / "locked"
     locked.mkdir()
     (locked / "secret.txt").write_text("x")
-    for path in (srv.home(), locked):
-        os.chown(path, nobody.pw_uid, nobody.pw_gid)
+    os.chown(locked, nobody.pw_uid, nobody.pw_gid)
     os.chmod(locked, 0o311)  # enter, but not read
-    os.chmod(srv.users_file, 0o644)
-    srv.args = server_args(srv, srv.port, "--user", "nobody")
     srv.start()
-    try:
-        ftp = srv.ftp()
-        for command in ("LIST locked", "MLSD locked", "NLST locked"):
-            with pytest.raises(ftplib.error_perm) as refused:
-                ftp.retrlines(command, lambda line: None)
-            assert str(refused.value).startswith("550") and "ermission" in str(refused.value), (command, refused.value)
-        assert ftp.size("locked/secret.txt") == 1  # entering still works
-        assert ftp.voidcmd("NOOP").startswith("200")
-        ftp.quit()
-    finally:
-        srv.stop()
-        shutil.rmtree(base, ignore_errors=True)
+    ftp = srv.ftp()
+    for command in ("LIST locked", "MLSD locked", "NLST locked"):
+        with pytest.raises(ftplib.error_perm) as refused:
+            ftp.retrlines(command, lambda line: None)
+        assert str(refused.value).startswith("550") and "ermission" in str(refused.value), (command, refused.value)
+    assert ftp.size("locked/secret.txt") == 1  # entering still works
+    assert ftp.voidcmd("NOOP").startswith("200")
+    ftp.quit()
 
 
 def test_a_full_filesystem_is_reported_as_such(tmp_path):

@@ -5,7 +5,7 @@ use std::time::{Instant, SystemTime};
 
 use super::command::TransferType;
 use super::reply::*;
-use super::{storage_reply, DataPlan, Flow, Handled, Session};
+use super::{storage_reply, transfer_failure_code, DataPlan, Flow, Handled, Session};
 use crate::data::{self, Outcome, SetupError, Watch};
 use crate::listing;
 use crate::storage::WriteMode;
@@ -311,14 +311,10 @@ impl Session {
                 format!("data connection failed: {e}"),
                 vec![Reply::new(TRANSFER_ABORTED, format!("Transfer aborted: data connection: {e}"))],
             ),
-            (Outcome::StorageFailed(e), _) => {
-                let code = match crate::storage::ErrorKind::of_io(e.kind()) {
-                    crate::storage::ErrorKind::NoSpace => INSUFFICIENT_STORAGE,
-                    crate::storage::ErrorKind::QuotaExceeded => EXCEEDED_STORAGE,
-                    _ => LOCAL_ERROR,
-                };
-                (format!("storage failed: {e}"), vec![Reply::new(code, format!("Transfer failed: storage error: {e}"))])
-            }
+            (Outcome::StorageFailed(e), _) => (
+                format!("storage failed: {e}"),
+                vec![Reply::new(transfer_failure_code(e), format!("Transfer failed: storage error: {e}"))],
+            ),
         };
         log::info!(
             "{peer}: {user} {verb} {path} {bytes} bytes in {:.3}s ({rate:.1} MB/s): {status}",
