@@ -32,6 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / "target/release/hdfsftpd"
 HDFS_COPY = REPO / "target/release/examples/hdfs_copy"
+FTPS_GET = REPO / "target/release/examples/ftps_get"
 HOST = "127.0.0.1"
 RAW_LOCAL_FS = "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem"
 RESULTS = []
@@ -44,7 +45,10 @@ def free_port():
 
 
 def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=900, **kw)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, **kw)
+    if done.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd))} exited with {done.returncode}: {done.stderr.strip()}")
+    return done
 
 
 def raise_fd_limit():
@@ -298,6 +302,12 @@ def retr_mb_s(target, mode, name, sink="/dev/null"):
     return float(out) / 1e6
 
 
+def ftps_retr_mb_s(target, name):
+    """A PROT P download by scripts/ftps_get.rs: curl's decryption, not the server, would set the pace."""
+    got, seconds = run([str(FTPS_GET), HOST, str(target.ftps_port), target.user, target.password, name]).stdout.split()
+    return int(got) / float(seconds) / 1e6
+
+
 def stor_mb_s(target, mode, local, remote):
     scheme, flags = curl_args(mode)
     out = run(["curl", "-sS", "--fail", *flags, "-T", str(local), "-w", "%{speed_upload}",
@@ -485,7 +495,8 @@ def main():
             gib = args.size_mib << 20
             for mode in ["plain", "ftps-prot-p", "ftps-prot-c"]:
                 scheme = curl_args(mode)[0]
-                retr = lambda t: metered(t, scheme, gib, lambda: retr_mb_s(t, mode, "big.bin"))
+                fetch = ftps_retr_mb_s if mode == "ftps-prot-p" else lambda t, name: retr_mb_s(t, mode, name)
+                retr = lambda t: metered(t, scheme, gib, lambda: fetch(t, "big.bin"))
                 stor = lambda t: metered(t, scheme, gib, lambda: stor_mb_s(t, mode, big, f"{t.name}-{mode}.bin"))
                 for verb, measure in [("retr", retr), ("stor", stor)]:
                     (ours_rate, ours_cpu), (theirs_rate, theirs_cpu) = alternate(args.runs, targets, measure)
