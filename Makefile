@@ -46,7 +46,7 @@ bench: build
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vsftpd >/dev/null; }
 	@scripts/install-test-deps.sh
 	$(CARGO) build --release --example hdfs_copy -p hdfsftpd-ffi
-	$(CARGO) build --release --example ftps_get
+	$(CARGO) build --release --example ftp_get
 	python3 scripts/bench.py $(BENCH_ARGS)
 
 lint:

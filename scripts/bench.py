@@ -32,7 +32,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / "target/release/hdfsftpd"
 HDFS_COPY = REPO / "target/release/examples/hdfs_copy"
-FTPS_GET = REPO / "target/release/examples/ftps_get"
+FTP_GET = REPO / "target/release/examples/ftp_get"
 HOST = "127.0.0.1"
 RAW_LOCAL_FS = "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem"
 RESULTS = []
@@ -295,16 +295,19 @@ def metered(target, scheme, size, transfer):
     return rate, meter.seconds() / (size / (1 << 30))
 
 
-def retr_mb_s(target, mode, name, sink="/dev/null"):
+def retr_mb_s(target, mode, name):
     scheme, flags = curl_args(mode)
-    out = run(["curl", "-sS", "--fail", *flags, "-o", str(sink), "-w", "%{speed_download}",
+    out = run(["curl", "-sS", "--fail", *flags, "-o", "/dev/null", "-w", "%{speed_download}",
                *target.curl(scheme, name)]).stdout
     return float(out) / 1e6
 
 
-def ftps_retr_mb_s(target, name):
-    """A PROT P download by scripts/ftps_get.rs: curl's decryption, not the server, would set the pace."""
-    got, seconds = run([str(FTPS_GET), HOST, str(target.ftps_port), target.user, target.password, name]).stdout.split()
+def client_retr_mb_s(target, scheme, name, sink=None):
+    """A download by scripts/ftp_get.rs, where curl, not the server, would set the pace: over TLS (it
+    decrypts slowly) and into a file (it writes 16 KiB at a time)."""
+    port = target.ftps_port if scheme == "ftps" else target.port
+    out = run([str(FTP_GET), scheme, HOST, str(port), target.user, target.password, name, *([str(sink)] if sink else [])])
+    got, seconds = out.stdout.split()
     return int(got) / float(seconds) / 1e6
 
 
@@ -495,7 +498,10 @@ def main():
             gib = args.size_mib << 20
             for mode in ["plain", "ftps-prot-p", "ftps-prot-c"]:
                 scheme = curl_args(mode)[0]
-                fetch = ftps_retr_mb_s if mode == "ftps-prot-p" else lambda t, name: retr_mb_s(t, mode, name)
+                if mode == "ftps-prot-p":
+                    fetch = lambda t, name: client_retr_mb_s(t, "ftps", name)
+                else:
+                    fetch = lambda t, name: retr_mb_s(t, mode, name)
                 retr = lambda t: metered(t, scheme, gib, lambda: fetch(t, "big.bin"))
                 stor = lambda t: metered(t, scheme, gib, lambda: stor_mb_s(t, mode, big, f"{t.name}-{mode}.bin"))
                 for verb, measure in [("retr", retr), ("stor", stor)]:
@@ -546,7 +552,7 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
     # Both sides of each comparison read from and write to the same kinds of files (tmpfs); one
     # unrecorded round first, then rounds in alternating order, as for the server comparisons.
     measures = {
-        "ftp_get": lambda: retr_mb_s(hdfs, "plain", "big.bin", sink=work / "ftp-get.bin"),
+        "ftp_get": lambda: client_retr_mb_s(hdfs, "ftp", "big.bin", sink=work / "ftp-get.bin"),
         "direct_get": lambda: direct("get", big, work / "direct-get.bin"),
         "ftp_put": lambda: stor_mb_s(hdfs, "plain", big, "hdfs-put.bin"),
         "direct_put": lambda: direct("put", big, work / "pub/up/direct-put.bin"),
