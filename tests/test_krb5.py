@@ -107,7 +107,10 @@ def test_stopped_kdc_gets_a_clear_421_within_the_deadline(krb_server, realm):
     server = krb_server("--auth-timeout", str(AUTH_TIMEOUT))
     realm.stop()
     reply, elapsed = login_error(server, "alice", USERS["alice"])
-    assert reply.startswith("421") and "unreachable" in reply and realm.kdc_address in reply, reply
+    assert reply.startswith("421") and "the KDC cannot be reached" in reply, reply
+    # A client that is not logged in learns the cause, not where the KDC is; the log names it.
+    assert realm.kdc_address not in reply, reply
+    server.wait_log(f"the KDC cannot be reached: KDC {realm.kdc_address}")
     assert elapsed < AUTH_TIMEOUT + 3
 
 
@@ -134,8 +137,9 @@ def test_hung_kdc_gets_421_within_auth_timeout_while_another_session_transfers(k
     try:
         started = time.monotonic()
         reply, elapsed = login_error(server, "alice", USERS["alice"])
-        assert reply.startswith("421") and f"did not answer within {AUTH_TIMEOUT}s" in reply, reply
-        assert realm.kdc_address in reply, reply
+        assert reply.startswith("421") and f"the KDC did not answer within {AUTH_TIMEOUT}s" in reply, reply
+        assert realm.kdc_address not in reply, reply
+        server.wait_log(f"did not answer within {AUTH_TIMEOUT}s: KDC {realm.kdc_address} of realm")
         assert elapsed < AUTH_TIMEOUT + 3
         assert [t for t in done if t > started], "no transfer completed while the login waited on the KDC"
     finally:

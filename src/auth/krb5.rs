@@ -19,13 +19,18 @@
 //! abandoned check finishes on its own; its result, ticket cache included, is dropped (destroyed) then.
 //! At most [`MAX_CHECKS`] checks run at once, abandoned ones included.
 //!
+//! # What a client is told
+//! A login the server cannot check gets 421 with the cause in words ("the KDC cannot be reached"), never
+//! a host name, address or path: the client is not logged in yet. The log line names the KDC and the
+//! file.
+//!
 //! # Ticket expiry
 //! Tickets are not renewed (that would need the password kept in memory or renewable tickets). Once the
 //! TGT has expired the session refuses every further command with 530 and logs the user out, so no new
 //! transfer starts on an expired ticket; the user logs in again on the same connection.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::io::Read;
 use std::net::IpAddr;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -79,11 +84,11 @@ struct VerifyWith {
 impl VerifyWith {
     /// The keytab and service principal as handles of `ctx`.
     fn open<'c>(&self, ctx: &'c Context) -> Result<(krb5::Keytab<'c>, Option<krb5::Principal<'c>>), AuthError> {
-        let keytab = ctx.keytab(&self.keytab).map_err(|e| AuthError::Unavailable(format!("keytab: {e}")))?;
+        let keytab = ctx.keytab(&self.keytab).map_err(|e| unavailable("the server's keytab cannot be read", e))?;
         let service = match &self.service {
             Some(name) => Some(
                 ctx.parse_principal(name, RealmPart::Required)
-                    .map_err(|e| AuthError::Unavailable(format!("service principal {name}: {e}")))?,
+                    .map_err(|e| unavailable("the server's service principal is unusable", format!("{name}: {e}")))?,
             ),
             None => None,
         };
@@ -149,12 +154,13 @@ impl Authenticator for Krb5Authenticator {
                     log::info!("Kerberos check of {name} ended after its deadline ({outcome}); result discarded");
                 }
             })
-            .map_err(|e| AuthError::Unavailable(format!("cannot start a Kerberos check: {e}")))?;
+            .map_err(|e| unavailable("the server cannot start a Kerberos check", e))?;
         match receiver.recv_timeout(self.timeout) {
             Ok(result) => result,
             Err(RecvTimeoutError::Timeout) => {
                 let kdc = self.checker.kdc_of(self.checker.realm_named_by(user));
-                Err(AuthError::Unavailable(format!("KDC {kdc} did not answer within {}s", self.timeout.as_secs_f64())))
+                let reason = format!("the KDC did not answer within {}s", self.timeout.as_secs_f64());
+                Err(unavailable(&reason, format!("KDC {kdc}, login {user}")))
             }
             // The check thread ended without an answer: it panicked (a bug), which is not the KDC's doing.
             Err(RecvTimeoutError::Disconnected) => {
@@ -176,7 +182,7 @@ impl Authenticator for Krb5Authenticator {
 impl Checker {
     /// The whole check, on a helper thread with its own krb5 context.
     fn check(&self, name: &str, password: &str) -> Result<Identity, AuthError> {
-        let ctx = Context::new().map_err(|e| AuthError::Unavailable(format!("krb5 does not start: {e}")))?;
+        let ctx = Context::new().map_err(|e| unavailable("Kerberos does not start on the server", e))?;
         let (client, user) = self.principal(&ctx, name)?;
         let realm = client.realm();
         let cache_path = self.ccache_dir.join(format!("{user}-{}", random_hex()?));
@@ -224,7 +230,7 @@ impl Checker {
         match failure.step {
             // Verifying asks the KDC for a service ticket, so it can find the KDC gone too.
             Step::GetCredentials | Step::Verify if is_kdc_unavailable(e.code) => {
-                AuthError::Unavailable(format!("KDC {} unreachable: {}", self.kdc_of(realm), e.message))
+                unavailable("the KDC cannot be reached", format!("KDC {}: {}", self.kdc_of(realm), e.message))
             }
             Step::GetCredentials => AuthError::Denied(e.to_string()),
             Step::Verify => {
@@ -234,9 +240,15 @@ impl Checker {
                 );
                 AuthError::Denied(format!("ticket verification failed: {e}"))
             }
-            Step::Store => AuthError::Unavailable(format!("cannot store the ticket cache: {e}")),
+            Step::Store => unavailable("the server cannot store the ticket", e),
         }
     }
+}
+
+/// A 421 that tells the client `reason` and logs `detail` (which may name hosts and paths).
+fn unavailable(reason: &str, detail: impl fmt::Display) -> AuthError {
+    log::error!("Kerberos: {reason}: {detail}");
+    AuthError::Unavailable(reason.to_string())
 }
 
 fn is_kdc_unavailable(code: i32) -> bool {
@@ -255,7 +267,7 @@ fn random_hex() -> Result<String, AuthError> {
     let mut bytes = [0u8; 8];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| AuthError::Unavailable(format!("/dev/urandom: {e}")))?;
+        .map_err(|e| unavailable("the server has no randomness", format!("/dev/urandom: {e}")))?;
     Ok(bytes.iter().fold(String::new(), |mut s, b| {
         let _ = write!(s, "{b:02x}");
         s
