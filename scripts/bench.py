@@ -83,6 +83,8 @@ class CpuGroup:
 
     def remove(self):
         """Ends what is left in the group (vsftpd's orphaned session processes), then the group."""
+        if not self.path.exists():  # a server stopped twice
+            return
         (self.path / "cgroup.kill").write_text("1")
         deadline = time.monotonic() + 10
         while (self.path / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:

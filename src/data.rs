@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
+use crate::random::random_u64;
 use crate::session::control::{Control, Interrupt};
 use crate::storage::{ReadFile, WriteFile};
 use crate::stream::Stream;
@@ -38,8 +39,9 @@ pub fn listen_passive(local: IpAddr, range: Option<(u16, u16)>) -> io::Result<Tc
     let Some((lo, hi)) = range else {
         return bind(0);
     };
-    let span = u32::from(hi - lo) + 1;
-    let start = pseudo_random() % span;
+    let span = u64::from(hi - lo) + 1;
+    // A start point different per call, so sessions spread out over the range.
+    let start = random_u64() % span;
     let mut last_error = io::Error::new(io::ErrorKind::AddrInUse, "no free port in the passive range");
     for step in 0..span {
         let port = lo + ((start + step) % span) as u16;
@@ -49,14 +51,6 @@ pub fn listen_passive(local: IpAddr, range: Option<(u16, u16)>) -> io::Result<Tc
         }
     }
     Err(last_error)
-}
-
-/// A start point for walking the passive range, different per call so sessions spread out.
-fn pseudo_random() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(Instant::now().elapsed().as_nanos() as u64);
-    hasher.finish() as u32
 }
 
 /// Why a data connection was not set up.

@@ -281,11 +281,6 @@ fn check(operation: &'static str, path: &str, rc: c_int) -> Result<()> {
 }
 
 impl FileSystem {
-    /// The URI or name this handle was connected with.
-    pub fn uri(&self) -> &str {
-        &self.uri
-    }
-
     pub fn stat(&self, path: &str) -> Result<FileInfo> {
         let c_path = c_string("stat", path)?;
         // SAFETY: valid handle and NUL-terminated path; the result is NULL or one hdfsFileInfo we free.
@@ -434,9 +429,7 @@ pub struct FileInfo {
     pub name: String,
     pub size: u64,
     pub modified: SystemTime,
-    pub accessed: SystemTime,
     pub replication: u16,
-    pub block_size: u64,
     pub owner: String,
     pub group: String,
     /// Permission bits (0o7777).
@@ -461,9 +454,7 @@ impl FileInfo {
             name: text(raw.mName),
             size: raw.mSize.max(0) as u64,
             modified: seconds(raw.mLastMod),
-            accessed: seconds(raw.mLastAccess),
             replication: raw.mReplication.max(0) as u16,
-            block_size: raw.mBlockSize.max(0) as u64,
             owner: text(raw.mOwner),
             group: text(raw.mGroup),
             permissions: raw.mPermissions as u16 & 0o7777,
@@ -485,16 +476,6 @@ pub struct Listing {
 
 // SAFETY: the array is plain C memory owned by this value alone.
 unsafe impl Send for Listing {}
-
-impl Listing {
-    pub fn len(&self) -> usize {
-        self.count as usize
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-}
 
 impl Iterator for Listing {
     type Item = FileInfo;
@@ -555,19 +536,6 @@ impl File {
         let read = unsafe { sys::hdfsRead(self.fs.raw, self.raw, buffer.as_mut_ptr().cast::<c_void>(), length) };
         if read < 0 {
             return Err(Error::last("read", &self.path));
-        }
-        Ok(read as usize)
-    }
-
-    /// Reads at `position` without moving the file's position; 0 at or past the end of the file.
-    pub fn read_at(&self, position: u64, buffer: &mut [u8]) -> Result<usize> {
-        let length = clamp_length(buffer.len());
-        // SAFETY: open handles; `buffer` is writable for `length` bytes.
-        let read = unsafe {
-            sys::hdfsPread(self.fs.raw, self.raw, position as i64, buffer.as_mut_ptr().cast::<c_void>(), length)
-        };
-        if read < 0 {
-            return Err(Error::last("pread", &self.path));
         }
         Ok(read as usize)
     }

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use hdfsftpd_ffi::hdfs::{self, FileSystem};
 
 use super::{storage_error, transfer_error};
+use crate::random::random_u64;
 use crate::storage::{Result, WriteFile};
 
 /// Marks temporary upload names: `.<name>.hdfsftpd-<random>.part`.
@@ -24,14 +25,6 @@ pub fn temp_name(name: &str) -> String {
 /// True for names [`temp_name`] makes: uploads in progress, which listings leave out.
 pub fn is_temp_name(name: &str) -> bool {
     name.starts_with('.') && name.ends_with(TEMP_SUFFIX) && name.contains(TEMP_MARK)
-}
-
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher
-        .write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
-    hasher.finish()
 }
 
 /// An output stream and what to do with it when the upload ends.
