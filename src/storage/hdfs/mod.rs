@@ -10,6 +10,7 @@
 //! unless `--hdfs-rename-overwrite`; with `--atomic-uploads` an upload goes to a hidden temporary name
 //! and is renamed onto its target only when complete.
 
+mod download;
 mod startup;
 mod upload;
 
@@ -24,6 +25,7 @@ use super::{
 use crate::auth::Identity;
 use crate::config::{repeated, switch, value, ConfigError, Flag, Settings};
 use crate::vpath::VPath;
+use download::HdfsReader;
 use upload::{OpenUploads, Upload};
 
 pub const FLAGS: &[Flag] = &[
@@ -299,7 +301,7 @@ impl Storage for HdfsStorage {
         if offset > 0 {
             file.seek(offset).map_err(storage_error)?;
         }
-        Ok(Box::new(HdfsReader(file)))
+        Ok(Box::new(HdfsReader::new(file)))
     }
 
     fn open_write(&self, path: &VPath, how: WriteMode, mode: u32) -> Result<Box<dyn WriteFile>> {
@@ -382,25 +384,6 @@ pub(crate) fn transfer_error(error: hdfs::Error) -> std::io::Error {
     log::warn!("HDFS: {error}");
     std::io::Error::new(error.kind(), error.reason())
 }
-
-/// A download. libhdfs reads return less than asked (a packet, a block's end); the transfer loop gets a
-/// full buffer instead, so it writes to the socket in large chunks.
-struct HdfsReader(hdfs::File);
-
-impl std::io::Read for HdfsReader {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let mut filled = 0;
-        while filled < buffer.len() {
-            match self.0.read(&mut buffer[filled..]).map_err(transfer_error)? {
-                0 => break,
-                read => filled += read,
-            }
-        }
-        Ok(filled)
-    }
-}
-
-impl ReadFile for HdfsReader {}
 
 #[cfg(test)]
 mod tests {
