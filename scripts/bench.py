@@ -71,7 +71,10 @@ class CpuGroup:
 
     def __init__(self, name):
         self.path = cgroup2_mount() / f"hdfsftpd-bench-{os.getpid()}-{name}"
-        self.path.mkdir()
+        try:
+            self.path.mkdir()
+        except OSError as e:
+            sys.exit(f"the CPU figures need a cgroup of each server's own, and {self.path} cannot be made: {e}")
 
     def enter(self):
         """Moves the calling process into the group (run in the server's process before exec)."""
