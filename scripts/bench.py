@@ -7,7 +7,7 @@ tmpfs directory, are started here with generated settings on free high ports, an
 vsftpd serves it anonymously with uploads allowed (vsftpd's local users need system accounts and PAM,
 which a benchmark must not touch); hdfsftpd serves it to a users-file user.
 
-  scripts/bench.py [--runs N] [--size-mib N] [--quick] [--only GROUP[,GROUP...]]
+  scripts/bench.py [--runs N] [--size-mib N] [--quick] [--only GROUP[,GROUP...]] [--output FILE]
 
 Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, logins, burst, scale, hdfs.
 """
@@ -486,6 +486,8 @@ def main():
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke test of the bench")
     parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups to run [all]")
+    parser.add_argument("--output", type=Path, default=REPO / "target/bench.txt",
+                        help="where the results go as well [target/bench.txt]")
     args = parser.parse_args()
     only = set(args.only.split(","))
     if only - set(GROUPS):
@@ -553,7 +555,7 @@ def main():
         for server in servers:
             server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    out = REPO / "target/bench.txt"
+    out = args.output
     out.write_text("\n".join([f"# {time.strftime('%Y-%m-%d')}"] + [f"# {v}" for v in tool_versions] + RESULTS) + "\n")
     print(f"# results written to {out}")
 

@@ -12,6 +12,7 @@ declare -A need=(
   [lftp]=lftp
   [openssl]=openssl
   [truncate]=coreutils
+  [vsftpd]=vsftpd  # tests/test_bench.py runs the benchmark's quick mode
 )
 missing=()
 for cmd in "${!need[@]}"; do
