@@ -20,7 +20,6 @@ import resource
 import shutil
 import signal
 import socket
-import ssl
 import statistics
 import subprocess
 import sys
@@ -86,13 +85,14 @@ class CpuGroup:
 
     def remove(self):
         """Ends what is left in the group (vsftpd's orphaned session processes), then the group."""
-        if not self.path.exists():  # a server stopped twice
-            return
         (self.path / "cgroup.kill").write_text("1")
         deadline = time.monotonic() + 10
         while (self.path / "cgroup.procs").read_text().strip() and time.monotonic() < deadline:
             time.sleep(0.02)
-        self.path.rmdir()
+        try:
+            self.path.rmdir()
+        except OSError as e:  # the other servers must still be stopped: say so and go on
+            print(f"# cgroup {self.path} not removed: {e}", file=sys.stderr)
 
 
 class Process:
@@ -109,15 +109,18 @@ class Process:
 
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
                                      env=env, preexec_fn=in_child)
+        self.stopped = False
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stop()
                 sys.exit(f"{name} exited at start; see {self.log.name}")
             try:
                 socket.create_connection((HOST, port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.1)
+        self.stop()
         sys.exit(f"{name} did not listen on {port}")
 
     def rss_kib(self):
@@ -133,6 +136,10 @@ class Process:
         return total
 
     def stop(self):
+        """Ends the server and its cgroup; a second call does nothing."""
+        if self.stopped:
+            return
+        self.stopped = True
         if self.proc.poll() is None:
             try:
                 self.proc.send_signal(signal.SIGTERM)
@@ -172,10 +179,10 @@ def settled(pid, limit=3.0):
 
 
 class CpuMeter:
-    """CPU time a server's processes use while the meter runs, from its cgroup."""
+    """CPU seconds (`seconds`) a server's processes use while the meter runs, from its cgroup."""
 
     def __init__(self, process):
-        self.process, self.used = process, 0.0
+        self.process, self.seconds = process, 0.0
 
     def __enter__(self):
         settled(self.process.proc.pid)
@@ -184,10 +191,7 @@ class CpuMeter:
 
     def __exit__(self, *exc):
         settled(self.process.proc.pid)
-        self.used = self.process.group.seconds() - self.start
-
-    def seconds(self):
-        return self.used
+        self.seconds = self.process.group.seconds() - self.start
 
 
 class PeakRss(threading.Thread):
@@ -314,7 +318,7 @@ def metered(target, scheme, size, transfer):
     """Runs `transfer()` (which returns MB/s); returns (MB/s, server CPU seconds per GiB moved)."""
     with CpuMeter(target.server(scheme)) as meter:
         rate = transfer()
-    return rate, meter.seconds() / (size / (1 << 30))
+    return rate, meter.seconds / (size / (1 << 30))
 
 
 def retr_mb_s(target, mode, name):
@@ -361,6 +365,15 @@ def logins_per_s(target, count=200):
     return count / (time.monotonic() - started)
 
 
+def run_concurrently(client, count):
+    """`count` threads running `client`, all started before any is waited for."""
+    threads = [threading.Thread(target=client) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def burst(target, clients=200):
     """Clients at once, each logging in, listing and fetching 1 MiB: (failed operations, peak RSS MiB)."""
     failures = []
@@ -381,11 +394,7 @@ def burst(target, clients=200):
             failures.append(repr(e))
 
     with PeakRss(target.process) as rss:
-        threads = [threading.Thread(target=client) for _ in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_concurrently(client, clients)
     return len(failures), rss.peak / 1024
 
 
@@ -407,11 +416,7 @@ def idle_and_busy(target, idle=1000, busy=100):
             failures.append(repr(e))
 
     with PeakRss(target.process) as rss:
-        threads = [threading.Thread(target=transfer) for _ in range(busy)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        run_concurrently(transfer, busy)
         for ftp in held:
             try:
                 ftp.voidcmd("NOOP")
