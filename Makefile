@@ -49,7 +49,8 @@ bench: build
 	$(CARGO) build --release --example ftp_get
 	python3 scripts/bench.py $(BENCH_ARGS)
 
-lint:
+# Formatting and clippy with warnings as errors; .ci/run runs it before the tests.
+lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 

@@ -1,29 +1,27 @@
-"""Fixtures for the HDFS backend tests: the real hdfsftpd binary with `--storage hdfs` over Hadoop's local
-filesystem (`file:///`, RawLocalFileSystem so append works), the real libhdfs + JVM + Hadoop client jars,
-and a small Java program that reads file status through the Hadoop API itself.
+"""Fixtures for the HDFS backend tests: harness.Daemon running the real hdfsftpd binary with `--storage hdfs`
+over Hadoop's local filesystem (`file:///`, RawLocalFileSystem so append works), the real libhdfs + JVM +
+Hadoop client jars, and a small Java program that reads file status through the Hadoop API itself.
+
+    start_hdfs_server(*extra_args, name="root") -> a started Daemon (users daemon and nobody, password
+        PASSWORD, homes <tmp>/<name>/user/<user>); each is stopped after the test, exit code 0 expected
+    hdfs_server -> start_hdfs_server() with no extra arguments
+    hadoop_stat(*paths) -> what Hadoop itself records (owner, group, size, mode, mtime_ms)
 
 Needs HDFSFTPD_HADOOP_JARS (the directory scripts/provision-hadoop.sh prints) and javac 17. Missing
 prerequisites fail the tests; nothing is skipped.
 """
 
-import ftplib
-import os
-import signal
-import socket
 import subprocess
-import time
-from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from harness import Daemon, free_port, hdfs_storage_args, listen_args, users_auth_args, write_users_file
+from harness import hadoop_jars as find_hadoop_jars
 
-REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "secret"
 # FTP users that are also OS accounts on every Debian machine: the local filesystem hands files to their
 # owner with chown, which needs an account of that name. On HDFS any name works.
 USERS = ("daemon", "nobody")
-LOCAL_FS_CONF = "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem"
 
 HADOOP_STAT_JAVA = """
 import java.net.URI;
@@ -50,26 +48,7 @@ public class HadoopStat {
 
 @pytest.fixture(scope="session")
 def hadoop_jars():
-    jars = os.environ.get("HDFSFTPD_HADOOP_JARS")
-    if not jars:
-        pytest.fail("HDFSFTPD_HADOOP_JARS is not set: run scripts/provision-hadoop.sh and export its output")
-    jars = Path(jars)
-    if not (jars / "hadoop-client-api-3.3.4.jar").is_file():
-        pytest.fail(f"no Hadoop client jars in {jars}: run scripts/provision-hadoop.sh")
-    return jars
-
-
-@pytest.fixture(scope="session")
-def binary():
-    given = os.environ.get("HDFSFTPD_BIN")
-    if given:
-        path = Path(given)
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-        path = REPO / "target" / "release" / "hdfsftpd"
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"no hdfsftpd binary at {path}")
-    return path
+    return find_hadoop_jars()
 
 
 @pytest.fixture(scope="session")
@@ -94,93 +73,36 @@ def hadoop_stat(hadoop_jars, tmp_path_factory):
     return stat
 
 
-def users_file(path, homes):
-    lines = []
-    for user, home in homes.items():
-        hashed = subprocess.run(
-            ["openssl", "passwd", "-6", PASSWORD], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        lines.append(f"{user}:{hashed}:{home}:rw")
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-class Server:
-    """One hdfsftpd process with HDFS storage rooted in a temporary directory."""
-
-    def __init__(self, binary, jars, root, extra_args=()):
-        self.root = root
-        self.homes = {user: root / "user" / user for user in USERS}
-        for home in self.homes.values():
-            home.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.log_path = root.parent / f"hdfsftpd-{self.port}.log"
-        users = users_file(root.parent / f"users-{self.port}", {u: str(h) for u, h in self.homes.items()})
-        self.args = [
-            str(binary), "--bind", "127.0.0.1", "--ftp-port", str(self.port), "--users-file", str(users),
-            "--storage", "hdfs", "--hdfs-uri", "file:///", "--hdfs-conf", LOCAL_FS_CONF,
-            "--hadoop-classpath", f"{jars}/*", "--hdfs-home", f"{root}/user/%u",
-            "--login-fail-delay", "0", *extra_args,
-        ]
-        self.process = None
-
-    def start(self):
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"hdfsftpd exited with {self.process.returncode}:\n{self.log_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"hdfsftpd did not listen within 60 s:\n{self.log_text()}")
-
-    def log_text(self):
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout=30):
-        """SIGTERM, then the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.log.close()
-
-    def ftp(self, user="daemon"):
-        client = ftplib.FTP()
-        client.connect("127.0.0.1", self.port, timeout=300)
-        client.login(user, PASSWORD)
-        return client
-
-    def url(self, user, path=""):
-        return f"ftp://{user}:{PASSWORD}@127.0.0.1:{self.port}/{path}"
-
-    def home(self, user="daemon"):
-        return self.homes[user]
+def hdfs_daemon(workdir, extra_args=()):
+    """A Daemon (not started) with HDFS storage, its homes under workdir/root/user."""
+    root = workdir / "root"
+    homes = {user: root / "user" / user for user in USERS}
+    for home in homes.values():
+        home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    users_file = write_users_file(workdir / "users", {user: (PASSWORD, home, "rw") for user, home in homes.items()})
+    args = [*listen_args(port), *users_auth_args(users_file), *hdfs_storage_args(f"{root}/user/%u"),
+            "--login-fail-delay", "0", *extra_args]
+    return Daemon(workdir, args, port=port, users={user: PASSWORD for user in USERS}, homes=homes, root=root,
+                  users_file=users_file, client_timeout=300)
 
 
 @pytest.fixture
-def start_server(binary, hadoop_jars, tmp_path):
-    """Starts servers with extra flags; stops them (SIGTERM, exit 0 expected) after the test."""
+def start_hdfs_server(hadoop_jars, tmp_path):
+    """Starts HDFS servers with extra flags; stops them (SIGTERM, exit 0 expected) after the test."""
     servers = []
 
     def start(*extra_args, name="root"):
-        server = Server(binary, hadoop_jars, tmp_path / name, extra_args).start()
+        server = hdfs_daemon(tmp_path / name, extra_args)
         servers.append(server)
-        return server
+        return server.start()
 
     yield start
     for server in servers:
         code = server.stop()
-        assert code == 0, f"hdfsftpd exited with {code}:\n{server.log_text()}"
+        assert code == 0, f"hdfsftpd exited with {code}:\n{server.log_tail()}"
 
 
 @pytest.fixture
-def server(start_server):
-    return start_server()
+def hdfs_server(start_hdfs_server):
+    return start_hdfs_server()

@@ -30,7 +30,7 @@ def test_feat(ftp):
 
 
 def test_feat_before_login(server):
-    c = server.raw(user=None)
+    c = server.raw(login=False)
     try:
         feats = feat_names(c.cmd("FEAT"))
         assert "UTF8" in feats
@@ -213,7 +213,7 @@ def test_epsv_and_eprt_ipv4(server):
 
 
 def test_commands_before_login_refused(server):
-    c = server.raw(user=None)
+    c = server.raw(login=False)
     try:
         for cmd in ("PWD", "LIST", "RETR x", "STOR x", "CWD /", "MKD d"):
             r = c.cmd(cmd)
@@ -275,7 +275,7 @@ def test_users_confined_to_their_home(server):
 
 
 def test_login_sequence_errors(server):
-    c = server.raw(user=None)
+    c = server.raw(login=False)
     try:
         r = c.cmd("PASS whatever")
         assert r[:3] in ("503", "530"), r

@@ -14,16 +14,14 @@ import time
 
 import pytest
 
-from conftest import free_port, wait_for
+from harness import BIN, LOCAL_FS_CONF, binary, free_port, wait_for
 
 from hdfs_fixtures import (  # noqa: F401  (fixtures are found by name)
-    LOCAL_FS_CONF,
     PASSWORD,
-    binary,
     hadoop_jars,
     hadoop_stat,
-    server,
-    start_server,
+    hdfs_server,
+    start_hdfs_server,
 )
 
 
@@ -44,43 +42,43 @@ def mlsd(ftp, path=""):
 # Downloads past the first MiB are read ahead on a thread in 1 MiB chunks: sizes at and around those
 # chunk edges (a last chunk that is full, one that is empty, one of a single byte) come out whole.
 @pytest.mark.parametrize("size", [0, 1, 64 * 1024, 1 << 20, 2 << 20, (2 << 20) + 1, 100 * 1024 * 1024])
-def test_upload_and_download_are_byte_identical(server, tmp_path, size):
+def test_upload_and_download_are_byte_identical(hdfs_server, tmp_path, size):
     data = os.urandom(size)
-    with server.ftp() as ftp:
+    with hdfs_server.ftp() as ftp:
         assert upload(ftp, "blob", data).startswith("226")
         assert ftp.size("blob") == size
         assert hashlib.sha256(download(ftp, "blob")).digest() == hashlib.sha256(data).digest()
-    assert (server.home() / "blob").read_bytes() == data
+    assert (hdfs_server.home() / "blob").read_bytes() == data
     # The same file through curl, the other client.
     fetched = tmp_path / "fetched"
-    subprocess.run(["curl", "-sS", "-o", str(fetched), server.url("daemon", "blob")], check=True, timeout=300)
+    subprocess.run(["curl", "-sS", "-o", str(fetched), hdfs_server.url("blob")], check=True, timeout=300)
     assert fetched.read_bytes() == data
 
 
-def test_curl_upload(server, tmp_path):
+def test_curl_upload(hdfs_server, tmp_path):
     source = tmp_path / "source"
     source.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
-    subprocess.run(["curl", "-sS", "-T", str(source), server.url("daemon", "up.bin")], check=True, timeout=120)
-    assert (server.home() / "up.bin").read_bytes() == source.read_bytes()
+    subprocess.run(["curl", "-sS", "-T", str(source), hdfs_server.url("up.bin")], check=True, timeout=120)
+    assert (hdfs_server.home() / "up.bin").read_bytes() == source.read_bytes()
 
 
-def test_files_belong_to_the_ftp_user_in_hadoop(server, hadoop_stat):
-    with server.ftp("daemon") as ftp:
+def test_files_belong_to_the_ftp_user_in_hadoop(hdfs_server, hadoop_stat):
+    with hdfs_server.ftp("daemon") as ftp:
         upload(ftp, "mine.txt", b"daemon's")
         ftp.mkd("made")
         facts = mlsd(ftp)
-    with server.ftp("nobody") as ftp:
+    with hdfs_server.ftp("nobody") as ftp:
         upload(ftp, "theirs.txt", b"nobody's")
     mine, made, theirs = hadoop_stat(
-        server.home("daemon") / "mine.txt", server.home("daemon") / "made", server.home("nobody") / "theirs.txt"
+        hdfs_server.home("daemon") / "mine.txt", hdfs_server.home("daemon") / "made", hdfs_server.home("nobody") / "theirs.txt"
     )
     assert (mine["owner"], made["owner"], theirs["owner"]) == ("daemon", "daemon", "nobody")
     assert facts["mine.txt"]["unix.owner"] == "daemon"
     assert facts["mine.txt"]["x.hdfs.replication"] == "1"
 
 
-def test_append_and_resume_by_append(server, tmp_path):
-    with server.ftp() as ftp:
+def test_append_and_resume_by_append(hdfs_server, tmp_path):
+    with hdfs_server.ftp() as ftp:
         upload(ftp, "log", b"hello ")
         ftp.storbinary("APPE log", io.BytesIO(b"world"))
         assert download(ftp, "log") == b"hello world"
@@ -93,15 +91,15 @@ def test_append_and_resume_by_append(server, tmp_path):
 
     # curl resumes an interrupted upload with SIZE and APPE.
     full = os.urandom(2 * 1024 * 1024)
-    (server.home() / "resumed").write_bytes(full[: len(full) // 3])
+    (hdfs_server.home() / "resumed").write_bytes(full[: len(full) // 3])
     source = tmp_path / "full"
     source.write_bytes(full)
-    subprocess.run(["curl", "-sS", "-C", "-", "-T", str(source), server.url("daemon", "resumed")], check=True)
-    assert (server.home() / "resumed").read_bytes() == full
+    subprocess.run(["curl", "-sS", "-C", "-", "-T", str(source), hdfs_server.url("resumed")], check=True)
+    assert (hdfs_server.home() / "resumed").read_bytes() == full
 
 
-def test_rest_stor_in_the_middle_is_refused(server):
-    with server.ftp() as ftp:
+def test_rest_stor_in_the_middle_is_refused(hdfs_server):
+    with hdfs_server.ftp() as ftp:
         upload(ftp, "fixed", b"0123456789")
         with pytest.raises(ftplib.error_perm) as refused:
             ftp.storbinary("STOR fixed", io.BytesIO(b"xx"), rest=3)
@@ -141,8 +139,8 @@ def kill_during_upload(server, name):
     wait_for(lambda: f"STOR /{name} " in server.log_text(), 30, "the server to end the killed upload")
 
 
-def test_killed_upload_leaves_nothing_with_atomic_uploads(start_server):
-    server = start_server("--atomic-uploads")
+def test_killed_upload_leaves_nothing_with_atomic_uploads(start_hdfs_server):
+    server = start_hdfs_server("--atomic-uploads")
     kill_during_upload(server, "atomic.bin")
     assert "complete" not in server.log_text().split("STOR /atomic.bin ")[1].splitlines()[0]
     wait_for(lambda: os.listdir(server.home()) == [], 30, "the temporary file to be removed")
@@ -150,19 +148,19 @@ def test_killed_upload_leaves_nothing_with_atomic_uploads(start_server):
         assert ftp.nlst() == []
 
 
-def test_killed_upload_leaves_the_partial_file_without_atomic_uploads(server):
-    kill_during_upload(server, "partial.bin")
-    on_disk = (server.home() / "partial.bin").stat().st_size
+def test_killed_upload_leaves_the_partial_file_without_atomic_uploads(hdfs_server):
+    kill_during_upload(hdfs_server, "partial.bin")
+    on_disk = (hdfs_server.home() / "partial.bin").stat().st_size
     assert on_disk >= 16 * 65536
-    with server.ftp() as ftp:
+    with hdfs_server.ftp() as ftp:
         assert int(mlsd(ftp)["partial.bin"]["size"]) == on_disk
         listed = []
         ftp.retrlines("LIST", listed.append)
         assert str(on_disk) in listed[0].split() and listed[0].endswith("partial.bin")
 
 
-def test_atomic_upload_replaces_the_target_when_complete(start_server):
-    server = start_server("--atomic-uploads")
+def test_atomic_upload_replaces_the_target_when_complete(start_hdfs_server):
+    server = start_hdfs_server("--atomic-uploads")
     with server.ftp() as ftp:
         upload(ftp, "report", b"old")
         upload(ftp, "report", b"new and longer")
@@ -170,9 +168,9 @@ def test_atomic_upload_replaces_the_target_when_complete(start_server):
     assert os.listdir(server.home()) == ["report"]
 
 
-def test_sigterm_closes_open_uploads(start_server):
+def test_sigterm_closes_open_uploads(start_hdfs_server):
     """Bytes still buffered in the Java output stream reach the file only if it is closed at shutdown."""
-    server = start_server("--shutdown-grace", "1")
+    server = start_hdfs_server("--shutdown-grace", "1")
     ftp = server.ftp()
     ftp.voidcmd("TYPE I")
     data = ftp.transfercmd("STOR open.bin")
@@ -187,12 +185,12 @@ def test_sigterm_closes_open_uploads(start_server):
     ftp.sock.close()
 
 
-def test_ten_thousand_entries_list_completely(server):
-    home = server.home()
+def test_ten_thousand_entries_list_completely(hdfs_server):
+    home = hdfs_server.home()
     names = {f"f{i:05d}" for i in range(10_000)}
     for name in names:
         (home / name).touch()
-    with server.ftp() as ftp:
+    with hdfs_server.ftp() as ftp:
         assert set(mlsd(ftp)) == names
         lines = []
         ftp.retrlines("LIST", lines.append)
@@ -200,8 +198,8 @@ def test_ten_thousand_entries_list_completely(server):
     assert {line.split()[-1] for line in lines} == names
 
 
-def test_directories_deletes_and_renames(start_server):
-    server = start_server()
+def test_directories_deletes_and_renames(start_hdfs_server):
+    server = start_hdfs_server()
     with server.ftp() as ftp:
         assert ftp.mkd("d") == "/d"
         with pytest.raises(ftplib.error_perm, match="550"):
@@ -229,7 +227,7 @@ def test_directories_deletes_and_renames(start_server):
             ftp.rename("b", "dir")
         assert sorted(ftp.nlst()) == ["b", "c", "dir"]
 
-    overwriting = start_server("--hdfs-rename-overwrite", name="overwrite")
+    overwriting = start_hdfs_server("--hdfs-rename-overwrite", name="overwrite")
     with overwriting.ftp() as ftp:
         upload(ftp, "b", b"first")
         upload(ftp, "c", b"second")
@@ -238,26 +236,26 @@ def test_directories_deletes_and_renames(start_server):
         assert download(ftp, "c") == b"first"
 
 
-def test_site_chmod_is_visible_in_listings(server, hadoop_stat):
-    with server.ftp() as ftp:
+def test_site_chmod_is_visible_in_listings(hdfs_server, hadoop_stat):
+    with hdfs_server.ftp() as ftp:
         upload(ftp, "f", b"x")
         assert ftp.sendcmd("SITE CHMOD 640 f").startswith("200")
         assert mlsd(ftp)["f"]["unix.mode"] == "0640"
         lines = []
         ftp.retrlines("LIST", lines.append)
         assert lines[0].startswith("-rw-r-----"), lines
-    assert hadoop_stat(server.home() / "f")[0]["mode"] == "rw-r-----"
+    assert hadoop_stat(hdfs_server.home() / "f")[0]["mode"] == "rw-r-----"
 
 
-def test_size_mdtm_and_mfmt(server, hadoop_stat):
-    with server.ftp() as ftp:
+def test_size_mdtm_and_mfmt(hdfs_server, hadoop_stat):
+    with hdfs_server.ftp() as ftp:
         upload(ftp, "f", b"12345")
         assert ftp.sendcmd("SIZE f") == "213 5"
         assert ftp.sendcmd("MFMT 20200102030405 f").startswith("213")
         assert ftp.sendcmd("MDTM f") == "213 20200102030405"
         assert mlsd(ftp)["f"]["modify"] == "20200102030405"
     expected = calendar.timegm((2020, 1, 2, 3, 4, 5)) * 1000
-    assert hadoop_stat(server.home() / "f")[0]["mtime_ms"] == expected
+    assert hadoop_stat(hdfs_server.home() / "f")[0]["mtime_ms"] == expected
 
 
 def run_server_expecting_failure(args, timeout=60):
@@ -267,18 +265,18 @@ def run_server_expecting_failure(args, timeout=60):
     return result
 
 
-def base_args(binary, tmp_path, class_path):
+def base_args(program, tmp_path, class_path):
     users = tmp_path / "users"
     users.write_text(f"daemon:x:{tmp_path}:rw\n")
     return [
-        str(binary), "--bind", "127.0.0.1", "--ftp-port", str(free_port()), "--users-file", str(users), "--storage", "hdfs",
+        str(program), "--bind", "127.0.0.1", "--ftp-port", str(free_port()), "--users-file", str(users), "--storage", "hdfs",
         "--hdfs-uri", "file:///", "--hdfs-conf", LOCAL_FS_CONF, "--hadoop-classpath", class_path,
     ]
 
 
-def test_a_wrong_class_path_is_one_clear_error(binary, hadoop_jars, tmp_path):
+def test_a_wrong_class_path_is_one_clear_error(hadoop_jars, tmp_path):
     for class_path, named in [(str(tmp_path), "hadoop-client-api"), ("/no/such/dir/*", "/no/such/dir")]:
-        result = run_server_expecting_failure(base_args(binary, tmp_path, class_path))
+        result = run_server_expecting_failure(base_args(BIN, tmp_path, class_path))
         errors = [line for line in result.stderr.splitlines() if line.startswith("hdfsftpd:")]
         assert len(errors) == 1 and "hadoop-classpath" in errors[0] and named in errors[0], result.stderr
 
@@ -288,21 +286,21 @@ def test_a_wrong_class_path_is_one_clear_error(binary, hadoop_jars, tmp_path):
     for jar in hadoop_jars.glob("*.jar"):
         if not jar.name.startswith("commons-lang3"):
             (partial / jar.name).symlink_to(jar)
-    result = run_server_expecting_failure(base_args(binary, tmp_path, str(partial)))
+    result = run_server_expecting_failure(base_args(BIN, tmp_path, str(partial)))
     assert "commons-lang3" in result.stderr and result.stderr.count("hdfsftpd:") == 1, result.stderr
 
 
-def test_a_jvm_that_cannot_start_is_one_clear_error(binary, hadoop_jars, tmp_path):
-    args = base_args(binary, tmp_path, f"{hadoop_jars}/*") + ["--jvm-opts", "-Xmx1k"]
+def test_a_jvm_that_cannot_start_is_one_clear_error(hadoop_jars, tmp_path):
+    args = base_args(BIN, tmp_path, f"{hadoop_jars}/*") + ["--jvm-opts", "-Xmx1k"]
     result = run_server_expecting_failure(args)
     # The JVM says why on stdout, and exits the process itself.
     assert "Too small maximum heap" in result.stdout + result.stderr, result
 
 
-def test_a_missing_jvm_is_one_clear_error(binary, hadoop_jars, tmp_path):
+def test_a_missing_jvm_is_one_clear_error(hadoop_jars, tmp_path):
     """A copy of the binary whose run path to libjvm.so leads nowhere, as after the JDK is removed."""
-    image = binary.read_bytes()
-    jvm_dir = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
+    image = binary().read_bytes()
+    jvm_dir = subprocess.run(["readelf", "-d", str(BIN)], capture_output=True, text=True, check=True).stdout
     jvm_dir = jvm_dir.split("runpath: [")[1].split("]")[0].encode()
     assert image.count(jvm_dir) == 1
     moved = tmp_path / "hdfsftpd"
