@@ -5,7 +5,7 @@ with --atomic-uploads, where a lost upload leaves nothing at all)."""
 
 import socket
 
-from conftest import MiB, STORAGE, make_payload, recv_all, sha256_bytes, wait_for
+from conftest import MiB, STORAGE, free_port_range, make_payload, recv_all, sha256_bytes, wait_for
 
 # Where uploads are atomic, a transfer taken for cut short is not published at all.
 STORAGE_ARGS = ("--atomic-uploads",) if STORAGE == "hdfs" else ()
@@ -110,3 +110,20 @@ def test_commands_pipelined_while_list_waits_for_its_data_connection_are_answere
     assert control.reply(timeout=30).startswith("226")
     assert_pipeline_answered(control, 1)
     control.close()
+
+
+# --------------------------------------------------------------------------
+# 2. a small --pasv-ports range serves more transfers than it has ports
+# --------------------------------------------------------------------------
+
+def test_a_small_passive_range_serves_three_times_its_size_in_transfers(make_server):
+    lo, hi = free_port_range(5)
+    server = make_server("--pasv-ports", f"{lo}-{hi}", *STORAGE_ARGS)
+    (server.home() / "small.txt").write_bytes(b"one of many")
+    # The server ends each download's data connection first, so each port used is left in TIME_WAIT.
+    with server.ftp() as ftp:
+        for i in range(3 * 5):
+            received = []
+            assert ftp.retrbinary("RETR small.txt", received.append).startswith("226"), f"transfer {i + 1}"
+            assert b"".join(received) == b"one of many"
+            assert ftp.retrlines("LIST", lambda line: None).startswith("226"), f"listing {i + 1}"
