@@ -3,9 +3,11 @@
 Runs in both client suites: on local disk, and with HDFSFTPD_TEST_STORAGE=hdfs on the HDFS backend (there
 with --atomic-uploads, where a lost upload leaves nothing at all)."""
 
+import os
+import signal
 import socket
 
-from conftest import MiB, STORAGE, free_port_range, make_payload, recv_all, sha256_bytes, wait_for
+from conftest import BIN, MiB, STORAGE, free_port_range, make_payload, recv_all, run, sha256_bytes, wait_for
 
 # Where uploads are atomic, a transfer taken for cut short is not published at all.
 STORAGE_ARGS = ("--atomic-uploads",) if STORAGE == "hdfs" else ()
@@ -127,3 +129,36 @@ def test_a_small_passive_range_serves_three_times_its_size_in_transfers(make_ser
             assert ftp.retrbinary("RETR small.txt", received.append).startswith("226"), f"transfer {i + 1}"
             assert b"".join(received) == b"one of many"
             assert ftp.retrlines("LIST", lambda line: None).startswith("226"), f"listing {i + 1}"
+
+
+# --------------------------------------------------------------------------
+# 3. an emptied users file
+# --------------------------------------------------------------------------
+
+def reload_and_wait(server, outcome, count):
+    os.kill(server.proc.pid, signal.SIGHUP)
+    wait_for(lambda: server.log_text().count(outcome) == count, 30, f"SIGHUP number {count} to end in {outcome!r}")
+
+
+def test_an_emptied_users_file_is_refused_on_reload_and_logins_go_on(make_server):
+    server = make_server(*STORAGE_ARGS)
+    server.users_file.write_text("")
+    reload_and_wait(server, "reload failed, keeping the previous configuration", 1)
+    assert "no users in it" in server.log_text()
+    with server.ftp() as ftp:
+        assert ftp.pwd() == "/"
+    # A file that says so is taken: everyone is locked out, on purpose.
+    server.users_file.write_text("# maintenance: nobody logs in today\n# no users\n")
+    reload_and_wait(server, "authentication configuration reloaded", 1)
+    control = server.raw(user=None)
+    assert control.cmd("USER alice").startswith("331")
+    assert control.cmd(f"PASS {server.password()}").startswith("530")
+    control.close()
+
+
+def test_an_empty_users_file_stops_the_start(make_server):
+    server = make_server(*STORAGE_ARGS, start=False)
+    server.users_file.write_text("")
+    started = run([str(BIN)] + server.args, timeout=30)
+    assert started.returncode != 0
+    assert b"no users in it" in started.stderr, started.stderr
