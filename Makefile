@@ -37,7 +37,8 @@ test: build
 # The core client suite, run a second time with --storage hdfs (libhdfs + JVM on file:///). The
 # local-disk symlink confinement tests stay local: Hadoop's local filesystem follows symlinks, HDFS has none.
 HDFS_CLIENT_SUITE := tests/test_transfers.py tests/test_listing.py tests/test_commands.py tests/test_ipv6.py \
-	tests/test_abort.py tests/test_robustness.py tests/test_auth.py tests/test_limits.py
+	tests/test_abort.py tests/test_robustness.py tests/test_auth.py tests/test_limits.py \
+	tests/test_hardening.py
 
 # hdfsftpd next to vsftpd (installed from Debian when missing), and the HDFS path next to a direct
 # libhdfs copy. Prints metric=... lines and writes target/bench.txt. BENCH_ARGS=--quick for a smoke run.

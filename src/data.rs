@@ -30,6 +30,9 @@ const SENDFILE_CHUNK: usize = 16 << 20;
 pub fn listen_passive(local: IpAddr, range: Option<(u16, u16)>) -> io::Result<TcpListener> {
     let bind = |port: u16| -> io::Result<TcpListener> {
         let socket = Socket::new(Domain::for_address(SocketAddr::new(local, port)), Type::STREAM, None)?;
+        // A closed data connection leaves its port in TIME_WAIT for a minute; without this a range of N
+        // ports would serve N transfers a minute. A port another session listens on stays refused.
+        socket.set_reuse_address(true)?;
         // Accept wakes up this often to look for ABOR (SO_RCVTIMEO applies to accept on Linux).
         socket.set_read_timeout(Some(POLL_INTERVAL))?;
         socket.bind(&SocketAddr::new(local, port).into())?;

@@ -5,6 +5,7 @@
 //! (`/<name>` on local disk, `--hdfs-home` in HDFS); `perms` is `r` (read-only) or `rw`.
 //! The entry named `anonymous`, with an empty hash, admits `anonymous`/`ftp` read-only with any
 //! password, but only when the server runs with `--anonymous`.
+//! A file without entries is refused, at start and on SIGHUP, unless it has a `# no users` line.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -70,9 +71,25 @@ impl UsersFile {
     }
 }
 
+/// The line that makes a users file without entries deliberate.
+pub const NO_USERS_LINE: &str = "# no users";
+
 fn read(path: &Path) -> Result<Vec<UserEntry>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("users file {}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("users file {}: {e}", path.display()))
+    let users = parse(&text).map_err(|e| format!("users file {}: {e}", path.display()))?;
+    check_not_empty(&users, &text).map_err(|e| format!("users file {}: {e}", path.display()))?;
+    Ok(users)
+}
+
+/// A file without a single entry is what a failed deploy (`> users`) or a half-written file leaves, and
+/// it would lock everyone out: it is refused unless a line says that no users is meant.
+fn check_not_empty(users: &[UserEntry], text: &str) -> Result<(), String> {
+    if !users.is_empty() || text.lines().any(|line| line.trim().eq_ignore_ascii_case(NO_USERS_LINE)) {
+        return Ok(());
+    }
+    Err(format!(
+        "no users in it; refused, as it would lock everyone out (a line '{NO_USERS_LINE}' makes it deliberate)"
+    ))
 }
 
 /// Hash checked for unknown users, so they cost what known ones do.
@@ -123,5 +140,17 @@ mod tests {
         assert!(parse("bob:$6$x$y:/bob:rwx").unwrap_err().contains("line 1"));
         assert!(parse("bob::/bob:r").unwrap_err().contains("empty hash"));
         assert!(parse("bob:/bob:r").unwrap_err().contains("expected"));
+    }
+
+    #[test]
+    fn a_file_without_users_is_refused_unless_it_says_so() {
+        for text in ["", "\n\n", "# hdfsftpd users\n", "# no users yet\n"] {
+            assert!(check_not_empty(&parse(text).unwrap(), text).unwrap_err().contains("no users in it"), "{text:?}");
+        }
+        for text in ["# no users\n", "# maintenance\n  # No Users  \n"] {
+            assert_eq!(check_not_empty(&parse(text).unwrap(), text), Ok(()), "{text:?}");
+        }
+        let one = "alice:$6$x$y:/alice:rw\n";
+        assert_eq!(check_not_empty(&parse(one).unwrap(), one), Ok(()));
     }
 }
