@@ -81,6 +81,7 @@ const DUMMY_HASH: &str =
 
 impl Authenticator for UsersFile {
     fn authenticate(&self, user: &str, password: &str, _peer: IpAddr) -> Result<Identity, AuthError> {
+        // SECURITY: anonymous only with --anonymous and an `anonymous` entry, always read-only.
         let is_anonymous = user == ANONYMOUS || user == "ftp";
         if is_anonymous {
             let entry = self
@@ -90,6 +91,7 @@ impl Authenticator for UsersFile {
             return Ok(Identity { user: ANONYMOUS.into(), home: entry.home, writable: false, credentials: None });
         }
         let Some(entry) = self.find(user) else {
+            // SECURITY: unknown users cost what known ones do.
             let _ = hdfsftpd_ffi::crypt::verify(password, DUMMY_HASH);
             return Err(AuthError::Denied("unknown user".into()));
         };

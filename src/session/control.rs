@@ -98,6 +98,7 @@ impl Control {
     /// Takes one complete line out of the buffer, if there is one.
     fn take_line(&mut self) -> Option<Line> {
         let Some(end) = self.buffer.iter().position(|&b| b == b'\n') else {
+            // SECURITY: a control line is bounded: longer ones are discarded, not buffered.
             if self.buffer.len() > MAX_LINE {
                 self.discarding = true;
                 self.buffer.clear();

@@ -75,6 +75,8 @@ impl Session {
     }
 
     /// `STAT path`: the listing over the control connection.
+    // SECURITY: this listing travels on the control connection: --require-data-tls does not
+    // apply, --require-tls-login protects it.
     fn stat_path(&mut self, args: &str) -> Handled {
         let path = or_reply!(self, self.resolve(super::transfer::strip_list_options(args)));
         let lines = or_reply!(self, self.status_lines(&path));

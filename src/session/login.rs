@@ -14,6 +14,7 @@ impl Session {
         if self.user.is_some() {
             return self.reply(BAD_SEQUENCE, "Already logged in.");
         }
+        // SECURITY: clear-text USER refused per the TLS login policy.
         or_reply!(self, self.check_login_protection());
         self.pending_user = Some(name);
         self.reply(NEED_PASSWORD, "Please specify the password.")
@@ -71,6 +72,8 @@ impl Session {
         let (delay, limit) = (config.login_fail_delay, config.max_login_fails);
         self.failed_logins += 1;
         log::warn!("{}: failed login for {name}: {reason} (attempt {})", self.control.peer, self.failed_logins);
+        // SECURITY: guessing: a delay before every 530, and the connection closed after
+        // --max-login-fails; the reply never says why (the log does).
         thread::sleep(delay);
         self.reply(NOT_LOGGED_IN, "Login incorrect.")?;
         if limit > 0 && self.failed_logins >= limit {

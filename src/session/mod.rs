@@ -204,6 +204,7 @@ impl Session {
         let peer = self.control.peer;
         match command::parse(line) {
             Ok(command) => {
+                // SECURITY: passwords are never logged, at any level.
                 if command.is_password() {
                     log::debug!("{peer} -> PASS ****");
                 } else {
@@ -245,6 +246,8 @@ impl Session {
         if needs_login && self.credentials_expired() {
             return self.end_expired_login();
         }
+        // SECURITY: --require-data-tls covers data connections only; STAT <path> answers on the
+        // control connection (SECURITY.md, TLS policies).
         if command.opens_data() {
             or_reply!(self, self.check_data_protection());
         }
@@ -325,6 +328,7 @@ impl Session {
 
     /// Refuses changes for read-only users.
     fn require_writable(&self) -> Result<(), Reply> {
+        // SECURITY: read-only accounts (and anonymous) change nothing.
         if self.logged_in().identity.writable {
             Ok(())
         } else {

@@ -63,6 +63,7 @@ impl Reply {
     /// indented by a space (so none can pose as the closing line), `code last`. CR and LF inside the
     /// text are replaced so no reply can smuggle a second one.
     pub fn to_wire(&self, out: &mut Vec<u8>) {
+        // SECURITY: no reply injection: CR/LF in reply text become spaces.
         let clean = |text: &str| text.replace(['\r', '\n'], " ");
         match self.lines.as_slice() {
             [] => out.extend_from_slice(format!("{} \r\n", self.code).as_bytes()),

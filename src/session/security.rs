@@ -95,6 +95,7 @@ impl Session {
         }
     }
 
+    // SECURITY: an encrypted control connection stays encrypted.
     pub(super) fn ccc(&mut self) -> Handled {
         self.reply(POLICY_DENIED, "CCC refused: the control connection stays encrypted.")
     }
