@@ -74,7 +74,7 @@ pub enum Command {
 }
 
 impl Command {
-    /// The verb as logged (PASS arguments are never logged).
+    /// Whether the command carries a password (PASS), which the protocol log must not show.
     pub fn is_password(&self) -> bool {
         matches!(self, Command::Pass(_))
     }

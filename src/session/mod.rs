@@ -337,7 +337,6 @@ impl Session {
     }
 }
 
-/// The reply for a storage failure on `path`.
 /// The reply code of a storage failure in the middle of a transfer: a full disk or an exceeded quota
 /// as `storage_reply` names them, anything else a local error (451).
 fn transfer_failure_code(error: &std::io::Error) -> u16 {
@@ -348,6 +347,7 @@ fn transfer_failure_code(error: &std::io::Error) -> u16 {
     }
 }
 
+/// The reply for a storage failure on `path`.
 fn storage_reply(path: &VPath, error: &storage::Error) -> Reply {
     use storage::ErrorKind::*;
     match error.kind {

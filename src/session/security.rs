@@ -127,13 +127,13 @@ impl Session {
         ))
     }
 
-    /// After the 150 reply (clients start the handshake only then): under PROT P the data connection
-    /// becomes TLS, this server being the TLS server in both passive and active mode.
     /// Whether the next data connection gets a TLS handshake (PROT P).
     pub(super) fn data_is_private(&self) -> bool {
         self.security.acceptor.is_some() && self.security.protection == Protection::Private
     }
 
+    /// After the 150 reply (clients start the handshake only then): under PROT P the data connection
+    /// becomes TLS, this server being the TLS server in both passive and active mode.
     pub(super) fn protect_data(&self, data: Stream) -> Result<Stream, Reply> {
         let Some(acceptor) =
             self.security.acceptor.as_ref().filter(|_| self.security.protection == Protection::Private)
