@@ -38,13 +38,6 @@ impl Session {
     }
 
     /// What FEAT advertises when TLS is configured.
-    pub(super) fn security_features(&self) -> Vec<String> {
-        match self.shared.tls {
-            Some(_) => ["AUTH TLS", "AUTH SSL", "PBSZ", "PROT"].map(String::from).to_vec(),
-            None => Vec::new(),
-        }
-    }
-
     pub(super) fn auth(&mut self, mechanism: &str) -> Handled {
         let Some(tls) = &self.shared.tls else {
             return self.reply(NOT_IMPLEMENTED, "TLS is not configured on this server.");
