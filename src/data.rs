@@ -78,6 +78,7 @@ pub fn accept_passive(
     let deadline = Instant::now() + timeout;
     loop {
         match listener.accept() {
+            // SECURITY: passive data connections only from the control connection's peer (RFC 2577).
             Ok((stream, from)) if same_host(from.ip(), peer) => {
                 prepare(&stream).map_err(SetupError::Failed)?;
                 return Ok(stream);
@@ -111,6 +112,8 @@ pub fn check_active_target(target: SocketAddr, peer: IpAddr, allow_foreign: bool
     if allow_foreign {
         return Ok(());
     }
+    // SECURITY: no bounce (RFC 2577): PORT/EPRT only to the client's own address, unprivileged
+    // ports, unless --allow-foreign-port.
     if !same_host(target.ip(), peer) {
         return Err(format!("data connections go to your own address ({peer}) only, not {}", target.ip()));
     }

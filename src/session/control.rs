@@ -141,6 +141,7 @@ impl Control {
             self.queued_bytes += raw.len();
             self.queued.push_back((line, raw.len()));
         }
+        // SECURITY: a control line is bounded: longer ones are discarded, not buffered.
         // Longer than a line with its CRLF can be, and no end in sight.
         if self.buffer.len() > MAX_LINE + 1 {
             self.discarding = true;
