@@ -45,6 +45,8 @@ from harness import (  # noqa: F401  (re-exported to the test modules)
     write_users_file,
 )
 
+from hdfs_cluster import hdfs_cluster  # noqa: E402,F401  (the session's shared HDFS, for every module)
+
 # HDFSFTPD_TEST_STORAGE=hdfs runs the same suite with the HDFS backend: real libhdfs, JVM and Hadoop client
 # jars (HDFSFTPD_HADOOP_JARS, from scripts/provision-hadoop.sh) on Hadoop's local filesystem (file:///).
 STORAGE = os.environ.get("HDFSFTPD_TEST_STORAGE", "local")
