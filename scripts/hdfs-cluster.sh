@@ -9,12 +9,12 @@
 #       HDFSFTPD_KRB5_KEYTAB, HDFSFTPD_KRB5_SERVICE) for a shell to source.
 #   scripts/hdfs-cluster.sh add-user DIR NAME PASSWORD
 #       /user/NAME owned by NAME, mode 0700 (and, on a secure cluster, the principal NAME@REALM).
-#   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser)
+#   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser; one ARG may hold spaces)
 #       stop-datanode N | start-datanode N | restart-datanode N   (N from 0)
 #       restart-namenode | failover | active | safemode enter|leave|get | quota PATH BYTES|clear
 #       stat PATH (owner group mode replication length mtime-ms type) | ls DIR | exists PATH
 #       mkdir PATH [OWNER [MODE]] | put LOCAL PATH [OWNER [MODE]] | get PATH LOCAL | chmod PATH MODE | rm PATH
-#       touch DIR PREFIX COUNT OWNER (COUNT empty files)
+#       touch DIR PREFIX COUNT OWNER (COUNT empty files) | fill PATH BYTES OWNER (BYTES zero bytes)
 #   scripts/hdfs-cluster.sh stop DIR
 #       stops the cluster (and its KDC) by pid; nothing is left running.
 set -euo pipefail
@@ -73,7 +73,8 @@ ctl() {
     alive "$dir/cluster.pid" || die "the cluster of $dir is not running (see $dir/cluster.log)"
     local reply
     exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/control.port")" || die "cannot reach the cluster of $dir"
-    echo "$*" >&3
+    # Words go tab-separated: paths may hold spaces.
+    (IFS=$'\t'; echo "$*") >&3
     IFS= read -r -t "${HDFS_CLUSTER_CTL_TIMEOUT:-300}" reply <&3 || reply="error no answer to '$*'"
     exec 3<&-
     case "$reply" in
