@@ -150,37 +150,32 @@ EOF
 
 REALM=HDFSFTPD.TEST
 
-# A throwaway MIT KDC (tests/kdc.py) under DIR/kdc with the cluster's and the gateway's service keys.
+# A throwaway MIT KDC (tests/kdc.py, the realm the Kerberos tests use) under DIR/kdc, with the cluster's
+# key (hdfs/localhost and HTTP/localhost, one keytab) and the gateway's (ftp/localhost). The KDC outlives
+# the Python that starts it; its pid goes to DIR/kdc.pid.
 start_kdc() {
     local dir=$1
     alive "$dir/kdc.pid" && die "a KDC is already running in $dir"
     rm -rf "$dir/kdc"
-    mkdir -p "$dir/kdc"
-    python3 "$repo/tests/kdc.py" "$dir/kdc" --realm "$REALM" </dev/null >"$dir/kdc.log" 2>&1 &
-    echo $! >"$dir/kdc.pid"
-    local waited=0
-    until [ -s "$dir/kdc/realm.env" ] && grep -q "KDC ready" "$dir/kdc.log" 2>/dev/null; do
-        alive "$dir/kdc.pid" || { cat "$dir/kdc.log" >&2; die "the KDC exited during start-up"; }
-        [ "$waited" -lt 300 ] || { stop_kdc "$dir"; die "the KDC did not start within 60s"; }
-        sleep 0.2
-        waited=$((waited + 1))
-    done
-    kadmin -q "addprinc -randkey hdfs/localhost@$REALM"
-    kadmin -q "addprinc -randkey HTTP/localhost@$REALM"
-    kadmin -q "addprinc -randkey ftp/localhost@$REALM"
-    kadmin -q "ktadd -k $dir/kdc/hdfs.keytab hdfs/localhost@$REALM HTTP/localhost@$REALM"
-    kadmin -q "ktadd -k $dir/kdc/ftp.keytab ftp/localhost@$REALM"
+    realm_py "$dir/kdc" start >"$dir/kdc.pid" || die "the KDC did not start (see $dir/kdc)"
 }
 
-# kadmin.local on the realm of the cluster being worked on.
-kadmin() {
-    (
-        set -a
-        # shellcheck disable=SC1090
-        . "$kdc_dir/realm.env"
-        set +a
-        "$(PATH=$PATH:/usr/sbin:/sbin command -v kadmin.local)" "$@"
-    ) >/dev/null || die "kadmin.local $* failed"
+# realm_py KDC_DIR start | add-user NAME PASSWORD
+realm_py() {
+    PYTHONPATH="$repo/tests" python3 - "$REALM" "$@" <<'PY'
+import sys
+from kdc import Realm
+name, directory, verb, *rest = sys.argv[1:]
+realm = Realm(directory, name)
+if verb == "start":
+    realm.start()
+    realm.add_service("hdfs/localhost", realm.dir / "hdfs.keytab")
+    realm.add_service("HTTP/localhost", realm.dir / "hdfs.keytab")
+    realm.add_service("ftp/localhost", realm.dir / "ftp.keytab")
+    print(realm.proc.pid)
+else:
+    realm.add_user(*rest)
+PY
 }
 
 stop_kdc() {
@@ -215,8 +210,8 @@ stop() {
 
 add_user() {
     local dir=$1 name=$2 password=$3
-    if [ -s "$dir/kdc/realm.env" ]; then
-        kadmin -q "addprinc -pw $password $name@$REALM"
+    if [ -e "$dir/kdc/krb5.conf" ]; then
+        realm_py "$dir/kdc" add-user "$name" "$password" || die "adding the principal $name failed"
     fi
     ctl "$dir" home "$name" >/dev/null
 }
@@ -228,7 +223,6 @@ shift 2
 [ "$verb" = start ] && mkdir -p "$dir"
 [ -d "$dir" ] || die "no directory $dir"
 dir=$(cd "$dir" && pwd)
-kdc_dir="$dir/kdc"
 case "$verb" in
     start) start "$dir" "$@" ;;
     stop) stop "$dir" ;;
