@@ -224,6 +224,10 @@ fn exceptions_libhdfs_has_no_errno_for_get_one_from_their_class() {
     let not_empty = "org.apache.hadoop.fs.PathIsNotEmptyDirectoryException: `/x is non empty': Directory is not empty";
     assert_eq!(errno_of_exception(not_empty), Some(libc::ENOTEMPTY));
     assert_eq!(errno_of_exception("IOException: Directory /x is not empty"), None);
+    let lease = "RemoteException: Failed to TRUNCATE_FILE /f for DFSClient_2 on 127.0.0.1 because this file lease \
+                 is currently owned by DFSClient_1 on 127.0.0.1";
+    assert_eq!(errno_of_exception(lease), Some(libc::EBUSY));
+    assert_eq!(errno_of_exception("RemoteException: Operation category READ is not supported in state standby"), None);
     assert_eq!(errno_of_exception(""), None);
     let quota_error = Error { operation: "write", path: "/x".into(), errno: libc::EDQUOT, root_cause: None };
     assert_eq!(quota_error.kind(), io::ErrorKind::QuotaExceeded);
