@@ -45,9 +45,14 @@ from harness import (  # noqa: F401  (re-exported to the test modules)
     write_users_file,
 )
 
-# HDFSFTPD_TEST_STORAGE=hdfs runs the same suite with the HDFS backend: real libhdfs, JVM and Hadoop client
-# jars (HDFSFTPD_HADOOP_JARS, from scripts/provision-hadoop.sh) on Hadoop's local filesystem (file:///).
+from hdfs_cluster import HdfsPath, hdfs_cluster, listdir  # noqa: F401  (hdfs_cluster: a session fixture)
+
+# HDFSFTPD_TEST_STORAGE=hdfs runs the same suite with the HDFS backend on a real HDFS: the session's shared
+# cluster (tests/hdfs_cluster.py), real libhdfs and JVM. A server's homes are then HdfsPaths, which read and
+# write through the cluster's own Hadoop API, so the tests check what HDFS recorded.
 STORAGE = os.environ.get("HDFSFTPD_TEST_STORAGE", "local")
+# The shared cluster, set by the session fixture _storage_cluster when STORAGE is hdfs.
+SHARED_CLUSTER = []
 
 # name -> (password, home relative to the storage root, perms)
 USERS = {
@@ -68,6 +73,8 @@ MiB = 1024 * KiB
 # --------------------------------------------------------------------------
 
 def sha256_file(path):
+    if isinstance(path, HdfsPath):
+        return sha256_bytes(path.read_bytes())
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while True:
@@ -139,18 +146,24 @@ def users_server(base, *extra_args, users=None, v6=False, use_config_file=False,
                  port=None, hosts=None):
     """A Daemon (not started) that authenticates against a users file of `users` (default USERS) plus an
     anonymous entry (only usable with --anonymous), on local storage under base/root or, with
-    HDFSFTPD_TEST_STORAGE=hdfs, on HDFS over file:/// in the same directories. `hosts` defaults to
+    HDFSFTPD_TEST_STORAGE=hdfs, on the shared HDFS cluster under /servers/<base name>, each home owned by
+    its user. `hosts` defaults to
     127.0.0.1 (and ::1 when v6); `use_config_file` puts everything but extra_args in a --config file."""
     base = Path(base)
-    root = base / "root"
     users = dict(USERS if users is None else users)
-    homes = {name: root / home.strip("/") for name, (_, home, _) in users.items()}
-    homes["anonymous"] = root / ANON_HOME
+    if STORAGE == "hdfs":
+        root = HdfsPath(SHARED_CLUSTER[0], f"/servers/{base.name}", "root", base)
+        homes = {name: root.owned_by(name) / home.strip("/") for name, (_, home, _) in users.items()}
+        homes["anonymous"] = root.owned_by("anonymous") / ANON_HOME
+    else:
+        root = base / "root"
+        homes = {name: root / home.strip("/") for name, (_, home, _) in users.items()}
+        homes["anonymous"] = root / ANON_HOME
     for home in homes.values():
         home.mkdir(parents=True, exist_ok=True)
 
     def storage_home(name):
-        """A users-file home: relative to the local root, or the absolute path HDFS sees on file:///."""
+        """A users-file home: relative to the local root, or the absolute path in HDFS."""
         return str(homes[name]) if STORAGE == "hdfs" else "/" + str(homes[name].relative_to(root))
 
     entries = {name: (password, storage_home(name), perms) for name, (password, _, perms) in users.items()}
@@ -158,7 +171,7 @@ def users_server(base, *extra_args, users=None, v6=False, use_config_file=False,
     users_file = write_users_file(base / "users", entries)
     hosts = hosts or ((HOST, HOST6) if v6 else (HOST,))
     port = port or free_port(also_v6=v6)
-    storage = hdfs_storage_args() if STORAGE == "hdfs" else local_storage_args(root)
+    storage = SHARED_CLUSTER[0].server_args() if STORAGE == "hdfs" else local_storage_args(root)
     args = [*listen_args(port, hosts), *storage, *users_auth_args(users_file), "--log-level", log_level]
     if use_config_file:
         args = config_file_args(base / "hdfsftpd.conf", args)
@@ -285,6 +298,28 @@ def pytest_runtest_makereport(item, call):
     if rep.failed and rep.when in ("setup", "call"):
         for daemon in RUNNING:
             rep.sections.append((f"hdfsftpd log {daemon.log_path}", daemon.log_tail(80)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _storage_cluster(request):
+    """With HDFSFTPD_TEST_STORAGE=hdfs every server of the session uses the one shared cluster."""
+    if STORAGE == "hdfs":
+        SHARED_CLUSTER.append(request.getfixturevalue("hdfs_cluster"))
+
+
+def fill(path, size):
+    """A file of SIZE zero bytes: sparse on local disk; written on HDFS, which has no sparse files."""
+    if isinstance(path, HdfsPath):
+        path.fill(size)
+    else:
+        with open(path, "wb") as f:
+            f.truncate(size)
+
+
+def local_storage_only(reason):
+    """For tests of what only a local disk has (symlinks, sparse files of many GiB): they run with the
+    local storage; with HDFSFTPD_TEST_STORAGE=hdfs they are reported as skipped, with the reason."""
+    return pytest.mark.skipif(STORAGE == "hdfs", reason=f"local storage only: {reason}")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -1,49 +1,27 @@
 """Fixtures for the HDFS backend tests: harness.Daemon running the real hdfsftpd binary with `--storage hdfs`
-over Hadoop's local filesystem (`file:///`, RawLocalFileSystem so append works), the real libhdfs + JVM +
-Hadoop client jars, and a small Java program that reads file status through the Hadoop API itself.
+on a real HDFS (the session's shared cluster, `hdfs_cluster` from tests/hdfs_cluster.py), permissions on.
+Every server gets users of its own, made with `scripts/hdfs-cluster.sh add-user` (home /user/NAME, owned by
+NAME, mode 0700), so tests on the shared cluster never see each other's files; sessions act as those users,
+never as the HDFS superuser.
 
-    start_hdfs_server(*extra_args, name="root") -> a started Daemon (users daemon and nobody, password
-        PASSWORD, homes <tmp>/<name>/user/<user>); each is stopped after the test, exit code 0 expected
+    start_hdfs_server(*extra_args) -> a started HdfsDaemon; each is stopped after the test, exit 0 expected
     hdfs_server -> start_hdfs_server() with no extra arguments
-    hadoop_stat(*paths) -> what Hadoop itself records (owner, group, size, mode, mtime_ms)
 
-Needs HDFSFTPD_HADOOP_JARS (the directory scripts/provision-hadoop.sh prints) and javac 17. Missing
+An HdfsDaemon's users: `user` (the default), `other`, and `browser`, whose home is /user (from where the
+others' 0700 homes can be reached, and HDFS refuses). stat/read/write/ls look at HDFS through the
+cluster's own Hadoop API, not through the gateway.
+
+Needs HDFSFTPD_HADOOP_JARS (the client jar directory scripts/provision-hadoop.sh prints). Missing
 prerequisites fail the tests; nothing is skipped.
 """
 
-import subprocess
-
 import pytest
 
-from harness import Daemon, free_port, hdfs_storage_args, listen_args, users_auth_args, write_users_file
+from harness import Daemon, free_port, listen_args, users_auth_args, write_users_file
 from harness import hadoop_jars as find_hadoop_jars
+from hdfs_cluster import HdfsPath, unique_user
 
 PASSWORD = "secret"
-# FTP users that are also OS accounts on every Debian machine: the local filesystem hands files to their
-# owner with chown, which needs an account of that name. On HDFS any name works.
-USERS = ("daemon", "nobody")
-
-HADOOP_STAT_JAVA = """
-import java.net.URI;
-import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileStatus;
-import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.Path;
-
-/** Prints owner, group, length, permission and modification time (ms) of each path, tab-separated. */
-public class HadoopStat {
-    public static void main(String[] args) throws Exception {
-        Configuration conf = new Configuration();
-        conf.set("fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem");
-        FileSystem fs = FileSystem.get(URI.create("file:///"), conf);
-        for (String arg : args) {
-            FileStatus status = fs.getFileStatus(new Path(arg));
-            System.out.println(status.getOwner() + "\\t" + status.getGroup() + "\\t" + status.getLen() + "\\t"
-                + status.getPermission() + "\\t" + status.getModificationTime());
-        }
-    }
-}
-"""
 
 
 @pytest.fixture(scope="session")
@@ -51,49 +29,45 @@ def hadoop_jars():
     return find_hadoop_jars()
 
 
-@pytest.fixture(scope="session")
-def hadoop_stat(hadoop_jars, tmp_path_factory):
-    """Reads file status through Hadoop's own FileSystem API, not through hdfsftpd."""
-    out = tmp_path_factory.mktemp("hadoop-stat")
-    (out / "HadoopStat.java").write_text(HADOOP_STAT_JAVA)
-    class_path = f"{hadoop_jars}/*"
-    subprocess.run(["javac", "-cp", class_path, "-d", str(out), str(out / "HadoopStat.java")], check=True)
+class HdfsDaemon(Daemon):
+    def __init__(self, cluster, workdir, extra_args=()):
+        self.cluster = cluster
+        self.user, self.other, self.browser = unique_user("ann"), unique_user("bob"), unique_user("eve")
+        for name in (self.user, self.other, self.browser):
+            cluster.add_user(name, PASSWORD)
+        port = free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        # An empty home is the default, /user/NAME.
+        users_file = write_users_file(workdir / f"users-{port}", {
+            self.user: (PASSWORD, "", "rw"), self.other: (PASSWORD, "", "rw"), self.browser: (PASSWORD, "/user", "rw"),
+        })
+        homes = {name: HdfsPath(cluster, f"/user/{name}", name, workdir) for name in (self.user, self.other)}
+        args = [*listen_args(port), *users_auth_args(users_file), *cluster.server_args(), "--login-fail-delay", "0",
+                *extra_args]
+        super().__init__(workdir, args, port=port, users={name: PASSWORD for name in (self.user, self.other,
+                         self.browser)}, homes=homes, users_file=users_file, client_timeout=300)
 
-    def stat(*paths):
-        result = subprocess.run(
-            ["java", "-cp", f"{class_path}:{out}", "HadoopStat", *map(str, paths)],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        rows = [line.split("\t") for line in result.stdout.splitlines()]
-        return [
-            {"owner": r[0], "group": r[1], "size": int(r[2]), "mode": r[3], "mtime_ms": int(r[4])} for r in rows
-        ]
+    # What HDFS recorded, read without the gateway.
+    def stat(self, name, user=None):
+        return self.cluster.stat(f"{self.home(user)}/{name}")
 
-    return stat
+    def read(self, name, user=None):
+        return (self.home(user) / name).read_bytes()
 
+    def write(self, name, data, user=None):
+        (self.home(user) / name).write_bytes(data)
 
-def hdfs_daemon(workdir, extra_args=()):
-    """A Daemon (not started) with HDFS storage, its homes under workdir/root/user."""
-    root = workdir / "root"
-    homes = {user: root / "user" / user for user in USERS}
-    for home in homes.values():
-        home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    users_file = write_users_file(workdir / "users", {user: (PASSWORD, home, "rw") for user, home in homes.items()})
-    args = [*listen_args(port), *users_auth_args(users_file), *hdfs_storage_args(f"{root}/user/%u"),
-            "--login-fail-delay", "0", *extra_args]
-    return Daemon(workdir, args, port=port, users={user: PASSWORD for user in USERS}, homes=homes, root=root,
-                  users_file=users_file, client_timeout=300)
+    def ls(self, user=None):
+        return self.cluster.ls(str(self.home(user)))
 
 
 @pytest.fixture
-def start_hdfs_server(hadoop_jars, tmp_path):
-    """Starts HDFS servers with extra flags; stops them (SIGTERM, exit 0 expected) after the test."""
+def start_hdfs_server(hdfs_cluster, hadoop_jars, tmp_path):
+    """Starts servers with extra flags on the shared cluster; stops them (SIGTERM, exit 0 expected)."""
     servers = []
 
-    def start(*extra_args, name="root"):
-        server = hdfs_daemon(tmp_path / name, extra_args)
+    def start(*extra_args):
+        server = HdfsDaemon(hdfs_cluster, tmp_path / f"server{len(servers)}", extra_args)
         servers.append(server)
         return server.start()
 

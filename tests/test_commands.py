@@ -3,12 +3,11 @@ SITE, EPSV ALL, read-only and anonymous users."""
 
 import ftplib
 import io
-import os
 import stat
 
 import pytest
 
-from conftest import HOST, list_lines, parse_list, recv_all
+from conftest import HOST, list_lines, listdir, parse_list, recv_all
 
 
 def feat_names(resp):
@@ -111,12 +110,12 @@ def test_stou_creates_unique_file(ftp, server):
     ftp.voidcmd("TYPE I")
     names = []
     for payload in (b"first unique", b"second unique"):
-        before = set(os.listdir(home / "stou-dir"))
+        before = set(listdir(home / "stou-dir"))
         conn, _ = ftp.ntransfercmd("STOU")
         conn.sendall(payload)
         conn.close()
         final = ftp.voidresp()
-        after = set(os.listdir(home / "stou-dir"))
+        after = set(listdir(home / "stou-dir"))
         new = after - before
         assert len(new) == 1, (before, after)
         (name,) = new
@@ -140,7 +139,7 @@ def test_stou_reply_names_file(server):
         d.close()
         r226 = c.reply()
         assert r226.startswith("226"), r226
-        (name,) = os.listdir(home / "stou2")
+        (name,) = listdir(home / "stou2")
         assert name in r150 or name in r226, (name, r150, r226)
     finally:
         c.close()
@@ -259,7 +258,7 @@ def test_readonly_user(server, tmp_path):
         assert f.sendcmd("NOOP").startswith("200")
     finally:
         f.close()
-    assert sorted(os.listdir(home)) == ["ro-dir", "ro.txt"]
+    assert sorted(listdir(home)) == ["ro-dir", "ro.txt"]
     assert (home / "ro.txt").read_bytes() == b"read only data"
 
 

@@ -92,6 +92,10 @@ fn errno_of_exception(root_cause: &str) -> Option<i32> {
         "ParentNotDirectoryException" | "PathIsNotDirectoryException" => libc::ENOTDIR,
         "PathIsDirectoryException" => libc::EISDIR,
         "SafeModeException" => libc::EROFS,
+        // Another client holds the file's lease: it is being written (or its last writer is recovered).
+        "AlreadyBeingCreatedException" | "RecoveryInProgressException" => libc::EBUSY,
+        // The HDFS client passes most NameNode refusals on still wrapped, so only HDFS's words tell them.
+        "RemoteException" if root_cause.contains("lease is currently owned by") => libc::EBUSY,
         _ => return None,
     })
 }
@@ -401,6 +405,19 @@ impl FileSystem {
     /// Creates a file for writing, replacing an existing one (Hadoop's `create` with overwrite).
     pub fn create(self: &Arc<Self>, path: &str) -> Result<File> {
         self.open("create", path, libc::O_WRONLY)
+    }
+
+    /// Cuts a file to `length` bytes. Returns false when HDFS must first recover the last block (the
+    /// file is then shorter only once that is done).
+    pub fn truncate(&self, path: &str, length: u64) -> Result<bool> {
+        let c_path = c_string("truncate", path)?;
+        let length =
+            i64::try_from(length).map_err(|_| Error::new("truncate", path, libc::EINVAL, "length too large"))?;
+        // SAFETY: valid handle and NUL-terminated path.
+        match unsafe { sys::hdfsTruncateFile(self.raw, c_path.as_ptr(), length) } {
+            -1 => Err(Error::last("truncate", path)),
+            done => Ok(done == 1),
+        }
     }
 
     /// Opens an existing file for writing at its end.
