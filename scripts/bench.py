@@ -291,9 +291,10 @@ def start_hdfsftpd(work, cert, key, *extra, name="hdfsftpd", max_clients=256, ho
     port, ftps_port = free_port(), free_port()
     users = work / f"users-{name}"
     users.write_text(f"bench:{run(['openssl', 'passwd', '-6', 'bench']).stdout.strip()}:{home}:rw\n")
+    # Every client comes from 127.0.0.1: no per-address cap, as vsftpd's max_per_ip above.
     cmd = [str(BIN), "--bind", HOST, "--ftp-port", str(port), "--ftps-port", str(ftps_port),
            "--tls-cert", str(cert), "--tls-key", str(key), "--local-root", str(work), "--users-file", str(users),
-           "--max-clients", str(max_clients), "--log-level", "warn", *extra]
+           "--max-clients", str(max_clients), "--max-per-ip", "0", "--log-level", "warn", *extra]
     return Target(name, port, ftps_port, "bench", "bench", "up", Process(name, cmd, port))
 
 

@@ -298,10 +298,11 @@ fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
 }
 
 /// One connection, from its implicit TLS handshake (on this worker, not the accept thread, and within
-/// the login timeout) to the end of its session.
+/// the first-command timeout, so a stalled one holds its worker only briefly) to the end of its session.
 fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str) {
+    let handshake_limit = shared.config.first_command_timeout.min(shared.config.login_timeout);
     let session = match (kind, shared.tls.as_ref().map(tls::Tls::acceptor)) {
-        (Kind::ImplicitFtps, Some(acceptor)) => match tls::accept(&acceptor, tcp, shared.config.login_timeout) {
+        (Kind::ImplicitFtps, Some(acceptor)) => match tls::accept(&acceptor, tcp, handshake_limit) {
             Ok(stream) => Session::new(shared, Stream::Tls(Box::new(stream))).map(|s| s.implicit_tls(acceptor)),
             Err(e) => {
                 log::info!("{peer}: implicit FTPS handshake failed: {e}");

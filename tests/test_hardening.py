@@ -3,11 +3,17 @@
 Runs in both client suites: on local disk, and with HDFSFTPD_TEST_STORAGE=hdfs on the HDFS backend (there
 with --atomic-uploads, where a lost upload leaves nothing at all)."""
 
+import ftplib
 import os
 import signal
 import socket
+import time
 
-from conftest import BIN, MiB, STORAGE, free_port_range, make_payload, recv_all, run, sha256_bytes, wait_for
+import pytest
+
+from conftest import (BIN, HOST, STORAGE, MiB, RawFTP, free_port, free_port_range, make_payload, recv_all, run,
+                      sha256_bytes, wait_for)
+from tls_fixtures import make_cert
 
 # Where uploads are atomic, a transfer taken for cut short is not published at all.
 STORAGE_ARGS = ("--atomic-uploads",) if STORAGE == "hdfs" else ()
@@ -162,3 +168,107 @@ def test_an_empty_users_file_stops_the_start(make_server):
     started = run([str(BIN)] + server.args, timeout=30)
     assert started.returncode != 0
     assert b"no users in it" in started.stderr, started.stderr
+
+
+# --------------------------------------------------------------------------
+# 4. silent connections and stalled TLS handshakes
+# --------------------------------------------------------------------------
+
+WORKERS = 4
+FIRST_COMMAND_TIMEOUT = 2
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_cert(tmp_path_factory.mktemp("tls"))
+
+
+def wait_until_full(server):
+    """Waits until every worker is taken: a new connection is turned away."""
+    def turned_away():
+        probe = RawFTP(HOST, server.port)
+        probe.close()
+        return probe.banner.startswith("421 Too many users")
+    wait_for(turned_away, 30, "every worker to be taken", step=0.1)
+
+
+def log_in_despite(server):
+    """A real user logs in as soon as a worker is free again, within the first-command limit and a margin
+    for a loaded machine (the login limit, 60 s, is what the silent connections used to hold them for)."""
+    deadline = time.monotonic() + FIRST_COMMAND_TIMEOUT + 15
+    while True:
+        try:
+            with server.ftp() as ftp:
+                return ftp.pwd()
+        except ftplib.error_temp as refused:
+            assert str(refused).startswith("421 Too many users"), refused
+            assert time.monotonic() < deadline, "every worker still held by a silent connection"
+            time.sleep(0.1)
+
+
+def closed(sock):
+    """What the server sent before closing `sock`."""
+    return recv_all(sock, timeout=30)
+
+
+def test_silent_connections_lose_their_workers_and_a_real_user_logs_in(make_server):
+    server = make_server("--max-clients", str(WORKERS), "--max-per-ip", "0",
+                         "--first-command-timeout", str(FIRST_COMMAND_TIMEOUT), *STORAGE_ARGS)
+    silent = [RawFTP(HOST, server.port) for _ in range(WORKERS)]
+    wait_until_full(server)
+    assert log_in_despite(server) == "/"
+    for connection in silent:
+        assert closed(connection.sock).startswith(b"421 Timeout (first command time limit reached)")
+    wait_for(lambda: server.log_text().count("first command timeout, closing") == WORKERS, 30,
+             "a log line per silent connection")
+
+
+def test_stalled_tls_handshakes_lose_their_workers_and_a_real_user_logs_in(make_server, certs):
+    ftps_port = free_port()
+    server = make_server("--tls-cert", certs["cert"], "--tls-key", certs["key"], "--ftps-port", str(ftps_port),
+                         "--max-clients", str(WORKERS), "--max-per-ip", "0",
+                         "--first-command-timeout", str(FIRST_COMMAND_TIMEOUT), *STORAGE_ARGS)
+
+    # Half the workers are held by implicit FTPS handshakes that never start, half by ones after AUTH TLS.
+    implicit = [socket.create_connection((HOST, ftps_port), timeout=30) for _ in range(WORKERS // 2)]
+    after_auth = []
+    for _ in range(WORKERS // 2):
+        control = RawFTP(HOST, server.port)
+        assert control.cmd("AUTH TLS").startswith("234")
+        after_auth.append(control)
+    wait_until_full(server)
+    assert log_in_despite(server) == "/"
+    for sock in implicit + [control.sock for control in after_auth]:
+        assert closed(sock) == b""
+    wait_for(lambda: server.log_text().count("failed: TLS handshake took too long") == WORKERS, 30,
+             "a log line per stalled handshake")
+
+
+def test_auth_tls_does_not_restart_the_login_time_limit(make_server, certs):
+    login_timeout = 6
+    server = make_server("--tls-cert", certs["cert"], "--tls-key", certs["key"], "--login-timeout", str(login_timeout),
+                         "--first-command-timeout", "30", *STORAGE_ARGS)
+    control = RawFTP(HOST, server.port)
+    connected = time.monotonic()
+    assert control.cmd("NOOP").startswith("200")
+    time.sleep(login_timeout - 1.5)
+    # The handshake that never comes gets what is left of the login limit, not a new one.
+    assert control.cmd("AUTH TLS").startswith("234")
+    assert closed(control.sock) == b""
+    held = time.monotonic() - connected
+    assert held < login_timeout + 2.5, f"an unauthenticated client held its worker {held:.1f}s"
+
+
+def test_one_address_gets_half_the_workers_by_default(make_server):
+    server = make_server("--max-clients", str(WORKERS), *STORAGE_ARGS)
+    mine = [server.ftp() for _ in range(WORKERS // 2)]
+    refused = RawFTP(HOST, server.port)
+    assert refused.banner == "421 Too many connections from your address."
+    refused.close()
+    # Another address still gets in.
+    other = ftplib.FTP(timeout=30, source_address=("127.0.0.2", 0))
+    other.connect(HOST, server.port)
+    other.login("alice", server.password())
+    assert other.pwd() == "/"
+    for ftp in mine + [other]:
+        ftp.quit()

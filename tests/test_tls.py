@@ -317,7 +317,7 @@ def wait_closed(sock, limit):
 
 def test_stalled_and_garbage_handshakes_hold_one_worker_briefly(tmp_path, certs):
     login_timeout = 2
-    extra = ["--max-clients", "2", "--login-timeout", str(login_timeout)]
+    extra = ["--max-clients", "2", "--max-per-ip", "0", "--login-timeout", str(login_timeout)]
     with running_tls(tmp_path, certs, extra) as server:
         stalled = socket.create_connection((HOST, server.ftps_port), timeout=TIMEOUT)
         opened = time.monotonic()

@@ -55,7 +55,10 @@ impl Session {
         }
         self.reply(AUTH_OK, format!("AUTH {mechanism} OK: proceed with the TLS handshake."))?;
         let peer = self.control.peer;
-        if let Err(e) = self.control.start_tls(&acceptor, self.shared.config.login_timeout) {
+        // SECURITY: the handshake gets what is left of the login limit, never a fresh one, and no more
+        // than a silent connection would: a stalled handshake holds its worker only briefly.
+        let limit = self.login_time_left().min(self.shared.config.first_command_timeout);
+        if let Err(e) = self.control.start_tls(&acceptor, limit) {
             log::info!("{peer}: TLS handshake after AUTH failed: {e}");
             return Ok(Flow::Close);
         }
