@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import (BIN, HOST, STORAGE, MiB, RawFTP, free_port, free_port_range, make_payload, recv_all, run,
+from conftest import (BIN, HOST, HOST6, STORAGE, MiB, RawFTP, free_port, free_port_range, make_payload, recv_all, run,
                       sha256_bytes, wait_for)
 from tls_fixtures import make_cert
 
@@ -272,3 +272,24 @@ def test_one_address_gets_half_the_workers_by_default(make_server):
     assert other.pwd() == "/"
     for ftp in mine + [other]:
         ftp.quit()
+
+
+# --------------------------------------------------------------------------
+# 5. EPSV with an address family the connection cannot serve
+# --------------------------------------------------------------------------
+
+def test_epsv_for_the_other_address_family_is_522_naming_the_one_served(make_server):
+    server = make_server(*STORAGE_ARGS, v6=True)
+    (server.home() / "both.txt").write_bytes(b"either family")
+    for host, other, served in ((HOST, 2, 1), (HOST6, 1, 2)):
+        control = RawFTP(host, server.port)
+        control.login("alice", server.password())
+        assert control.cmd(f"EPSV {other}") == f"522 Network protocol not supported, use ({served})"
+        reply = control.cmd(f"EPSV {served}")
+        assert reply.startswith("229"), reply
+        port = int(reply.split("|||")[1].split("|")[0])
+        data = socket.create_connection((host, port), timeout=10)
+        assert control.cmd("RETR both.txt").startswith("150")
+        assert recv_all(data) == b"either family"
+        assert control.reply().startswith("226")
+        control.close()

@@ -313,7 +313,7 @@ impl Session {
             Command::Allo => self.allo(),
             Command::Port(target) | Command::Eprt(target) => self.port(target),
             Command::Pasv => self.pasv(),
-            Command::Epsv { all } => self.epsv(all),
+            Command::Epsv(request) => self.epsv(request),
             Command::Site(args) => self.site(&args),
             Command::Auth(mechanism) => self.auth(&mechanism),
             Command::Pbsz(size) => self.pbsz(&size),

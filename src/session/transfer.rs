@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
-use super::command::TransferType;
+use super::command::{EpsvRequest, IpFamily, TransferType};
 use super::reply::*;
 use super::{storage_reply, transfer_failure_code, DataPlan, Flow, Handled, Session};
 use crate::data::{self, Outcome, SetupError, Watch};
@@ -123,10 +123,20 @@ impl Session {
         self.reply(ENTERING_PASSIVE, format!("Entering Passive Mode ({a},{b},{c},{d},{hi},{lo})."))
     }
 
-    pub(super) fn epsv(&mut self, all: bool) -> Handled {
-        if all {
-            self.epsv_all = true;
-            return self.reply(OK, "EPSV ALL ok: PORT, EPRT and PASV are now refused.");
+    pub(super) fn epsv(&mut self, request: EpsvRequest) -> Handled {
+        // Data connections come to the control connection's address, so that is the one family served.
+        let served = IpFamily::of(self.control.local.ip());
+        match request {
+            EpsvRequest::All => {
+                self.epsv_all = true;
+                return self.reply(OK, "EPSV ALL ok: PORT, EPRT and PASV are now refused.");
+            }
+            EpsvRequest::Family(asked) if asked != served => {
+                let use_family = format!("use ({})", served.number());
+                return self
+                    .reply(NETWORK_PROTOCOL_NOT_SUPPORTED, format!("Network protocol not supported, {use_family}"));
+            }
+            EpsvRequest::Family(_) | EpsvRequest::AnyFamily => {}
         }
         let port = self.open_passive()?;
         self.reply(ENTERING_EXTENDED_PASSIVE, format!("Entering Extended Passive Mode (|||{port}|)"))
