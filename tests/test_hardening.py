@@ -5,8 +5,10 @@ with --atomic-uploads, where a lost upload leaves nothing at all)."""
 
 import ftplib
 import os
+import shutil
 import signal
 import socket
+import ssl
 import time
 
 import pytest
@@ -293,3 +295,58 @@ def test_epsv_for_the_other_address_family_is_522_naming_the_one_served(make_ser
         assert recv_all(data) == b"either family"
         assert control.reply().startswith("226")
         control.close()
+
+
+# --------------------------------------------------------------------------
+# 6. no server paths or OpenSSL strings in replies
+# --------------------------------------------------------------------------
+
+def test_a_missing_home_is_logged_with_its_path_and_not_told_to_the_client(make_server):
+    server = make_server(*STORAGE_ARGS)
+    home = server.home("carol")
+    shutil.rmtree(home)
+    control = server.raw(user=None)
+    assert control.cmd("USER carol").startswith("331")
+    reply = control.cmd(f"PASS {server.password('carol')}")
+    assert reply == "530 Your home directory is unavailable: please tell the administrator.", reply
+    control.close()
+    wait_for(lambda: "cannot open storage as carol" in server.log_text(), 30, "the login failure to be logged")
+    failure = [line for line in server.log_text().splitlines() if "cannot open storage as carol" in line][0]
+    assert str(home) in failure, failure
+
+
+def tls_session(server, certs):
+    """ftplib over explicit FTPS as alice, with PROT P."""
+    context = ssl.create_default_context(cafile=str(certs["cert"]))
+    context.check_hostname = False
+    ftp = ftplib.FTP_TLS(context=context, timeout=30)
+    ftp.connect(HOST, server.port)
+    ftp.auth()
+    ftp.login("alice", server.password())
+    ftp.prot_p()
+    return ftp
+
+
+def plain_data_connection(ftp):
+    """A data connection that sends clear text where the TLS handshake should start."""
+    _, port = ftplib.parse227(ftp.sendcmd("PASV"))
+    data = socket.create_connection((HOST, port), timeout=30)
+    data.sendall(b"this is not a TLS handshake\r\n")
+    return data
+
+
+def test_a_failed_data_handshake_is_425_without_openssl_internals(make_server, certs):
+    server = make_server("--tls-cert", certs["cert"], "--tls-key", certs["key"], *STORAGE_ARGS)
+    (server.home() / "secret.txt").write_bytes(b"private")
+    with tls_session(server, certs) as ftp:
+        data = plain_data_connection(ftp)
+        assert ftp.sendcmd("RETR secret.txt").startswith("150")
+        with pytest.raises(ftplib.error_temp) as refused:
+            ftp.voidresp()
+        assert str(refused.value) == "425 TLS handshake on the data connection failed."
+        data.close()
+        # The session goes on, and a real handshake works.
+        received = []
+        assert ftp.retrbinary("RETR secret.txt", received.append).startswith("226")
+        assert b"".join(received) == b"private"
+    assert "TLS handshake on the data connection failed: " in server.log_text()

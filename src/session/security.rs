@@ -142,9 +142,14 @@ impl Session {
         };
         match crate::tls::accept(acceptor, tcp, self.shared.config.data_timeout) {
             Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
+            // SECURITY: OpenSSL's error text (library internals) goes to the log, not to the client.
             Err(e) => {
                 log::warn!("{}: TLS handshake on the data connection failed: {e}", self.control.peer);
-                Err(Reply::new(CANT_OPEN_DATA, format!("TLS handshake on the data connection failed: {e}")))
+                let what = match e.kind() {
+                    std::io::ErrorKind::TimedOut => "took too long",
+                    _ => "failed",
+                };
+                Err(Reply::new(CANT_OPEN_DATA, format!("TLS handshake on the data connection {what}.")))
             }
         }
     }
