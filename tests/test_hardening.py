@@ -350,3 +350,44 @@ def test_a_failed_data_handshake_is_425_without_openssl_internals(make_server, c
         assert ftp.retrbinary("RETR secret.txt", received.append).startswith("226")
         assert b"".join(received) == b"private"
     assert "TLS handshake on the data connection failed: " in server.log_text()
+
+
+# --------------------------------------------------------------------------
+# 7. found by reading the code
+# --------------------------------------------------------------------------
+
+def test_stou_under_prot_p_creates_its_file_only_after_the_handshake(make_server, certs):
+    server = make_server("--tls-cert", certs["cert"], "--tls-key", certs["key"], *STORAGE_ARGS)
+    with tls_session(server, certs) as ftp:
+        data = plain_data_connection(ftp)
+        opening = ftp.sendcmd("STOU")
+        assert opening.startswith("150 FILE: stou-"), opening
+        with pytest.raises(ftplib.error_temp) as refused:
+            ftp.voidresp()
+        assert str(refused.value).startswith("425 TLS handshake on the data connection")
+        data.close()
+        assert os.listdir(server.home()) == [], "a failed STOU left a file"
+        # A STOU whose handshake succeeds stores its file under the name it announced.
+        ftp.voidcmd("TYPE I")
+        connection, _ = ftp.ntransfercmd("STOU")
+        connection.sendall(b"unique")
+        connection.unwrap()
+        connection.close()
+        assert ftp.voidresp().startswith("226")
+    [stored] = os.listdir(server.home())
+    assert stored.startswith("stou-") and (server.home() / stored).read_bytes() == b"unique"
+
+
+def test_sigterm_ends_a_wait_for_the_data_connection_within_the_grace_period(make_server):
+    server = make_server("--shutdown-grace", "1", "--data-timeout", "120", *STORAGE_ARGS)
+    (server.home() / "never.txt").write_bytes(b"never sent")
+    control = server.raw()
+    assert control.cmd("PASV").startswith("227")
+    control.send("RETR never.txt\r\n")
+    wait_for(lambda: server_has_read_everything(control.sock), 30, "the server to read RETR")
+    server.proc.send_signal(signal.SIGTERM)
+    assert control.reply(timeout=60) == "421 Server shutting down: no data connection, closing."
+    assert server.proc.wait(timeout=60) == 0
+    # Still waiting when the grace period ended, gone before the stopped transfers' deadline.
+    assert server.log_text().count("session(s) still running") == 1, server.log_text()
+    control.close()
