@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from conftest import (BIN, HOST, HOST6, STORAGE, MiB, RawFTP, free_port, free_port_range, make_payload, recv_all, run,
-                      sha256_bytes, wait_for)
+from conftest import (BIN, HOST, HOST6, STORAGE, MiB, RawFTP, free_port, free_port_range, listdir, make_payload,
+                      recv_all, run, sha256_bytes, wait_for)
 from tls_fixtures import make_cert
 
 # Where uploads are atomic, a transfer taken for cut short is not published at all.
@@ -268,9 +268,7 @@ def test_one_address_gets_half_the_workers_by_default(make_server):
     assert refused.banner == "421 Too many connections from your address."
     refused.close()
     # Another address still gets in.
-    other = ftplib.FTP(timeout=30, source_address=("127.0.0.2", 0))
-    other.connect(HOST, server.port)
-    other.login("alice", server.password())
+    other = server.ftp(source="127.0.0.2")
     assert other.pwd() == "/"
     for ftp in mine + [other]:
         ftp.quit()
@@ -304,8 +302,11 @@ def test_epsv_for_the_other_address_family_is_522_naming_the_one_served(make_ser
 def test_a_missing_home_is_logged_with_its_path_and_not_told_to_the_client(make_server):
     server = make_server(*STORAGE_ARGS)
     home = server.home("carol")
-    shutil.rmtree(home)
-    control = server.raw(user=None)
+    if STORAGE == "hdfs":
+        home.unlink()
+    else:
+        shutil.rmtree(home)
+    control = server.raw(login=False)
     assert control.cmd("USER carol").startswith("331")
     reply = control.cmd(f"PASS {server.password('carol')}")
     assert reply == "530 Your home directory is unavailable: please tell the administrator.", reply
@@ -366,7 +367,7 @@ def test_stou_under_prot_p_creates_its_file_only_after_the_handshake(make_server
             ftp.voidresp()
         assert str(refused.value).startswith("425 TLS handshake on the data connection")
         data.close()
-        assert os.listdir(server.home()) == [], "a failed STOU left a file"
+        assert listdir(server.home()) == [], "a failed STOU left a file"
         # A STOU whose handshake succeeds stores its file under the name it announced.
         ftp.voidcmd("TYPE I")
         connection, _ = ftp.ntransfercmd("STOU")
@@ -374,7 +375,7 @@ def test_stou_under_prot_p_creates_its_file_only_after_the_handshake(make_server
         connection.unwrap()
         connection.close()
         assert ftp.voidresp().startswith("226")
-    [stored] = os.listdir(server.home())
+    [stored] = listdir(server.home())
     assert stored.startswith("stou-") and (server.home() / stored).read_bytes() == b"unique"
 
 
