@@ -11,7 +11,7 @@
 //!
 //!   ftp_get ftp|ftps HOST PORT USER PASSWORD PATH [LOCAL]
 
-use native_tls::TlsConnector;
+use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -56,14 +56,16 @@ impl Write for ReadAhead {
 
 /// Plain TCP, or TLS with any certificate (the benchmark's servers use one made for the run).
 struct Transport {
-    tls: Option<TlsConnector>,
+    tls: Option<SslConnector>,
     host: String,
 }
 
 impl Transport {
     fn open(&self, tcp: TcpStream) -> Result<Box<dyn Connection>> {
         Ok(match &self.tls {
-            Some(connector) => Box::new(connector.connect(&self.host, ReadAhead::new(tcp)?)?),
+            Some(connector) => {
+                Box::new(connector.configure()?.verify_hostname(false).connect(&self.host, ReadAhead::new(tcp)?)?)
+            }
             None => Box::new(tcp),
         })
     }
@@ -131,9 +133,11 @@ fn fetch(args: &[String]) -> Result<(u64, f64)> {
     };
     let tls = match scheme.as_str() {
         "ftp" => None,
-        "ftps" => Some(
-            TlsConnector::builder().danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true).build()?,
-        ),
+        "ftps" => {
+            let mut builder = SslConnector::builder(SslMethod::tls())?;
+            builder.set_verify(SslVerifyMode::NONE);
+            Some(builder.build())
+        }
         other => return Err(format!("unknown scheme {other} (ftp or ftps)").into()),
     };
     let transport = Transport { tls, host: host.clone() };

@@ -409,13 +409,21 @@ def test_key_not_matching_certificate(tmp_path, certs):
     assert "does not match" in stderr
 
 
-def test_key_not_pkcs8(tmp_path, certs):
-    rsa_key = tmp_path / "rsa.pem"
+def test_key_formats(tmp_path, certs):
+    """PKCS#8 and traditional PEM keys are both taken; an encrypted one is refused at start, never
+    asked for on the terminal."""
+    rsa_key, encrypted = tmp_path / "rsa.pem", tmp_path / "encrypted.pem"
     converted = run(["openssl", "rsa", "-in", str(certs["key"]), "-out", str(rsa_key), "-traditional"])
     assert converted.returncode == 0, converted.stderr
-    code, stderr = start_failure(tmp_path, certs, ["--tls-cert", str(certs["cert"]), "--tls-key", str(rsa_key)])
+    server = Server(tmp_path, certs, tls_args=["--tls-cert", str(certs["cert"]), "--tls-key", str(rsa_key)])
+    checked = run(server.args + ["--check-config"], timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    sealed = run(["openssl", "pkey", "-in", str(certs["key"]), "-out", str(encrypted), "-aes256", "-passout", "pass:x"])
+    assert sealed.returncode == 0, sealed.stderr
+    args = ["--tls-cert", str(certs["cert"]), "--tls-key", str(encrypted)]
+    code, stderr = start_failure(tmp_path, certs, args)
     assert code != 0
-    assert "PKCS#8" in stderr
+    assert "tls-key" in stderr and "not an unencrypted PEM private key" in stderr
 
 
 def test_tls_settings_need_a_certificate(tmp_path, certs):

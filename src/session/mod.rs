@@ -151,8 +151,9 @@ impl Session {
     /// Serves the connection until QUIT, a timeout, or the client leaves.
     pub fn run(mut self) {
         let peer = self.control.peer;
-        if let Err(e) = self.serve() {
-            log::info!("{peer}: connection error: {e}");
+        match self.serve() {
+            Ok(()) => self.control.close(),
+            Err(e) => log::info!("{peer}: connection error: {e}"),
         }
         if let Some(user) = &self.user {
             log::info!("{peer}: logout {} after {:.0?}", user.identity.user, self.connected_at.elapsed());

@@ -261,7 +261,7 @@ impl Session {
             match self.open_upload(&path, kind, offset, mode) {
                 Ok(file) => (file, data),
                 Err(reply) => {
-                    self.refuse_upload(data);
+                    self.refuse_data(data);
                     return self.send(&reply);
                 }
             }
