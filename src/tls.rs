@@ -27,12 +27,11 @@ use openssl::x509::{X509VerifyResult, X509};
 
 use crate::config::{switch, value, ConfigError, Flag, Settings};
 
-/// Mozilla's "intermediate" server profile (Server Side TLS 5.7), the default cipher choice.
+/// Mozilla's "intermediate" server profile (Server Side TLS 6.0), the default cipher choice.
 macro_rules! intermediate_ciphers {
     () => {
         "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
-         ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:\
-         DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305"
+         ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
     };
 }
 macro_rules! intermediate_ciphersuites {
@@ -213,13 +212,13 @@ impl Tls {
         };
         let lowest = if self.protocol.min_version == SslVersion::TLS1_3 { "1.3" } else { "1.2" };
         let clients = match (&self.sources.client_ca, self.protocol.client_cert) {
-            (None, _) => "not asked for certificates".to_string(),
-            (Some(ca), ClientCert::Optional) => format!("certificates from {} checked when sent", ca.display()),
-            (Some(ca), ClientCert::Required) => format!("certificates from {} required", ca.display()),
+            (None, _) => "not asked for".to_string(),
+            (Some(ca), ClientCert::Optional) => format!("optional, verified against {}", ca.display()),
+            (Some(ca), ClientCert::Required) => format!("required, verified against {}", ca.display()),
         };
         format!(
-            "TLS {lowest} and up from {from}, clients {clients}, login policy {:?}, data TLS required: {}, \
-             session reuse required: {}",
+            "TLS {lowest} and up from {from}, client certificates {clients}, login policy {:?}, \
+             data TLS required: {}, session reuse required: {}",
             self.login_policy, self.require_data_tls, self.require_session_reuse
         )
     }
@@ -330,8 +329,8 @@ fn check(protocol: &Protocol, material: &Material) -> Result<(), ConfigError> {
 /// A TLS context with `material`'s certificates; on failure, the setting at fault and why.
 fn build_acceptor(protocol: &Protocol, material: &Material) -> Result<SslAcceptor, ConfigError> {
     let failed = |key: &'static str, what: String| move |e: ErrorStack| ConfigError::new(key, format!("{what} ({e})"));
-    // Mozilla's intermediate profile (version 5) for the DH group, curves and options; ciphers and
-    // versions are set below.
+    // Mozilla's intermediate profile (version 5) for the curves and options; ciphers and versions
+    // are set below.
     let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())
         .map_err(failed("tls-cert", "cannot set up TLS".into()))?;
     builder

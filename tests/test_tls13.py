@@ -115,8 +115,8 @@ def test_minimum_version_must_be_known(tmp_path, certs):
 def test_default_ciphers_are_mozilla_intermediate(server, certs):
     forward_secret = s_client(certs, server.ftps_port, "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256")
     assert negotiated(forward_secret) == ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256"), forward_secret.out
-    # Static RSA key exchange and CBC are not in the profile.
-    for cipher in ("AES128-GCM-SHA256", "ECDHE-RSA-AES128-SHA"):
+    # Static RSA and finite-field DH key exchange and CBC are not in the profile.
+    for cipher in ("AES128-GCM-SHA256", "DHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-SHA"):
         refused = s_client(certs, server.ftps_port, "-tls1_2", "-cipher", cipher)
         assert refused.returncode != 0 and "alert handshake failure" in refused.out, (cipher, refused.out)
 
