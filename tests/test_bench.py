@@ -1,5 +1,6 @@
-"""`make bench`'s script end to end in its quick mode: it starts vsftpd and hdfsftpd itself, runs the same
-work against both, prints a metric line for every measurement, and leaves no process, cgroup or file
+"""`make bench`'s script end to end in its quick mode: it starts hdfsftpd, vsftpd, pure-ftpd and ProFTPD
+itself, runs the same work against each, prints a metric line for every measurement with every server's
+figure and hdfsftpd's ratio against the best peer, and leaves no process, cgroup or file
 behind. No speed is asserted (the bench prints, the README records); failed operations are, since a
 burst or 100 held sessions must cost hdfsftpd none."""
 
@@ -51,12 +52,16 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
              if line.startswith("metric=")}
     assert list(lines) == COMPARED + ["scale_100_idle_100_busy"] + HDFS, done.stdout
     for name in COMPARED:
-        assert re.search(r" hdfsftpd=[\d.]+ vsftpd=[\d.]+ ratio=([\d.]+|inf) unit=", lines[name]), lines[name]
+        figures = r" hdfsftpd=[\d.]+ vsftpd=[\d.]+ pure-ftpd=[\d.]+ proftpd=[\d.]+"
+        best = r" best_peer=(vsftpd|pure-ftpd|proftpd) ratio=([\d.]+|inf) unit="
+        assert re.search(figures + best, lines[name]), lines[name]
     for name in HDFS:
-        assert re.search(r" hdfsftpd=[\d.]+ direct_libhdfs=[\d.]+ ratio=[\d.]+ unit=MB/s", lines[name]), lines[name]
+        assert re.search(r" hdfsftpd=[\d.]+ direct_libhdfs=[\d.]+ best_peer=direct_libhdfs ratio=[\d.]+ unit=MB/s",
+                         lines[name]), lines[name]
     assert " hdfsftpd=0.00 " in lines["burst_200_clients_failed_ops"], lines["burst_200_clients_failed_ops"]
     assert "hdfsftpd_failures=0 " in lines["scale_100_idle_100_busy"], lines["scale_100_idle_100_busy"]
-    assert re.search(r"^# vsftpd \d", done.stdout, re.M), done.stdout
+    for server in ("vsftpd", "pure-ftpd", "proftpd-core"):
+        assert re.search(rf"^# {server} \d", done.stdout, re.M), done.stdout
 
     recorded = output.read_text()
     assert all(line in recorded for line in lines.values()), recorded
