@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import require_tool
 from hdfs_fixtures import hadoop_jars  # noqa: F401  (the bench provisions the same jars)
 
@@ -40,6 +42,7 @@ def bench_processes():
     return found
 
 
+@pytest.mark.timeout(900)  # four servers, ProFTPD's 200 ms per new session; the bench's own limit below
 def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars, tmp_path):  # noqa: F811
     require_tool("vsftpd")
     shm_before = set(os.listdir("/dev/shm"))
