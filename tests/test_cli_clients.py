@@ -12,7 +12,7 @@ from tls_fixtures import (
     certs,  # noqa: F401 (fixture)
     require_tool,
     run,
-    running,
+    running_tls,
 )
 
 HOST = "127.0.0.1"
@@ -23,14 +23,14 @@ PAYLOAD_SIZE = (3 << 20) + 17
 def server(tmp_path_factory, certs):
     """A server that refuses PROT P data connections not resuming the control TLS session, so every
     ftps:// fetch below also shows wget resumes it."""
-    with running(tmp_path_factory.mktemp("cli-server"), certs, ["--require-ssl-reuse"]) as server:
+    with running_tls(tmp_path_factory.mktemp("cli-server"), certs, ["--require-ssl-reuse"]) as server:
         yield server
 
 
 @pytest.fixture(scope="module")
 def payload(server):
     data = os.urandom(PAYLOAD_SIZE)
-    (server.home / "payload.bin").write_bytes(data)
+    (server.home() / "payload.bin").write_bytes(data)
     return data
 
 
@@ -56,17 +56,17 @@ def test_wget_ftps(server, certs, payload, tmp_path, implicit, protect):
     args += ["--ftps-implicit"] if implicit else []
     args += [] if protect else ["--ftps-clear-data-connection"]
     port = server.ftps_port if implicit else server.port
-    log_start = len(server.log())
+    log_start = len(server.log_text())
     result = wget(*args, f"ftps://{USER}:{PASSWORD}@{HOST}:{port}/payload.bin", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert target.read_bytes() == payload
     handshake = "implicit FTPS, TLSv1.3" if implicit else "control connection now TLSv1.3"
-    assert handshake in server.log()[log_start:]
+    assert handshake in server.log_text()[log_start:]
 
 
 def test_wget_recursive_fetch(server, certs, tmp_path):
     """wget -r reads LIST output to walk a tree, as mirroring scripts do."""
-    tree = server.home / "tree"
+    tree = server.home() / "tree"
     (tree / "sub").mkdir(parents=True)
     files = {"a.txt": b"alpha\n", "sub/b.bin": os.urandom(70000), "sub/c.txt": b"gamma\n"}
     for name, data in files.items():
@@ -115,8 +115,8 @@ def test_tnftp_script(server, payload, tmp_path, mode):
     listing = [line for line in out.splitlines() if line.startswith("-rw")]
     assert len(listing) == 1 and listing[0].endswith(" kept.bin") and f" {PAYLOAD_SIZE} " in listing[0], listing
     assert (tmp_path / "down.bin").read_bytes() == payload
-    assert (server.home / name / "kept.bin").read_bytes() == payload
-    assert not (server.home / name / "scratch.bin").exists()
+    assert (server.home() / name / "kept.bin").read_bytes() == payload
+    assert not (server.home() / name / "scratch.bin").exists()
 
 
 def test_tnftp_url_fetch(server, payload, tmp_path):

@@ -20,7 +20,7 @@ from tls_fixtures import (
     certs,  # noqa: F401 (fixture)
     require_tool,
     run,
-    running,
+    running_tls,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,9 +56,9 @@ def client_classes(tmp_path_factory):
 def servers(tmp_path_factory, certs):
     """One server as installed, for FTPClient and PROT C; one that refuses clear data connections
     (--require-data-tls), so a PROT P session proves its data went through TLS."""
-    with running(tmp_path_factory.mktemp("java-server"), certs) as default:
+    with running_tls(tmp_path_factory.mktemp("java-server"), certs) as default:
         extra = ["--require-data-tls"]
-        with running(tmp_path_factory.mktemp("java-private"), certs, extra) as private:
+        with running_tls(tmp_path_factory.mktemp("java-private"), certs, extra) as private:
             yield {"C": default, "P": private}
 
 
@@ -140,10 +140,10 @@ def without_dir_sizes(entries):
 def test_commons_net(client_classes, servers, certs, tmp_path, security, prot, mode):
     server = servers[prot]
     case = f"{security}-{prot}-{mode}"
-    remote, local = server.home / case, tmp_path / "local"
+    remote, local = server.home() / case, tmp_path / "local"
     data = prepare(remote, local)
     port = server.ftps_port if security == "implicit" else server.port
-    log_start = len(server.log())
+    log_start = len(server.log_text())
     result = run_client(client_classes, certs, security, prot, mode, port, f"/{case}", local)
     output = result.stdout
     assert result.returncode == 0, (output, result.stderr[-3000:])
@@ -152,7 +152,7 @@ def test_commons_net(client_classes, servers, certs, tmp_path, security, prot, m
     if security != "plain":
         assert "prot: 200 PROT now " + ("Private" if prot == "P" else "Clear") in output
         handshake = "implicit FTPS, TLSv1.3" if security == "implicit" else "control connection now TLSv1.3"
-        assert handshake in server.log()[log_start:]
+        assert handshake in server.log_text()[log_start:]
     # storeFile then appendFile.
     assert (remote / "upload.bin").read_bytes() == data["upload"] + data["append"]
     # retrieveFile, and a download resumed with setRestartOffset.
@@ -174,9 +174,9 @@ def test_commons_net(client_classes, servers, certs, tmp_path, security, prot, m
 def test_ftpsclient_cannot_meet_require_ssl_reuse(client_classes, certs, tmp_path):
     """Why --require-ssl-reuse is off by default: FTPSClient starts every data connection with a
     fresh TLS session, so such a server refuses its first transfer (522)."""
-    with running(tmp_path / "server", certs, ["--require-ssl-reuse"]) as server:
-        prepare(server.home / "reuse", tmp_path / "local")
+    with running_tls(tmp_path / "server", certs, ["--require-ssl-reuse"]) as server:
+        prepare(server.home() / "reuse", tmp_path / "local")
         result = run_client(client_classes, certs, "explicit", "P", "passive", server.port, "/reuse", tmp_path / "local")
         assert result.returncode == 1, (result.stdout, result.stderr[-3000:])
         assert "FAILED storeFile: 522 " in result.stdout
-        assert not (server.home / "reuse" / "upload.bin").exists()
+        assert not (server.home() / "reuse" / "upload.bin").exists()

@@ -415,8 +415,8 @@ def test_key_formats(tmp_path, certs):
     rsa_key, encrypted = tmp_path / "rsa.pem", tmp_path / "encrypted.pem"
     converted = run(["openssl", "rsa", "-in", str(certs["key"]), "-out", str(rsa_key), "-traditional"])
     assert converted.returncode == 0, converted.stderr
-    server = Server(tmp_path, certs, tls_args=["--tls-cert", str(certs["cert"]), "--tls-key", str(rsa_key)])
-    checked = run(server.args + ["--check-config"], timeout=30)
+    server = tls_daemon(tmp_path, certs, tls=["--tls-cert", str(certs["cert"]), "--tls-key", str(rsa_key)])
+    checked = run([str(BIN), *server.args, "--check-config"], timeout=30)
     assert checked.returncode == 0, checked.stderr
     sealed = run(["openssl", "pkey", "-in", str(certs["key"]), "-out", str(encrypted), "-aes256", "-passout", "pass:x"])
     assert sealed.returncode == 0, sealed.stderr

@@ -17,10 +17,11 @@ from tls_fixtures import (
     client_context,
     require_tool,
     run,
-    running,
-    Server,
-    server,  # noqa: F401 (fixture)
+    running_tls,
+    tls_daemon,
+    tls_server,  # noqa: F401 (fixture)
 )
+from harness import BIN
 
 HOST = "127.0.0.1"
 SESSION = "USER alice\nPASS secret-pw\nPWD\nQUIT\n"
@@ -58,8 +59,8 @@ def negotiated(result):
 
 @pytest.mark.parametrize("version", ["1.3", "1.2"])
 @pytest.mark.parametrize("explicit", [False, True], ids=["implicit", "auth-tls"])
-def test_handshake_and_login(server, certs, version, explicit):
-    port = server.port if explicit else server.ftps_port
+def test_handshake_and_login(tls_server, certs, version, explicit):
+    port = tls_server.port if explicit else tls_server.ftps_port
     result = s_client(certs, port, f"-tls{version.replace('.', '_')}", starttls=explicit, send=SESSION)
     assert result.returncode == 0, result.out
     assert negotiated(result)[0] == f"TLSv{version}", result.out
@@ -69,25 +70,25 @@ def test_handshake_and_login(server, certs, version, explicit):
     assert replied(result, "230 ") and replied(result, '257 "/"') and replied(result, "221 ")
 
 
-def test_tls13_is_what_clients_get_by_default(server, certs):
-    result = s_client(certs, server.ftps_port)
+def test_tls13_is_what_clients_get_by_default(tls_server, certs):
+    result = s_client(certs, tls_server.ftps_port)
     assert negotiated(result)[0] == "TLSv1.3", result.out
-    lines = [line for line in server.log().splitlines() if "implicit FTPS, TLSv1.3" in line]
-    assert lines, server.log()
+    lines = [line for line in tls_server.log_text().splitlines() if "implicit FTPS, TLSv1.3" in line]
+    assert lines, tls_server.log_text()
 
 
 @pytest.mark.parametrize("version", ["1", "1_1"])
-def test_tls_1_0_and_1_1_are_refused(server, certs, version):
+def test_tls_1_0_and_1_1_are_refused(tls_server, certs, version):
     # SECLEVEL 0: OpenSSL 3 itself would not offer these versions otherwise.
-    result = s_client(certs, server.ftps_port, f"-tls{version}", "-cipher", "DEFAULT@SECLEVEL=0")
+    result = s_client(certs, tls_server.ftps_port, f"-tls{version}", "-cipher", "DEFAULT@SECLEVEL=0")
     assert result.returncode != 0
     assert "alert protocol version" in result.out, result.out
     assert not replied(result, "220 ")
-    assert "unsupported protocol" in server.log()
+    assert "unsupported protocol" in tls_server.log_text()
 
 
 def test_minimum_version_1_3(tmp_path, certs):
-    with running(tmp_path, certs, ["--tls-min-version", "1.3"]) as server:
+    with running_tls(tmp_path, certs, ["--tls-min-version", "1.3"]) as server:
         refused = s_client(certs, server.ftps_port, "-tls1_2")
         assert refused.returncode != 0 and "alert protocol version" in refused.out, refused.out
         accepted = s_client(certs, server.ftps_port, "-tls1_3")
@@ -112,18 +113,18 @@ def test_minimum_version_must_be_known(tmp_path, certs):
 # Ciphers.
 
 
-def test_default_ciphers_are_mozilla_intermediate(server, certs):
-    forward_secret = s_client(certs, server.ftps_port, "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256")
+def test_default_ciphers_are_mozilla_intermediate(tls_server, certs):
+    forward_secret = s_client(certs, tls_server.ftps_port, "-tls1_2", "-cipher", "ECDHE-RSA-AES128-GCM-SHA256")
     assert negotiated(forward_secret) == ("TLSv1.2", "ECDHE-RSA-AES128-GCM-SHA256"), forward_secret.out
     # Static RSA and finite-field DH key exchange and CBC are not in the profile.
     for cipher in ("AES128-GCM-SHA256", "DHE-RSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-SHA"):
-        refused = s_client(certs, server.ftps_port, "-tls1_2", "-cipher", cipher)
+        refused = s_client(certs, tls_server.ftps_port, "-tls1_2", "-cipher", cipher)
         assert refused.returncode != 0 and "alert handshake failure" in refused.out, (cipher, refused.out)
 
 
 def test_cipher_flags_take_effect(tmp_path, certs):
     extra = ["--tls-ciphers", "ECDHE-RSA-AES256-GCM-SHA384", "--tls-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"]
-    with running(tmp_path, certs, extra) as server:
+    with running_tls(tmp_path, certs, extra) as server:
         tls12 = s_client(certs, server.ftps_port, "-tls1_2")
         assert negotiated(tls12) == ("TLSv1.2", "ECDHE-RSA-AES256-GCM-SHA384"), tls12.out
         tls13 = s_client(certs, server.port, "-tls1_3", starttls=True)
@@ -178,7 +179,7 @@ def with_cert(pki, name):
 @pytest.fixture(scope="module")
 def cert_server(tmp_path_factory, certs, client_pki):
     extra = ["--tls-client-ca", str(client_pki["ca"][0]), "--tls-client-cert", "require"]
-    with running(tmp_path_factory.mktemp("cert-server"), certs, extra) as server:
+    with running_tls(tmp_path_factory.mktemp("cert-server"), certs, extra) as server:
         yield server
 
 
@@ -188,7 +189,7 @@ def test_required_client_certificate_admits_a_valid_one(cert_server, certs, clie
     result = s_client(certs, cert_server.ftps_port, *args, send=SESSION)
     assert result.returncode == 0, result.out
     assert replied(result, "220 ") and replied(result, "230 "), result.out
-    assert "client certificate CN=batch-job" in cert_server.log()
+    assert "client certificate CN=batch-job" in cert_server.log_text()
 
 
 @pytest.mark.parametrize("version", ["1.3", "1.2"])
@@ -200,20 +201,20 @@ def test_required_client_certificate_refuses_none(cert_server, certs, version, e
     alert = "alert certificate required" if version == "1.3" else "alert handshake failure"
     assert alert in result.out, result.out
     assert not replied(result, "230 ")
-    assert "peer did not return a certificate" in cert_server.log()
+    assert "peer did not return a certificate" in cert_server.log_text()
 
 
 def test_required_client_certificate_refuses_one_from_another_ca(cert_server, certs, client_pki):
     result = s_client(certs, cert_server.ftps_port, *with_cert(client_pki, "rogue"), send=SESSION)
     assert "alert unknown ca" in result.out or "alert bad certificate" in result.out, result.out
     assert not replied(result, "220 ")
-    assert "client certificate rejected: self-signed certificate" in cert_server.log()
+    assert "client certificate rejected: self-signed certificate" in cert_server.log_text()
 
 
 def test_client_certificate_session_moves_data(cert_server, certs, client_pki):
     """ftplib with its certificate: PROT P data connections work (they resume the control session,
     which carries the checked certificate)."""
-    (cert_server.home / "report.csv").write_bytes(b"id,amount\n1,100\n")
+    (cert_server.home() / "report.csv").write_bytes(b"id,amount\n1,100\n")
 
     class Resuming(ResumingFTP_TLS, ImplicitFTP_TLS):
         pass
@@ -236,7 +237,7 @@ def test_client_certificate_session_moves_data(cert_server, certs, client_pki):
 
 def test_optional_client_certificate(tmp_path, certs, client_pki):
     extra = ["--tls-client-ca", str(client_pki["ca"][0])]
-    with running(tmp_path, certs, extra) as server:
+    with running_tls(tmp_path, certs, extra) as server:
         without = s_client(certs, server.ftps_port)
         assert replied(without, "220 "), without.out
         valid = s_client(certs, server.ftps_port, *with_cert(client_pki, "client"))
@@ -244,7 +245,7 @@ def test_optional_client_certificate(tmp_path, certs, client_pki):
         # One that is sent must be valid.
         rogue = s_client(certs, server.ftps_port, *with_cert(client_pki, "rogue"))
         assert not replied(rogue, "220 "), rogue.out
-        assert "client certificate rejected" in server.log()
+        assert "client certificate rejected" in server.log_text()
 
 
 def test_client_certificate_mode_needs_a_ca(tmp_path, certs):
@@ -256,10 +257,10 @@ def test_client_certificate_mode_needs_a_ca(tmp_path, certs):
 # Data connections: session resumption and --require-ssl-reuse.
 
 
-def connect(server, certs, implicit, cls=None, context=None):
+def connect(tls_server, certs, implicit, cls=None, context=None):
     context = context or client_context(certs)
     ftp = (cls or (ImplicitFTP_TLS if implicit else ftplib.FTP_TLS))(context=context, timeout=TIMEOUT)
-    ftp.connect(HOST, server.ftps_port if implicit else server.port)
+    ftp.connect(HOST, tls_server.ftps_port if implicit else tls_server.port)
     ftp.login(USER, PASSWORD)
     return ftp
 
@@ -276,8 +277,8 @@ def tls12_context(certs):
 
 @pytest.fixture(scope="module")
 def reuse_server(tmp_path_factory, certs):
-    with running(tmp_path_factory.mktemp("reuse-server"), certs, ["--require-ssl-reuse"]) as server:
-        (server.home / "small.txt").write_text("hello\n")
+    with running_tls(tmp_path_factory.mktemp("reuse-server"), certs, ["--require-ssl-reuse"]) as server:
+        (server.home() / "small.txt").write_text("hello\n")
         yield server
 
 
@@ -310,7 +311,7 @@ def test_require_ssl_reuse_refuses_a_fresh_session(reuse_server, certs, version)
         ftp.quit()
     finally:
         ftp.close()
-    assert "did not resume the control TLS session" in reuse_server.log()
+    assert "did not resume the control TLS session" in reuse_server.log_text()
 
 
 def test_require_ssl_reuse_refuses_another_sessions_tls_session(reuse_server, certs):
@@ -340,9 +341,9 @@ class SessionSwap:
         return getattr(self._sock, name)
 
 
-def test_default_accepts_a_fresh_data_session(server, certs):
-    (server.home / "fresh.txt").write_text("fresh\n")
-    ftp = connect(server, certs, implicit=False)
+def test_default_accepts_a_fresh_data_session(tls_server, certs):
+    (tls_server.home() / "fresh.txt").write_text("fresh\n")
+    ftp = connect(tls_server, certs, implicit=False)
     try:
         ftp.prot_p()
         chunks = []
@@ -363,7 +364,7 @@ def test_curl_tls13_prot_p_resumes_under_require_ssl_reuse(reuse_server, certs, 
     assert target.read_bytes() == b"hello\n"
     upload = run(base + ["-T", str(target), f"ftps://{HOST}:{reuse_server.ftps_port}/copy.txt"])
     assert upload.returncode == 0, upload.stderr[-3000:]
-    assert (reuse_server.home / "copy.txt").read_bytes() == b"hello\n"
+    assert (reuse_server.home() / "copy.txt").read_bytes() == b"hello\n"
 
 
 def test_lftp_prot_p_under_require_ssl_reuse(reuse_server, tmp_path):
@@ -389,7 +390,7 @@ def test_lftp_prot_p_under_require_ssl_reuse(reuse_server, tmp_path):
 
 
 def test_stalled_handshake_after_auth_is_cut_at_the_login_timeout(tmp_path, certs):
-    with running(tmp_path, certs, ["--login-timeout", "2"]) as server:
+    with running_tls(tmp_path, certs, ["--login-timeout", "2"]) as server:
         sock = socket.create_connection((HOST, server.port), timeout=TIMEOUT)
         try:
             greeting = sock.recv(200)
@@ -401,9 +402,9 @@ def test_stalled_handshake_after_auth_is_cut_at_the_login_timeout(tmp_path, cert
             assert sock.recv(200) == b""
         finally:
             sock.close()
-        assert "TLS handshake after AUTH failed: TLS handshake took too long" in server.log()
+        assert "TLS handshake after AUTH failed: TLS handshake took too long" in server.log_text()
 
 
 def start_args(tmp_path, certs, extra):
     """A command line that checks a configuration with the test certificate and `extra`."""
-    return Server(tmp_path, certs, extra).args + ["--check-config"]
+    return [str(BIN), *tls_daemon(tmp_path, certs, extra).args, "--check-config"]
