@@ -73,8 +73,10 @@ class CpuGroup:
     processes end unreaped, so their time never reaches the listener's figures in /proc, and polling
     /proc during a transfer took 15% off a 2-core machine's throughput."""
 
+    PREFIX = f"hdfsftpd-bench-{os.getpid()}"
+
     def __init__(self, name):
-        self.path = cgroup2_mount() / f"hdfsftpd-bench-{os.getpid()}-{name}"
+        self.path = cgroup2_mount() / f"{self.PREFIX}-{name}"
         try:
             self.path.mkdir()
         except OSError as e:
@@ -579,6 +581,7 @@ def main():
     peers = provision_peers()
     tool_versions = versions(peers)
     work = Path(tempfile.mkdtemp(prefix="hdfsftpd-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    print(f"# work directory {work}, cgroups {CpuGroup.PREFIX}-*", flush=True)
     os.chmod(work, 0o755)
     servers = []
     try:
