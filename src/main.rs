@@ -10,6 +10,7 @@ mod logfile;
 mod random;
 mod server;
 mod session;
+mod settings;
 mod storage;
 mod stream;
 mod tls;
@@ -19,9 +20,21 @@ mod xferlog;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use config::{Config, Invocation, Settings};
+use config::Config;
 use hdfsftpd_ffi::process::{self, Readiness};
 use logfile::LogFile;
+use settings::{FlagGroup, Invocation, Settings};
+
+/// Every feature's settings table, in `--help` order. The composition root assembles them, so the
+/// settings machinery knows no feature.
+const FLAG_GROUPS: &[FlagGroup] = &[
+    ("Core", config::CORE_FLAGS),
+    ("HDFS storage", storage::hdfs::FLAGS),
+    ("TLS", tls::FLAGS),
+    ("Kerberos", auth::krb5::FLAGS),
+    ("Login lockout", auth::lockout::FLAGS),
+    ("Daemon", config::DAEMON_FLAGS),
+];
 
 /// Exit code for a configuration the server cannot run with.
 const EXIT_CONFIG: u8 = 2;
@@ -30,7 +43,7 @@ const EXIT_RUNTIME: u8 = 1;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (settings, check_only) = match config::parse_command_line(&args) {
+    let (settings, check_only) = match settings::parse_command_line(&args, FLAG_GROUPS) {
         Ok(Invocation::Help(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -184,4 +197,17 @@ fn init_logging(config: &Config, log_file: Option<&LogFile>) {
 fn fail(code: u8, message: &str) -> ExitCode {
     eprintln!("hdfsftpd: {message}");
     ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_lists_every_flag_of_every_feature() {
+        let help = settings::help_text(FLAG_GROUPS);
+        for flag in FLAG_GROUPS.iter().flat_map(|(_, flags)| flags.iter()) {
+            assert!(help.contains(&format!("--{}", flag.name)), "{} missing from --help", flag.name);
+        }
+    }
 }

@@ -25,7 +25,7 @@ use openssl::ssl::{
 };
 use openssl::x509::{X509VerifyResult, X509};
 
-use crate::config::{switch, value, ConfigError, Flag, Settings};
+use crate::settings::{switch, value, ConfigError, Flag, Settings};
 
 /// Mozilla's "intermediate" server profile (Server Side TLS 6.0), the default cipher choice.
 macro_rules! intermediate_ciphers {
@@ -555,7 +555,7 @@ mod tests {
     use super::*;
 
     fn settings(text: &str) -> Settings {
-        Settings::from_file_text(text, "test").unwrap()
+        Settings::from_file_text(text, "test", &[("TLS", FLAGS)]).unwrap()
     }
 
     #[test]

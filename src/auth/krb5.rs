@@ -44,7 +44,7 @@ use crossbeam_channel::RecvTimeoutError;
 use hdfsftpd_ffi::krb5::{self, codes, Context, Krb5Error, RealmPart, Step, TicketCache, Verifier};
 
 use super::{AuthError, Authenticator, Identity, SessionCredentials};
-use crate::config::{repeated, switch, value, ConfigError, Flag, Settings};
+use crate::settings::{repeated, switch, value, ConfigError, Flag, Settings};
 
 pub const FLAGS: &[Flag] = &[
     value("krb5-keytab", "FILE", "keytab verifying tickets (required unless --krb5-no-verify)"),

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::{AuthError, Authenticator, Identity};
-use crate::config::{value, ConfigError, Flag, Settings};
+use crate::settings::{value, ConfigError, Flag, Settings};
 
 pub const FLAGS: &[Flag] = &[
     value("lockout-after", "N", "failed logins of one user, or from one address, that lock it out; 0 = off [0]"),
@@ -266,7 +266,8 @@ mod tests {
 
     #[test]
     fn locked_users_and_addresses_are_refused_even_with_the_right_password() {
-        let settings = Settings::from_file_text("lockout-after = 2\nlockout-secs = 60", "t").unwrap();
+        let settings =
+            Settings::from_file_text("lockout-after = 2\nlockout-secs = 60", "t", &[("Login lockout", FLAGS)]).unwrap();
         let auth = wrap(&settings, Box::new(Fixed)).unwrap();
         let (a, b) = (IpAddr::from([127, 0, 0, 1]), IpAddr::from([127, 0, 0, 2]));
         assert!(auth.authenticate("alice", "right", a).is_ok());
@@ -318,7 +319,8 @@ mod tests {
 
     #[test]
     fn a_burst_of_slow_guesses_gets_no_more_than_the_limit() {
-        let settings = Settings::from_file_text("lockout-after = 3\nlockout-secs = 60", "t").unwrap();
+        let settings =
+            Settings::from_file_text("lockout-after = 3\nlockout-secs = 60", "t", &[("Login lockout", FLAGS)]).unwrap();
         let slow = std::sync::Arc::new(Slow(std::sync::atomic::AtomicU32::new(0)));
         struct Shared(std::sync::Arc<Slow>);
         impl Authenticator for Shared {

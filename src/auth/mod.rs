@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::SystemTime;
 
-use crate::config::{ConfigError, Settings};
+use crate::settings::{ConfigError, Settings};
 
 /// Credentials a session holds while it lives, for the storage to act as its user (a Kerberos ticket
 /// cache, say). Dropping them ends them (the ticket cache is destroyed).

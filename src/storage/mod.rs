@@ -13,7 +13,7 @@ use std::io::{Read, Write};
 use std::time::SystemTime;
 
 use crate::auth::Identity;
-use crate::config::{ConfigError, Settings};
+use crate::settings::{ConfigError, Settings};
 use crate::vpath::VPath;
 
 /// What kind of failure a storage operation met; the session maps each to an FTP reply.

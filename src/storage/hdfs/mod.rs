@@ -23,7 +23,7 @@ use super::{
     Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, ReadFile, Result, Storage, WriteFile, WriteMode,
 };
 use crate::auth::Identity;
-use crate::config::{repeated, switch, value, ConfigError, Flag, Settings};
+use crate::settings::{repeated, switch, value, ConfigError, Flag, Settings};
 use crate::vpath::VPath;
 use download::HdfsReader;
 use upload::{OpenUploads, Upload};
@@ -418,7 +418,7 @@ mod tests {
 
     fn settings(args: &[&str]) -> Settings {
         let text: String = args.iter().map(|a| format!("{a}\n")).collect();
-        Settings::from_file_text(&text, "test").unwrap()
+        Settings::from_file_text(&text, "test", &[("HDFS storage", FLAGS)]).unwrap()
     }
 
     fn identity(user: &str, home: Option<&str>) -> Identity {

@@ -11,7 +11,7 @@ use std::process::Command;
 use hdfsftpd_ffi::hdfs;
 
 use super::HdfsSettings;
-use crate::config::ConfigError;
+use crate::settings::ConfigError;
 
 /// Jars libhdfs cannot work without; each group is satisfied by a jar whose name starts with one of its
 /// prefixes (`hadoop-client-api-3.3.4.jar`, `hadoop-common-3.3.6.jar`, …).
