@@ -231,6 +231,23 @@ def test_sigterm_during_1gib_upload(tmp_path, grace, completes):
         assert "shutting down" in srv.log_text()
 
 
+def test_xferlog_marks_anonymous_and_account_transfers(make_server, tmp_path):
+    """The xferlog's access mode: `a` for an anonymous login, `r` for an account."""
+    xfer = tmp_path / "xfer.log"
+    srv = make_server("--anonymous", "--xferlog", xfer)
+    (srv.home("anonymous") / "pub.txt").write_bytes(b"public")
+    for user in ("anonymous", "alice"):
+        ftp = srv.ftp(user)
+        ftp.retrbinary("RETR pub.txt" if user == "anonymous" else "LIST", lambda data: None)
+        if user == "alice":
+            ftp.storbinary("STOR mine.txt", io.BytesIO(b"mine"))
+        ftp.quit()
+    wait_for(lambda: xfer.exists() and len(xfer.read_text().splitlines()) == 2, 10, "two xferlog lines")
+    records = parse_xferlog(xfer)
+    assert [(r["access"], r["user"], r["filename"]) for r in records] == [
+        ("a", "anonymous", "/pub.txt"), ("r", "alice", "/mine.txt")], records
+
+
 @pytest.fixture
 def nobody_server():
     """make(port=None) -> a server set up to run as `nobody` (--user) on local storage, its storage

@@ -195,7 +195,7 @@ impl Checker {
         let lifetime = cache.expires().duration_since(SystemTime::now()).unwrap_or_default();
         log::debug!("{client}: ticket cache {}, valid for {}s", cache.path().display(), lifetime.as_secs());
         let credentials = Box::new(Krb5Credentials(cache));
-        Ok(Identity { user, home: None, writable: true, credentials: Some(credentials) })
+        Ok(Identity { user, home: None, writable: true, anonymous: false, credentials: Some(credentials) })
     }
 
     /// Applies the name rule of the module doc: the principal and the session's user name.

@@ -257,7 +257,7 @@ mod tests {
     impl Authenticator for Fixed {
         fn authenticate(&self, user: &str, password: &str, _peer: IpAddr) -> Result<Identity, AuthError> {
             if password == "right" {
-                Ok(Identity { user: user.into(), home: None, writable: false, credentials: None })
+                Ok(Identity { user: user.into(), home: None, writable: false, anonymous: false, credentials: None })
             } else {
                 Err(AuthError::Denied("wrong password".into()))
             }

@@ -31,6 +31,8 @@ pub struct Identity {
     /// disk, `--hdfs-home` in HDFS).
     pub home: Option<String>,
     pub writable: bool,
+    /// An anonymous login (the xferlog says so), not an account.
+    pub anonymous: bool,
     pub credentials: Option<Box<dyn SessionCredentials>>,
 }
 
@@ -40,6 +42,7 @@ impl fmt::Debug for Identity {
             .field("user", &self.user)
             .field("home", &self.home)
             .field("writable", &self.writable)
+            .field("anonymous", &self.anonymous)
             .field("credentials", &self.credentials.as_ref().map(|c| c.ticket_cache().map(Path::to_path_buf)))
             .finish()
     }

@@ -14,7 +14,7 @@ use std::sync::RwLock;
 
 use super::{AuthError, Authenticator, Identity};
 
-pub const ANONYMOUS: &str = "anonymous";
+const ANONYMOUS: &str = "anonymous";
 /// The anonymous login's other name.
 const ANONYMOUS_ALIAS: &str = "ftp";
 
@@ -115,7 +115,8 @@ impl Authenticator for UsersFile {
                 .find(ANONYMOUS)
                 .filter(|_| self.anonymous_enabled)
                 .ok_or_else(|| AuthError::Denied("anonymous login is disabled".into()))?;
-            return Ok(Identity { user: ANONYMOUS.into(), home: entry.home, writable: false, credentials: None });
+            let user = ANONYMOUS.into();
+            return Ok(Identity { user, home: entry.home, writable: false, anonymous: true, credentials: None });
         }
         let Some(entry) = self.find(user) else {
             // SECURITY: unknown users cost what known ones do.
@@ -124,7 +125,8 @@ impl Authenticator for UsersFile {
         };
         match hdfsftpd_ffi::crypt::verify(password, &entry.hash) {
             Ok(true) => {
-                Ok(Identity { user: entry.name, home: entry.home, writable: entry.writable, credentials: None })
+                let (user, home, writable) = (entry.name, entry.home, entry.writable);
+                Ok(Identity { user, home, writable, anonymous: false, credentials: None })
             }
             Ok(false) => Err(AuthError::Denied("wrong password".into())),
             Err(e) => Err(AuthError::Denied(format!("unusable password hash in users file: {e}"))),
@@ -164,6 +166,16 @@ mod tests {
         }
         let one = "alice:$6$x$y:/alice:rw\n";
         assert_eq!(check_not_empty(&parse(one).unwrap(), one), Ok(()));
+    }
+
+    #[test]
+    fn anonymous_logins_are_marked_and_read_only() {
+        let path = std::env::temp_dir().join(format!("hdfsftpd-users-{}", std::process::id()));
+        std::fs::write(&path, "anonymous::/pub:rw\n").unwrap();
+        let users = UsersFile::load(&path, true);
+        std::fs::remove_file(&path).unwrap();
+        let identity = users.unwrap().authenticate("ftp", "guest@", IpAddr::from([127, 0, 0, 1])).unwrap();
+        assert!(identity.anonymous && !identity.writable && identity.user == ANONYMOUS);
     }
 
     #[test]

@@ -416,7 +416,7 @@ impl Session {
             path: path.as_str(),
             ascii: self.transfer_type == TransferType::Ascii,
             direction,
-            anonymous: identity.user == crate::auth::users_file::ANONYMOUS,
+            anonymous: identity.anonymous,
             user: &identity.user,
             complete,
         };

@@ -422,7 +422,7 @@ mod tests {
     }
 
     fn identity(user: &str, home: Option<&str>) -> Identity {
-        Identity { user: user.into(), home: home.map(Into::into), writable: true, credentials: None }
+        Identity { user: user.into(), home: home.map(Into::into), writable: true, anonymous: false, credentials: None }
     }
 
     #[test]
