@@ -57,10 +57,12 @@ bench: build
 	$(CARGO) build --release --example ftp_get
 	python3 scripts/bench.py $(BENCH_ARGS)
 
-# Formatting and clippy with warnings as errors; .ci/run runs it before the tests.
+# Formatting, clippy with warnings as errors, and no import cycle between src/'s modules; .ci/run runs
+# it before the tests.
 lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	python3 scripts/check-module-cycles.py
 
 clean:
 	$(CARGO) clean

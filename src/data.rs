@@ -1,15 +1,16 @@
 //! Data connections: passive listeners and active connects with their address checks, and the copy
-//! loops between storage and socket that watch the control connection for ABOR.
+//! loops between storage and socket that watch the control connection for ABOR. The loops see the data
+//! connection as a [`DataConnection`] and the control connection as a [`ControlWatch`], so they know
+//! nothing of the session and run in unit tests without sockets.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
 use crate::random::random_u64;
-use crate::session::control::{Control, Interrupt};
+use crate::shutdown::Shutdown;
 use crate::storage::{ReadFile, WriteFile};
 use crate::stream::Stream;
 
@@ -27,6 +28,37 @@ const CONTROL_CLOSE_GRACE: Duration = Duration::from_millis(25);
 
 /// How much one sendfile call may move before the loop looks at the control connection.
 const SENDFILE_CHUNK: usize = 16 << 20;
+
+/// What the control connection says while a transfer runs.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Interrupt {
+    None,
+    Abort,
+    Closed,
+}
+
+/// The control connection as a transfer watches it: has the client sent ABOR, or gone away?
+pub trait ControlWatch {
+    /// Looks at what has already arrived, without waiting.
+    fn poll_abort(&mut self) -> io::Result<Interrupt>;
+    /// Like `poll_abort`, but waits up to `wait` for something to arrive.
+    fn poll_abort_within(&mut self, wait: Duration) -> io::Result<Interrupt>;
+}
+
+/// A data connection as the copy loops see it: bytes both ways, and the plain TCP socket behind it
+/// when there is one, for the kernel's zero-copy paths.
+pub trait DataConnection: Read + Write {
+    fn plain_tcp(&mut self) -> Option<&mut TcpStream>;
+}
+
+impl DataConnection for Stream {
+    fn plain_tcp(&mut self) -> Option<&mut TcpStream> {
+        match self {
+            Stream::Plain(tcp) => Some(tcp),
+            Stream::Tls(_) => None,
+        }
+    }
+}
 
 /// Opens a passive listener on `local` (the control connection's local address), on a port from
 /// `range` when one is configured, any free port otherwise.
@@ -78,8 +110,8 @@ pub fn accept_passive(
     listener: &TcpListener,
     peer: IpAddr,
     timeout: Duration,
-    control: &mut Control,
-    shutdown: &AtomicBool,
+    control: &mut dyn ControlWatch,
+    shutdown: &Shutdown,
 ) -> Result<TcpStream, SetupError> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -99,7 +131,7 @@ pub fn accept_passive(
             },
             Err(e) => return Err(SetupError::Failed(e)),
         }
-        if shutdown.load(Ordering::Relaxed) {
+        if shutdown.transfers_aborted() {
             return Err(SetupError::ShutDown);
         }
         if Instant::now() >= deadline {
@@ -110,7 +142,7 @@ pub fn accept_passive(
 }
 
 /// Connects to the client's PORT/EPRT address, giving up after `timeout` or at `shutdown`.
-pub fn connect_active(target: SocketAddr, timeout: Duration, shutdown: &AtomicBool) -> Result<TcpStream, SetupError> {
+pub fn connect_active(target: SocketAddr, timeout: Duration, shutdown: &Shutdown) -> Result<TcpStream, SetupError> {
     let socket = Socket::new(Domain::for_address(target), Type::STREAM, None).map_err(SetupError::Failed)?;
     // Nearly every connection is up within the first poll interval; a slower one is looked at until
     // the deadline, so a shutdown does not wait for it.
@@ -125,7 +157,7 @@ pub fn connect_active(target: SocketAddr, timeout: Duration, shutdown: &AtomicBo
 }
 
 /// Waits for a connect still in progress to succeed or fail, until `deadline` or `shutdown`.
-fn wait_connected(socket: &Socket, deadline: Instant, shutdown: &AtomicBool) -> Result<(), SetupError> {
+fn wait_connected(socket: &Socket, deadline: Instant, shutdown: &Shutdown) -> Result<(), SetupError> {
     loop {
         if let Some(refused) = socket.take_error().map_err(SetupError::Failed)? {
             return Err(SetupError::Failed(refused));
@@ -133,7 +165,7 @@ fn wait_connected(socket: &Socket, deadline: Instant, shutdown: &AtomicBool) -> 
         if socket.peer_addr().is_ok() {
             return Ok(());
         }
-        if shutdown.load(Ordering::Relaxed) {
+        if shutdown.transfers_aborted() {
             return Err(SetupError::ShutDown);
         }
         if Instant::now() >= deadline {
@@ -187,9 +219,9 @@ pub enum Outcome {
 
 /// Watches the transfer: ABOR and a vanished client end it; so does no progress for `stall_limit`.
 pub struct Watch<'a> {
-    control: &'a mut Control,
+    control: &'a mut dyn ControlWatch,
     stall_limit: Duration,
-    shutdown: &'a AtomicBool,
+    shutdown: &'a Shutdown,
     pub bytes: u64,
     last_progress: Instant,
     /// When, and after how many bytes, the control connection was last looked at.
@@ -198,7 +230,7 @@ pub struct Watch<'a> {
 }
 
 impl<'a> Watch<'a> {
-    pub fn new(control: &'a mut Control, stall_limit: Duration, shutdown: &'a AtomicBool) -> Self {
+    pub fn new(control: &'a mut dyn ControlWatch, stall_limit: Duration, shutdown: &'a Shutdown) -> Self {
         let now = Instant::now();
         Watch { control, stall_limit, shutdown, bytes: 0, last_progress: now, polled_at: now, polled_bytes: 0 }
     }
@@ -214,7 +246,7 @@ impl<'a> Watch<'a> {
     /// connection (three system calls) is looked at once a buffer's worth of data or once a poll
     /// interval, whichever comes first, however small the chunks the kernel hands over.
     fn check(&mut self) -> Option<Outcome> {
-        if self.shutdown.load(Ordering::Relaxed) {
+        if self.shutdown.transfers_aborted() {
             return Some(Outcome::ShutDown);
         }
         let due = self.bytes - self.polled_bytes >= BUFFER_SIZE as u64 || self.polled_at.elapsed() >= POLL_INTERVAL;
@@ -262,9 +294,15 @@ fn is_timeout(e: &io::Error) -> bool {
 }
 
 /// Download: storage → client. Local files in binary mode over plain TCP go through sendfile.
-pub fn send(file: &mut dyn ReadFile, data: &mut Stream, ascii: bool, buffer: &mut [u8], watch: &mut Watch) -> Outcome {
+pub fn send(
+    file: &mut dyn ReadFile,
+    data: &mut dyn DataConnection,
+    ascii: bool,
+    buffer: &mut [u8],
+    watch: &mut Watch,
+) -> Outcome {
     if !ascii {
-        if let (Some(local), Stream::Plain(tcp)) = (file.as_local_file(), &mut *data) {
+        if let (Some(local), Some(tcp)) = (file.as_local_file(), data.plain_tcp()) {
             return send_zero_copy(local, tcp, watch);
         }
     }
@@ -290,7 +328,7 @@ pub fn send(file: &mut dyn ReadFile, data: &mut Stream, ascii: bool, buffer: &mu
 }
 
 /// Writes a chunk and flushes it, waking every poll interval to look at the control connection.
-pub fn write_all_watched(data: &mut Stream, mut chunk: &[u8], watch: &mut Watch) -> Option<Outcome> {
+pub fn write_all_watched(data: &mut dyn DataConnection, mut chunk: &[u8], watch: &mut Watch) -> Option<Outcome> {
     while !chunk.is_empty() {
         match data.write(chunk) {
             Ok(0) => return Some(Outcome::DataFailed(io::ErrorKind::WriteZero.into())),
@@ -336,14 +374,14 @@ fn send_zero_copy(file: &mut std::fs::File, tcp: &mut TcpStream, watch: &mut Wat
 
 /// Upload: client → storage.
 pub fn receive(
-    data: &mut Stream,
+    data: &mut dyn DataConnection,
     file: &mut dyn WriteFile,
     ascii: bool,
     buffer: &mut [u8],
     watch: &mut Watch,
 ) -> Outcome {
     if !ascii {
-        if let (Stream::Plain(tcp), Some(local)) = (&*data, file.as_local_file()) {
+        if let (Some(tcp), Some(local)) = (data.plain_tcp(), file.as_local_file()) {
             return receive_zero_copy(tcp, local, watch);
         }
     }
@@ -382,7 +420,7 @@ pub fn receive(
 /// times out, or a poll interval has passed; returns the bytes read with why it stopped. TLS hands
 /// over one 16 KiB record per read: filling the buffer keeps storage writes and control-connection
 /// checks per buffer rather than per record.
-fn fill(data: &mut Stream, buffer: &mut [u8]) -> (usize, io::Result<bool>) {
+fn fill(data: &mut dyn DataConnection, buffer: &mut [u8]) -> (usize, io::Result<bool>) {
     let started = Instant::now();
     let mut filled = 0;
     while filled < buffer.len() && started.elapsed() < POLL_INTERVAL {
@@ -472,6 +510,181 @@ impl AsciiIn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
+
+    /// A control connection that answers polls from a script, then with `None`.
+    #[derive(Default)]
+    struct ScriptedControl {
+        answers: VecDeque<Interrupt>,
+        polls: usize,
+    }
+
+    impl ScriptedControl {
+        fn answering(answer: Interrupt) -> ScriptedControl {
+            ScriptedControl { answers: VecDeque::from([answer]), polls: 0 }
+        }
+    }
+
+    impl ControlWatch for ScriptedControl {
+        fn poll_abort(&mut self) -> io::Result<Interrupt> {
+            self.polls += 1;
+            Ok(self.answers.pop_front().unwrap_or(Interrupt::None))
+        }
+
+        fn poll_abort_within(&mut self, _wait: Duration) -> io::Result<Interrupt> {
+            self.poll_abort()
+        }
+    }
+
+    /// A data connection in memory: reads come from `incoming`, writes go to `sent`. A stalled one
+    /// times out on every write, as a socket whose reader stopped reading does.
+    #[derive(Default)]
+    struct MemoryConnection {
+        incoming: io::Cursor<Vec<u8>>,
+        sent: Vec<u8>,
+        stalled: bool,
+    }
+
+    impl Read for MemoryConnection {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            self.incoming.read(buffer)
+        }
+    }
+
+    impl Write for MemoryConnection {
+        fn write(&mut self, chunk: &[u8]) -> io::Result<usize> {
+            if self.stalled {
+                std::thread::sleep(Duration::from_millis(5));
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.sent.extend_from_slice(chunk);
+            Ok(chunk.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl DataConnection for MemoryConnection {
+        fn plain_tcp(&mut self) -> Option<&mut TcpStream> {
+            None
+        }
+    }
+
+    struct MemoryFile(io::Cursor<Vec<u8>>);
+
+    impl Read for MemoryFile {
+        fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+            self.0.read(buffer)
+        }
+    }
+
+    impl ReadFile for MemoryFile {}
+
+    #[derive(Default)]
+    struct MemoryUpload(Vec<u8>);
+
+    impl Write for MemoryUpload {
+        fn write(&mut self, chunk: &[u8]) -> io::Result<usize> {
+            self.0.extend_from_slice(chunk);
+            Ok(chunk.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl WriteFile for MemoryUpload {
+        fn finish(self: Box<Self>) -> crate::storage::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Bytes no two megabytes of which are alike, so a lost or repeated chunk shows.
+    fn payload(size: usize) -> Vec<u8> {
+        (0..size).map(|i| (i % 251) as u8 ^ (i >> 20) as u8).collect()
+    }
+
+    const STALL_LIMIT: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn send_copies_every_byte_and_counts_them() {
+        let data = payload(3 * BUFFER_SIZE + 17);
+        let (mut file, mut connection) = (MemoryFile(io::Cursor::new(data.clone())), MemoryConnection::default());
+        let (mut control, shutdown, mut buffer) = (ScriptedControl::default(), Shutdown::default(), vec![0; 64 << 10]);
+        let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
+        let outcome = send(&mut file, &mut connection, false, &mut buffer, &mut watch);
+        assert!(matches!(outcome, Outcome::Complete), "{outcome:?}");
+        assert_eq!(watch.bytes, data.len() as u64);
+        assert!(connection.sent == data, "the bytes sent differ from the file");
+        assert!(control.polls >= 3, "the control connection is looked at once a buffer's worth at least");
+    }
+
+    #[test]
+    fn receive_writes_every_byte_and_ascii_converts_line_ends() {
+        let data = payload(2 * BUFFER_SIZE + 3);
+        let mut connection = MemoryConnection { incoming: io::Cursor::new(data.clone()), ..Default::default() };
+        let (mut control, shutdown, mut buffer) =
+            (ScriptedControl::default(), Shutdown::default(), vec![0; BUFFER_SIZE]);
+        let mut upload = MemoryUpload::default();
+        let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
+        let outcome = receive(&mut connection, &mut upload, false, &mut buffer, &mut watch);
+        assert!(matches!(outcome, Outcome::Complete), "{outcome:?}");
+        assert!(upload.0 == data, "the file differs from the bytes received");
+
+        let mut connection =
+            MemoryConnection { incoming: io::Cursor::new(b"a\r\nb\rc\r\n".to_vec()), ..Default::default() };
+        let mut upload = MemoryUpload::default();
+        let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
+        assert!(matches!(receive(&mut connection, &mut upload, true, &mut buffer, &mut watch), Outcome::Complete));
+        assert_eq!(upload.0, b"a\nb\rc\n");
+    }
+
+    #[test]
+    fn abor_ends_a_download_and_a_vanished_client_an_upload() {
+        let data = payload(3 * BUFFER_SIZE);
+        let mut file = MemoryFile(io::Cursor::new(data.clone()));
+        let mut connection = MemoryConnection::default();
+        let (mut control, shutdown, mut buffer) =
+            (ScriptedControl::answering(Interrupt::Abort), Shutdown::default(), vec![0; 64 << 10]);
+        let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
+        assert!(matches!(send(&mut file, &mut connection, false, &mut buffer, &mut watch), Outcome::Aborted));
+        assert!(connection.sent.len() < data.len(), "ABOR must end the transfer early");
+
+        let mut connection = MemoryConnection { incoming: io::Cursor::new(data), ..Default::default() };
+        let mut control = ScriptedControl::answering(Interrupt::Closed);
+        let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
+        let outcome = receive(&mut connection, &mut MemoryUpload::default(), false, &mut buffer, &mut watch);
+        assert!(matches!(outcome, Outcome::ControlClosed), "{outcome:?}");
+    }
+
+    #[test]
+    fn shutdown_after_the_grace_period_stops_a_transfer() {
+        let mut file = MemoryFile(io::Cursor::new(payload(BUFFER_SIZE)));
+        let (mut control, shutdown, mut buffer) = (ScriptedControl::default(), Shutdown::default(), vec![0; 64 << 10]);
+        shutdown.begin();
+        let mut connection = MemoryConnection::default();
+        let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
+        assert!(matches!(send(&mut file, &mut connection, false, &mut buffer, &mut watch), Outcome::Complete));
+        shutdown.abort_transfers();
+        let mut file = MemoryFile(io::Cursor::new(payload(BUFFER_SIZE)));
+        let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
+        assert!(matches!(send(&mut file, &mut connection, false, &mut buffer, &mut watch), Outcome::ShutDown));
+    }
+
+    #[test]
+    fn a_stalled_data_connection_fails_after_the_stall_limit() {
+        let mut file = MemoryFile(io::Cursor::new(payload(BUFFER_SIZE)));
+        let mut connection = MemoryConnection { stalled: true, ..Default::default() };
+        let (mut control, shutdown, mut buffer) = (ScriptedControl::default(), Shutdown::default(), vec![0; 64 << 10]);
+        let mut watch = Watch::new(&mut control, Duration::from_millis(50), &shutdown);
+        match send(&mut file, &mut connection, false, &mut buffer, &mut watch) {
+            Outcome::DataFailed(e) => assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}"),
+            other => panic!("a stalled connection must fail, not {other:?}"),
+        }
+    }
 
     #[test]
     fn ascii_conversion_survives_chunk_boundaries() {

@@ -11,6 +11,7 @@ mod random;
 mod server;
 mod session;
 mod settings;
+mod shutdown;
 mod storage;
 mod stream;
 mod tls;

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use socket2::{Domain, Socket, Type};
 
 use crate::logfile::LogFile;
 use crate::session::{Session, Shared};
+use crate::shutdown::Shutdown;
 use crate::stream::Stream;
 use crate::tls;
 
@@ -25,9 +25,6 @@ const LISTEN_BACKLOG: i32 = 4096;
 
 /// Worker stack size: libhdfs's JVM needs well over 256 KiB on every thread that calls it.
 const WORKER_STACK: usize = 2 << 20;
-
-/// How often blocking waits look at the shutdown flag.
-pub const SHUTDOWN_POLL: Duration = Duration::from_millis(500);
 
 /// After the grace period, how long sessions get to report their stopped transfers.
 const ABORT_WAIT: Duration = Duration::from_secs(5);
@@ -69,7 +66,7 @@ fn listen(address: SocketAddr) -> io::Result<TcpListener> {
         socket.set_only_v6(true)?;
     }
     // Accept wakes up this often to notice shutdown.
-    socket.set_read_timeout(Some(SHUTDOWN_POLL))?;
+    socket.set_read_timeout(Some(Shutdown::POLL))?;
     socket.bind(&address.into())?;
     socket.listen(LISTEN_BACKLOG)?;
     Ok(socket.into())
@@ -141,7 +138,7 @@ impl Server {
         drop(sender);
         log::info!("hdfsftpd {} ready: {} workers", env!("CARGO_PKG_VERSION"), max_clients);
         self.wait_for_signals(signals);
-        self.shared.shutting_down.store(true, Ordering::SeqCst);
+        self.shared.shutdown.begin();
         for acceptor in acceptors {
             let _ = acceptor.join();
         }
@@ -187,7 +184,7 @@ impl Server {
         let grace = self.shared.config.shutdown_grace;
         if !self.wait_for_sessions(grace) {
             log::warn!("grace period of {grace:?} over: stopping the remaining transfers");
-            self.shared.abort_transfers.store(true, Ordering::SeqCst);
+            self.shared.shutdown.abort_transfers();
             self.wait_for_sessions(ABORT_WAIT);
         }
         self.shared.backend.shutdown();
@@ -219,7 +216,7 @@ fn accept_loop(
     shared: &Shared,
 ) {
     let (max_clients, max_per_ip) = (shared.config.max_clients, shared.config.max_per_ip);
-    while !shared.shutting_down.load(Ordering::SeqCst) {
+    while !shared.shutdown.is_stopping() {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => continue,

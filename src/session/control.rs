@@ -9,6 +9,7 @@ use std::time::Duration;
 use openssl::ssl::SslAcceptor;
 
 use super::reply::Reply;
+use crate::data::{ControlWatch, Interrupt};
 use crate::stream::Stream;
 use crate::tls::Channel;
 
@@ -163,29 +164,6 @@ impl Control {
         abort
     }
 
-    /// During a transfer: has the client sent ABOR (or gone away)? Reads only what is already there;
-    /// other commands are kept for after the transfer.
-    pub fn poll_abort(&mut self) -> io::Result<Interrupt> {
-        if self.queue_full() {
-            return Ok(Interrupt::None);
-        }
-        let tcp = self.stream.tcp();
-        tcp.set_nonblocking(true)?;
-        let read = self.fill();
-        self.stream.tcp().set_nonblocking(false)?;
-        self.interrupt_after(read)
-    }
-
-    /// Like [`Control::poll_abort`], but waits up to `wait` for something to arrive.
-    pub fn poll_abort_within(&mut self, wait: Duration) -> io::Result<Interrupt> {
-        if self.queue_full() {
-            return Ok(Interrupt::None);
-        }
-        self.stream.tcp().set_read_timeout(Some(wait))?;
-        let read = self.fill();
-        self.interrupt_after(read)
-    }
-
     fn queue_full(&self) -> bool {
         self.queued_bytes >= MAX_QUEUED
     }
@@ -202,6 +180,31 @@ impl Control {
     }
 }
 
+impl ControlWatch for Control {
+    /// During a transfer: has the client sent ABOR (or gone away)? Reads only what is already there;
+    /// other commands are kept for after the transfer.
+    fn poll_abort(&mut self) -> io::Result<Interrupt> {
+        if self.queue_full() {
+            return Ok(Interrupt::None);
+        }
+        let tcp = self.stream.tcp();
+        tcp.set_nonblocking(true)?;
+        let read = self.fill();
+        self.stream.tcp().set_nonblocking(false)?;
+        self.interrupt_after(read)
+    }
+
+    /// Like `poll_abort`, but waits up to `wait` for something to arrive.
+    fn poll_abort_within(&mut self, wait: Duration) -> io::Result<Interrupt> {
+        if self.queue_full() {
+            return Ok(Interrupt::None);
+        }
+        self.stream.tcp().set_read_timeout(Some(wait))?;
+        let read = self.fill();
+        self.interrupt_after(read)
+    }
+}
+
 /// One received line (its LF included) as a command line.
 fn parse_line(raw: &[u8]) -> Line {
     let cleaned = strip_telnet(&raw[..raw.len() - 1]);
@@ -213,13 +216,6 @@ fn parse_line(raw: &[u8]) -> Line {
         Ok(text) => Line::Text(text.to_string()),
         Err(_) => Line::NotUtf8,
     }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Interrupt {
-    None,
-    Abort,
-    Closed,
 }
 
 /// Removes Telnet commands (RFC 854) clients put before ABOR (IAC IP, IAC DM) or anywhere else;

@@ -14,7 +14,6 @@ mod transfer;
 
 use std::io;
 use std::net::TcpListener;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +24,7 @@ use reply::*;
 use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
 use crate::logfile::LogFile;
+use crate::shutdown::Shutdown;
 use crate::storage::{self, Backend, Storage};
 use crate::stream::Stream;
 use crate::tls::Tls;
@@ -38,10 +38,7 @@ pub struct Shared {
     pub xferlog: Option<LogFile>,
     /// Present when a certificate is configured.
     pub tls: Option<Tls>,
-    /// Set on SIGTERM: no new sessions; idle sessions close, running transfers go on.
-    pub shutting_down: AtomicBool,
-    /// Set when the shutdown grace period is over: running transfers stop.
-    pub abort_transfers: AtomicBool,
+    pub shutdown: Shutdown,
 }
 
 impl Shared {
@@ -52,8 +49,7 @@ impl Shared {
         xferlog: Option<LogFile>,
         tls: Option<Tls>,
     ) -> Shared {
-        let (shutting_down, abort_transfers) = (AtomicBool::new(false), AtomicBool::new(false));
-        Shared { config, backend, auth, xferlog, tls, shutting_down, abort_transfers }
+        Shared { config, backend, auth, xferlog, tls, shutdown: Shutdown::default() }
     }
 }
 
@@ -194,10 +190,10 @@ impl Session {
     fn next_line(&mut self) -> io::Result<Option<Line>> {
         let deadline = Instant::now() + self.read_timeout();
         loop {
-            if self.shared.shutting_down.load(Ordering::SeqCst) {
+            if self.shared.shutdown.is_stopping() {
                 return Ok(None);
             }
-            let wait = deadline.saturating_duration_since(Instant::now()).min(crate::server::SHUTDOWN_POLL);
+            let wait = deadline.saturating_duration_since(Instant::now()).min(Shutdown::POLL);
             match self.control.read_line(wait.max(Duration::from_millis(1)))? {
                 Line::TimedOut if Instant::now() < deadline => continue,
                 line => return Ok(Some(line)),

@@ -175,7 +175,7 @@ impl Session {
         let timeout = self.shared.config.data_timeout;
         let peer = self.control.peer;
         // A wait for a data connection gets the shutdown grace period, as a running transfer does.
-        let shutdown = &self.shared.abort_transfers;
+        let shutdown = &self.shared.shutdown;
         let connected = match std::mem::replace(&mut self.data_plan, DataPlan::None) {
             DataPlan::None => return Err(Reply::new(CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first.")),
             DataPlan::Passive(listener) => {
@@ -234,7 +234,7 @@ impl Session {
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
-        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.abort_transfers);
+        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.shutdown);
         let outcome = data::send(file.as_mut(), &mut data, ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
@@ -273,7 +273,7 @@ impl Session {
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
-        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.abort_transfers);
+        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.shutdown);
         let outcome = data::receive(&mut data, file.as_mut(), ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
@@ -450,7 +450,7 @@ impl Session {
         self.reply(OPENING_DATA, "Here comes the directory listing.")?;
         let mut data = self.protect_data(data)?;
         let started = Instant::now();
-        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.abort_transfers);
+        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.shutdown);
         let user = self.user.as_ref().expect("logged in");
         let writer =
             ListingWriter { format, writable: user.identity.writable, facts: &self.mlst_facts, now: SystemTime::now() };
