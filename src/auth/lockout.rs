@@ -295,7 +295,8 @@ mod tests {
 
     #[test]
     fn a_panicking_authenticator_does_not_leave_its_check_in_flight() {
-        let settings = Settings::from_file_text("lockout-after = 2\nlockout-secs = 60", "t").unwrap();
+        let settings =
+            Settings::from_file_text("lockout-after = 2\nlockout-secs = 60", "t", &[("Login lockout", FLAGS)]).unwrap();
         let auth = wrap(&settings, Box::new(Panicking)).unwrap();
         let peer = IpAddr::from([127, 0, 0, 1]);
         for _ in 0..5 {
