@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{
-    Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, ReadFile, Result, Storage, WriteFile, WriteMode,
+    unusable_home, Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, ReadFile, Result, Storage,
+    WriteFile, WriteMode,
 };
 use crate::auth::Identity;
 use crate::vpath::VPath;
@@ -40,15 +41,14 @@ impl Backend for LocalBackend {
 
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>> {
         let home = identity.home.clone().unwrap_or_else(|| format!("/{}", identity.user));
-        let home = VPath::root()
-            .resolve(&home)
-            .map_err(|e| Error::new(ErrorKind::NotFound, format!("home {home}: {}", e.0)))?;
+        let home =
+            VPath::root().resolve(&home).map_err(|e| unusable_home(&home, Error::new(ErrorKind::NotFound, e.0)))?;
         let home = self.root.join(home.relative());
         let home = fs::canonicalize(&home)
-            .map_err(|e| Error::new(ErrorKind::NotFound, format!("home {}: {e}", home.display())))?;
+            .map_err(|e| unusable_home(home.display(), Error::new(ErrorKind::NotFound, Error::from(e).message)))?;
         // SECURITY: confinement: the home, after symlinks, lies under --local-root.
         if !home.starts_with(&self.root) || !home.is_dir() {
-            return Err(Error::new(ErrorKind::NotFound, format!("home {} is not a directory", home.display())));
+            return Err(unusable_home(home.display(), Error::new(ErrorKind::NotFound, "not a directory")));
         }
         Ok(Box::new(LocalStorage { home, names: Arc::clone(&self.names) }))
     }

@@ -61,6 +61,14 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// A home that cannot be opened at login. Its path (the server's own layout) goes to the log; the error,
+/// which the client is told, keeps only the reason.
+pub fn unusable_home(home: impl fmt::Display, reason: Error) -> Error {
+    // SECURITY: the client learns why its home cannot be opened, never where it is.
+    log::warn!("home {home}: {reason}");
+    reason
+}
+
 impl ErrorKind {
     /// The kind of an operating-system (or libhdfs errno) failure.
     pub fn of_io(kind: std::io::ErrorKind) -> ErrorKind {

@@ -20,7 +20,8 @@ use std::time::SystemTime;
 use hdfsftpd_ffi::hdfs::{self, FileInfo, FileSystem, Kind};
 
 use super::{
-    Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, ReadFile, Result, Storage, WriteFile, WriteMode,
+    unusable_home, Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, ReadFile, Result, Storage,
+    WriteFile, WriteMode,
 };
 use crate::auth::Identity;
 use crate::settings::{repeated, switch, value, ConfigError, Flag, Settings};
@@ -109,8 +110,7 @@ impl HdfsBackend {
 /// `..` and no doubled slashes.
 fn home_of(identity: &Identity, pattern: &str) -> Result<String> {
     let home = identity.home.clone().unwrap_or_else(|| pattern.replace("%u", &identity.user));
-    let home =
-        VPath::root().resolve(&home).map_err(|e| Error::new(ErrorKind::NotFound, format!("home {home}: {}", e.0)))?;
+    let home = VPath::root().resolve(&home).map_err(|e| unusable_home(&home, Error::new(ErrorKind::NotFound, e.0)))?;
     Ok(home.as_str().to_string())
 }
 
@@ -131,11 +131,8 @@ impl Backend for HdfsBackend {
         let home = home_of(identity, &self.settings.home_pattern)?;
         match fs.stat(&home) {
             Ok(info) if info.kind == Kind::Dir => {}
-            Ok(_) => return Err(Error::new(ErrorKind::NotFound, format!("home {home} is not a directory"))),
-            Err(e) => {
-                let e = storage_error(e);
-                return Err(Error::new(e.kind, format!("home {home}: {e}")));
-            }
+            Ok(_) => return Err(unusable_home(&home, Error::new(ErrorKind::NotFound, "not a directory"))),
+            Err(e) => return Err(unusable_home(&home, storage_error(e))),
         }
         let user = identity.user.clone();
         Ok(Box::new(HdfsStorage {
