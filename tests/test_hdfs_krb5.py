@@ -16,7 +16,6 @@ from hdfs_cluster import HdfsCluster, HdfsPath
 from kdc import Realm
 
 USERS = {"kalice": "kalice-secret", "kbob": "kbob-secret"}
-SERVICE = "ftp/localhost"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +37,8 @@ def krb_hdfs_server(secure_cluster, tmp_path):
         ccaches.mkdir(mode=0o700)
         port = free_port()
         env = secure_cluster.env
-        auth = auth_args or krb5_auth_args(env["HDFSFTPD_KRB5_KEYTAB"], SERVICE, ccaches)
+        # The gateway's key and principal as cluster.env gives them.
+        auth = auth_args or krb5_auth_args(env["HDFSFTPD_KRB5_KEYTAB"], env["HDFSFTPD_KRB5_SERVICE"], ccaches)
         args = [*listen_args(port), *secure_cluster.server_args(), *auth, "--login-fail-delay", "0", *extra_args]
         homes = {name: HdfsPath(secure_cluster, f"/user/{name}", name, tmp_path) for name in users}
         server = Daemon(tmp_path / f"server{len(servers)}", args, port=port, users=dict(users), homes=homes,
