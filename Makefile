@@ -7,7 +7,7 @@ BIN        := target/release/hdfsftpd
 DEMO_DIR   := target/demo
 DEMO_PORT  ?= 2121
 
-.PHONY: all build deps run test lint bench clean
+.PHONY: all build deps run run-hdfs test lint bench clean
 
 all: build
 
@@ -23,6 +23,10 @@ run: build
 	@echo "hdfsftpd demo on ftp://127.0.0.1:$(DEMO_PORT)/  user: demo  password: demo  (Ctrl-C stops it)"
 	$(BIN) --bind 127.0.0.1 --ftp-port $(DEMO_PORT) --local-root $(DEMO_DIR)/root \
 		--users-file test-data/users.sample --anonymous --pasv-ports 50000-50100
+
+# A real HDFS (NameNode + 3 DataNodes, scripts/hdfs-cluster.sh) under target/demo-hdfs and hdfsftpd on it.
+run-hdfs: build
+	@scripts/run-hdfs.sh
 
 # Every test: unit tests (the HDFS ones against a real JVM with the Hadoop client jars), then the
 # integration suite (real binary, real clients, a throwaway KDC, libhdfs on file:///).

@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# A real HDFS on this machine, for tests and for trying hdfsftpd: a NameNode (an HA pair with --ha) and
+# 3 DataNodes of Hadoop's MiniDFSCluster in one JVM of their own, on 127.0.0.1 ephemeral ports, with
+# every file under DIR. Nothing is written outside DIR but the jar cache (scripts/provision-hadoop.sh).
+#
+#   scripts/hdfs-cluster.sh start DIR [--ha] [--secure] [--datanodes N]
+#       returns once the cluster accepts writes; writes DIR/cluster.env (HDFS_URI, HADOOP_CONF_DIR,
+#       HADOOP_CLASSPATH, HDFSFTPD_JVM_OPTS, HDFS_CLUSTER_CLASSPATH; with --secure also KRB5_CONFIG,
+#       HDFSFTPD_KRB5_KEYTAB, HDFSFTPD_KRB5_SERVICE) for a shell to source.
+#   scripts/hdfs-cluster.sh add-user DIR NAME PASSWORD
+#       /user/NAME owned by NAME, mode 0700 (and, on a secure cluster, the principal NAME@REALM).
+#   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser)
+#       stop-datanode N | start-datanode N | restart-datanode N   (N from 0)
+#       restart-namenode | failover | active | safemode enter|leave|get | quota PATH BYTES|clear
+#       stat PATH (owner group mode replication length mtime-ms type) | ls DIR | exists PATH
+#       mkdir PATH [OWNER [MODE]] | put LOCAL PATH [OWNER [MODE]] | get PATH LOCAL | chmod PATH MODE | rm PATH
+#   scripts/hdfs-cluster.sh stop DIR
+#       stops the cluster (and its KDC) by pid; nothing is left running.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+CACHE="${HDFSFTPD_CACHE:-$HOME/.cache/hdfsftpd}"
+START_TIMEOUT=${HDFS_CLUSTER_START_TIMEOUT:-300}
+# Java 17 opens what Hadoop reaches into (Hadoop's own list); one option per word, as libhdfs splits them.
+JAVA17_OPTS="-XX:+IgnoreUnrecognizedVMOptions"
+for package in java.io java.lang java.lang.reflect java.math java.net java.text java.util java.util.concurrent \
+    java.util.zip sun.security.util sun.security.x509; do
+    JAVA17_OPTS="$JAVA17_OPTS --add-opens=java.base/$package=ALL-UNNAMED"
+done
+
+die() {
+    echo "hdfs-cluster: error: $*" >&2
+    exit 1
+}
+
+say() {
+    echo "hdfs-cluster: $*" >&2
+}
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2
+    exit 2
+}
+
+alive() {
+    [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null
+}
+
+# Compiles the cluster program once per version of its source, into the cache.
+cluster_classes() {
+    local hash classes
+    hash=$(cat "$here/hdfs-cluster/HdfsCluster.java" "$here/hdfs-cluster/log4j.properties" "$here/hdfs-cluster/pom.xml" \
+        | sha256sum | cut -c1-12)
+    classes="$CACHE/hdfs-cluster-classes-$hash"
+    if [ ! -e "$classes/.complete" ]; then
+        rm -rf "$classes"
+        mkdir -p "$classes"
+        javac -nowarn -d "$classes" -cp "$1/*" "$here/hdfs-cluster/HdfsCluster.java" >&2 \
+            || die "javac HdfsCluster.java failed"
+        cp "$here/hdfs-cluster/log4j.properties" "$classes/"
+        touch "$classes/.complete"
+    fi
+    echo "$classes"
+}
+
+# One command to the cluster's control port; prints the answer, fails on an error answer.
+ctl() {
+    local dir=$1
+    shift
+    [ -s "$dir/control.port" ] || die "no cluster running in $dir"
+    alive "$dir/cluster.pid" || die "the cluster of $dir is not running (see $dir/cluster.log)"
+    local reply
+    exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/control.port")" || die "cannot reach the cluster of $dir"
+    echo "$*" >&3
+    IFS= read -r -t "${HDFS_CLUSTER_CTL_TIMEOUT:-300}" reply <&3 || reply="error no answer to '$*'"
+    exec 3<&-
+    case "$reply" in
+        "ok "*) echo "${reply#ok }" ;;
+        *) echo "hdfs-cluster: $*: ${reply#error }" >&2; return 1 ;;
+    esac
+}
+
+start() {
+    local dir=$1
+    shift
+    local ha="" secure="" datanodes=3
+    while [ $# -gt 0 ]; do
+        case "$1" in
+            --ha) ha=--ha ;;
+            --secure) secure=1 ;;
+            --datanodes) datanodes=$2; shift ;;
+            *) die "unknown start option $1" ;;
+        esac
+        shift
+    done
+    alive "$dir/cluster.pid" && die "a cluster is already running in $dir (pid $(cat "$dir/cluster.pid"))"
+    rm -rf "$dir/data" "$dir/conf" "$dir/control.port" "$dir/cluster.env"
+
+    local client_jars cluster_jars classes
+    client_jars=$("$here/provision-hadoop.sh" client | tail -n 1)
+    cluster_jars=$("$here/provision-hadoop.sh" cluster | tail -n 1)
+    classes=$(cluster_classes "$cluster_jars")
+
+    local java_opts="$JAVA17_OPTS -Xmx768m -XX:+UseSerialGC"
+    local secure_args=() secure_env=""
+    if [ -n "$secure" ]; then
+        start_kdc "$dir"
+        secure_args=(--secure "$dir/kdc/hdfs.keytab" "hdfs/localhost@$REALM" "HTTP/localhost@$REALM" "$dir/kdc/krb5.conf")
+        java_opts="$java_opts -Djava.security.krb5.conf=$dir/kdc/krb5.conf"
+        secure_env="KRB5_CONFIG=$dir/kdc/krb5.conf
+HDFSFTPD_KRB5_KEYTAB=$dir/kdc/ftp.keytab
+HDFSFTPD_KRB5_SERVICE=ftp/localhost@$REALM
+HDFS_CLUSTER_REALM=$REALM"
+    fi
+    say "starting HDFS in $dir (log: $dir/cluster.log)"
+    # shellcheck disable=SC2086  # the options are words
+    java $java_opts -cp "$classes:$cluster_jars/*" HdfsCluster "$dir" --datanodes "$datanodes" $ha \
+        "${secure_args[@]}" </dev/null >"$dir/cluster.log" 2>&1 &
+    echo $! >"$dir/cluster.pid"
+    local waited=0
+    until [ -s "$dir/control.port" ]; do
+        if ! alive "$dir/cluster.pid"; then
+            tail -n 30 "$dir/cluster.log" >&2
+            stop_kdc "$dir"
+            die "the cluster exited during start-up (log: $dir/cluster.log)"
+        fi
+        if [ "$waited" -ge "$((START_TIMEOUT * 5))" ]; then
+            stop "$dir"
+            die "the cluster did not start within ${START_TIMEOUT}s (log: $dir/cluster.log)"
+        fi
+        sleep 0.2
+        waited=$((waited + 1))
+    done
+    local uri
+    uri=$(ctl "$dir" ping)
+    cat >"$dir/cluster.env" <<EOF
+HDFS_URI=$uri
+HADOOP_CONF_DIR=$dir/conf
+HADOOP_CLASSPATH=$client_jars/*
+HDFSFTPD_JVM_OPTS="-Xrs -Xmx512m $JAVA17_OPTS${secure:+ -Djava.security.krb5.conf=$dir/kdc/krb5.conf}"
+HDFS_CLUSTER_CLASSPATH=$dir/conf:$cluster_jars/*
+HDFS_CLUSTER_JAVA_OPTS="$JAVA17_OPTS${secure:+ -Djava.security.krb5.conf=$dir/kdc/krb5.conf}"
+${secure_env}
+EOF
+    say "HDFS ready at $uri; environment in $dir/cluster.env"
+}
+
+REALM=HDFSFTPD.TEST
+
+# A throwaway MIT KDC (tests/kdc.py) under DIR/kdc with the cluster's and the gateway's service keys.
+start_kdc() {
+    local dir=$1
+    alive "$dir/kdc.pid" && die "a KDC is already running in $dir"
+    rm -rf "$dir/kdc"
+    mkdir -p "$dir/kdc"
+    python3 "$repo/tests/kdc.py" "$dir/kdc" --realm "$REALM" </dev/null >"$dir/kdc.log" 2>&1 &
+    echo $! >"$dir/kdc.pid"
+    local waited=0
+    until [ -s "$dir/kdc/realm.env" ] && grep -q "KDC ready" "$dir/kdc.log" 2>/dev/null; do
+        alive "$dir/kdc.pid" || { cat "$dir/kdc.log" >&2; die "the KDC exited during start-up"; }
+        [ "$waited" -lt 300 ] || { stop_kdc "$dir"; die "the KDC did not start within 60s"; }
+        sleep 0.2
+        waited=$((waited + 1))
+    done
+    kadmin -q "addprinc -randkey hdfs/localhost@$REALM"
+    kadmin -q "addprinc -randkey HTTP/localhost@$REALM"
+    kadmin -q "addprinc -randkey ftp/localhost@$REALM"
+    kadmin -q "ktadd -k $dir/kdc/hdfs.keytab hdfs/localhost@$REALM HTTP/localhost@$REALM"
+    kadmin -q "ktadd -k $dir/kdc/ftp.keytab ftp/localhost@$REALM"
+}
+
+# kadmin.local on the realm of the cluster being worked on.
+kadmin() {
+    (
+        set -a
+        # shellcheck disable=SC1090
+        . "$kdc_dir/realm.env"
+        set +a
+        "$(PATH=$PATH:/usr/sbin:/sbin command -v kadmin.local)" "$@"
+    ) >/dev/null || die "kadmin.local $* failed"
+}
+
+stop_kdc() {
+    local dir=$1
+    if alive "$dir/kdc.pid"; then
+        kill "$(cat "$dir/kdc.pid")" 2>/dev/null || true
+        wait_exit "$(cat "$dir/kdc.pid")" 20
+    fi
+    rm -f "$dir/kdc.pid"
+}
+
+wait_exit() {
+    local pid=$1 seconds=$2 i
+    for ((i = 0; i < seconds * 5; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.2
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+stop() {
+    local dir=$1
+    if alive "$dir/cluster.pid"; then
+        local pid
+        pid=$(cat "$dir/cluster.pid")
+        HDFS_CLUSTER_CTL_TIMEOUT=60 ctl "$dir" shutdown >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+        wait_exit "$pid" 60
+    fi
+    rm -f "$dir/cluster.pid" "$dir/control.port"
+    stop_kdc "$dir"
+}
+
+add_user() {
+    local dir=$1 name=$2 password=$3
+    if [ -s "$dir/kdc/realm.env" ]; then
+        kadmin -q "addprinc -pw $password $name@$REALM"
+    fi
+    ctl "$dir" home "$name" >/dev/null
+}
+
+[ $# -ge 2 ] || usage
+verb=$1
+dir=$2
+shift 2
+[ "$verb" = start ] && mkdir -p "$dir"
+[ -d "$dir" ] || die "no directory $dir"
+dir=$(cd "$dir" && pwd)
+kdc_dir="$dir/kdc"
+case "$verb" in
+    start) start "$dir" "$@" ;;
+    stop) stop "$dir" ;;
+    add-user) [ $# -eq 2 ] || usage; add_user "$dir" "$1" "$2" ;;
+    ctl) [ $# -ge 1 ] || usage; ctl "$dir" "$@" ;;
+    *) usage ;;
+esac
