@@ -14,6 +14,7 @@
 #       restart-namenode | failover | active | safemode enter|leave|get | quota PATH BYTES|clear
 #       stat PATH (owner group mode replication length mtime-ms type) | ls DIR | exists PATH
 #       mkdir PATH [OWNER [MODE]] | put LOCAL PATH [OWNER [MODE]] | get PATH LOCAL | chmod PATH MODE | rm PATH
+#       touch DIR PREFIX COUNT OWNER (COUNT empty files)
 #   scripts/hdfs-cluster.sh stop DIR
 #       stops the cluster (and its KDC) by pid; nothing is left running.
 set -euo pipefail

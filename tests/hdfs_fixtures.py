@@ -1,8 +1,9 @@
-"""Fixtures for the HDFS backend tests: the real hdfsftpd binary with `--storage hdfs` over Hadoop's local
-filesystem (`file:///`, RawLocalFileSystem so append works), the real libhdfs + JVM + Hadoop client jars,
-and a small Java program that reads file status through the Hadoop API itself.
+"""Fixtures for the HDFS backend tests: the real hdfsftpd binary with `--storage hdfs` on a real HDFS (the
+session's shared cluster, tests/hdfs_cluster.py), with permissions on. Every server gets users of its own,
+created with `scripts/hdfs-cluster.sh add-user` (home /user/NAME, owned by NAME, mode 0700), so tests on the
+shared cluster never see each other's files; sessions act as those users, never as the HDFS superuser.
 
-Needs HDFSFTPD_HADOOP_JARS (the directory scripts/provision-hadoop.sh prints) and javac 17. Missing
+Needs HDFSFTPD_HADOOP_JARS (the client jar directory scripts/provision-hadoop.sh prints). Missing
 prerequisites fail the tests; nothing is skipped.
 """
 
@@ -17,35 +18,10 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
+from hdfs_cluster import hdfs_cluster, unique_user  # noqa: F401  (fixtures are found by name)
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "secret"
-# FTP users that are also OS accounts on every Debian machine: the local filesystem hands files to their
-# owner with chown, which needs an account of that name. On HDFS any name works.
-USERS = ("daemon", "nobody")
-LOCAL_FS_CONF = "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem"
-
-HADOOP_STAT_JAVA = """
-import java.net.URI;
-import org.apache.hadoop.conf.Configuration;
-import org.apache.hadoop.fs.FileStatus;
-import org.apache.hadoop.fs.FileSystem;
-import org.apache.hadoop.fs.Path;
-
-/** Prints owner, group, length, permission and modification time (ms) of each path, tab-separated. */
-public class HadoopStat {
-    public static void main(String[] args) throws Exception {
-        Configuration conf = new Configuration();
-        conf.set("fs.file.impl", "org.apache.hadoop.fs.RawLocalFileSystem");
-        FileSystem fs = FileSystem.get(URI.create("file:///"), conf);
-        for (String arg : args) {
-            FileStatus status = fs.getFileStatus(new Path(arg));
-            System.out.println(status.getOwner() + "\\t" + status.getGroup() + "\\t" + status.getLen() + "\\t"
-                + status.getPermission() + "\\t" + status.getModificationTime());
-        }
-    }
-}
-"""
 
 
 @pytest.fixture(scope="session")
@@ -61,73 +37,46 @@ def hadoop_jars():
 
 @pytest.fixture(scope="session")
 def binary():
-    given = os.environ.get("HDFSFTPD_BIN")
-    if given:
-        path = Path(given)
-    else:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=REPO, check=True)
-        path = REPO / "target" / "release" / "hdfsftpd"
+    path = Path(os.environ.get("HDFSFTPD_BIN", REPO / "target" / "release" / "hdfsftpd"))
     if not os.access(path, os.X_OK):
-        pytest.fail(f"no hdfsftpd binary at {path}")
+        pytest.fail(f"no hdfsftpd binary at {path} (cargo build --release)")
     return path
 
 
-@pytest.fixture(scope="session")
-def hadoop_stat(hadoop_jars, tmp_path_factory):
-    """Reads file status through Hadoop's own FileSystem API, not through hdfsftpd."""
-    out = tmp_path_factory.mktemp("hadoop-stat")
-    (out / "HadoopStat.java").write_text(HADOOP_STAT_JAVA)
-    class_path = f"{hadoop_jars}/*"
-    subprocess.run(["javac", "-cp", class_path, "-d", str(out), str(out / "HadoopStat.java")], check=True)
-
-    def stat(*paths):
-        result = subprocess.run(
-            ["java", "-cp", f"{class_path}:{out}", "HadoopStat", *map(str, paths)],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
-        rows = [line.split("\t") for line in result.stdout.splitlines()]
-        return [
-            {"owner": r[0], "group": r[1], "size": int(r[2]), "mode": r[3], "mtime_ms": int(r[4])} for r in rows
-        ]
-
-    return stat
-
-
 def users_file(path, homes):
-    lines = []
-    for user, home in homes.items():
-        hashed = subprocess.run(
-            ["openssl", "passwd", "-6", PASSWORD], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        lines.append(f"{user}:{hashed}:{home}:rw")
-    path.write_text("\n".join(lines) + "\n")
+    """NAME:HASH:HOME:rw lines; an empty home is the default, /user/NAME."""
+    hashed = subprocess.run(
+        ["openssl", "passwd", "-6", PASSWORD], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    path.write_text("".join(f"{user}:{hashed}:{home}:rw\n" for user, home in homes.items()))
     return path
 
 
 class Server:
-    """One hdfsftpd process with HDFS storage rooted in a temporary directory."""
+    """One hdfsftpd process on the cluster, with two users of its own (`user`, `other`) and, when asked,
+    a user whose home is /user, from where the others' homes can be reached (and refused by HDFS)."""
 
-    def __init__(self, binary, jars, root, extra_args=()):
-        self.root = root
-        self.homes = {user: root / "user" / user for user in USERS}
-        for home in self.homes.values():
-            home.mkdir(parents=True, exist_ok=True)
+    def __init__(self, binary, cluster, scratch, extra_args=()):
+        self.cluster = cluster
+        self.scratch = scratch
+        self.user = unique_user("ann")
+        self.other = unique_user("bob")
+        self.browser = unique_user("eve")
+        for name in (self.user, self.other, self.browser):
+            cluster.add_user(name, PASSWORD)
         self.port = free_port()
-        self.log_path = root.parent / f"hdfsftpd-{self.port}.log"
-        users = users_file(root.parent / f"users-{self.port}", {u: str(h) for u, h in self.homes.items()})
+        self.log_path = scratch / f"hdfsftpd-{self.port}.log"
+        users = users_file(scratch / f"users-{self.port}", {self.user: "", self.other: "", self.browser: "/user"})
         self.args = [
             str(binary), "--bind", "127.0.0.1", "--ftp-port", str(self.port), "--users-file", str(users),
-            "--storage", "hdfs", "--hdfs-uri", "file:///", "--hdfs-conf", LOCAL_FS_CONF,
-            "--hadoop-classpath", f"{jars}/*", "--hdfs-home", f"{root}/user/%u",
-            "--login-fail-delay", "0", *extra_args,
+            *cluster.server_args(), "--login-fail-delay", "0", *extra_args,
         ]
         self.process = None
 
     def start(self):
         self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
+        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"hdfsftpd exited with {self.process.returncode}:\n{self.log_text()}")
@@ -136,7 +85,7 @@ class Server:
                 return self
             except OSError:
                 time.sleep(0.1)
-        raise AssertionError(f"hdfsftpd did not listen within 60 s:\n{self.log_text()}")
+        raise AssertionError(f"hdfsftpd did not listen within 120 s:\n{self.log_text()}")
 
     def log_text(self):
         return self.log_path.read_text(errors="replace")
@@ -152,26 +101,41 @@ class Server:
                 self.process.kill()
             self.log.close()
 
-    def ftp(self, user="daemon"):
+    def ftp(self, user=None):
         client = ftplib.FTP()
         client.connect("127.0.0.1", self.port, timeout=300)
-        client.login(user, PASSWORD)
+        client.login(user or self.user, PASSWORD)
         return client
 
-    def url(self, user, path=""):
-        return f"ftp://{user}:{PASSWORD}@127.0.0.1:{self.port}/{path}"
+    def url(self, path="", user=None):
+        return f"ftp://{user or self.user}:{PASSWORD}@127.0.0.1:{self.port}/{path}"
 
-    def home(self, user="daemon"):
-        return self.homes[user]
+    def home(self, user=None):
+        """The user's home in HDFS."""
+        return f"/user/{user or self.user}"
+
+    # What HDFS recorded, read without the gateway.
+    def stat(self, name, user=None):
+        return self.cluster.stat(f"{self.home(user)}/{name}")
+
+    def read(self, name, user=None):
+        return self.cluster.read(f"{self.home(user)}/{name}", self.scratch)
+
+    def write(self, name, data, user=None):
+        user = user or self.user
+        self.cluster.write(f"{self.home(user)}/{name}", data, self.scratch, owner=user)
+
+    def ls(self, user=None):
+        return self.cluster.ls(self.home(user))
 
 
 @pytest.fixture
-def start_server(binary, hadoop_jars, tmp_path):
+def start_server(binary, hdfs_cluster, tmp_path):
     """Starts servers with extra flags; stops them (SIGTERM, exit 0 expected) after the test."""
     servers = []
 
-    def start(*extra_args, name="root"):
-        server = Server(binary, hadoop_jars, tmp_path / name, extra_args).start()
+    def start(*extra_args):
+        server = Server(binary, hdfs_cluster, tmp_path, extra_args).start()
         servers.append(server)
         return server
 

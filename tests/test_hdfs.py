@@ -1,6 +1,7 @@
-"""The HDFS backend end to end: the real hdfsftpd binary with `--storage hdfs`, driven by ftplib and curl,
-over the real libhdfs, JVM and Hadoop client classes against Hadoop's local filesystem (`file:///`).
-What HDFS recorded is checked through the Hadoop API (HadoopStat, compiled at test time) or on disk."""
+"""The HDFS backend end to end on a real HDFS (tests/hdfs_cluster.py: NameNode + 3 DataNodes, permissions on):
+the real hdfsftpd binary with `--storage hdfs`, driven by ftplib and curl, over the real libhdfs, JVM and
+Hadoop client classes. What HDFS recorded is read through the cluster's own Hadoop API (`ctl stat/get/ls`
+as the HDFS superuser), never through the gateway. Each server's users act as themselves."""
 
 import calendar
 import ftplib
@@ -17,11 +18,10 @@ import pytest
 from conftest import free_port, wait_for
 
 from hdfs_fixtures import (  # noqa: F401  (fixtures are found by name)
-    LOCAL_FS_CONF,
     PASSWORD,
     binary,
     hadoop_jars,
-    hadoop_stat,
+    hdfs_cluster,
     server,
     start_server,
 )
@@ -50,33 +50,75 @@ def test_upload_and_download_are_byte_identical(server, tmp_path, size):
         assert upload(ftp, "blob", data).startswith("226")
         assert ftp.size("blob") == size
         assert hashlib.sha256(download(ftp, "blob")).digest() == hashlib.sha256(data).digest()
-    assert (server.home() / "blob").read_bytes() == data
+    assert server.read("blob") == data
     # The same file through curl, the other client.
     fetched = tmp_path / "fetched"
-    subprocess.run(["curl", "-sS", "-o", str(fetched), server.url("daemon", "blob")], check=True, timeout=300)
+    subprocess.run(["curl", "-sS", "-o", str(fetched), server.url("blob")], check=True, timeout=300)
     assert fetched.read_bytes() == data
+
+
+def test_a_file_of_several_blocks_round_trips(start_server, hdfs_cluster):
+    """1 MiB blocks (a client setting): a 5.5 MiB file is 6 blocks, each on 2 of the 3 DataNodes."""
+    server = start_server("--hdfs-conf", "dfs.blocksize=1048576")
+    data = os.urandom(11 * 512 * 1024)
+    with server.ftp() as ftp:
+        assert upload(ftp, "blocks.bin", data).startswith("226")
+        assert download(ftp, "blocks.bin") == data
+    assert server.read("blocks.bin") == data
+    assert server.stat("blocks.bin")["size"] == len(data)
 
 
 def test_curl_upload(server, tmp_path):
     source = tmp_path / "source"
     source.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
-    subprocess.run(["curl", "-sS", "-T", str(source), server.url("daemon", "up.bin")], check=True, timeout=120)
-    assert (server.home() / "up.bin").read_bytes() == source.read_bytes()
+    subprocess.run(["curl", "-sS", "-T", str(source), server.url("up.bin")], check=True, timeout=120)
+    assert server.read("up.bin") == source.read_bytes()
 
 
-def test_files_belong_to_the_ftp_user_in_hadoop(server, hadoop_stat):
-    with server.ftp("daemon") as ftp:
-        upload(ftp, "mine.txt", b"daemon's")
+def test_files_belong_to_the_ftp_user_in_hdfs(server):
+    with server.ftp() as ftp:
+        upload(ftp, "mine.txt", b"mine")
         ftp.mkd("made")
         facts = mlsd(ftp)
-    with server.ftp("nobody") as ftp:
-        upload(ftp, "theirs.txt", b"nobody's")
-    mine, made, theirs = hadoop_stat(
-        server.home("daemon") / "mine.txt", server.home("daemon") / "made", server.home("nobody") / "theirs.txt"
-    )
-    assert (mine["owner"], made["owner"], theirs["owner"]) == ("daemon", "daemon", "nobody")
-    assert facts["mine.txt"]["unix.owner"] == "daemon"
-    assert facts["mine.txt"]["x.hdfs.replication"] == "1"
+        lines = []
+        ftp.retrlines("LIST", lines.append)
+    with server.ftp(server.other) as ftp:
+        upload(ftp, "theirs.txt", b"theirs")
+    mine, made = server.stat("mine.txt"), server.stat("made")
+    theirs = server.stat("theirs.txt", user=server.other)
+    assert (mine["owner"], made["owner"], theirs["owner"]) == (server.user, server.user, server.other)
+    # New files take the group of their directory, as HDFS does.
+    assert mine["group"] == server.user
+    assert (mine["mode"], made["mode"], mine["replication"], made["type"]) == ("644", "755", 2, "dir")
+    # Listings carry what HDFS recorded: owner, group, mode, replication.
+    assert facts["mine.txt"]["unix.owner"] == server.user
+    assert facts["mine.txt"]["unix.group"] == server.user
+    assert facts["mine.txt"]["unix.mode"] == "0644"
+    assert facts["mine.txt"]["x.hdfs.replication"] == "2"
+    listed = {line.split()[-1]: line.split() for line in lines}
+    assert listed["mine.txt"][0] == "-rw-r--r--" and listed["mine.txt"][2:4] == [server.user, server.user]
+    assert listed["made"][0] == "drwxr-xr-x"
+
+
+def test_another_users_home_is_refused_with_hdfs_reason(server):
+    """eve's home is /user; ann's home is hers, mode 0700: HDFS refuses eve, and says so."""
+    server.write("private.txt", b"ann's")
+    with server.ftp(server.browser) as ftp:
+        with pytest.raises(ftplib.error_perm) as read:
+            download(ftp, f"{server.user}/private.txt")
+        with pytest.raises(ftplib.error_perm) as write:
+            upload(ftp, f"{server.user}/planted.txt", b"eve's")
+        with pytest.raises(ftplib.error_perm) as listing:
+            ftp.retrlines(f"LIST {server.user}", lambda line: None)
+    for refused in (read, write, listing):
+        reply = str(refused.value)
+        assert reply.startswith("550") and "ermission denied" in reply, reply
+    assert not hdfs_exists(server, f"{server.home()}/planted.txt")
+    assert server.read("private.txt") == b"ann's"
+
+
+def hdfs_exists(server, path):
+    return server.cluster.exists(path)
 
 
 def test_append_and_resume_by_append(server, tmp_path):
@@ -90,14 +132,16 @@ def test_append_and_resume_by_append(server, tmp_path):
         # APPE of a new file creates it.
         ftp.storbinary("APPE new", io.BytesIO(b"fresh"))
         assert download(ftp, "new") == b"fresh"
+    assert server.read("log") == b"hello world!!"
+    assert server.read("new") == b"fresh"
 
     # curl resumes an interrupted upload with SIZE and APPE.
     full = os.urandom(2 * 1024 * 1024)
-    (server.home() / "resumed").write_bytes(full[: len(full) // 3])
+    server.write("resumed", full[: len(full) // 3])
     source = tmp_path / "full"
     source.write_bytes(full)
-    subprocess.run(["curl", "-sS", "-C", "-", "-T", str(source), server.url("daemon", "resumed")], check=True)
-    assert (server.home() / "resumed").read_bytes() == full
+    subprocess.run(["curl", "-sS", "-C", "-", "-T", str(source), server.url("resumed")], check=True, timeout=120)
+    assert server.read("resumed") == full
 
 
 def test_rest_stor_in_the_middle_is_refused(server):
@@ -108,6 +152,7 @@ def test_rest_stor_in_the_middle_is_refused(server):
         reply = str(refused.value)
         assert reply.startswith("554") and "can only be appended to" in reply and "REST 10" in reply, reply
         assert download(ftp, "fixed") == b"0123456789"
+    assert server.read("fixed") == b"0123456789"
 
 
 # Runs in a child process that is killed in the middle of its upload.
@@ -130,7 +175,7 @@ while True:
 
 def kill_during_upload(server, name):
     child = subprocess.Popen(
-        [sys.executable, "-c", SLOW_UPLOAD, str(server.port), "daemon", PASSWORD, name],
+        [sys.executable, "-c", SLOW_UPLOAD, str(server.port), server.user, PASSWORD, name],
         stdout=subprocess.PIPE, text=True,
     )
     assert child.stdout.readline().strip() == "sent"
@@ -138,27 +183,27 @@ def kill_during_upload(server, name):
     child.send_signal(signal.SIGKILL)
     child.wait()
     # The server logs every transfer's end.
-    wait_for(lambda: f"STOR /{name} " in server.log_text(), 30, "the server to end the killed upload")
+    wait_for(lambda: f"STOR /{name} " in server.log_text(), 60, "the server to end the killed upload")
 
 
 def test_killed_upload_leaves_nothing_with_atomic_uploads(start_server):
     server = start_server("--atomic-uploads")
     kill_during_upload(server, "atomic.bin")
     assert "complete" not in server.log_text().split("STOR /atomic.bin ")[1].splitlines()[0]
-    wait_for(lambda: os.listdir(server.home()) == [], 30, "the temporary file to be removed")
+    wait_for(lambda: server.ls() == [], 60, "the temporary file to be removed")
     with server.ftp() as ftp:
         assert ftp.nlst() == []
 
 
 def test_killed_upload_leaves_the_partial_file_without_atomic_uploads(server):
     kill_during_upload(server, "partial.bin")
-    on_disk = (server.home() / "partial.bin").stat().st_size
-    assert on_disk >= 16 * 65536
+    in_hdfs = server.stat("partial.bin")["size"]
+    assert in_hdfs >= 16 * 65536
     with server.ftp() as ftp:
-        assert int(mlsd(ftp)["partial.bin"]["size"]) == on_disk
+        assert int(mlsd(ftp)["partial.bin"]["size"]) == in_hdfs
         listed = []
         ftp.retrlines("LIST", listed.append)
-        assert str(on_disk) in listed[0].split() and listed[0].endswith("partial.bin")
+        assert str(in_hdfs) in listed[0].split() and listed[0].endswith("partial.bin")
 
 
 def test_atomic_upload_replaces_the_target_when_complete(start_server):
@@ -167,7 +212,8 @@ def test_atomic_upload_replaces_the_target_when_complete(start_server):
         upload(ftp, "report", b"old")
         upload(ftp, "report", b"new and longer")
         assert download(ftp, "report") == b"new and longer"
-    assert os.listdir(server.home()) == ["report"]
+    assert server.ls() == ["report"]
+    assert server.read("report") == b"new and longer"
 
 
 def test_sigterm_closes_open_uploads(start_server):
@@ -178,20 +224,18 @@ def test_sigterm_closes_open_uploads(start_server):
     data = ftp.transfercmd("STOR open.bin")
     payload = os.urandom(10_000)
     data.sendall(payload)
-    wait_for(lambda: (server.home() / "open.bin").exists(), 30, "the upload to start")
+    wait_for(lambda: "open.bin" in server.ls(), 60, "the upload to start")
     time.sleep(1)
     assert server.stop(timeout=60) == 0
     assert "server shutting down" in server.log_text(), server.log_text()
-    assert (server.home() / "open.bin").read_bytes() == payload
+    assert server.read("open.bin") == payload
     data.close()
     ftp.sock.close()
 
 
 def test_ten_thousand_entries_list_completely(server):
-    home = server.home()
+    server.cluster.ctl("touch", server.home(), "f", 10_000, server.user)
     names = {f"f{i:05d}" for i in range(10_000)}
-    for name in names:
-        (home / name).touch()
     with server.ftp() as ftp:
         assert set(mlsd(ftp)) == names
         lines = []
@@ -209,17 +253,21 @@ def test_directories_deletes_and_renames(start_server):
         with pytest.raises(ftplib.error_perm, match="550"):
             ftp.mkd("missing/child")
         upload(ftp, "d/f", b"x")
+        assert server.stat("d")["type"] == "dir" and server.stat("d/f")["owner"] == server.user
         with pytest.raises(ftplib.error_perm, match="550.*not empty"):
             ftp.rmd("d")
         with pytest.raises(ftplib.error_perm, match="550"):
             ftp.delete("d")
         ftp.delete("d/f")
+        assert server.cluster.ls(f"{server.home()}/d") == []
         ftp.rmd("d")
+        assert server.ls() == []
         with pytest.raises(ftplib.error_perm, match="550"):
             ftp.delete("d")
 
         upload(ftp, "a", b"first")
         ftp.rename("a", "b")
+        assert server.ls() == ["b"]
         upload(ftp, "c", b"second")
         with pytest.raises(ftplib.error_perm, match="550.*exists"):
             ftp.rename("b", "c")
@@ -228,17 +276,21 @@ def test_directories_deletes_and_renames(start_server):
         with pytest.raises(ftplib.error_perm, match="550"):
             ftp.rename("b", "dir")
         assert sorted(ftp.nlst()) == ["b", "c", "dir"]
+    assert server.ls() == ["b", "c", "dir"]
+    assert server.read("c") == b"second"
 
-    overwriting = start_server("--hdfs-rename-overwrite", name="overwrite")
+    overwriting = start_server("--hdfs-rename-overwrite")
     with overwriting.ftp() as ftp:
         upload(ftp, "b", b"first")
         upload(ftp, "c", b"second")
         ftp.rename("b", "c")
         assert ftp.nlst() == ["c"]
         assert download(ftp, "c") == b"first"
+    assert overwriting.ls() == ["c"]
+    assert overwriting.read("c") == b"first"
 
 
-def test_site_chmod_is_visible_in_listings(server, hadoop_stat):
+def test_site_chmod_is_visible_in_listings(server):
     with server.ftp() as ftp:
         upload(ftp, "f", b"x")
         assert ftp.sendcmd("SITE CHMOD 640 f").startswith("200")
@@ -246,10 +298,10 @@ def test_site_chmod_is_visible_in_listings(server, hadoop_stat):
         lines = []
         ftp.retrlines("LIST", lines.append)
         assert lines[0].startswith("-rw-r-----"), lines
-    assert hadoop_stat(server.home() / "f")[0]["mode"] == "rw-r-----"
+    assert server.stat("f")["mode"] == "640"
 
 
-def test_size_mdtm_and_mfmt(server, hadoop_stat):
+def test_size_mdtm_and_mfmt(server):
     with server.ftp() as ftp:
         upload(ftp, "f", b"12345")
         assert ftp.sendcmd("SIZE f") == "213 5"
@@ -257,7 +309,7 @@ def test_size_mdtm_and_mfmt(server, hadoop_stat):
         assert ftp.sendcmd("MDTM f") == "213 20200102030405"
         assert mlsd(ftp)["f"]["modify"] == "20200102030405"
     expected = calendar.timegm((2020, 1, 2, 3, 4, 5)) * 1000
-    assert hadoop_stat(server.home() / "f")[0]["mtime_ms"] == expected
+    assert server.stat("f")["mtime_ms"] == expected
 
 
 def run_server_expecting_failure(args, timeout=60):
@@ -267,12 +319,13 @@ def run_server_expecting_failure(args, timeout=60):
     return result
 
 
+# Start-up failures need no cluster: the class path and the JVM are checked before any filesystem.
 def base_args(binary, tmp_path, class_path):
     users = tmp_path / "users"
     users.write_text(f"daemon:x:{tmp_path}:rw\n")
     return [
         str(binary), "--bind", "127.0.0.1", "--ftp-port", str(free_port()), "--users-file", str(users), "--storage", "hdfs",
-        "--hdfs-uri", "file:///", "--hdfs-conf", LOCAL_FS_CONF, "--hadoop-classpath", class_path,
+        "--hdfs-uri", "file:///", "--hadoop-classpath", class_path,
     ]
 
 

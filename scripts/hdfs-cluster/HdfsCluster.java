@@ -331,6 +331,17 @@ public class HdfsCluster {
                 }
                 return w[1];
             }
+            case "touch": {
+                // touch DIR PREFIX COUNT OWNER: COUNT empty files PREFIX00000... owned by OWNER (big listings).
+                DistributedFileSystem fs = fs();
+                int count = Integer.parseInt(w[3]);
+                for (int i = 0; i < count; i++) {
+                    Path file = new Path(w[1], String.format("%s%05d", w[2], i));
+                    fs.create(file, false).close();
+                    fs.setOwner(file, w[4], w[4]);
+                }
+                return w[3];
+            }
             case "chmod":
                 fs().setPermission(new Path(w[1]), new FsPermission(Short.parseShort(w[2], 8)));
                 return w[1];

@@ -1,0 +1,112 @@
+"""A real HDFS for the tests: scripts/hdfs-cluster.sh (NameNode + 3 DataNodes of Hadoop's MiniDFSCluster in a
+JVM of their own, on 127.0.0.1 ephemeral ports) driven through its own verbs, start/add-user/ctl/stop.
+
+`hdfs_cluster` is one cluster shared by the whole pytest session (tests keep to their own users and paths);
+`HdfsCluster(dir).start("--ha")` gives a test module a cluster of its own for destructive work (faults).
+What HDFS recorded is read through the cluster's own Hadoop API (`ctl stat/ls/get`, as the HDFS
+superuser), never through the gateway.
+"""
+
+import itertools
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "scripts" / "hdfs-cluster.sh"
+START_TIMEOUT = 900
+
+
+class HdfsCluster:
+    def __init__(self, directory):
+        self.dir = Path(directory)
+        self.env = {}
+
+    def _run(self, *args, timeout=600):
+        result = subprocess.run(
+            [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+        return result
+
+    def start(self, *flags):
+        result = self._run("start", str(self.dir), *flags, timeout=START_TIMEOUT)
+        if result.returncode != 0:
+            pytest.fail(f"scripts/hdfs-cluster.sh start {' '.join(flags)} failed:\n{result.stderr[-4000:]}")
+        self.env = read_env(self.dir / "cluster.env")
+        return self
+
+    def stop(self):
+        result = self._run("stop", str(self.dir), timeout=180)
+        assert result.returncode == 0, result.stderr
+        assert not (self.dir / "cluster.pid").exists()
+
+    def ctl(self, *words, check=True):
+        """One control command (scripts/hdfs-cluster.sh ctl); its answer, or an AssertionError."""
+        result = self._run("ctl", str(self.dir), *map(str, words))
+        if check and result.returncode != 0:
+            raise AssertionError(f"ctl {' '.join(map(str, words))}: {result.stderr.strip()}")
+        return result.stdout.strip() if result.returncode == 0 else result.stderr.strip()
+
+    def add_user(self, name, password):
+        result = self._run("add-user", str(self.dir), name, password)
+        assert result.returncode == 0, result.stderr
+
+    # What HDFS recorded, through Hadoop's API in the cluster's JVM.
+    def stat(self, path):
+        owner, group, mode, replication, size, mtime_ms, kind = self.ctl("stat", path).split()
+        return {"owner": owner, "group": group, "mode": mode, "replication": int(replication), "size": int(size),
+                "mtime_ms": int(mtime_ms), "type": kind}
+
+    def exists(self, path):
+        return self.ctl("exists", path) == "true"
+
+    def ls(self, path):
+        return sorted(self.ctl("ls", path).split())
+
+    def read(self, path, scratch):
+        local = Path(scratch) / f"get-{next(_scratch_names)}"
+        self.ctl("get", path, local)
+        data = local.read_bytes()
+        local.unlink()
+        return data
+
+    def write(self, path, data, scratch, owner=None, mode=None):
+        local = Path(scratch) / f"put-{next(_scratch_names)}"
+        local.write_bytes(data)
+        self.ctl("put", local, path, *([owner] if owner else []), *([mode] if mode else []))
+        local.unlink()
+
+    def server_args(self):
+        """hdfsftpd's storage flags for this cluster, as cluster.env gives them."""
+        return ["--storage", "hdfs", "--hdfs-uri", self.env["HDFS_URI"], "--hadoop-conf-dir",
+                self.env["HADOOP_CONF_DIR"], "--hadoop-classpath", self.env["HADOOP_CLASSPATH"],
+                "--jvm-opts", self.env["HDFSFTPD_JVM_OPTS"]]
+
+
+_scratch_names = itertools.count()
+_user_numbers = itertools.count(1)
+
+
+def unique_user(prefix="u"):
+    """A user name no other test of the session uses (homes on the shared cluster stay apart)."""
+    return f"{prefix}{os.getpid()}x{next(_user_numbers)}"
+
+
+def read_env(path):
+    """cluster.env's KEY=VALUE lines, values unquoted as a shell would."""
+    env = {}
+    for line in Path(path).read_text().splitlines():
+        if "=" in line and not line.startswith("#"):
+            key, value = line.split("=", 1)
+            env[key] = " ".join(shlex.split(value)) if value.startswith('"') else value
+    return env
+
+
+@pytest.fixture(scope="session")
+def hdfs_cluster(tmp_path_factory):
+    cluster = HdfsCluster(tmp_path_factory.mktemp("hdfs-cluster")).start()
+    yield cluster
+    cluster.stop()
