@@ -29,7 +29,10 @@ import org.apache.hadoop.hdfs.DistributedFileSystem;
 import org.apache.hadoop.hdfs.HdfsConfiguration;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.apache.hadoop.hdfs.MiniDFSNNTopology;
+import org.apache.hadoop.hdfs.protocol.DatanodeInfo;
 import org.apache.hadoop.hdfs.protocol.HdfsConstants;
+import org.apache.hadoop.hdfs.protocol.LocatedBlock;
+import org.apache.hadoop.hdfs.protocol.LocatedBlocks;
 import org.apache.hadoop.hdfs.server.datanode.DataNode;
 import org.apache.hadoop.security.UserGroupInformation;
 
@@ -406,8 +409,57 @@ public class HdfsCluster {
                 cluster.transitionToActive(1 - active);
                 return "active NameNode " + (1 - active);
             }
+            case "stop-namenode": {
+                // stop-namenode [N]: the (active) NameNode goes down until start-namenode N.
+                int index = w.length > 1 ? Integer.parseInt(w[1]) : activeNameNode();
+                cluster.shutdownNameNode(index);
+                return "NameNode " + index + " stopped";
+            }
+            case "start-namenode": {
+                // start-namenode [N]: a NameNode stop-namenode stopped comes back on its port.
+                int index = w.length > 1 ? Integer.parseInt(w[1]) : 0;
+                if (cluster.getNameNode(index) != null) {
+                    throw new IllegalStateException("NameNode " + index + " is running");
+                }
+                return command(new String[] {"restart-namenode", Integer.toString(index)});
+            }
             case "active":
                 return Integer.toString(activeNameNode());
+            case "xceivers": {
+                // xceivers: per DataNode (N as started), its data transfer threads ("-" when stopped); the one
+                // serving a paused download has more than the idle ones.
+                StringBuilder out = new StringBuilder();
+                for (int index = 0; index < dataNodePorts.size(); index++) {
+                    String count = "-";
+                    for (DataNode dataNode : cluster.getDataNodes()) {
+                        if (dataNode.getXferPort() == dataNodePorts.get(index)) {
+                            count = Integer.toString(dataNode.getXceiverCount());
+                        }
+                    }
+                    out.append(index == 0 ? "" : " ").append(count);
+                }
+                return out.toString();
+            }
+            case "blocks": {
+                // blocks PATH: per block (the one being written included), the DataNodes (N as started)
+                // holding it, comma-separated; blocks separated by spaces. Tells a test which DataNode to stop.
+                LocatedBlocks located = fs().getClient().getLocatedBlocks(w[1], 0, Long.MAX_VALUE);
+                List<LocatedBlock> blocks = new ArrayList<>(located.getLocatedBlocks());
+                LocatedBlock last = located.getLastLocatedBlock();
+                if (last != null && (blocks.isEmpty()
+                        || !blocks.get(blocks.size() - 1).getBlock().equals(last.getBlock()))) {
+                    blocks.add(last);
+                }
+                StringBuilder out = new StringBuilder();
+                for (LocatedBlock block : blocks) {
+                    StringBuilder holders = new StringBuilder();
+                    for (DatanodeInfo holder : block.getLocations()) {
+                        holders.append(holders.length() == 0 ? "" : ",").append(dataNodePorts.indexOf(holder.getXferPort()));
+                    }
+                    out.append(out.length() == 0 ? "" : " ").append(holders.length() == 0 ? "-" : holders);
+                }
+                return out.toString();
+            }
             default:
                 throw new IllegalArgumentException("unknown command " + w[0]);
         }

@@ -30,6 +30,16 @@ pub enum StoreKind {
     Stou,
 }
 
+impl StoreKind {
+    fn verb(self) -> &'static str {
+        match self {
+            StoreKind::Stor => "STOR",
+            StoreKind::Appe => "APPE",
+            StoreKind::Stou => "STOU",
+        }
+    }
+}
+
 /// LIST and NLST arguments may start with `ls` options (`-la`), which clients send and we ignore.
 pub fn strip_list_options(args: &str) -> &str {
     let mut rest = args.trim_start();
@@ -136,14 +146,14 @@ impl Session {
         let size = match self.logged_in().storage.metadata(&path) {
             Ok(meta) if meta.is_dir() => return self.reply(FILE_UNAVAILABLE, format!("{path}: Is a directory")),
             Ok(meta) => meta.size,
-            Err(e) => return self.send(&storage_reply(&path, &e)),
+            Err(e) => return self.send(&self.storage_refused("RETR", &path, &e)),
         };
         if offset > size {
             return self.reply(INVALID_REST, format!("Restart offset {offset} is beyond the file's size {size}"));
         }
         let mut file = match self.logged_in().storage.open_read(&path, offset) {
             Ok(file) => file,
-            Err(e) => return self.send(&storage_reply(&path, &e)),
+            Err(e) => return self.send(&self.storage_refused("RETR", &path, &e)),
         };
         let data = or_reply!(self, self.open_data());
         self.reply(
@@ -217,12 +227,7 @@ impl Session {
                 Ok(())
             }
         };
-        let verb = match kind {
-            StoreKind::Stor => "STOR",
-            StoreKind::Appe => "APPE",
-            StoreKind::Stou => "STOU",
-        };
-        self.finish_transfer(verb, &path, bytes, started, outcome, closed)
+        self.finish_transfer(kind.verb(), &path, bytes, started, outcome, closed)
     }
 
     /// The text of an upload's 150 reply: STOU's names the file it chose (RFC 1123).
@@ -246,7 +251,16 @@ impl Session {
             (_, 0) => WriteMode::Truncate,
             (_, offset) => WriteMode::At(offset),
         };
-        self.logged_in().storage.open_write(path, how, mode).map_err(|e| storage_reply(path, &e))
+        self.logged_in().storage.open_write(path, how, mode).map_err(|e| self.storage_refused(kind.verb(), path, &e))
+    }
+
+    /// A transfer the storage refused before any data moved: its reply, and, as for every transfer that
+    /// did not complete, a log line and an xferlog line.
+    fn storage_refused(&self, verb: &str, path: &VPath, error: &crate::storage::Error) -> Reply {
+        let user = &self.logged_in().identity.user;
+        log::info!("{}: {user} {verb} {path} refused: {error}", self.control.peer);
+        self.log_transfer(verb, path, 0, std::time::Duration::ZERO, false);
+        storage_reply(path, error)
     }
 
     /// STOU: a new file with a name no other file has.
@@ -258,7 +272,7 @@ impl Session {
             match self.logged_in().storage.open_write(&path, WriteMode::CreateNew, mode) {
                 Ok(file) => return Ok((path, file)),
                 Err(e) if e.kind == crate::storage::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(storage_reply(&path, &e)),
+                Err(e) => return Err(self.storage_refused("STOU", &path, &e)),
             }
         }
         Err(Reply::new(FILE_UNAVAILABLE, "Could not find a unique file name"))
@@ -293,7 +307,7 @@ impl Session {
             }
             (Outcome::Complete, Err(e)) => (
                 format!("failed at close: {e}"),
-                vec![Reply::new(LOCAL_ERROR, format!("Transfer failed: closing {path} failed: {e}"))],
+                vec![Reply::new(transfer_failure_code(e.kind), format!("Transfer failed: closing {path} failed: {e}"))],
             ),
             (Outcome::Aborted, _) => (
                 "aborted by client".into(),
@@ -313,7 +327,10 @@ impl Session {
             ),
             (Outcome::StorageFailed(e), _) => (
                 format!("storage failed: {e}"),
-                vec![Reply::new(transfer_failure_code(e), format!("Transfer failed: storage error: {e}"))],
+                vec![Reply::new(
+                    transfer_failure_code(crate::storage::ErrorKind::of_io(e.kind())),
+                    format!("Transfer failed: storage error: {e}"),
+                )],
             ),
         };
         log::info!(
