@@ -425,21 +425,6 @@ public class HdfsCluster {
             }
             case "active":
                 return Integer.toString(activeNameNode());
-            case "xceivers": {
-                // xceivers: per DataNode (N as started), its data transfer threads ("-" when stopped); the one
-                // serving a paused download has more than the idle ones.
-                StringBuilder out = new StringBuilder();
-                for (int index = 0; index < dataNodePorts.size(); index++) {
-                    String count = "-";
-                    for (DataNode dataNode : cluster.getDataNodes()) {
-                        if (dataNode.getXferPort() == dataNodePorts.get(index)) {
-                            count = Integer.toString(dataNode.getXceiverCount());
-                        }
-                    }
-                    out.append(index == 0 ? "" : " ").append(count);
-                }
-                return out.toString();
-            }
             case "blocks": {
                 // blocks PATH: per block (the one being written included), the DataNodes (N as started)
                 // holding it, comma-separated; blocks separated by spaces. Tells a test which DataNode to stop.
