@@ -10,7 +10,7 @@
 #   scripts/hdfs-cluster.sh add-user DIR NAME PASSWORD
 #       /user/NAME owned by NAME, mode 0700 (and, on a secure cluster, the principal NAME@REALM).
 #   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser)
-#       stop-datanode N | start-datanode N | restart-datanode N   (N from 0)
+#       stop-datanode N [N...] | start-datanode N | restart-datanode N   (N from 0)
 #       restart-namenode | stop-namenode [N] | start-namenode [N] | failover | active
 #       safemode enter|leave|get | quota PATH BYTES|clear
 #       blocks PATH (per block, the DataNodes holding it: "0,2 1,2"; the block being written included)

@@ -364,13 +364,21 @@ public class HdfsCluster {
                 return fs().setSafeMode(action) ? "on" : "off";
             }
             case "stop-datanode": {
-                // stop-datanode N (0-based, as started): its port stays reserved for start-datanode N.
-                int index = Integer.parseInt(w[1]);
-                if (stoppedDataNodes.containsKey(index)) {
-                    throw new IllegalStateException("DataNode " + index + " is already stopped");
+                // stop-datanode N [N...] (0-based, as started): stopped together; their ports stay reserved
+                // for start-datanode N.
+                List<Integer> indices = new ArrayList<>();
+                for (int i = 1; i < w.length; i++) {
+                    int index = Integer.parseInt(w[i]);
+                    if (stoppedDataNodes.containsKey(index)) {
+                        throw new IllegalStateException("DataNode " + index + " is already stopped");
+                    }
+                    runningIndex(index);
+                    indices.add(index);
                 }
-                stoppedDataNodes.put(index, cluster.stopDataNode(runningIndex(index)));
-                return "DataNode " + index + " stopped";
+                for (int index : indices) {
+                    stoppedDataNodes.put(index, cluster.stopDataNode(runningIndex(index)));
+                }
+                return "DataNodes " + indices + " stopped";
             }
             case "start-datanode": {
                 int index = Integer.parseInt(w[1]);
