@@ -29,7 +29,7 @@ run-hdfs: build
 	@scripts/run-hdfs.sh
 
 # Every test: unit tests (the HDFS ones against a real JVM with the Hadoop client jars), then the
-# integration suite (real binary, real clients, a throwaway KDC, libhdfs on file:///).
+# integration suite (real binary, real clients, a throwaway KDC, a real HDFS from scripts/hdfs-cluster.sh).
 test: build
 	@scripts/install-test-deps.sh
 	@scripts/install-krb5.sh
@@ -38,8 +38,9 @@ test: build
 		python3 -m pytest -ra tests/ && \
 		HDFSFTPD_TEST_STORAGE=hdfs python3 -m pytest -ra $(HDFS_CLIENT_SUITE)
 
-# The core client suite, run a second time with --storage hdfs (libhdfs + JVM on file:///). The
-# local-disk symlink confinement tests stay local: Hadoop's local filesystem follows symlinks, HDFS has none.
+# The core client suite, run a second time with --storage hdfs on a real HDFS (one cluster for the run,
+# each server in a tree of its own, homes owned by their users). Tests of what only a local disk has
+# (symlinks, sparse files of several GiB) say so and are skipped there.
 HDFS_CLIENT_SUITE := tests/test_transfers.py tests/test_listing.py tests/test_commands.py tests/test_ipv6.py \
 	tests/test_abort.py tests/test_robustness.py tests/test_auth.py tests/test_limits.py
 
@@ -53,7 +54,8 @@ bench: build
 	$(CARGO) build --release --example ftp_get
 	python3 scripts/bench.py $(BENCH_ARGS)
 
-lint:
+# Formatting and clippy with warnings as errors; .ci/run runs it before the tests.
+lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
 

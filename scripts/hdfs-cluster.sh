@@ -9,14 +9,14 @@
 #       HDFSFTPD_KRB5_KEYTAB, HDFSFTPD_KRB5_SERVICE) for a shell to source.
 #   scripts/hdfs-cluster.sh add-user DIR NAME PASSWORD
 #       /user/NAME owned by NAME, mode 0700 (and, on a secure cluster, the principal NAME@REALM).
-#   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser)
+#   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser; one ARG may hold spaces)
 #       stop-datanode N [N...] | start-datanode N | restart-datanode N   (N from 0)
 #       restart-namenode | stop-namenode [N] | start-namenode [N] | failover | active
 #       safemode enter|leave|get | quota PATH BYTES|clear
 #       blocks PATH (per block, the DataNodes holding it: "0,2 1,2"; the block being written included)
 #       stat PATH (owner group mode replication length mtime-ms type) | ls DIR | exists PATH
 #       mkdir PATH [OWNER [MODE]] | put LOCAL PATH [OWNER [MODE]] | get PATH LOCAL | chmod PATH MODE | rm PATH
-#       touch DIR PREFIX COUNT OWNER (COUNT empty files)
+#       touch DIR PREFIX COUNT OWNER (COUNT empty files) | fill PATH BYTES OWNER (BYTES zero bytes)
 #   scripts/hdfs-cluster.sh stop DIR
 #       stops the cluster (and its KDC) by pid; nothing is left running.
 set -euo pipefail
@@ -75,7 +75,8 @@ ctl() {
     alive "$dir/cluster.pid" || die "the cluster of $dir is not running (see $dir/cluster.log)"
     local reply
     exec 3<>"/dev/tcp/127.0.0.1/$(cat "$dir/control.port")" || die "cannot reach the cluster of $dir"
-    echo "$*" >&3
+    # Words go tab-separated: paths may hold spaces.
+    (IFS=$'\t'; echo "$*") >&3
     IFS= read -r -t "${HDFS_CLUSTER_CTL_TIMEOUT:-300}" reply <&3 || reply="error no answer to '$*'"
     exec 3<&-
     case "$reply" in
@@ -151,37 +152,32 @@ EOF
 
 REALM=HDFSFTPD.TEST
 
-# A throwaway MIT KDC (tests/kdc.py) under DIR/kdc with the cluster's and the gateway's service keys.
+# A throwaway MIT KDC (tests/kdc.py, the realm the Kerberos tests use) under DIR/kdc, with the cluster's
+# key (hdfs/localhost and HTTP/localhost, one keytab) and the gateway's (ftp/localhost). The KDC outlives
+# the Python that starts it; its pid goes to DIR/kdc.pid.
 start_kdc() {
     local dir=$1
     alive "$dir/kdc.pid" && die "a KDC is already running in $dir"
     rm -rf "$dir/kdc"
-    mkdir -p "$dir/kdc"
-    python3 "$repo/tests/kdc.py" "$dir/kdc" --realm "$REALM" </dev/null >"$dir/kdc.log" 2>&1 &
-    echo $! >"$dir/kdc.pid"
-    local waited=0
-    until [ -s "$dir/kdc/realm.env" ] && grep -q "KDC ready" "$dir/kdc.log" 2>/dev/null; do
-        alive "$dir/kdc.pid" || { cat "$dir/kdc.log" >&2; die "the KDC exited during start-up"; }
-        [ "$waited" -lt 300 ] || { stop_kdc "$dir"; die "the KDC did not start within 60s"; }
-        sleep 0.2
-        waited=$((waited + 1))
-    done
-    kadmin -q "addprinc -randkey hdfs/localhost@$REALM"
-    kadmin -q "addprinc -randkey HTTP/localhost@$REALM"
-    kadmin -q "addprinc -randkey ftp/localhost@$REALM"
-    kadmin -q "ktadd -k $dir/kdc/hdfs.keytab hdfs/localhost@$REALM HTTP/localhost@$REALM"
-    kadmin -q "ktadd -k $dir/kdc/ftp.keytab ftp/localhost@$REALM"
+    realm_py "$dir/kdc" start >"$dir/kdc.pid" || die "the KDC did not start (see $dir/kdc)"
 }
 
-# kadmin.local on the realm of the cluster being worked on.
-kadmin() {
-    (
-        set -a
-        # shellcheck disable=SC1090
-        . "$kdc_dir/realm.env"
-        set +a
-        "$(PATH=$PATH:/usr/sbin:/sbin command -v kadmin.local)" "$@"
-    ) >/dev/null || die "kadmin.local $* failed"
+# realm_py KDC_DIR start | add-user NAME PASSWORD
+realm_py() {
+    PYTHONPATH="$repo/tests" python3 - "$REALM" "$@" <<'PY'
+import sys
+from kdc import Realm
+name, directory, verb, *rest = sys.argv[1:]
+realm = Realm(directory, name)
+if verb == "start":
+    realm.start()
+    realm.add_service("hdfs/localhost", realm.dir / "hdfs.keytab")
+    realm.add_service("HTTP/localhost", realm.dir / "hdfs.keytab")
+    realm.add_service("ftp/localhost", realm.dir / "ftp.keytab")
+    print(realm.proc.pid)
+else:
+    realm.add_user(*rest)
+PY
 }
 
 stop_kdc() {
@@ -216,8 +212,8 @@ stop() {
 
 add_user() {
     local dir=$1 name=$2 password=$3
-    if [ -s "$dir/kdc/realm.env" ]; then
-        kadmin -q "addprinc -pw $password $name@$REALM"
+    if [ -e "$dir/kdc/krb5.conf" ]; then
+        realm_py "$dir/kdc" add-user "$name" "$password" || die "adding the principal $name failed"
     fi
     ctl "$dir" home "$name" >/dev/null
 }
@@ -229,7 +225,6 @@ shift 2
 [ "$verb" = start ] && mkdir -p "$dir"
 [ -d "$dir" ] || die "no directory $dir"
 dir=$(cd "$dir" && pwd)
-kdc_dir="$dir/kdc"
 case "$verb" in
     start) start "$dir" "$@" ;;
     stop) stop "$dir" ;;

@@ -17,3 +17,8 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "install-build-deps: cargo (Rust toolchain) is not installed; see https://rustup.rs" >&2
     exit 1
 fi
+# `make lint` runs rustfmt and clippy, which rustup's minimal profile leaves out.
+if command -v rustup >/dev/null 2>&1; then
+    cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+    cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi

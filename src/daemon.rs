@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use hdfsftpd_ffi::process;
+use hdfsftpd_ffi::{accounts, process};
 
 /// The pid file of the running daemon; removed when dropped (if it still names this process).
 pub struct PidFile {
@@ -57,9 +57,9 @@ fn read_pid(path: &Path) -> Option<i32> {
 /// Switches to `user` (and `group`, else the user's primary group) for good. Files the daemon must
 /// keep writing (logs, pid file) are handed to that user first so reopening and removal still work.
 pub fn drop_privileges(user: &str, group: Option<&str>, owned_files: &[&Path]) -> io::Result<()> {
-    let account = process::lookup_user(user)?;
+    let account = accounts::lookup_user(user)?;
     let gid = match group {
-        Some(group) => process::lookup_group(group)?,
+        Some(group) => accounts::lookup_group(group)?,
         None => account.gid,
     };
     for file in owned_files {

@@ -137,7 +137,7 @@ fn prepare(
 }
 
 fn switch_user(config: &Config, user: &str) -> Result<(), Failure> {
-    if process::effective_uid() != 0 {
+    if hdfsftpd_ffi::accounts::effective_uid() != 0 {
         log::warn!("--user {user} ignored: not started as root");
         return Ok(());
     }

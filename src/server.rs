@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
 use socket2::{Domain, Socket, Type};
 
 use crate::logfile::LogFile;
@@ -114,6 +115,8 @@ impl Server {
 
     /// Serves until SIGTERM or SIGINT, then drains running sessions.
     pub fn run(self, listeners: Vec<(TcpListener, Kind)>) -> io::Result<()> {
+        // Registered before the ready line, so a SIGTERM that follows it is a clean shutdown.
+        let signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
         let max_clients = self.shared.config.max_clients;
         let (sender, receiver) = crossbeam_channel::bounded::<Accepted>(max_clients);
         for index in 0..max_clients {
@@ -137,7 +140,7 @@ impl Server {
         }
         drop(sender);
         log::info!("hdfsftpd {} ready: {} workers", env!("CARGO_PKG_VERSION"), max_clients);
-        self.wait_for_signals()?;
+        self.wait_for_signals(signals);
         self.shared.shutting_down.store(true, Ordering::SeqCst);
         for acceptor in acceptors {
             let _ = acceptor.join();
@@ -146,8 +149,7 @@ impl Server {
         Ok(())
     }
 
-    fn wait_for_signals(&self) -> io::Result<()> {
-        let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+    fn wait_for_signals(&self, mut signals: Signals) {
         for signal in signals.forever() {
             if signal != SIGHUP {
                 log::info!("signal {signal}: shutting down");
@@ -155,7 +157,6 @@ impl Server {
             }
             self.reload();
         }
-        Ok(())
     }
 
     /// SIGHUP: reopen log files (after rotation) and re-read what may change while running.

@@ -1,44 +1,68 @@
 """Shared fixtures and helpers for the hdfsftpd integration tests.
 
-The tests start the real server binary (target/release/hdfsftpd, or the path in
-$HDFSFTPD_BIN) on loopback ports, talk to it with curl, lftp, Python's ftplib
-and raw sockets, and check the bytes that land in the server's local root.
+Servers run through harness.Daemon (see harness.py for the one way to start, wait for and stop one).
+Here: `users_server`, the server most tests use (the users file of USERS, an anonymous entry, local
+storage or $HDFSFTPD_TEST_STORAGE=hdfs), and its fixtures:
 
-Only loopback addresses are ever used.  Every subprocess has a timeout.
+    make_server(*extra_args, env=None, v6=False, users=None, use_config_file=False, log_level="info",
+                start=True)   -> a Daemon, stopped after the test (function scope)
+    server                    -> one started default Daemon shared by a test module
+    ftp                       -> an ftplib session as alice on `server`
+
+plus clients (RawFTP, curl, lftp), listing parsers and payload helpers. The tests talk to the real binary
+with curl, lftp, Python's ftplib and raw sockets, and check the bytes that land in the server's storage.
+Only loopback addresses are ever used. Every subprocess has a timeout.
 """
 
-import ftplib
 import hashlib
 import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(os.environ.get("HDFSFTPD_BIN", REPO / "target" / "release" / "hdfsftpd"))
+from harness import (  # noqa: F401  (re-exported to the test modules)
+    BIN,
+    HOST,
+    HOST6,
+    REPO,
+    RUNNING,
+    Daemon,
+    RawFTP,
+    binary,
+    config_file_args,
+    free_port,
+    hdfs_storage_args,
+    listen_args,
+    local_storage_args,
+    openssl_hash,
+    users_auth_args,
+    wait_for,
+    write_users_file,
+)
 
-# HDFSFTPD_TEST_STORAGE=hdfs runs the same suite with the HDFS backend: real libhdfs, JVM and Hadoop client
-# jars (HDFSFTPD_HADOOP_JARS, from scripts/provision-hadoop.sh) on Hadoop's local filesystem (file:///).
+from hdfs_cluster import HdfsPath, hdfs_cluster, listdir  # noqa: F401  (hdfs_cluster: a session fixture)
+
+# HDFSFTPD_TEST_STORAGE=hdfs runs the same suite with the HDFS backend on a real HDFS: the session's shared
+# cluster (tests/hdfs_cluster.py), real libhdfs and JVM. A server's homes are then HdfsPaths, which read and
+# write through the cluster's own Hadoop API, so the tests check what HDFS recorded.
 STORAGE = os.environ.get("HDFSFTPD_TEST_STORAGE", "local")
-RAW_LOCAL_FS = "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem"
+# The shared cluster, set by the session fixture _storage_cluster when STORAGE is hdfs.
+SHARED_CLUSTER = []
 
-HOST = "127.0.0.1"
-HOST6 = "::1"
-
-# name -> (password, home relative to the local root, perms)
+# name -> (password, home relative to the storage root, perms)
 USERS = {
     "alice": ("alice-secret", "alice", "rw"),
     "bob": ("bob-secret", "/bob", "r"),
     "carol": ("carol-secret", "carol", "rw"),
 }
 ANON_HOME = "pub"
+# Anonymous logins take any password; the tests send this one.
+ANON_PASSWORD = "x"
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -49,6 +73,8 @@ MiB = 1024 * KiB
 # --------------------------------------------------------------------------
 
 def sha256_file(path):
+    if isinstance(path, HdfsPath):
+        return sha256_bytes(path.read_bytes())
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while True:
@@ -61,27 +87,6 @@ def sha256_file(path):
 
 def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
-
-
-def free_port(family=socket.AF_INET, host=HOST, also_v6=False):
-    """A port that is currently free on HOST (and on ::1 when also_v6)."""
-    for _ in range(50):
-        s = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-        finally:
-            s.close()
-        if also_v6:
-            s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            try:
-                s6.bind((HOST6, port))
-            except OSError:
-                continue
-            finally:
-                s6.close()
-        return port
-    raise RuntimeError("could not find a free port")
 
 
 def free_port_range(n):
@@ -111,14 +116,6 @@ def free_port_range(n):
     raise RuntimeError("no free port range")
 
 
-def openssl_hash(password):
-    out = subprocess.run(
-        ["openssl", "passwd", "-6", password],
-        capture_output=True, text=True, timeout=30, check=True,
-    )
-    return out.stdout.strip()
-
-
 def require_tool(name):
     """Fail (never skip) when a required client is missing."""
     path = shutil.which(name)
@@ -141,310 +138,47 @@ def run(cmd, timeout=120, check=False, **kw):
     return p
 
 
-def wait_for(predicate, timeout, what, step=0.05):
-    """Polls `predicate` until it holds; fails the test naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(step)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
-
-
 # --------------------------------------------------------------------------
-# the server under test
+# the server most tests use
 # --------------------------------------------------------------------------
 
-class Server:
-    def __init__(self, base, extra_args=(), v6=False, users=None,
-                 use_config_file=False, log_level="info"):
-        self.base = Path(base)
-        self.root = self.base / "root"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.users = dict(USERS if users is None else users)
-        self.v6 = v6
-        self.users_file = self.base / "users"
-        lines = ["# hdfsftpd test users", ""]
-        for name, (pw, home, perms) in self.users.items():
-            (self.root / home.strip("/")).mkdir(parents=True, exist_ok=True)
-            lines.append(f"{name}:{openssl_hash(pw)}:{self._storage_home(home)}:{perms}")
-        (self.root / ANON_HOME).mkdir(parents=True, exist_ok=True)
-        lines.append("# anonymous: empty hash, only usable with --anonymous")
-        lines.append(f"anonymous::{self._storage_home(ANON_HOME)}:r")
-        self.users_file.write_text("\n".join(lines) + "\n")
-        self.port = free_port(also_v6=v6)
-        self.log_path = self.base / "server.log"
-        self.args = self._base_args(use_config_file, log_level) + list(extra_args)
-        self.proc = None
+def users_server(base, *extra_args, users=None, v6=False, use_config_file=False, log_level="info", env=None,
+                 port=None, hosts=None):
+    """A Daemon (not started) that authenticates against a users file of `users` (default USERS) plus an
+    anonymous entry (only usable with --anonymous), on local storage under base/root or, with
+    HDFSFTPD_TEST_STORAGE=hdfs, on the shared HDFS cluster under /servers/<base name>, each home owned by
+    its user. `hosts` defaults to
+    127.0.0.1 (and ::1 when v6); `use_config_file` puts everything but extra_args in a --config file."""
+    base = Path(base)
+    users = dict(USERS if users is None else users)
+    if STORAGE == "hdfs":
+        root = HdfsPath(SHARED_CLUSTER[0], f"/servers/{base.name}", "root", base)
+        homes = {name: root.owned_by(name) / home.strip("/") for name, (_, home, _) in users.items()}
+        homes["anonymous"] = root.owned_by("anonymous") / ANON_HOME
+    else:
+        root = base / "root"
+        homes = {name: root / home.strip("/") for name, (_, home, _) in users.items()}
+        homes["anonymous"] = root / ANON_HOME
+    for home in homes.values():
+        home.mkdir(parents=True, exist_ok=True)
 
-    def _storage_home(self, home):
-        """A users-file home: relative to the local root, or the absolute path HDFS sees on file:///."""
-        if STORAGE == "hdfs":
-            return str(self.root / home.strip("/"))
-        return "/" + home.strip("/")
+    def storage_home(name):
+        """A users-file home: relative to the local root, or the absolute path in HDFS."""
+        return str(homes[name]) if STORAGE == "hdfs" else "/" + str(homes[name].relative_to(root))
 
-    def _storage_settings(self):
-        if STORAGE == "local":
-            return [("storage", "local"), ("local-root", str(self.root))]
-        jars = os.environ.get("HDFSFTPD_HADOOP_JARS")
-        if not jars:
-            pytest.fail("HDFSFTPD_TEST_STORAGE=hdfs needs HDFSFTPD_HADOOP_JARS (scripts/provision-hadoop.sh)")
-        return [("storage", "hdfs"), ("hdfs-uri", "file:///"), ("hdfs-conf", RAW_LOCAL_FS),
-                ("hadoop-classpath", f"{jars}/*")]
-
-    def _base_args(self, use_config_file, log_level):
-        binds = [HOST] + ([HOST6] if self.v6 else [])
-        if use_config_file:
-            cfg = self.base / "hdfsftpd.conf"
-            body = ["# hdfsftpd test config"]
-            body += [f"bind = {b}" for b in binds]
-            body += [
-                f"ftp-port = {self.port}",
-                *[f"{key} = {value}" for key, value in self._storage_settings()],
-                "auth = users",
-                f"users-file = {self.users_file}",
-                f"log-level = {log_level}",
-            ]
-            cfg.write_text("\n".join(body) + "\n")
-            return ["--config", str(cfg)]
-        args = []
-        for b in binds:
-            args += ["--bind", b]
-        args += ["--ftp-port", str(self.port)]
-        for key, value in self._storage_settings():
-            args += [f"--{key}", value]
-        args += ["--auth", "users",
-                 "--users-file", str(self.users_file), "--log-level", log_level]
-        return args
-
-    def home(self, user="alice"):
-        if user == "anonymous":
-            return self.root / ANON_HOME
-        return self.root / self.users[user][1].strip("/")
-
-    def password(self, user="alice"):
-        return self.users[user][0]
-
-    def start(self, timeout=10.0):
-        if not BIN.exists():
-            pytest.fail(f"server binary {BIN} does not exist "
-                        f"(run `cargo build --release` first)")
-        self.log_file = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(BIN)] + self.args,
-            stdin=subprocess.DEVNULL, stdout=self.log_file, stderr=self.log_file,
-            start_new_session=True,
-        )
-        LIVE_SERVERS.append(self)
-        deadline = time.monotonic() + timeout
-        for host in [HOST] + ([HOST6] if self.v6 else []):
-            self._wait_banner(host, deadline, timeout)
-        if self.proc.poll() is not None:
-            pytest.fail(f"server exited early with rc={self.proc.returncode}\n"
-                        f"args={self.args}\nlog:\n{self.log_tail()}")
-        return self
-
-    def _wait_banner(self, host, deadline, timeout):
-        last_err = None
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                pytest.fail(f"server exited early with rc={self.proc.returncode}\n"
-                            f"args={self.args}\nlog:\n{self.log_tail()}")
-            try:
-                with socket.create_connection((host, self.port), timeout=2) as s:
-                    f = s.makefile("rb")
-                    line = f.readline()
-                    if line.startswith(b"220"):
-                        # read rest of a multi-line banner, then say goodbye so
-                        # this probe is not counted against per-IP limits later
-                        while line[3:4] == b"-" or not line.startswith(b"220 "):
-                            line = f.readline()
-                            if not line:
-                                break
-                        try:
-                            s.sendall(b"QUIT\r\n")
-                            f.readline()
-                        except OSError:
-                            pass
-                        # give the server a moment to notice the close
-                        time.sleep(0.1)
-                        return self
-                    last_err = f"unexpected banner {line!r}"
-            except OSError as e:
-                last_err = e
-            time.sleep(0.1)
-        self.stop()
-        pytest.fail(f"server did not send a 220 banner on {host} within {timeout}s "
-                    f"({last_err})\nargs={self.args}\nlog:\n{self.log_tail()}")
-
-    def stop(self):
-        if self in LIVE_SERVERS:
-            LIVE_SERVERS.remove(self)
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                os.kill(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.kill(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=5)
-        self.proc = None
-        try:
-            self.log_file.close()
-        except Exception:
-            pass
-
-    def log_text(self):
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def log_tail(self, n=60):
-        return "\n".join(self.log_text().splitlines()[-n:])
-
-    def wait_for_log(self, predicate, timeout=5.0):
-        """Poll the log until predicate(line_lowercase) holds for some line."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in self.log_text().lower().splitlines():
-                if predicate(line):
-                    return line
-            if time.monotonic() > deadline:
-                return None
-            time.sleep(0.1)
-
-    # ---- clients -------------------------------------------------------
-    def ftp(self, user="alice", password=None, host=HOST, timeout=30):
-        """A logged-in ftplib.FTP (binary mode not yet selected)."""
-        f = ftplib.FTP(timeout=timeout, encoding="utf-8")
-        f.connect(host, self.port)
-        if user is not None:
-            f.login(user, self.password(user) if password is None else password)
-        return f
-
-    def url(self, path="", user="alice", host=HOST):
-        pw = self.password(user) if user != "anonymous" else "x"
-        h = f"[{host}]" if ":" in host else host
-        return f"ftp://{user}:{pw}@{h}:{self.port}/{path}"
-
-    def raw(self, user="alice", host=HOST, timeout=10):
-        c = RawFTP(host, self.port, timeout=timeout)
-        if user is not None:
-            c.login(user, self.password(user))
-        return c
-
-
-# --------------------------------------------------------------------------
-# raw control connection
-# --------------------------------------------------------------------------
-
-class RawFTP:
-    """A minimal FTP control connection on a plain socket."""
-
-    def __init__(self, host, port, timeout=10):
-        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.host = host
-        self.sock = socket.socket(fam, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        self.sock.connect((host, port))
-        self.buf = b""
-        self.banner = self.reply()
-
-    def send(self, data):
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        self.sock.sendall(data)
-
-    def cmd(self, line):
-        """Send one command line (CRLF added) and return the reply."""
-        if isinstance(line, str):
-            line = line.encode("utf-8")
-        self.send(line + b"\r\n")
-        return self.reply()
-
-    def readline(self, timeout=None):
-        """One line without CRLF (bytes); None on EOF."""
-        if timeout is not None:
-            old = self.sock.gettimeout()
-            self.sock.settimeout(timeout)
-        try:
-            while b"\n" not in self.buf:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    rest, self.buf = self.buf, b""
-                    return rest if rest else None
-                self.buf += chunk
-            line, self.buf = self.buf.split(b"\n", 1)
-            return line.rstrip(b"\r")
-        finally:
-            if timeout is not None:
-                self.sock.settimeout(old)
-
-    def reply(self, timeout=None):
-        """Read a full (possibly multi-line) reply and return its text, all
-        lines joined with '\\n'.  Returns '' on EOF before any line.
-        Connection resets count as EOF.  Leading Telnet IAC sequences are
-        stripped."""
-        try:
-            first = self.readline(timeout)
-        except (ConnectionResetError, BrokenPipeError):
-            return ""
-        if first is None:
-            return ""
-        first = _strip_iac(first)
-        lines = [first.decode("utf-8", "replace")]
-        if first[3:4] == b"-":
-            code = first[:3]
-            for _ in range(100000):
-                ln = self.readline(timeout)
-                if ln is None:
-                    break
-                lines.append(ln.decode("utf-8", "replace"))
-                if ln[:3] == code and ln[3:4] == b" ":
-                    break
-        return "\n".join(lines)
-
-    def login(self, user, password):
-        r = self.cmd(f"USER {user}")
-        if r.startswith("331"):
-            r = self.cmd(f"PASS {password}")
-        assert r.startswith("230"), f"login as {user} failed: {r!r}"
-        return r
-
-    def pasv(self):
-        """Send PASV and return a connected data socket."""
-        r = self.cmd("PASV")
-        assert r.startswith("227"), r
-        m = re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", r)
-        h = ".".join(m.group(i) for i in range(1, 5))
-        port = int(m.group(5)) * 256 + int(m.group(6))
-        return socket.create_connection((h, port), timeout=10)
-
-    def epsv(self):
-        r = self.cmd("EPSV")
-        assert r.startswith("229"), r
-        port = int(re.search(r"\(\|\|\|(\d+)\|\)", r).group(1))
-        return socket.create_connection((self.host, port), timeout=10)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
-def _strip_iac(line):
-    while line[:1] == b"\xff" and len(line) >= 2:
-        line = line[3:] if line[1:2] in (b"\xfb", b"\xfc", b"\xfd", b"\xfe") else line[2:]
-    return line
+    entries = {name: (password, storage_home(name), perms) for name, (password, _, perms) in users.items()}
+    entries["anonymous"] = ("", storage_home("anonymous"), "r")
+    users_file = write_users_file(base / "users", entries)
+    hosts = hosts or ((HOST, HOST6) if v6 else (HOST,))
+    port = port or free_port(also_v6=v6)
+    storage = SHARED_CLUSTER[0].server_args() if STORAGE == "hdfs" else local_storage_args(root)
+    args = [*listen_args(port, hosts), *storage, *users_auth_args(users_file), "--log-level", log_level]
+    if use_config_file:
+        args = config_file_args(base / "hdfsftpd.conf", args)
+    passwords = {name: password for name, (password, _, _) in users.items()}
+    passwords["anonymous"] = ANON_PASSWORD
+    return Daemon(base, [*args, *extra_args], port=port, hosts=hosts, env=env, users=passwords, homes=homes,
+                  root=root, users_file=users_file)
 
 
 def recv_all(sock, timeout=30):
@@ -477,7 +211,7 @@ LFTP_PRELUDE = ("set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 1
 
 def lftp(server, script, user="alice", host=HOST, settings="", timeout=180, check=True):
     require_tool("lftp")
-    pw = server.password(user) if user != "anonymous" else "x"
+    pw = server.password(user)
     h = f"[{host}]" if ":" in host else host
     full = (LFTP_PRELUDE + settings +
             f" open -u {shlex.quote(user)},{shlex.quote(pw)} -p {server.port} {h}; " + script)
@@ -555,9 +289,6 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.timeout(PER_TEST_TIMEOUT))
 
 
-LIVE_SERVERS = []
-
-
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
@@ -565,51 +296,63 @@ def pytest_runtest_makereport(item, call):
     setattr(item, "rep_" + rep.when, rep)
     # On a failure, attach the tail of every running server's log.
     if rep.failed and rep.when in ("setup", "call"):
-        for s in LIVE_SERVERS:
-            rep.sections.append((f"hdfsftpd log {s.log_path}", s.log_tail(80)))
+        for daemon in RUNNING:
+            rep.sections.append((f"hdfsftpd log {daemon.log_path}", daemon.log_tail(80)))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _storage_cluster(request):
+    """With HDFSFTPD_TEST_STORAGE=hdfs every server of the session uses the one shared cluster."""
+    if STORAGE == "hdfs":
+        SHARED_CLUSTER.append(request.getfixturevalue("hdfs_cluster"))
+
+
+def fill(path, size):
+    """A file of SIZE zero bytes: sparse on local disk; written on HDFS, which has no sparse files."""
+    if isinstance(path, HdfsPath):
+        path.fill(size)
+    else:
+        with open(path, "wb") as f:
+            f.truncate(size)
+
+
+def local_storage_only(reason):
+    """For tests of what only a local disk has (symlinks, sparse files of many GiB): they run with the
+    local storage; with HDFSFTPD_TEST_STORAGE=hdfs they are reported as skipped, with the reason."""
+    return pytest.mark.skipif(STORAGE == "hdfs", reason=f"local storage only: {reason}")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _check_prereqs():
-    if not BIN.exists():
-        pytest.fail(f"server binary {BIN} does not exist (run `cargo build --release`)")
+    binary()
     for t in ("curl", "lftp", "openssl"):
         require_tool(t)
 
 
-def _make_factory(tmp_factory, registry):
-    counter = [0]
-
-    def factory(*extra_args, v6=False, users=None, use_config_file=False,
-                log_level="info", start=True):
-        counter[0] += 1
-        base = tmp_factory.mktemp(f"srv{counter[0]}")
-        s = Server(base, extra_args=extra_args, v6=v6, users=users,
-                   use_config_file=use_config_file, log_level=log_level)
-        registry.append(s)
-        if start:
-            s.start()
-        return s
-    return factory
+def _users_server_factory(tmp_path_factory, started):
+    def make(*extra_args, start=True, **options):
+        daemon = users_server(tmp_path_factory.mktemp("srv"), *extra_args, **options)
+        started.append(daemon)
+        return daemon.start() if start else daemon
+    return make
 
 
 @pytest.fixture
 def make_server(tmp_path_factory):
-    """Factory for a fresh server with extra flags; stopped after the test."""
-    servers = []
-    yield _make_factory(tmp_path_factory, servers)
-    for s in servers:
-        s.stop()
+    """make_server(*extra_args, start=True, **users_server options) -> a users_server Daemon, started
+    unless start=False; every one is stopped after the test."""
+    started = []
+    yield _users_server_factory(tmp_path_factory, started)
+    for daemon in started:
+        daemon.stop()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """One default server shared by a test module."""
-    servers = []
-    s = _make_factory(tmp_path_factory, servers)()
-    yield s
-    for x in servers:
-        x.stop()
+    """One default users_server, started, shared by a test module."""
+    daemon = users_server(tmp_path_factory.mktemp("srv")).start()
+    yield daemon
+    daemon.stop()
 
 
 @pytest.fixture

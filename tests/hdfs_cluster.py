@@ -10,6 +10,7 @@ superuser), never through the gateway.
 import itertools
 import os
 import shlex
+import stat
 import subprocess
 from pathlib import Path
 
@@ -86,6 +87,109 @@ class HdfsCluster:
                 "--jvm-opts", self.env["HDFSFTPD_JVM_OPTS"]]
 
 
+class HdfsPath:
+    """A path in the cluster with the few pathlib methods the client suite uses on a server's files, so
+    the same tests check what HDFS recorded (through `ctl`, as the superuser). Files and directories it
+    makes belong to `owner`, the user whose home they are in."""
+
+    def __init__(self, cluster, path, owner, scratch):
+        self.cluster, self.path, self.owner, self.scratch = cluster, path.rstrip("/") or "/", owner, scratch
+
+    def __truediv__(self, name):
+        return HdfsPath(self.cluster, f"{self.path}/{name}", self.owner, self.scratch)
+
+    def __str__(self):
+        return self.path
+
+    def __repr__(self):
+        return f"HdfsPath({self.path!r})"
+
+    def __eq__(self, other):
+        return isinstance(other, HdfsPath) and other.path == self.path
+
+    def __hash__(self):
+        return hash(self.path)
+
+    def owned_by(self, owner):
+        return HdfsPath(self.cluster, self.path, owner, self.scratch)
+
+    @property
+    def name(self):
+        return self.path.rsplit("/", 1)[1]
+
+    @property
+    def parent(self):
+        return HdfsPath(self.cluster, self.path.rsplit("/", 1)[0] or "/", self.owner, self.scratch)
+
+    def exists(self):
+        return self.cluster.exists(self.path)
+
+    def _type(self):
+        return self.cluster.stat(self.path)["type"] if self.exists() else None
+
+    def is_dir(self):
+        return self._type() == "dir"
+
+    def is_file(self):
+        return self._type() == "file"
+
+    def stat(self):
+        return HdfsStat(self.cluster.stat(self.path))
+
+    def read_bytes(self):
+        return self.cluster.read(self.path, self.scratch)
+
+    def read_text(self):
+        return self.read_bytes().decode()
+
+    def write_bytes(self, data):
+        self.cluster.write(self.path, data, self.scratch, owner=self.owner, mode="644")
+        return len(data)
+
+    def write_text(self, text):
+        return self.write_bytes(text.encode())
+
+    def touch(self):
+        if not self.exists():
+            self.write_bytes(b"")
+
+    def fill(self, size):
+        """A file of SIZE zero bytes (HDFS has no sparse files: they are written)."""
+        self.cluster.ctl("fill", self.path, size, self.owner)
+
+    def mkdir(self, parents=False, exist_ok=False, mode="755"):
+        if self.exists():
+            if exist_ok and self.is_dir():
+                return
+            raise FileExistsError(self.path)
+        if not self.parent.exists():
+            if not parents:
+                raise FileNotFoundError(self.parent.path)
+            self.parent.mkdir(parents=True, exist_ok=True, mode=mode)
+        self.cluster.ctl("mkdir", self.path, self.owner, mode)
+
+    def unlink(self):
+        self.cluster.ctl("rm", self.path)
+
+    def iterdir(self):
+        return [self / name for name in self.cluster.ls(self.path)]
+
+
+class HdfsStat:
+    def __init__(self, status):
+        kind = stat.S_IFDIR if status["type"] == "dir" else stat.S_IFREG
+        self.st_mode = kind | int(status["mode"], 8)
+        self.st_size = status["size"]
+        self.st_mtime = status["mtime_ms"] / 1000
+
+
+def listdir(path):
+    """os.listdir for local paths and HdfsPaths."""
+    if isinstance(path, HdfsPath):
+        return [child.name for child in path.iterdir()]
+    return os.listdir(path)
+
+
 _scratch_names = itertools.count()
 _user_numbers = itertools.count(1)
 
@@ -107,6 +211,7 @@ def read_env(path):
 
 @pytest.fixture(scope="session")
 def hdfs_cluster(tmp_path_factory):
+    """The session's shared cluster (tests/conftest.py registers this fixture for every module)."""
     cluster = HdfsCluster(tmp_path_factory.mktemp("hdfs-cluster")).start()
     yield cluster
     cluster.stop()

@@ -1,150 +1,82 @@
-"""Fixtures for the HDFS backend tests: the real hdfsftpd binary with `--storage hdfs` on a real HDFS (the
-session's shared cluster, tests/hdfs_cluster.py), with permissions on. Every server gets users of its own,
-created with `scripts/hdfs-cluster.sh add-user` (home /user/NAME, owned by NAME, mode 0700), so tests on the
-shared cluster never see each other's files; sessions act as those users, never as the HDFS superuser.
+"""Fixtures for the HDFS backend tests: harness.Daemon running the real hdfsftpd binary with `--storage hdfs`
+on a real HDFS (the session's shared cluster, `hdfs_cluster` from tests/hdfs_cluster.py), permissions on.
+Every server gets users of its own, made with `scripts/hdfs-cluster.sh add-user` (home /user/NAME, owned by
+NAME, mode 0700), so tests on the shared cluster never see each other's files; sessions act as those users,
+never as the HDFS superuser.
+
+    start_hdfs_server(*extra_args) -> a started HdfsDaemon; each is stopped after the test, exit 0 expected
+    hdfs_server -> start_hdfs_server() with no extra arguments
+
+An HdfsDaemon's users: `user` (the default), `other`, and `browser`, whose home is /user (from where the
+others' 0700 homes can be reached, and HDFS refuses). stat/read/write/ls look at HDFS through the
+cluster's own Hadoop API, not through the gateway.
 
 Needs HDFSFTPD_HADOOP_JARS (the client jar directory scripts/provision-hadoop.sh prints). Missing
 prerequisites fail the tests; nothing is skipped.
 """
 
-import ftplib
-import os
-import signal
-import socket
-import subprocess
-import time
-from pathlib import Path
-
 import pytest
 
-from conftest import free_port
-from hdfs_cluster import hdfs_cluster, unique_user  # noqa: F401  (fixtures are found by name)
+from harness import Daemon, free_port, listen_args, users_auth_args, write_users_file
+from harness import hadoop_jars as find_hadoop_jars
+from hdfs_cluster import HdfsPath, unique_user
 
-REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "secret"
 
 
 @pytest.fixture(scope="session")
 def hadoop_jars():
-    jars = os.environ.get("HDFSFTPD_HADOOP_JARS")
-    if not jars:
-        pytest.fail("HDFSFTPD_HADOOP_JARS is not set: run scripts/provision-hadoop.sh and export its output")
-    jars = Path(jars)
-    if not any(jars.glob("hadoop-client-api-*.jar")):
-        pytest.fail(f"no Hadoop client jars in {jars}: run scripts/provision-hadoop.sh")
-    return jars
+    return find_hadoop_jars()
 
 
-@pytest.fixture(scope="session")
-def binary():
-    path = Path(os.environ.get("HDFSFTPD_BIN", REPO / "target" / "release" / "hdfsftpd"))
-    if not os.access(path, os.X_OK):
-        pytest.fail(f"no hdfsftpd binary at {path} (cargo build --release)")
-    return path
-
-
-def users_file(path, homes):
-    """NAME:HASH:HOME:rw lines; an empty home is the default, /user/NAME."""
-    hashed = subprocess.run(
-        ["openssl", "passwd", "-6", PASSWORD], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    path.write_text("".join(f"{user}:{hashed}:{home}:rw\n" for user, home in homes.items()))
-    return path
-
-
-class Server:
-    """One hdfsftpd process on the cluster, with two users of its own (`user`, `other`) and, when asked,
-    a user whose home is /user, from where the others' homes can be reached (and refused by HDFS)."""
-
-    def __init__(self, binary, cluster, scratch, extra_args=()):
+class HdfsDaemon(Daemon):
+    def __init__(self, cluster, workdir, extra_args=()):
         self.cluster = cluster
-        self.scratch = scratch
-        self.user = unique_user("ann")
-        self.other = unique_user("bob")
-        self.browser = unique_user("eve")
+        self.user, self.other, self.browser = unique_user("ann"), unique_user("bob"), unique_user("eve")
         for name in (self.user, self.other, self.browser):
             cluster.add_user(name, PASSWORD)
-        self.port = free_port()
-        self.log_path = scratch / f"hdfsftpd-{self.port}.log"
-        users = users_file(scratch / f"users-{self.port}", {self.user: "", self.other: "", self.browser: "/user"})
-        self.args = [
-            str(binary), "--bind", "127.0.0.1", "--ftp-port", str(self.port), "--users-file", str(users),
-            *cluster.server_args(), "--login-fail-delay", "0", *extra_args,
-        ]
-        self.process = None
-
-    def start(self):
-        self.log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"hdfsftpd exited with {self.process.returncode}:\n{self.log_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                time.sleep(0.1)
-        raise AssertionError(f"hdfsftpd did not listen within 120 s:\n{self.log_text()}")
-
-    def log_text(self):
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout=30):
-        """SIGTERM, then the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        finally:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.log.close()
-
-    def ftp(self, user=None):
-        client = ftplib.FTP()
-        client.connect("127.0.0.1", self.port, timeout=300)
-        client.login(user or self.user, PASSWORD)
-        return client
-
-    def url(self, path="", user=None):
-        return f"ftp://{user or self.user}:{PASSWORD}@127.0.0.1:{self.port}/{path}"
-
-    def home(self, user=None):
-        """The user's home in HDFS."""
-        return f"/user/{user or self.user}"
+        port = free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        # An empty home is the default, /user/NAME.
+        users_file = write_users_file(workdir / f"users-{port}", {
+            self.user: (PASSWORD, "", "rw"), self.other: (PASSWORD, "", "rw"), self.browser: (PASSWORD, "/user", "rw"),
+        })
+        homes = {name: HdfsPath(cluster, f"/user/{name}", name, workdir) for name in (self.user, self.other)}
+        args = [*listen_args(port), *users_auth_args(users_file), *cluster.server_args(), "--login-fail-delay", "0",
+                *extra_args]
+        super().__init__(workdir, args, port=port, users={name: PASSWORD for name in (self.user, self.other,
+                         self.browser)}, homes=homes, users_file=users_file, client_timeout=300)
 
     # What HDFS recorded, read without the gateway.
     def stat(self, name, user=None):
         return self.cluster.stat(f"{self.home(user)}/{name}")
 
     def read(self, name, user=None):
-        return self.cluster.read(f"{self.home(user)}/{name}", self.scratch)
+        return (self.home(user) / name).read_bytes()
 
     def write(self, name, data, user=None):
-        user = user or self.user
-        self.cluster.write(f"{self.home(user)}/{name}", data, self.scratch, owner=user)
+        (self.home(user) / name).write_bytes(data)
 
     def ls(self, user=None):
-        return self.cluster.ls(self.home(user))
+        return self.cluster.ls(str(self.home(user)))
 
 
 @pytest.fixture
-def start_server(binary, hdfs_cluster, tmp_path):
-    """Starts servers with extra flags; stops them (SIGTERM, exit 0 expected) after the test."""
+def start_hdfs_server(hdfs_cluster, hadoop_jars, tmp_path):
+    """Starts servers with extra flags on the shared cluster; stops them (SIGTERM, exit 0 expected)."""
     servers = []
 
     def start(*extra_args):
-        server = Server(binary, hdfs_cluster, tmp_path, extra_args).start()
+        server = HdfsDaemon(hdfs_cluster, tmp_path / f"server{len(servers)}", extra_args)
         servers.append(server)
-        return server
+        return server.start()
 
     yield start
     for server in servers:
         code = server.stop()
-        assert code == 0, f"hdfsftpd exited with {code}:\n{server.log_text()}"
+        assert code == 0, f"hdfsftpd exited with {code}:\n{server.log_tail()}"
 
 
 @pytest.fixture
-def server(start_server):
-    return start_server()
+def hdfs_server(start_hdfs_server):
+    return start_hdfs_server()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import HOST, recv_all
+from conftest import HOST, fill, recv_all
 
 GiB = 1 << 30
 # A correctness bound (the replies must come "promptly"), not a benchmark.
@@ -18,8 +18,7 @@ ABORT_BOUND = 10.0
 @pytest.fixture(scope="module")
 def huge(server):
     p = server.home() / "huge-1g.bin"
-    with open(p, "wb") as f:
-        f.truncate(GiB)  # sparse
+    fill(p, GiB)
     (server.home() / "small-after-abort.txt").write_bytes(b"after abort\n")
     return p.name
 
@@ -244,8 +243,7 @@ def test_data_timeout_stalled_reader(make_server):
     """A reader that stops reading for longer than --data-timeout gets 426."""
     s = make_server("--data-timeout", "2")
     p = s.home() / "stall-1g.bin"
-    with open(p, "wb") as f:
-        f.truncate(GiB)
+    fill(p, GiB)
     c = s.raw()
     try:
         assert c.cmd("TYPE I").startswith("200")
@@ -282,8 +280,7 @@ def test_control_close_during_stalled_transfer_frees_slot(make_server):
     the server must notice and free the session slot."""
     s = make_server("--max-clients", "2", "--data-timeout", "3")
     p = s.home() / "drop-1g.bin"
-    with open(p, "wb") as f:
-        f.truncate(GiB)
+    fill(p, GiB)
     c = s.raw()
     assert c.cmd("TYPE I").startswith("200")
     d = c.pasv()

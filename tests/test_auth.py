@@ -42,7 +42,7 @@ def test_wrong_password_delayed_530_and_logged(make_server):
 
 def test_unknown_user_delayed_530(make_server):
     s = make_server("--login-fail-delay", "0.5")
-    c = s.raw(user=None)
+    c = s.raw(login=False)
     try:
         r = c.cmd("USER mallory")
         assert r[:3] in ("331", "530"), r
@@ -58,7 +58,7 @@ def test_unknown_user_delayed_530(make_server):
 
 def test_max_login_fails_then_421(make_server):
     s = make_server("--login-fail-delay", "0.2", "--max-login-fails", "3")
-    c = s.raw(user=None)
+    c = s.raw(login=False)
     try:
         for i in range(3):
             r = c.cmd("USER alice")
@@ -145,7 +145,7 @@ def test_curl_and_lftp_wrong_password_fail(make_server, tmp_path):
     s = make_server("--login-fail-delay", "0.1")
     p = curl(f"ftp://alice:wrong@{HOST}:{s.port}/", check=False)
     assert p.returncode == 67, (p.returncode, p.stderr)  # CURLE_LOGIN_DENIED
-    s.users["alice"] = ("wrong", "alice", "rw")
+    s.users["alice"] = "wrong"
     p = lftp(s, "ls", check=False, timeout=60)
     assert p.returncode != 0
 

@@ -3,12 +3,11 @@ SITE, EPSV ALL, read-only and anonymous users."""
 
 import ftplib
 import io
-import os
 import stat
 
 import pytest
 
-from conftest import HOST, list_lines, parse_list, recv_all
+from conftest import HOST, list_lines, listdir, parse_list, recv_all
 
 
 def feat_names(resp):
@@ -30,7 +29,7 @@ def test_feat(ftp):
 
 
 def test_feat_before_login(server):
-    c = server.raw(user=None)
+    c = server.raw(login=False)
     try:
         feats = feat_names(c.cmd("FEAT"))
         assert "UTF8" in feats
@@ -109,12 +108,12 @@ def test_stou_creates_unique_file(ftp, server):
     ftp.voidcmd("TYPE I")
     names = []
     for payload in (b"first unique", b"second unique"):
-        before = set(os.listdir(home / "stou-dir"))
+        before = set(listdir(home / "stou-dir"))
         conn, _ = ftp.ntransfercmd("STOU")
         conn.sendall(payload)
         conn.close()
         final = ftp.voidresp()
-        after = set(os.listdir(home / "stou-dir"))
+        after = set(listdir(home / "stou-dir"))
         new = after - before
         assert len(new) == 1, (before, after)
         (name,) = new
@@ -138,7 +137,7 @@ def test_stou_reply_names_file(server):
         d.close()
         r226 = c.reply()
         assert r226.startswith("226"), r226
-        (name,) = os.listdir(home / "stou2")
+        (name,) = listdir(home / "stou2")
         assert name in r150 or name in r226, (name, r150, r226)
     finally:
         c.close()
@@ -213,7 +212,7 @@ def test_epsv_and_eprt_ipv4(server):
 
 
 def test_commands_before_login_refused(server):
-    c = server.raw(user=None)
+    c = server.raw(login=False)
     try:
         for cmd in ("PWD", "LIST", "RETR x", "STOR x", "CWD /", "MKD d"):
             r = c.cmd(cmd)
@@ -257,7 +256,7 @@ def test_readonly_user(server, tmp_path):
         assert f.sendcmd("NOOP").startswith("200")
     finally:
         f.close()
-    assert sorted(os.listdir(home)) == ["ro-dir", "ro.txt"]
+    assert sorted(listdir(home)) == ["ro-dir", "ro.txt"]
     assert (home / "ro.txt").read_bytes() == b"read only data"
 
 
@@ -275,7 +274,7 @@ def test_users_confined_to_their_home(server):
 
 
 def test_login_sequence_errors(server):
-    c = server.raw(user=None)
+    c = server.raw(login=False)
     try:
         r = c.cmd("PASS whatever")
         assert r[:3] in ("503", "530"), r

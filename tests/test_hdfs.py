@@ -15,15 +15,13 @@ import time
 
 import pytest
 
-from conftest import free_port, wait_for
+from harness import BIN, binary, free_port, wait_for
 
 from hdfs_fixtures import (  # noqa: F401  (fixtures are found by name)
     PASSWORD,
-    binary,
     hadoop_jars,
-    hdfs_cluster,
-    server,
-    start_server,
+    hdfs_server,
+    start_hdfs_server,
 )
 
 
@@ -44,22 +42,22 @@ def mlsd(ftp, path=""):
 # Downloads past the first MiB are read ahead on a thread in 1 MiB chunks: sizes at and around those
 # chunk edges (a last chunk that is full, one that is empty, one of a single byte) come out whole.
 @pytest.mark.parametrize("size", [0, 1, 64 * 1024, 1 << 20, 2 << 20, (2 << 20) + 1, 100 * 1024 * 1024])
-def test_upload_and_download_are_byte_identical(server, tmp_path, size):
+def test_upload_and_download_are_byte_identical(hdfs_server, tmp_path, size):
     data = os.urandom(size)
-    with server.ftp() as ftp:
+    with hdfs_server.ftp() as ftp:
         assert upload(ftp, "blob", data).startswith("226")
         assert ftp.size("blob") == size
         assert hashlib.sha256(download(ftp, "blob")).digest() == hashlib.sha256(data).digest()
-    assert server.read("blob") == data
+    assert hdfs_server.read("blob") == data
     # The same file through curl, the other client.
     fetched = tmp_path / "fetched"
-    subprocess.run(["curl", "-sS", "-o", str(fetched), server.url("blob")], check=True, timeout=300)
+    subprocess.run(["curl", "-sS", "-o", str(fetched), hdfs_server.url("blob")], check=True, timeout=300)
     assert fetched.read_bytes() == data
 
 
-def test_a_file_of_several_blocks_round_trips(start_server, hdfs_cluster):
+def test_a_file_of_several_blocks_round_trips(start_hdfs_server, hdfs_cluster):
     """1 MiB blocks (a client setting): a 5.5 MiB file is 6 blocks, each on 2 of the 3 DataNodes."""
-    server = start_server("--hdfs-conf", "dfs.blocksize=1048576")
+    server = start_hdfs_server("--hdfs-conf", "dfs.blocksize=1048576")
     data = os.urandom(11 * 512 * 1024)
     with server.ftp() as ftp:
         assert upload(ftp, "blocks.bin", data).startswith("226")
@@ -68,61 +66,57 @@ def test_a_file_of_several_blocks_round_trips(start_server, hdfs_cluster):
     assert server.stat("blocks.bin")["size"] == len(data)
 
 
-def test_curl_upload(server, tmp_path):
+def test_curl_upload(hdfs_server, tmp_path):
     source = tmp_path / "source"
     source.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
-    subprocess.run(["curl", "-sS", "-T", str(source), server.url("up.bin")], check=True, timeout=120)
-    assert server.read("up.bin") == source.read_bytes()
+    subprocess.run(["curl", "-sS", "-T", str(source), hdfs_server.url("up.bin")], check=True, timeout=120)
+    assert hdfs_server.read("up.bin") == source.read_bytes()
 
 
-def test_files_belong_to_the_ftp_user_in_hdfs(server):
-    with server.ftp() as ftp:
+def test_files_belong_to_the_ftp_user_in_hdfs(hdfs_server):
+    with hdfs_server.ftp() as ftp:
         upload(ftp, "mine.txt", b"mine")
         ftp.mkd("made")
         facts = mlsd(ftp)
         lines = []
         ftp.retrlines("LIST", lines.append)
-    with server.ftp(server.other) as ftp:
+    with hdfs_server.ftp(hdfs_server.other) as ftp:
         upload(ftp, "theirs.txt", b"theirs")
-    mine, made = server.stat("mine.txt"), server.stat("made")
-    theirs = server.stat("theirs.txt", user=server.other)
-    assert (mine["owner"], made["owner"], theirs["owner"]) == (server.user, server.user, server.other)
+    mine, made = hdfs_server.stat("mine.txt"), hdfs_server.stat("made")
+    theirs = hdfs_server.stat("theirs.txt", user=hdfs_server.other)
+    assert (mine["owner"], made["owner"], theirs["owner"]) == (hdfs_server.user, hdfs_server.user, hdfs_server.other)
     # New files take the group of their directory, as HDFS does.
-    assert mine["group"] == server.user
+    assert mine["group"] == hdfs_server.user
     assert (mine["mode"], made["mode"], mine["replication"], made["type"]) == ("644", "755", 2, "dir")
     # Listings carry what HDFS recorded: owner, group, mode, replication.
-    assert facts["mine.txt"]["unix.owner"] == server.user
-    assert facts["mine.txt"]["unix.group"] == server.user
+    assert facts["mine.txt"]["unix.owner"] == hdfs_server.user
+    assert facts["mine.txt"]["unix.group"] == hdfs_server.user
     assert facts["mine.txt"]["unix.mode"] == "0644"
     assert facts["mine.txt"]["x.hdfs.replication"] == "2"
     listed = {line.split()[-1]: line.split() for line in lines}
-    assert listed["mine.txt"][0] == "-rw-r--r--" and listed["mine.txt"][2:4] == [server.user, server.user]
+    assert listed["mine.txt"][0] == "-rw-r--r--" and listed["mine.txt"][2:4] == [hdfs_server.user, hdfs_server.user]
     assert listed["made"][0] == "drwxr-xr-x"
 
 
-def test_another_users_home_is_refused_with_hdfs_reason(server):
+def test_another_users_home_is_refused_with_hdfs_reason(hdfs_server):
     """eve's home is /user; ann's home is hers, mode 0700: HDFS refuses eve, and says so."""
-    server.write("private.txt", b"ann's")
-    with server.ftp(server.browser) as ftp:
+    hdfs_server.write("private.txt", b"ann's")
+    with hdfs_server.ftp(hdfs_server.browser) as ftp:
         with pytest.raises(ftplib.error_perm) as read:
-            download(ftp, f"{server.user}/private.txt")
+            download(ftp, f"{hdfs_server.user}/private.txt")
         with pytest.raises(ftplib.error_perm) as write:
-            upload(ftp, f"{server.user}/planted.txt", b"eve's")
+            upload(ftp, f"{hdfs_server.user}/planted.txt", b"eve's")
         with pytest.raises(ftplib.error_perm) as listing:
-            ftp.retrlines(f"LIST {server.user}", lambda line: None)
+            ftp.retrlines(f"LIST {hdfs_server.user}", lambda line: None)
     for refused in (read, write, listing):
         reply = str(refused.value)
         assert reply.startswith("550") and "ermission denied" in reply, reply
-    assert not hdfs_exists(server, f"{server.home()}/planted.txt")
-    assert server.read("private.txt") == b"ann's"
+    assert not hdfs_server.cluster.exists(f"{hdfs_server.home()}/planted.txt")
+    assert hdfs_server.read("private.txt") == b"ann's"
 
 
-def hdfs_exists(server, path):
-    return server.cluster.exists(path)
-
-
-def test_append_and_resume_by_append(server, tmp_path):
-    with server.ftp() as ftp:
+def test_append_and_resume_by_append(hdfs_server, tmp_path):
+    with hdfs_server.ftp() as ftp:
         upload(ftp, "log", b"hello ")
         ftp.storbinary("APPE log", io.BytesIO(b"world"))
         assert download(ftp, "log") == b"hello world"
@@ -132,27 +126,27 @@ def test_append_and_resume_by_append(server, tmp_path):
         # APPE of a new file creates it.
         ftp.storbinary("APPE new", io.BytesIO(b"fresh"))
         assert download(ftp, "new") == b"fresh"
-    assert server.read("log") == b"hello world!!"
-    assert server.read("new") == b"fresh"
+    assert hdfs_server.read("log") == b"hello world!!"
+    assert hdfs_server.read("new") == b"fresh"
 
     # curl resumes an interrupted upload with SIZE and APPE.
     full = os.urandom(2 * 1024 * 1024)
-    server.write("resumed", full[: len(full) // 3])
+    hdfs_server.write("resumed", full[: len(full) // 3])
     source = tmp_path / "full"
     source.write_bytes(full)
-    subprocess.run(["curl", "-sS", "-C", "-", "-T", str(source), server.url("resumed")], check=True, timeout=120)
-    assert server.read("resumed") == full
+    subprocess.run(["curl", "-sS", "-C", "-", "-T", str(source), hdfs_server.url("resumed")], check=True, timeout=120)
+    assert hdfs_server.read("resumed") == full
 
 
-def test_rest_stor_in_the_middle_is_refused(server):
-    with server.ftp() as ftp:
+def test_rest_stor_in_the_middle_is_refused(hdfs_server):
+    with hdfs_server.ftp() as ftp:
         upload(ftp, "fixed", b"0123456789")
         with pytest.raises(ftplib.error_perm) as refused:
             ftp.storbinary("STOR fixed", io.BytesIO(b"xx"), rest=3)
         reply = str(refused.value)
         assert reply.startswith("554") and "can only be appended to" in reply and "REST 10" in reply, reply
         assert download(ftp, "fixed") == b"0123456789"
-    assert server.read("fixed") == b"0123456789"
+    assert hdfs_server.read("fixed") == b"0123456789"
 
 
 # Runs in a child process that is killed in the middle of its upload.
@@ -186,8 +180,8 @@ def kill_during_upload(server, name):
     wait_for(lambda: f"STOR /{name} " in server.log_text(), 60, "the server to end the killed upload")
 
 
-def test_killed_upload_leaves_nothing_with_atomic_uploads(start_server):
-    server = start_server("--atomic-uploads")
+def test_killed_upload_leaves_nothing_with_atomic_uploads(start_hdfs_server):
+    server = start_hdfs_server("--atomic-uploads")
     kill_during_upload(server, "atomic.bin")
     assert "complete" not in server.log_text().split("STOR /atomic.bin ")[1].splitlines()[0]
     wait_for(lambda: server.ls() == [], 60, "the temporary file to be removed")
@@ -195,19 +189,19 @@ def test_killed_upload_leaves_nothing_with_atomic_uploads(start_server):
         assert ftp.nlst() == []
 
 
-def test_killed_upload_leaves_the_partial_file_without_atomic_uploads(server):
-    kill_during_upload(server, "partial.bin")
-    in_hdfs = server.stat("partial.bin")["size"]
+def test_killed_upload_leaves_the_partial_file_without_atomic_uploads(hdfs_server):
+    kill_during_upload(hdfs_server, "partial.bin")
+    in_hdfs = hdfs_server.stat("partial.bin")["size"]
     assert in_hdfs >= 16 * 65536
-    with server.ftp() as ftp:
+    with hdfs_server.ftp() as ftp:
         assert int(mlsd(ftp)["partial.bin"]["size"]) == in_hdfs
         listed = []
         ftp.retrlines("LIST", listed.append)
         assert str(in_hdfs) in listed[0].split() and listed[0].endswith("partial.bin")
 
 
-def test_atomic_upload_replaces_the_target_when_complete(start_server):
-    server = start_server("--atomic-uploads")
+def test_atomic_upload_replaces_the_target_when_complete(start_hdfs_server):
+    server = start_hdfs_server("--atomic-uploads")
     with server.ftp() as ftp:
         upload(ftp, "report", b"old")
         upload(ftp, "report", b"new and longer")
@@ -216,9 +210,9 @@ def test_atomic_upload_replaces_the_target_when_complete(start_server):
     assert server.read("report") == b"new and longer"
 
 
-def test_sigterm_closes_open_uploads(start_server):
+def test_sigterm_closes_open_uploads(start_hdfs_server):
     """Bytes still buffered in the Java output stream reach the file only if it is closed at shutdown."""
-    server = start_server("--shutdown-grace", "1")
+    server = start_hdfs_server("--shutdown-grace", "1")
     ftp = server.ftp()
     ftp.voidcmd("TYPE I")
     data = ftp.transfercmd("STOR open.bin")
@@ -233,10 +227,10 @@ def test_sigterm_closes_open_uploads(start_server):
     ftp.sock.close()
 
 
-def test_ten_thousand_entries_list_completely(server):
-    server.cluster.ctl("touch", server.home(), "f", 10_000, server.user)
+def test_ten_thousand_entries_list_completely(hdfs_server):
+    hdfs_server.cluster.ctl("touch", hdfs_server.home(), "f", 10_000, hdfs_server.user)
     names = {f"f{i:05d}" for i in range(10_000)}
-    with server.ftp() as ftp:
+    with hdfs_server.ftp() as ftp:
         assert set(mlsd(ftp)) == names
         lines = []
         ftp.retrlines("LIST", lines.append)
@@ -244,8 +238,8 @@ def test_ten_thousand_entries_list_completely(server):
     assert {line.split()[-1] for line in lines} == names
 
 
-def test_directories_deletes_and_renames(start_server):
-    server = start_server()
+def test_directories_deletes_and_renames(start_hdfs_server):
+    server = start_hdfs_server()
     with server.ftp() as ftp:
         assert ftp.mkd("d") == "/d"
         with pytest.raises(ftplib.error_perm, match="550"):
@@ -279,7 +273,7 @@ def test_directories_deletes_and_renames(start_server):
     assert server.ls() == ["b", "c", "dir"]
     assert server.read("c") == b"second"
 
-    overwriting = start_server("--hdfs-rename-overwrite")
+    overwriting = start_hdfs_server("--hdfs-rename-overwrite")
     with overwriting.ftp() as ftp:
         upload(ftp, "b", b"first")
         upload(ftp, "c", b"second")
@@ -290,26 +284,26 @@ def test_directories_deletes_and_renames(start_server):
     assert overwriting.read("c") == b"first"
 
 
-def test_site_chmod_is_visible_in_listings(server):
-    with server.ftp() as ftp:
+def test_site_chmod_is_visible_in_listings(hdfs_server):
+    with hdfs_server.ftp() as ftp:
         upload(ftp, "f", b"x")
         assert ftp.sendcmd("SITE CHMOD 640 f").startswith("200")
         assert mlsd(ftp)["f"]["unix.mode"] == "0640"
         lines = []
         ftp.retrlines("LIST", lines.append)
         assert lines[0].startswith("-rw-r-----"), lines
-    assert server.stat("f")["mode"] == "640"
+    assert hdfs_server.stat("f")["mode"] == "640"
 
 
-def test_size_mdtm_and_mfmt(server):
-    with server.ftp() as ftp:
+def test_size_mdtm_and_mfmt(hdfs_server):
+    with hdfs_server.ftp() as ftp:
         upload(ftp, "f", b"12345")
         assert ftp.sendcmd("SIZE f") == "213 5"
         assert ftp.sendcmd("MFMT 20200102030405 f").startswith("213")
         assert ftp.sendcmd("MDTM f") == "213 20200102030405"
         assert mlsd(ftp)["f"]["modify"] == "20200102030405"
     expected = calendar.timegm((2020, 1, 2, 3, 4, 5)) * 1000
-    assert server.stat("f")["mtime_ms"] == expected
+    assert hdfs_server.stat("f")["mtime_ms"] == expected
 
 
 def run_server_expecting_failure(args, timeout=60):
@@ -319,19 +313,19 @@ def run_server_expecting_failure(args, timeout=60):
     return result
 
 
-# Start-up failures need no cluster: the class path and the JVM are checked before any filesystem.
-def base_args(binary, tmp_path, class_path):
+# Start-up failures need no cluster: the class path and the JVM are checked before any filesystem is reached.
+def base_args(program, tmp_path, class_path):
     users = tmp_path / "users"
     users.write_text(f"daemon:x:{tmp_path}:rw\n")
     return [
-        str(binary), "--bind", "127.0.0.1", "--ftp-port", str(free_port()), "--users-file", str(users), "--storage", "hdfs",
+        str(program), "--bind", "127.0.0.1", "--ftp-port", str(free_port()), "--users-file", str(users), "--storage", "hdfs",
         "--hdfs-uri", "file:///", "--hadoop-classpath", class_path,
     ]
 
 
-def test_a_wrong_class_path_is_one_clear_error(binary, hadoop_jars, tmp_path):
+def test_a_wrong_class_path_is_one_clear_error(hadoop_jars, tmp_path):
     for class_path, named in [(str(tmp_path), "hadoop-client-api"), ("/no/such/dir/*", "/no/such/dir")]:
-        result = run_server_expecting_failure(base_args(binary, tmp_path, class_path))
+        result = run_server_expecting_failure(base_args(BIN, tmp_path, class_path))
         errors = [line for line in result.stderr.splitlines() if line.startswith("hdfsftpd:")]
         assert len(errors) == 1 and "hadoop-classpath" in errors[0] and named in errors[0], result.stderr
 
@@ -341,21 +335,21 @@ def test_a_wrong_class_path_is_one_clear_error(binary, hadoop_jars, tmp_path):
     for jar in hadoop_jars.glob("*.jar"):
         if not jar.name.startswith("commons-lang3"):
             (partial / jar.name).symlink_to(jar)
-    result = run_server_expecting_failure(base_args(binary, tmp_path, str(partial)))
+    result = run_server_expecting_failure(base_args(BIN, tmp_path, str(partial)))
     assert "commons-lang3" in result.stderr and result.stderr.count("hdfsftpd:") == 1, result.stderr
 
 
-def test_a_jvm_that_cannot_start_is_one_clear_error(binary, hadoop_jars, tmp_path):
-    args = base_args(binary, tmp_path, f"{hadoop_jars}/*") + ["--jvm-opts", "-Xmx1k"]
+def test_a_jvm_that_cannot_start_is_one_clear_error(hadoop_jars, tmp_path):
+    args = base_args(BIN, tmp_path, f"{hadoop_jars}/*") + ["--jvm-opts", "-Xmx1k"]
     result = run_server_expecting_failure(args)
     # The JVM says why on stdout, and exits the process itself.
     assert "Too small maximum heap" in result.stdout + result.stderr, result
 
 
-def test_a_missing_jvm_is_one_clear_error(binary, hadoop_jars, tmp_path):
+def test_a_missing_jvm_is_one_clear_error(hadoop_jars, tmp_path):
     """A copy of the binary whose run path to libjvm.so leads nowhere, as after the JDK is removed."""
-    image = binary.read_bytes()
-    jvm_dir = subprocess.run(["readelf", "-d", str(binary)], capture_output=True, text=True, check=True).stdout
+    image = binary().read_bytes()
+    jvm_dir = subprocess.run(["readelf", "-d", str(BIN)], capture_output=True, text=True, check=True).stdout
     jvm_dir = jvm_dir.split("runpath: [")[1].split("]")[0].encode()
     assert image.count(jvm_dir) == 1
     moved = tmp_path / "hdfsftpd"

@@ -6,17 +6,15 @@ import socket
 
 import pytest
 
-from conftest import HOST, HOST6, curl, lftp, make_payload, recv_all
+from conftest import HOST, HOST6, curl, lftp, make_payload, recv_all, users_server
 
 
 @pytest.fixture(scope="module")
 def server6(tmp_path_factory):
-    from conftest import _make_factory
-    servers = []
-    s = _make_factory(tmp_path_factory, servers)(v6=True)
-    yield s
-    for x in servers:
-        x.stop()
+    """A users_server listening on 127.0.0.1 and ::1, shared by this module."""
+    daemon = users_server(tmp_path_factory.mktemp("srv6"), v6=True).start()
+    yield daemon
+    daemon.stop()
 
 
 def _ftp6(s, user="alice"):

@@ -11,7 +11,9 @@ import time
 import pytest
 
 from kdc import Realm
-from krb5_fixtures import BIN, MANY, REALM, SERVICE, USERS, free_port, krb_server, realm, wait_for  # noqa: F401
+from krb5_fixtures import (  # noqa: F401  (fixtures are found by name)
+    BIN, MANY, REALM, SERVICE, USERS, ccache_dir, free_port, krb_server, realm, ticket_caches, wait_for,
+)
 
 AUTH_TIMEOUT = 2
 FAIL_DELAY = 0.5
@@ -19,7 +21,7 @@ FAIL_DELAY = 0.5
 
 def login_error(server, user, password, source=None):
     """The error reply a login gets, and how long it took."""
-    ftp = server.connect(source)
+    ftp = server.ftp(source=source, login=False)
     started = time.monotonic()
     try:
         with pytest.raises(ftplib.Error) as failed:
@@ -30,7 +32,7 @@ def login_error(server, user, password, source=None):
 
 
 def wait_caches_gone(server, timeout=10):
-    wait_for(lambda: not server.caches(), timeout, f"ticket caches to go: {server.caches()}")
+    wait_for(lambda: not ticket_caches(server), timeout, f"ticket caches to go: {ticket_caches(server)}")
 
 
 STORAGES = ["local", "hdfs"]
@@ -49,13 +51,13 @@ def transfer_through_storage(server, ftp):
 @pytest.mark.parametrize("storage", STORAGES)
 def test_good_password_gives_230_and_a_private_ticket_cache_that_quit_destroys(krb_server, realm, storage):
     server = krb_server(storage=storage)
-    ftp = server.login("alice", USERS["alice"])
+    ftp = server.ftp("alice", USERS["alice"])
     assert ftp.pwd() == "/"
     transfer_through_storage(server, ftp)
-    [cache] = server.caches()
+    [cache] = ticket_caches(server)
     assert cache.name.startswith("alice-")
     assert stat.S_IMODE(cache.stat().st_mode) == 0o600
-    assert stat.S_IMODE(server.ccache_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE(ccache_dir(server).stat().st_mode) == 0o700
     rc, out = realm.klist(cache)
     assert rc == 0 and f"alice@{REALM}" in out and f"krbtgt/{REALM}@{REALM}" in out, out
     assert ftp.quit().startswith("221")
@@ -64,7 +66,7 @@ def test_good_password_gives_230_and_a_private_ticket_cache_that_quit_destroys(k
 
 def test_name_with_an_accepted_realm_logs_in_as_the_first_component(krb_server):
     server = krb_server()
-    ftp = server.login(f"alice@{REALM}", USERS["alice"])
+    ftp = server.ftp(f"alice@{REALM}", USERS["alice"])
     ftp.storbinary("STOR mine.txt", io.BytesIO(b"hello"))
     ftp.quit()
     assert (server.root / "alice" / "mine.txt").read_bytes() == b"hello"
@@ -80,8 +82,8 @@ def test_wrong_password_unknown_user_and_foreign_realm_get_530_after_the_delay(k
     reply, elapsed = login_error(server, user, password)
     assert reply.startswith("530"), reply
     assert elapsed >= FAIL_DELAY - 0.1, f"530 after only {elapsed:.2f}s"
-    server.wait_log(f"failed login for {reason}")
-    assert not server.caches()
+    server.wait_for_log(f"failed login for {reason}")
+    assert not ticket_caches(server)
 
 
 def test_spoofed_kdc_fails_verification_with_530_and_a_log_line(krb_server, realm, tmp_path):
@@ -93,14 +95,14 @@ def test_spoofed_kdc_fails_verification_with_530_and_a_log_line(krb_server, real
         server = krb_server(env_realm=spoof)
         reply, _ = login_error(server, "alice", USERS["alice"])
         assert reply.startswith("530"), reply
-        server.wait_log("ticket verification failed")
-        assert not server.caches()
+        server.wait_for_log("ticket verification failed")
+        assert not ticket_caches(server)
 
 
 def test_no_verify_logs_a_warning_and_needs_no_keytab(krb_server, tmp_path):
     server = krb_server("--krb5-no-verify", keytab=tmp_path / "missing.keytab")
-    server.wait_log("krb5-no-verify: Kerberos tickets are not verified")
-    server.login("bob", USERS["bob"]).quit()
+    server.wait_for_log("krb5-no-verify: Kerberos tickets are not verified")
+    server.ftp("bob", USERS["bob"]).quit()
 
 
 def test_stopped_kdc_gets_a_clear_421_within_the_deadline(krb_server, realm):
@@ -110,7 +112,7 @@ def test_stopped_kdc_gets_a_clear_421_within_the_deadline(krb_server, realm):
     assert reply.startswith("421") and "the KDC cannot be reached" in reply, reply
     # A client that is not logged in learns the cause, not where the KDC is; the log names it.
     assert realm.kdc_address not in reply, reply
-    server.wait_log(f"the KDC cannot be reached: KDC {realm.kdc_address}")
+    server.wait_for_log(f"the KDC cannot be reached: KDC {realm.kdc_address}")
     assert elapsed < AUTH_TIMEOUT + 3
 
 
@@ -118,7 +120,7 @@ def test_hung_kdc_gets_421_within_auth_timeout_while_another_session_transfers(k
     server = krb_server("--auth-timeout", str(AUTH_TIMEOUT))
     data = os.urandom(4 << 20)
     (server.root / "bob" / "big.bin").write_bytes(data)
-    bob = server.login("bob", USERS["bob"])
+    bob = server.ftp("bob", USERS["bob"])
     done, stop, failures = [], threading.Event(), []
 
     def transfer_loop():
@@ -139,7 +141,7 @@ def test_hung_kdc_gets_421_within_auth_timeout_while_another_session_transfers(k
         reply, elapsed = login_error(server, "alice", USERS["alice"])
         assert reply.startswith("421") and f"the KDC did not answer within {AUTH_TIMEOUT}s" in reply, reply
         assert realm.kdc_address not in reply, reply
-        server.wait_log(f"did not answer within {AUTH_TIMEOUT}s: KDC {realm.kdc_address} of realm")
+        server.wait_for_log(f"did not answer within {AUTH_TIMEOUT}s: KDC {realm.kdc_address} of realm")
         assert elapsed < AUTH_TIMEOUT + 3
         assert [t for t in done if t > started], "no transfer completed while the login waited on the KDC"
     finally:
@@ -148,8 +150,8 @@ def test_hung_kdc_gets_421_within_auth_timeout_while_another_session_transfers(k
         realm.resume()
     assert not failures, failures
     # The abandoned check ends once the KDC answers; whatever it got, its ticket cache must not stay.
-    server.wait_log("Kerberos check of alice ended after its deadline", timeout=60)
-    assert [c.name.split("-")[0] for c in server.caches()] == ["bob"]
+    server.wait_for_log("Kerberos check of alice ended after its deadline", timeout=60)
+    assert [c.name.split("-")[0] for c in ticket_caches(server)] == ["bob"]
     bob.quit()
     wait_caches_gone(server)
 
@@ -157,9 +159,9 @@ def test_hung_kdc_gets_421_within_auth_timeout_while_another_session_transfers(k
 @pytest.mark.parametrize("storage", STORAGES)
 def test_dropped_connection_destroys_the_ticket_cache(krb_server, realm, storage):
     server = krb_server(storage=storage)
-    ftp = server.login("alice", USERS["alice"])
+    ftp = server.ftp("alice", USERS["alice"])
     transfer_through_storage(server, ftp)
-    [cache] = server.caches()
+    [cache] = ticket_caches(server)
     assert realm.klist(cache)[0] == 0
     ftp.close()  # both ends of ftplib's socket, without QUIT
     wait_caches_gone(server)
@@ -168,8 +170,8 @@ def test_dropped_connection_destroys_the_ticket_cache(krb_server, realm, storage
 @pytest.mark.parametrize("storage", STORAGES)
 def test_idle_timeout_destroys_the_ticket_cache(krb_server, realm, storage):
     server = krb_server("--idle-timeout", "5", storage=storage)
-    ftp = server.login("alice", USERS["alice"])
-    [cache] = server.caches()
+    ftp = server.ftp("alice", USERS["alice"])
+    [cache] = ticket_caches(server)
     rc, out = realm.klist(cache)
     assert rc == 0, out
     transfer_through_storage(server, ftp)
@@ -180,7 +182,7 @@ def test_expired_ticket_ends_the_login_and_refuses_transfers(krb_server, realm):
     realm.add_user("brief", "brief-secret", maxlife="3 seconds")
     server = krb_server()
     (server.root / "brief").mkdir()
-    ftp = server.login("brief", "brief-secret")
+    ftp = server.ftp("brief", "brief-secret")
     assert ftp.nlst() == []
     time.sleep(4)
     with pytest.raises(ftplib.error_perm) as refused:
@@ -188,7 +190,7 @@ def test_expired_ticket_ends_the_login_and_refuses_transfers(krb_server, realm):
     assert str(refused.value).startswith("530") and "expired" in str(refused.value)
     wait_caches_gone(server)
     ftp.login("brief", "brief-secret")  # the same connection logs in again with a fresh ticket
-    assert len(server.caches()) == 1
+    assert len(ticket_caches(server)) == 1
 
 
 def test_sixteen_concurrent_logins_each_see_only_their_own_home(krb_server):
@@ -199,11 +201,11 @@ def test_sixteen_concurrent_logins_each_see_only_their_own_home(krb_server):
 
     def session(user):
         try:
-            ftp = server.connect()
+            ftp = server.ftp(login=False)
             barrier.wait(timeout=30)
             ftp.login(user, MANY[user])
             ftp.storbinary(f"STOR up-{user}", io.BytesIO(user.encode()))
-            results[user] = (sorted(ftp.nlst()), len(server.caches()))
+            results[user] = (sorted(ftp.nlst()), len(ticket_caches(server)))
             ftp.quit()
         except Exception as e:
             results[user] = e
@@ -225,21 +227,21 @@ def test_lockout_per_user(krb_server):
     server = krb_server("--lockout-after", "3", "--lockout-secs", "60")
     for source in ("127.0.0.2", "127.0.0.3", "127.0.0.4"):
         assert login_error(server, "alice", "wrong", source)[0].startswith("530")
-    server.wait_log("lockout: user alice locked out for 60s after 3 failed logins")
+    server.wait_for_log("lockout: user alice locked out for 60s after 3 failed logins")
     reply, _ = login_error(server, f"alice@{REALM}", USERS["alice"], "127.0.0.5")
     assert reply.startswith("530"), reply
-    server.wait_log("failed login for alice@HDFSFTPD.TEST: user alice is locked out")
-    server.login("bob", USERS["bob"], "127.0.0.5").quit()
+    server.wait_for_log("failed login for alice@HDFSFTPD.TEST: user alice is locked out")
+    server.ftp("bob", USERS["bob"], "127.0.0.5").quit()
 
 
 def test_lockout_per_address(krb_server):
     server = krb_server("--lockout-after", "3", "--lockout-secs", "60")
     for user in ("user00", "user01", "user02"):
         assert login_error(server, user, "wrong", "127.0.0.9")[0].startswith("530")
-    server.wait_log("lockout: address 127.0.0.9 locked out for 60s after 3 failed logins")
+    server.wait_for_log("lockout: address 127.0.0.9 locked out for 60s after 3 failed logins")
     reply, _ = login_error(server, "user03", MANY["user03"], "127.0.0.9")
     assert reply.startswith("530"), reply
-    server.login("user03", MANY["user03"], "127.0.0.10").quit()
+    server.ftp("user03", MANY["user03"], "127.0.0.10").quit()
 
 
 def run_server(*args, env):

@@ -234,6 +234,15 @@ def test_sigterm_stops_server(make_server):
         f.close()
 
 
+def test_sigterm_right_after_ready_is_a_clean_exit(make_server):
+    """The signal handlers are in place before the server says it is ready: a SIGTERM at once is a
+    shutdown with exit code 0, not a death by signal."""
+    for _ in range(3):
+        s = make_server()
+        assert s.stop() == 0, s.log_tail()
+        assert "shutting down" in s.log_text()
+
+
 def test_no_slot_leak_after_many_sessions(make_server):
     """Sessions that QUIT, drop the connection, or fail to log in all free their slot."""
     s = make_server("--max-clients", "4", "--login-fail-delay", "0.05")

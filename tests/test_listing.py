@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import (curl, lftp, list_lines, mlsd, parse_list, parse_mlsx)
+from conftest import (curl, lftp, list_lines, local_storage_only, mlsd, parse_list, parse_mlsx)
 
 
 @pytest.fixture
@@ -329,6 +329,7 @@ def test_wrong_kind_operations(ftp, tree):
     assert (d / "sub").is_dir()
 
 
+@local_storage_only("symlinks and non-UTF-8 names are made on the local disk")
 def test_listing_survives_odd_entries(ftp, server):
     """A broken symlink and a non-UTF-8 file name must not break listings."""
     d = server.home() / "odd"
@@ -345,6 +346,7 @@ def test_listing_survives_odd_entries(ftp, server):
     assert ftp.sendcmd("NOOP").startswith("200")
 
 
+@local_storage_only("a sparse file of 5 GiB")
 def test_sizes_beyond_4gib(ftp, server):
     p = server.home() / "sparse-5g.bin"
     size = 5 * (1 << 30) + 17

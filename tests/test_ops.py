@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, HOST, REPO, Server, free_port, openssl_hash, require_tool, run, wait_for
+from conftest import BIN, HOST, REPO, free_port, openssl_hash, require_tool, run, users_server, wait_for
 
 XFERLOG_LINE = re.compile(
     r"^(?P<weekday>Mon|Tue|Wed|Thu|Fri|Sat|Sun) (?P<month>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) "
@@ -105,7 +105,7 @@ def test_init_script_says_when_the_service_is_disabled(installed, tmp_path):
 
 
 def test_init_script_life_cycle(installed, tmp_path):
-    srv = Server(tmp_path / "srv")  # users file and homes, not started
+    srv = users_server(tmp_path / "srv")  # users file and homes, not started
     port = free_port()
     log_file, xfer_file = tmp_path / "hdfsftpd.log", tmp_path / "xfer.log"
     conf = installed / "etc/hdfsftpd/hdfsftpd.conf"
@@ -173,7 +173,7 @@ def daemon_args(srv, port, *extra):
 
 
 def test_second_start_with_same_pid_file_is_refused(tmp_path):
-    srv = Server(tmp_path / "srv")
+    srv = users_server(tmp_path / "srv")
     pid_file = tmp_path / "hdfsftpd.pid"
     first = run(daemon_args(srv, free_port(), "--daemon", "--pid-file", str(pid_file),
                             "--log-file", str(tmp_path / "log")), timeout=30)
@@ -192,7 +192,7 @@ def test_second_start_with_same_pid_file_is_refused(tmp_path):
 
 
 def test_disabled_service_refuses_to_run(tmp_path):
-    srv = Server(tmp_path / "srv")
+    srv = users_server(tmp_path / "srv")
     p = run(daemon_args(srv, free_port(), "--enable", "no"), timeout=30)
     assert p.returncode != 0 and b"enable = no" in p.stderr
 
@@ -200,8 +200,7 @@ def test_disabled_service_refuses_to_run(tmp_path):
 @pytest.mark.parametrize("grace, completes", [(30, True), (1, False)], ids=["within-grace", "grace-exceeded"])
 def test_sigterm_during_1gib_upload(tmp_path, grace, completes):
     require_tool("curl")
-    srv = Server(tmp_path / "srv", extra_args=["--xferlog", str(tmp_path / "xfer.log"),
-                                               "--shutdown-grace", str(grace)]).start()
+    srv = users_server(tmp_path / "srv", "--xferlog", tmp_path / "xfer.log", "--shutdown-grace", grace).start()
     source = tmp_path / "1g.bin"
     with open(source, "wb") as f:
         f.truncate(1 << 30)
@@ -218,6 +217,7 @@ def test_sigterm_during_1gib_upload(tmp_path, grace, completes):
         _, curl_err = upload.communicate(timeout=30)
     finally:
         upload.kill()
+        srv.stop()
     stored = (srv.home() / "big.bin").stat().st_size
     [record] = parse_xferlog(tmp_path / "xfer.log")
     assert record["direction"] == "i" and record["filename"] == "/big.bin"
@@ -229,37 +229,40 @@ def test_sigterm_during_1gib_upload(tmp_path, grace, completes):
         assert upload.returncode != 0, "the client must be told the upload did not complete"
         assert record["status"] == "i" and stored < 1 << 30
         assert "shutting down" in srv.log_text()
-    srv.proc = None
 
 
 @pytest.fixture
 def nobody_server():
-    """A server set up to run as `nobody` (--user), its storage reachable by that user and alice's home
-    owned by it; started by the test. Stopped and removed afterwards."""
+    """make(port=None) -> a server set up to run as `nobody` (--user) on local storage, its storage
+    reachable by that user and alice's home owned by it; started by the test. Stopped and removed
+    afterwards. Yields (make, nobody's passwd entry)."""
     if os.geteuid() != 0:
         pytest.fail("this test needs root (CI runs as root)")
     nobody = pwd.getpwnam("nobody")
     # pytest's own temp tree is private to root; nobody needs to reach the storage root.
     base = Path(tempfile.mkdtemp(prefix="hdfsftpd-nobody-"))
     os.chmod(base, 0o755)
-    srv = Server(base / "srv")
-    os.chmod(base / "srv", 0o755)
-    os.chmod(srv.root, 0o755)
-    os.chown(srv.home(), nobody.pw_uid, nobody.pw_gid)
-    os.chmod(srv.users_file, 0o644)
-    srv.args = server_args(srv, srv.port, "--user", "nobody")
+    made = []
+
+    def make(port=None):
+        srv = users_server(base / "srv", "--user", "nobody", port=port)
+        os.chmod(base / "srv", 0o755)
+        os.chmod(srv.root, 0o755)
+        os.chown(srv.home(), nobody.pw_uid, nobody.pw_gid)
+        os.chmod(srv.users_file, 0o644)
+        made.append(srv)
+        return srv
     try:
-        yield srv, nobody
+        yield make, nobody
     finally:
-        srv.stop()
+        for srv in made:
+            srv.stop()
         shutil.rmtree(base, ignore_errors=True)
 
 
 def test_privilege_drop_after_binding_a_privileged_port(nobody_server):
-    srv, nobody = nobody_server
-    srv.port = next(p for p in range(990, 1020) if _port_free(p))
-    srv.args = server_args(srv, srv.port, "--user", "nobody")
-    srv.start()
+    make, nobody = nobody_server
+    srv = make(port=next(p for p in range(990, 1020) if _port_free(p))).start()
     status = Path(f"/proc/{srv.proc.pid}/status").read_text()
     uids = re.search(r"^Uid:\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", status, re.M).groups()
     assert set(map(int, uids)) == {nobody.pw_uid}, status
@@ -272,7 +275,8 @@ def test_privilege_drop_after_binding_a_privileged_port(nobody_server):
 def test_unreadable_directory_is_refused_before_the_listing_starts(nobody_server):
     """A directory the server's user may enter but not read: LIST and MLSD get 550 with the reason
     before any data connection reply (not a 150 followed by a failed transfer), and the session goes on."""
-    srv, nobody = nobody_server
+    make, nobody = nobody_server
+    srv = make()
     locked = srv.home() / "locked"
     locked.mkdir()
     (locked / "secret.txt").write_text("x")
@@ -294,7 +298,7 @@ def test_a_full_filesystem_is_reported_as_such(tmp_path):
     session goes on, and a file that fits still goes up whole."""
     if os.geteuid() != 0:
         pytest.fail("this test needs root to mount a small tmpfs (CI runs as root)")
-    srv = Server(tmp_path / "srv")
+    srv = users_server(tmp_path / "srv")
     home = srv.home()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(home)], check=True, timeout=30)
     try:
@@ -335,11 +339,10 @@ def _port_free(port):
 
 def test_two_instances_side_by_side_share_storage(tmp_path):
     """Two nodes behind one name: same storage, each advertising its own passive address."""
-    first = Server(tmp_path / "shared", extra_args=["--pasv-address", "127.0.0.1"]).start()
-    second = Server(tmp_path / "shared")
-    second.args = [a if a != HOST else "127.0.0.2" for a in second.args] + ["--pasv-address", "127.0.0.2"]
+    first = users_server(tmp_path / "shared", "--pasv-address", "127.0.0.1").start()
+    second = users_server(tmp_path / "shared", "--pasv-address", "127.0.0.2", hosts=["127.0.0.2"])
     try:
-        _start_on(second, "127.0.0.2")
+        second.start()
         up = ftplib.FTP()
         up.connect("127.0.0.1", first.port, timeout=10)
         up.login("alice", first.password())
@@ -358,16 +361,3 @@ def test_two_instances_side_by_side_share_storage(tmp_path):
         first.stop()
         second.stop()
 
-
-def _start_on(srv, host):
-    """Starts a Server bound to another loopback address and waits for its banner."""
-    srv.log_file = open(srv.log_path, "ab")
-    srv.proc = subprocess.Popen([str(BIN)] + srv.args, stdin=subprocess.DEVNULL,
-                                stdout=srv.log_file, stderr=srv.log_file, start_new_session=True)
-    def banner():
-        try:
-            with socket.create_connection((host, srv.port), timeout=1) as s:
-                return s.recv(100).startswith(b"220")
-        except OSError:
-            return False
-    wait_for(banner, 10, f"banner on {host}")

@@ -21,12 +21,13 @@ from tls_fixtures import (
     make_cert,
     payload,  # noqa: F401 (fixture)
     require_tool,
-    Server,
     run,
-    running,
+    running_tls,
     same_bytes,
-    server,  # noqa: F401 (fixture)
+    tls_daemon,
+    tls_server,  # noqa: F401 (fixture)
 )
+from harness import BIN
 
 HOST = "127.0.0.1"
 
@@ -54,9 +55,9 @@ def case_name(client, implicit, prot, passive):
 @pytest.mark.parametrize("passive", [True, False], ids=["passive", "active"])
 @pytest.mark.parametrize("prot", ["C", "P"])
 @pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
-def test_ftplib(server, certs, payload, tmp_path, implicit, prot, passive):
+def test_ftplib(tls_server, certs, payload, tmp_path, implicit, prot, passive):
     name = case_name("ftplib", implicit, prot, passive) + ".bin"
-    ftp = connect_ftplib(server, certs, implicit)
+    ftp = connect_ftplib(tls_server, certs, implicit)
     try:
         ftp.prot_p() if prot == "P" else ftp.prot_c()
         ftp.set_pasv(passive)
@@ -71,7 +72,7 @@ def test_ftplib(server, certs, payload, tmp_path, implicit, prot, passive):
         ftp.quit()
     finally:
         ftp.close()
-    assert same_bytes(server.home / name, payload)
+    assert same_bytes(tls_server.home() / name, payload)
     assert same_bytes(target, payload)
 
 
@@ -99,9 +100,9 @@ CURL_CASES = [
 @pytest.mark.parametrize(
     "implicit,prot,passive", CURL_CASES, ids=[case_name("curl", *case) for case in CURL_CASES]
 )
-def test_curl(server, certs, payload, tmp_path, implicit, prot, passive):
+def test_curl(tls_server, certs, payload, tmp_path, implicit, prot, passive):
     name = case_name("curl", implicit, prot, passive) + ".bin"
-    args, base = curl_args(server, certs, implicit, prot, passive)
+    args, base = curl_args(tls_server, certs, implicit, prot, passive)
     upload = run(args + ["-T", str(payload), f"{base}/{name}"])
     assert upload.returncode == 0, upload.stderr[-3000:]
     assert f"> PROT {prot}" in upload.stderr
@@ -114,18 +115,18 @@ def test_curl(server, certs, payload, tmp_path, implicit, prot, passive):
     if prot == "P":
         # The data connection resumed the control connection's TLS session.
         assert "SSL re-using session ID" in download.stderr
-    assert same_bytes(server.home / name, payload)
+    assert same_bytes(tls_server.home() / name, payload)
     assert same_bytes(target, payload)
 
 
 @pytest.mark.parametrize("passive", [True, False], ids=["passive", "active"])
 @pytest.mark.parametrize("protect", [True, False], ids=["protect-data", "clear-data"])
 @pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
-def test_lftp(server, payload, tmp_path, implicit, protect, passive):
+def test_lftp(tls_server, payload, tmp_path, implicit, protect, passive):
     require_tool("lftp")
     name = case_name("lftp", implicit, "P" if protect else "C", passive) + ".bin"
     target = tmp_path / "down.bin"
-    url = f"ftps://{HOST}:{server.ftps_port}" if implicit else f"ftp://{HOST}:{server.port}"
+    url = f"ftps://{HOST}:{tls_server.ftps_port}" if implicit else f"ftp://{HOST}:{tls_server.port}"
     commands = [
         "set cmd:fail-exit yes",
         "set net:max-retries 1",
@@ -147,7 +148,7 @@ def test_lftp(server, payload, tmp_path, implicit, protect, passive):
     assert prots and ("Private" if protect else "Clear") in prots[-1], prots
     if not implicit:
         assert "<--- 234 AUTH TLS OK" in result.stderr
-    assert same_bytes(server.home / name, payload)
+    assert same_bytes(tls_server.home() / name, payload)
     assert same_bytes(target, payload)
 
 
@@ -155,9 +156,9 @@ def test_lftp(server, payload, tmp_path, implicit, protect, passive):
 # Protocol details.
 
 
-def test_feat_and_security_commands(server, certs):
+def test_feat_and_security_commands(tls_server, certs):
     plain = ftplib.FTP(timeout=TIMEOUT)
-    plain.connect(HOST, server.port)
+    plain.connect(HOST, tls_server.port)
     try:
         features = plain.sendcmd("FEAT")
         for feature in ("AUTH TLS", "PBSZ", "PROT"):
@@ -168,7 +169,7 @@ def test_feat_and_security_commands(server, certs):
             plain.sendcmd("PROT P")
     finally:
         plain.close()
-    ftp = connect_ftplib(server, certs, implicit=False)
+    ftp = connect_ftplib(tls_server, certs, implicit=False)
     try:
         with pytest.raises(ftplib.error_perm, match="^534"):
             ftp.sendcmd("CCC")
@@ -184,11 +185,11 @@ def test_feat_and_security_commands(server, certs):
 
 
 @pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
-def test_data_connections_resume_the_control_session(server, certs, implicit):
+def test_data_connections_resume_the_control_session(tls_server, certs, implicit):
     class Resuming(ResumingFTP_TLS, ImplicitFTP_TLS if implicit else ftplib.FTP_TLS):
         pass
 
-    ftp = connect_ftplib(server, certs, implicit, cls=Resuming)
+    ftp = connect_ftplib(tls_server, certs, implicit, cls=Resuming)
     try:
         ftp.prot_p()
         ftp.retrlines("LIST", lambda line: None)
@@ -197,9 +198,9 @@ def test_data_connections_resume_the_control_session(server, certs, implicit):
         ftp.close()
 
 
-def test_plain_login_from_loopback_allowed_by_default(server):
+def test_plain_login_from_loopback_allowed_by_default(tls_server):
     ftp = ftplib.FTP(timeout=TIMEOUT)
-    ftp.connect(HOST, server.port)
+    ftp.connect(HOST, tls_server.port)
     try:
         assert ftp.login(USER, PASSWORD).startswith("230")
     finally:
@@ -211,7 +212,7 @@ def test_plain_login_from_loopback_allowed_by_default(server):
 
 
 def test_clear_text_login_refused_when_tls_required(tmp_path, certs):
-    with running(tmp_path, certs, ["--require-tls-login"]) as server:
+    with running_tls(tmp_path, certs, ["--require-tls-login"]) as server:
         ftp = ftplib.FTP(timeout=TIMEOUT)
         ftp.connect(HOST, server.port)
         try:
@@ -225,12 +226,12 @@ def test_clear_text_login_refused_when_tls_required(tmp_path, certs):
         assert curl.returncode == 67, curl.stderr  # login denied
         connect_ftplib(server, certs, implicit=False).close()
         connect_ftplib(server, certs, implicit=True).close()
-        assert "clear-text login refused" in server.log()
+        assert "clear-text login refused" in server.log_text()
 
 
 def test_clear_data_refused_when_data_tls_required(tmp_path, certs):
-    with running(tmp_path, certs, ["--require-data-tls"]) as server:
-        (server.home / "small.txt").write_text("hello\n")
+    with running_tls(tmp_path, certs, ["--require-data-tls"]) as server:
+        (server.home() / "small.txt").write_text("hello\n")
         ftp = connect_ftplib(server, certs, implicit=False)
         try:
             for prot in (None, "C"):  # before any PROT, and after PROT C
@@ -250,12 +251,12 @@ def test_clear_data_refused_when_data_tls_required(tmp_path, certs):
 
 
 @pytest.mark.parametrize("command", ["STOR", "APPE"])
-def test_failed_data_handshake_leaves_the_target_file_alone(server, certs, command):
+def test_failed_data_handshake_leaves_the_target_file_alone(tls_server, certs, command):
     """Under PROT P the file is opened only after the data connection's TLS handshake: a client whose
     handshake fails (here: clear text on the data connection) has not emptied the file it targeted."""
     name = f"keep-{command.lower()}.txt"
-    (server.home / name).write_bytes(b"yesterday's report\n")
-    ftp = connect_ftplib(server, certs, implicit=False)
+    (tls_server.home() / name).write_bytes(b"yesterday's report\n")
+    ftp = connect_ftplib(tls_server, certs, implicit=False)
     try:
         ftp.prot_p()
         ftp.voidcmd("TYPE I")
@@ -274,13 +275,13 @@ def test_failed_data_handshake_leaves_the_target_file_alone(server, certs, comma
         ftp.quit()
     finally:
         ftp.close()
-    assert (server.home / name).read_bytes() == b"yesterday's report\n"
+    assert (tls_server.home() / name).read_bytes() == b"yesterday's report\n"
 
 
-def test_refused_upload_under_prot_p_is_reported_after_the_handshake(server, certs):
+def test_refused_upload_under_prot_p_is_reported_after_the_handshake(tls_server, certs):
     """The 150 reply comes before the file is opened under PROT P; a refusal then ends the transfer
     with the storage's reply, and the session goes on."""
-    ftp = connect_ftplib(server, certs, implicit=False)
+    ftp = connect_ftplib(tls_server, certs, implicit=False)
     try:
         ftp.prot_p()
         with pytest.raises(ftplib.error_perm) as refused:
@@ -290,7 +291,7 @@ def test_refused_upload_under_prot_p_is_reported_after_the_handshake(server, cer
         ftp.quit()
     finally:
         ftp.close()
-    assert not (server.home / "no-such-dir").exists()
+    assert not (tls_server.home() / "no-such-dir").exists()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -317,7 +318,7 @@ def wait_closed(sock, limit):
 def test_stalled_and_garbage_handshakes_hold_one_worker_briefly(tmp_path, certs):
     login_timeout = 2
     extra = ["--max-clients", "2", "--login-timeout", str(login_timeout)]
-    with running(tmp_path, certs, extra) as server:
+    with running_tls(tmp_path, certs, extra) as server:
         stalled = socket.create_connection((HOST, server.ftps_port), timeout=TIMEOUT)
         opened = time.monotonic()
         garbage = socket.create_connection((HOST, server.ftps_port), timeout=TIMEOUT)
@@ -334,7 +335,7 @@ def test_stalled_and_garbage_handshakes_hold_one_worker_briefly(tmp_path, certs)
         held = time.monotonic() - opened + wait_closed(stalled, login_timeout + 5)
         assert login_timeout - 0.5 < held < login_timeout + 2, held
         time.sleep(0.2)
-        log = server.log()
+        log = server.log_text()
         for sock in (stalled, garbage):
             about = lines_about(log, sock)
             assert len(about) == 1 and "handshake failed" in about[0], about
@@ -344,7 +345,7 @@ def test_stalled_and_garbage_handshakes_hold_one_worker_briefly(tmp_path, certs)
 def test_dripping_handshake_is_cut_at_the_login_timeout(tmp_path, certs):
     """A client that sends a byte at a time never lets a read time out: the deadline still holds."""
     login_timeout = 2
-    with running(tmp_path, certs, ["--login-timeout", str(login_timeout)]) as server:
+    with running_tls(tmp_path, certs, ["--login-timeout", str(login_timeout)]) as server:
         drip = socket.create_connection((HOST, server.ftps_port), timeout=TIMEOUT)
         started = time.monotonic()
         # The start of a TLS record header announcing a long ClientHello.
@@ -359,12 +360,12 @@ def test_dripping_handshake_is_cut_at_the_login_timeout(tmp_path, certs):
         held = time.monotonic() - started + wait_closed(drip, 5)
         assert held < login_timeout + 2, held
         time.sleep(0.2)
-        assert len(lines_about(server.log(), drip)) == 1
+        assert len(lines_about(server.log_text(), drip)) == 1
         drip.close()
 
 
 def test_cap_counts_implicit_connections(tmp_path, certs):
-    with running(tmp_path, certs, ["--max-clients", "1", "--login-timeout", "5"]) as server:
+    with running_tls(tmp_path, certs, ["--max-clients", "1", "--login-timeout", "5"]) as server:
         first = socket.create_connection((HOST, server.ftps_port), timeout=TIMEOUT)
         time.sleep(0.3)
         second = socket.create_connection((HOST, server.port), timeout=TIMEOUT)
@@ -380,8 +381,8 @@ def test_cap_counts_implicit_connections(tmp_path, certs):
 
 
 def start_failure(tmp_path, certs, tls_args):
-    server = Server(tmp_path, certs, tls_args=[])
-    result = run(server.args + tls_args, timeout=30)
+    server = tls_daemon(tmp_path, certs, tls=[])
+    result = run([str(BIN), *server.args, *tls_args], timeout=30)
     return result.returncode, result.stderr
 
 
@@ -424,7 +425,7 @@ def test_tls_settings_need_a_certificate(tmp_path, certs):
 
 def test_pkcs12_serves_implicit_and_explicit(tmp_path, certs):
     args = ["--tls-pkcs12", str(certs["p12"]), "--tls-pkcs12-password-file", str(certs["password"])]
-    with running(tmp_path, certs, tls_args=args) as server:
+    with running_tls(tmp_path, certs, tls=args) as server:
         for implicit in (False, True):
             ftp = connect_ftplib(server, certs, implicit)
             try:
@@ -440,16 +441,16 @@ def test_sighup_reloads_the_certificate_without_dropping_sessions(tmp_path, cert
     for key in ("cert", "key"):
         shutil.copy(certs[key], live / f"{key}.pem")
     args = ["--tls-cert", str(live / "cert.pem"), "--tls-key", str(live / "key.pem")]
-    with running(tmp_path / "srv", certs, tls_args=args) as server:
+    with running_tls(tmp_path / "srv", certs, tls=args) as server:
         before = connect_ftplib(server, certs, implicit=True)
         before.prot_p()
         new = make_cert(tmp_path / "new")
         for key in ("cert", "key"):
             shutil.copy(new[key], live / f"{key}.pem")
-        server.process.send_signal(signal.SIGHUP)
+        server.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 10
-        while "TLS certificate reloaded" not in server.log():
-            assert time.monotonic() < deadline, server.log()
+        while "TLS certificate reloaded" not in server.log_text():
+            assert time.monotonic() < deadline, server.log_text()
             time.sleep(0.05)
         # The running session goes on, data connections included.
         before.retrlines("LIST", lambda line: None)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from conftest import (HOST, KiB, MiB, curl, lftp, make_payload, sha256_file)
+from conftest import (HOST, KiB, MiB, HdfsPath, curl, lftp, local_storage_only, make_payload, sha256_file)
 
 CLIENTS = ["ftplib", "curl", "lftp"]
 SIZES = {"0B": 0, "1B": 1, "64KiB": 64 * KiB, "100MiB": 100 * MiB}
@@ -339,6 +339,8 @@ def test_abor_during_upload(server):
 
 
 def _tree_digest(root):
+    if isinstance(root, HdfsPath):
+        return _hdfs_tree_digest(root, root.path)
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for n in filenames:
@@ -385,6 +387,19 @@ def test_curl_create_dirs(server, tmp_path):
     assert (server.home() / "curl-made" / "one" / "two" / "c.txt").read_bytes() == b"created"
 
 
+def _hdfs_tree_digest(directory, root):
+    out = {}
+    for child in directory.iterdir():
+        relative = child.path[len(root) + 1:]
+        if child.is_dir():
+            out[relative + "/"] = "dir"
+            out.update(_hdfs_tree_digest(child, root))
+        else:
+            out[relative] = sha256_file(child)
+    return out
+
+
+@local_storage_only("a sparse file of 3 GiB")
 def test_download_more_than_2gib_in_one_transfer(server):
     """One RETR of > 2 GiB (sendfile and similar calls cap a single call at
     ~2 GiB): every byte arrives, with the right tail."""

@@ -1,28 +1,38 @@
-"""Fixtures for the FTPS tests: test certificates, a 100 MiB payload, and hdfsftpd servers on free
+"""Fixtures for the FTPS tests: test certificates, a 100 MiB payload, and harness.Daemon servers on free
 loopback ports with TLS configured.
 
-Self-contained on purpose (no conftest.py): the binary must have been built (`cargo build --release`);
+    tls_daemon(workdir, certs, extra=(), tls=None) -> a Daemon (not started): user USER/PASSWORD with home
+        <workdir>/root/home, TLS from `tls` (the PEM test certificate when None, no TLS when empty) with
+        implicit FTPS on .ftps_port
+    running_tls(workdir, certs, extra=(), tls=None) -> a context manager: the Daemon, started, then stopped
+    tls_server -> one started tls_daemon without TLS requirements, shared by a test module
+
 curl, lftp and openssl must be installed. A missing prerequisite fails the tests, it never skips them.
 """
 
 import contextlib
 import ftplib
 import os
-import shutil
-import signal
 import socket
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import free_port, require_tool  # noqa: F401  (used by test_tls too)
+from harness import (  # noqa: F401  (free_port, require_tool used by test_tls too)
+    REPO,
+    Daemon,
+    free_port,
+    listen_args,
+    local_storage_args,
+    tls_args,
+    users_auth_args,
+    write_users_file,
+)
+from conftest import require_tool  # noqa: F401
 
-ROOT = Path(__file__).resolve().parent.parent
-BINARY = ROOT / "target" / "release" / "hdfsftpd"
-CERT_SCRIPT = ROOT / "scripts" / "make-test-cert.sh"
+CERT_SCRIPT = REPO / "scripts" / "make-test-cert.sh"
 USER, PASSWORD = "alice", "secret-pw"
 PAYLOAD_SIZE = 100 << 20
 TIMEOUT = 60
@@ -76,68 +86,27 @@ def same_bytes(a, b):
                 return True
 
 
-class Server:
-    """One hdfsftpd process with a users file and a local root; stderr goes to a log file. TLS comes
-    from `tls_args` (the PEM test certificate by default; none when empty), implicit FTPS with it."""
-
-    def __init__(self, workdir, certs, extra=(), tls_args=None):
-        require_tool("openssl")
-        if not BINARY.exists():
-            pytest.fail(f"{BINARY} is missing: run 'cargo build --release' first")
-        self.workdir = Path(workdir)
-        self.root = self.workdir / "root"
-        self.home = self.root / "home"
-        self.home.mkdir(parents=True, exist_ok=True)
-        crypt = run(["openssl", "passwd", "-6", PASSWORD]).stdout.strip()
-        users = self.workdir / "users"
-        users.write_text(f"{USER}:{crypt}:/home:rw\n")
-        self.port, self.ftps_port = free_port(), free_port()
-        self.args = [
-            str(BINARY),
-            "--bind", "127.0.0.1",
-            "--ftp-port", str(self.port),
-            "--local-root", str(self.root),
-            "--users-file", str(users),
-            "--login-fail-delay", "0",
-        ]  # fmt: skip
-        if tls_args is None:
-            tls_args = ["--tls-cert", str(certs["cert"]), "--tls-key", str(certs["key"])]
-        if tls_args:
-            self.args += ["--ftps-port", str(self.ftps_port), *tls_args]
-        self.args += list(extra)
-        self.log_path = self.workdir / "server.log"
-        self.process = None
-
-    def start(self):
-        self.log_file = open(self.log_path, "w")
-        self.process = subprocess.Popen(self.args, stdout=self.log_file, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 15
-        while "ready" not in self.log():
-            if self.process.poll() is not None:
-                pytest.fail(f"hdfsftpd exited with {self.process.returncode}:\n{self.log()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"hdfsftpd did not start:\n{self.log()}")
-            time.sleep(0.05)
-        return self
-
-    def stop(self):
-        if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        if self.process:
-            self.log_file.close()
-
-    def log(self):
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+def tls_daemon(workdir, certs, extra=(), tls=None):
+    require_tool("openssl")
+    workdir = Path(workdir)
+    root = workdir / "root"
+    home = root / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    users_file = write_users_file(workdir / "users", {USER: (PASSWORD, "/home", "rw")})
+    port, ftps_port = free_port(), free_port()
+    if tls is None:
+        tls = tls_args(certs, ftps_port)
+    elif tls:
+        tls = [*tls, "--ftps-port", str(ftps_port)]
+    args = [*listen_args(port), *local_storage_args(root), *users_auth_args(users_file), "--login-fail-delay", "0",
+            *tls, *extra]
+    return Daemon(workdir, args, port=port, ftps_port=ftps_port, users={USER: PASSWORD}, homes={USER: home},
+                  root=root, users_file=users_file)
 
 
 @contextlib.contextmanager
-def running(workdir, certs, extra=(), tls_args=None):
-    server = Server(workdir, certs, extra, tls_args).start()
+def running_tls(workdir, certs, extra=(), tls=None):
+    server = tls_daemon(workdir, certs, extra, tls).start()
     try:
         yield server
     finally:
@@ -145,9 +114,9 @@ def running(workdir, certs, extra=(), tls_args=None):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, certs):
+def tls_server(tmp_path_factory, certs):
     """A server with TLS configured and no TLS requirements, shared by the transfer tests."""
-    with running(tmp_path_factory.mktemp("server"), certs) as server:
+    with running_tls(tmp_path_factory.mktemp("tls-server"), certs) as server:
         yield server
 
 

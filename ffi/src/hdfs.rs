@@ -179,6 +179,17 @@ impl From<Error> for io::Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// Sets the environment libhdfs starts the JVM with (`CLASSPATH`, `LIBHDFS_OPTS`), then [`start_jvm`].
+/// Changing the environment is only sound while no other thread can read it, so this fails, changing
+/// nothing, when the process has more than one thread.
+pub fn start_jvm_with(class_path: &str, jvm_options: &str) -> Result<()> {
+    crate::sys::ensure_single_threaded("setting the JVM's environment")
+        .map_err(|e| Error::new("start JVM", "", libc::EBUSY, &e.to_string()))?;
+    std::env::set_var("CLASSPATH", class_path);
+    std::env::set_var("LIBHDFS_OPTS", jvm_options);
+    start_jvm()
+}
+
 /// Starts the JVM (with `CLASSPATH` and `LIBHDFS_OPTS` as they are now) and checks that it loads Hadoop's
 /// classes. Only the first call tries; later ones return its result, because a failed start leaves the
 /// calling thread unusable for libhdfs. [`Builder::connect`] calls it.

@@ -4,9 +4,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
-use std::os::raw::c_char;
 
 /// The detached child's line back to the process that started it.
 pub struct Readiness {
@@ -28,11 +26,13 @@ impl Readiness {
 /// Detaches: forks, and the parent waits until the child reports ready or failed (or dies), then exits
 /// with 0 or 1, so an init script learns the real outcome of start-up. The child starts a new session
 /// and points stdin and stdout at /dev/null and stderr at `stderr_to` (the log file) or /dev/null.
-/// Must be called before any thread is started.
+/// Fails, without forking, when the process has more than one thread: the child would inherit only
+/// this one, with other threads' locks (malloc's, the logger's) held forever.
 pub fn daemonize(stderr_to: Option<&File>) -> io::Result<Readiness> {
+    crate::sys::ensure_single_threaded("detaching (fork)")?;
     let (read_end, write_end) = crate::sys::pipe()?;
-    // SAFETY: called while the process is single-threaded (documented requirement), so the child
-    // inherits a consistent address space.
+    // SAFETY: the process has a single thread (checked above), so the child inherits a consistent
+    // address space.
     match unsafe { libc::fork() } {
         -1 => Err(io::Error::last_os_error()),
         0 => {
@@ -77,53 +77,6 @@ pub fn process_exists(pid: i32) -> bool {
     result == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// Numeric ids of a user (and its primary group).
-pub struct Account {
-    pub uid: u32,
-    pub gid: u32,
-}
-
-/// Looks up a user by name.
-pub fn lookup_user(name: &str) -> io::Result<Account> {
-    let c_name = CString::new(name).map_err(|_| invalid("user name contains NUL"))?;
-    let mut buffer = vec![0 as c_char; 16384];
-    let mut entry = MaybeUninit::<libc::passwd>::uninit();
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call; `result` points at `entry` on success.
-    let rc = unsafe {
-        libc::getpwnam_r(c_name.as_ptr(), entry.as_mut_ptr(), buffer.as_mut_ptr(), buffer.len(), &mut result)
-    };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    if result.is_null() {
-        return Err(invalid(&format!("no such user: {name}")));
-    }
-    // SAFETY: getpwnam_r succeeded and filled `entry`.
-    let entry = unsafe { entry.assume_init() };
-    Ok(Account { uid: entry.pw_uid, gid: entry.pw_gid })
-}
-
-/// Looks up a group's id by name.
-pub fn lookup_group(name: &str) -> io::Result<u32> {
-    let c_name = CString::new(name).map_err(|_| invalid("group name contains NUL"))?;
-    let mut buffer = vec![0 as c_char; 16384];
-    let mut entry = MaybeUninit::<libc::group>::uninit();
-    let mut result: *mut libc::group = std::ptr::null_mut();
-    // SAFETY: as in lookup_user.
-    let rc = unsafe {
-        libc::getgrnam_r(c_name.as_ptr(), entry.as_mut_ptr(), buffer.as_mut_ptr(), buffer.len(), &mut result)
-    };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    if result.is_null() {
-        return Err(invalid(&format!("no such group: {name}")));
-    }
-    // SAFETY: getgrnam_r succeeded and filled `entry`.
-    Ok(unsafe { entry.assume_init() }.gr_gid)
-}
-
 /// Becomes `user` (with its supplementary groups) and `gid`, for good: root cannot be regained.
 pub fn drop_privileges(user: &str, uid: u32, gid: u32) -> io::Result<()> {
     let c_user = CString::new(user).map_err(|_| invalid("user name contains NUL"))?;
@@ -140,12 +93,6 @@ pub fn drop_privileges(user: &str, uid: u32, gid: u32) -> io::Result<()> {
     Ok(())
 }
 
-/// The effective user id (0 for root).
-pub fn effective_uid() -> u32 {
-    // SAFETY: geteuid cannot fail.
-    unsafe { libc::geteuid() }
-}
-
 fn invalid(message: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, message)
 }
@@ -155,11 +102,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn looks_up_root_and_our_own_process() {
-        let root = lookup_user("root").unwrap();
-        assert_eq!((root.uid, root.gid), (0, 0));
-        assert_eq!(lookup_group("root").unwrap(), 0);
-        assert!(lookup_user("no-such-user-hdfsftpd").is_err());
+    fn finds_our_own_process() {
         assert!(process_exists(std::process::id() as i32));
+    }
+
+    #[test]
+    fn refuses_to_detach_while_other_threads_run() {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let other = std::thread::spawn(move || stopped.recv());
+        let refused = daemonize(None).err().expect("daemonize must refuse a process with two threads");
+        assert!(refused.to_string().contains("threads are running"), "{refused}");
+        stop.send(()).unwrap();
+        other.join().unwrap().unwrap();
     }
 }

@@ -27,3 +27,15 @@ pub(crate) fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
         }
     }
 }
+
+/// Fails unless this is the process's only thread: fork and setenv are only sound then. `what` names the
+/// step that needs it, for the error message.
+pub(crate) fn ensure_single_threaded(what: &str) -> io::Result<()> {
+    // Linux: one entry per thread.
+    match std::fs::read_dir("/proc/self/task")?.count() {
+        1 => Ok(()),
+        threads => {
+            Err(io::Error::other(format!("{threads} threads are running; {what} needs a single-threaded process")))
+        }
+    }
+}

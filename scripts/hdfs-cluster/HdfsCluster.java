@@ -44,7 +44,7 @@ import org.apache.hadoop.security.UserGroupInformation;
  *
  * Once the cluster accepts writes it writes the client configuration (DIR/conf/core-site.xml and
  * hdfs-site.xml) and then DIR/control.port, the loopback port on which it takes one command per
- * connection (a line of words) and answers one line, "ok ..." or "error ...". See scripts/hdfs-cluster.sh.
+ * connection (a line of tab-separated words) and answers one line, "ok ..." or "error ...". See scripts/hdfs-cluster.sh.
  */
 public class HdfsCluster {
     private static final String NAMESERVICE = "hdfsftpd-ns";
@@ -250,7 +250,7 @@ public class HdfsCluster {
                 if (line == null) {
                     continue;
                 }
-                String[] words = line.trim().split("\\s+");
+                String[] words = line.split("\t");
                 String reply;
                 try {
                     reply = "ok " + command(words);
@@ -344,6 +344,22 @@ public class HdfsCluster {
                     fs.setOwner(file, w[4], w[4]);
                 }
                 return w[3];
+            }
+            case "fill": {
+                // fill PATH BYTES OWNER: a file of BYTES zero bytes (large files for transfer tests).
+                DistributedFileSystem fs = fs();
+                Path file = new Path(w[1]);
+                long left = Long.parseLong(w[2]);
+                byte[] zeros = new byte[1 << 20];
+                try (FSDataOutputStream out = fs.create(file, true)) {
+                    while (left > 0) {
+                        int n = (int) Math.min(left, zeros.length);
+                        out.write(zeros, 0, n);
+                        left -= n;
+                    }
+                }
+                fs.setOwner(file, w[3], w[3]);
+                return w[1];
             }
             case "chmod":
                 fs().setPermission(new Path(w[1]), new FsPermission(Short.parseShort(w[2], 8)));

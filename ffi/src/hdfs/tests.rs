@@ -2,23 +2,44 @@
 //! with the jars of `HDFSFTPD_HADOOP_JARS` (scripts/provision-hadoop.sh prints that directory).
 
 use std::path::PathBuf;
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 
 use super::*;
 
-fn start_jvm_environment() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let jars = std::env::var("HDFSFTPD_HADOOP_JARS")
-            .expect("HDFSFTPD_HADOOP_JARS must name the Hadoop client jar directory (scripts/provision-hadoop.sh)");
-        let has_client_api = std::fs::read_dir(&jars)
-            .map(|dir| dir.flatten().any(|e| e.file_name().to_string_lossy().starts_with("hadoop-client-api-")))
-            .unwrap_or(false);
-        assert!(has_client_api, "no hadoop-client-api jar in {jars}");
+/// libhdfs starts the JVM with CLASSPATH and LIBHDFS_OPTS, and the krb5 tests read the environment on
+/// other threads, so it is set here: from `.init_array`, before main and before any test thread exists.
+#[used]
+#[link_section = ".init_array"]
+static SET_JVM_ENVIRONMENT: extern "C" fn() = set_jvm_environment;
+
+extern "C" fn set_jvm_environment() {
+    if let Ok(jars) = std::env::var("HDFSFTPD_HADOOP_JARS") {
         // libhdfs expands `dir/*` itself.
         std::env::set_var("CLASSPATH", format!("{jars}/*"));
         std::env::set_var("LIBHDFS_OPTS", "-Xrs -Xmx256m");
-    });
+    }
+}
+
+fn start_jvm_environment() {
+    let jars = std::env::var("HDFSFTPD_HADOOP_JARS")
+        .expect("HDFSFTPD_HADOOP_JARS must name the Hadoop client jar directory (scripts/provision-hadoop.sh)");
+    let has_client_api = std::fs::read_dir(&jars)
+        .map(|dir| dir.flatten().any(|e| e.file_name().to_string_lossy().starts_with("hadoop-client-api-")))
+        .unwrap_or(false);
+    assert!(has_client_api, "no hadoop-client-api jar in {jars}");
+    assert_eq!(std::env::var("CLASSPATH").ok(), Some(format!("{jars}/*")), "set before main");
+}
+
+#[test]
+fn the_jvm_environment_is_not_set_while_other_threads_run() {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || stopped.recv());
+    let before = std::env::var("CLASSPATH").ok();
+    let refused = start_jvm_with("/elsewhere/*", "-Xrs").expect_err("two threads are running");
+    assert!(refused.reason().contains("threads are running"), "{refused}");
+    assert_eq!(std::env::var("CLASSPATH").ok(), before, "the environment must be left alone");
+    stop.send(()).unwrap();
+    other.join().unwrap().unwrap();
 }
 
 fn local_fs() -> Arc<FileSystem> {

@@ -117,10 +117,7 @@ pub fn jvm_options(given: Option<&str>) -> String {
 /// own user. Refused permission is only a warning: sessions connect with their own identities, and a
 /// Kerberos server may have no tickets of its own.
 pub fn start(settings: &HdfsSettings, class_path: &str, jvm_opts: &str) -> Result<(), ConfigError> {
-    // Read by libhdfs when it starts the JVM, below; nothing else runs yet.
-    std::env::set_var("CLASSPATH", class_path);
-    std::env::set_var("LIBHDFS_OPTS", jvm_opts);
-    hdfs::start_jvm().map_err(|e| ConfigError::new("hadoop-classpath", e.reason()))?;
+    hdfs::start_jvm_with(class_path, jvm_opts).map_err(|e| ConfigError::new("hadoop-classpath", e.reason()))?;
     let fs = settings.builder().connect().map_err(|e| ConfigError::new("hdfs-uri", e.to_string()))?;
     match fs.stat("/") {
         Ok(_) => Ok(()),
