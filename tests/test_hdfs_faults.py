@@ -180,76 +180,77 @@ def assert_workers_free(server):
 
 def test_datanode_stopped_mid_upload_the_pipeline_recovers(fault_server, fault_cluster):
     name, payload = "pipeline.bin", os.urandom(24 * BLOCK)
-    client = fault_server.session()
-    data = open_transfer(client, f"STOR {name}")
-    # Halfway into the second block, its pipeline (two DataNodes) is open; one of them goes.
-    data.sendall(payload[:BLOCK + BLOCK // 2])
-    pipeline = wait_for_pipeline(fault_cluster, fault_server.hdfs_path(name), 2)
-    victim = pipeline[0]
-    fault_cluster.ctl("stop-datanode", victim)
-    try:
-        data.sendall(payload[BLOCK + BLOCK // 2:])
-        data.close()
-        assert final_reply(client).startswith("226")
-        assert fault_server.recorded(name) == payload
-        assert fault_server.transfers(name) == [("i", len(payload), "c")]
-        # The blocks written after the stop went to DataNodes that were running.
-        assert all(victim not in holders for holders in blocks(fault_cluster, fault_server.hdfs_path(name))[2:])
-    finally:
-        fault_cluster.ctl("start-datanode", victim)
-    client.quit()
+    with fault_server.session() as client:
+        data = open_transfer(client, f"STOR {name}")
+        # Halfway into the second block, its pipeline (two DataNodes) is open; one of them goes.
+        data.sendall(payload[:BLOCK + BLOCK // 2])
+        pipeline = wait_for_pipeline(fault_cluster, fault_server.hdfs_path(name), 2)
+        victim = pipeline[0]
+        fault_cluster.ctl("stop-datanode", victim)
+        try:
+            data.sendall(payload[BLOCK + BLOCK // 2:])
+            data.close()
+            assert final_reply(client).startswith("226")
+            assert fault_server.recorded(name) == payload
+            assert fault_server.transfers(name) == [("i", len(payload), "c")]
+            # The blocks written after the stop went to DataNodes that were running.
+            assert all(victim not in holders for holders in blocks(fault_cluster, fault_server.hdfs_path(name))[2:])
+        finally:
+            fault_cluster.ctl("start-datanode", victim)
 
 
 def test_every_datanode_stopped_mid_upload_the_client_is_told(fault_server, fault_cluster):
     name, payload = "no-pipeline.bin", os.urandom(24 * BLOCK)
-    client = fault_server.session()
-    data = open_transfer(client, f"STOR {name}")
-    data.sendall(payload[:BLOCK + BLOCK // 2])
-    wait_for_pipeline(fault_cluster, fault_server.hdfs_path(name), 2)
-    fault_cluster.ctl("stop-datanode", 0, 1, 2)
-    try:
+    with fault_server.session() as client:
+        data = open_transfer(client, f"STOR {name}")
+        data.sendall(payload[:BLOCK + BLOCK // 2])
+        wait_for_pipeline(fault_cluster, fault_server.hdfs_path(name), 2)
+        fault_cluster.ctl("stop-datanode", 0, 1, 2)
         try:
-            data.sendall(payload[BLOCK + BLOCK // 2:])
-        except OSError:
-            pass  # the server may give up on the data connection before it has all of it
-        data.close()
-        reply = final_reply(client)
-        assert re.match(r"[45]\d\d ", reply), reply
-        assert "All datanodes" in reply and "are bad" in reply, reply
-        [(direction, logged, completion)] = fault_server.transfers(name)
-        assert (direction, completion) == ("i", "i") and logged < len(payload)
-    finally:
-        for index in range(3):
-            fault_cluster.ctl("start-datanode", index)
-    # The session goes on.
-    assert client.sendcmd("PWD").startswith("257")
-    client.quit()
+            try:
+                data.sendall(payload[BLOCK + BLOCK // 2:])
+            except OSError:
+                pass  # the server may give up on the data connection before it has all of it
+            data.close()
+            reply = final_reply(client)
+            assert re.match(r"[45]\d\d ", reply), reply
+            assert "All datanodes" in reply and "are bad" in reply, reply
+            [(direction, logged, completion)] = fault_server.transfers(name)
+            assert (direction, completion) == ("i", "i") and logged < len(payload)
+        finally:
+            for index in range(3):
+                fault_cluster.ctl("start-datanode", index)
+        # The session goes on.
+        assert client.sendcmd("PWD").startswith("257")
 
 
 def test_datanode_stopped_mid_download_the_read_goes_on_from_another_replica(fault_server, fault_cluster):
-    name, payload = "replicated.bin", os.urandom(64 * BLOCK)
-    client = fault_server.session()
-    client.storbinary(f"STOR {name}", io.BytesIO(payload))
-    path = fault_server.hdfs_path(name)
-    wait_for_replicas(fault_cluster, path)
-    data = open_transfer(client, f"RETR {name}")
-    received = bytearray()
-    while len(received) < 4 * BLOCK:
-        received += data.recv(BLOCK)
-    # The DataNode holding most of the file's second half: the reader meets it dead for some of those blocks
-    # (it tries a block's replicas in random order, and the NameNode still lists the stopped DataNode).
-    victim, _ = Counter(node for holders in blocks(fault_cluster, path)[32:] for node in holders).most_common(1)[0]
-    fault_cluster.ctl("stop-datanode", victim)
-    try:
-        received += read_all(data)
-        assert final_reply(client).startswith("226")
-        assert bytes(received) == payload
-        assert fault_server.transfers(name)[-1] == ("o", len(payload), "c")
-        # The Hadoop client left the stopped DataNode for another replica.
-        fault_server.wait_for_log(r"add to deadNodes and continue|Exception while reading from")
-    finally:
-        fault_cluster.ctl("start-datanode", victim)
-    client.quit()
+    name, payload = "replicated.bin", os.urandom(128 * BLOCK)
+    with fault_server.session() as client:
+        client.storbinary(f"STOR {name}", io.BytesIO(payload))
+        path = fault_server.hdfs_path(name)
+        wait_for_replicas(fault_cluster, path)
+        data = open_transfer(client, f"RETR {name}")
+        received = bytearray()
+        while len(received) < 4 * BLOCK:
+            received += data.recv(BLOCK)
+        # The DataNode holding most of the file's second half, which the gateway has not read yet (it reads
+        # a few MiB ahead). The reader tries a block's replicas in random order and the NameNode still lists
+        # the stopped DataNode, so it meets it dead (for ~40 blocks, all but surely).
+        second_half = blocks(fault_cluster, path)[64:]
+        victim, _ = Counter(node for holders in second_half for node in holders).most_common(1)[0]
+        log_before = len(fault_server.log_text())
+        fault_cluster.ctl("stop-datanode", victim)
+        try:
+            received += read_all(data)
+            assert final_reply(client).startswith("226")
+            assert bytes(received) == payload
+            assert fault_server.transfers(name)[-1] == ("o", len(payload), "c")
+            # The Hadoop client left the stopped DataNode for another replica.
+            left_dead_node = re.compile(r"add to deadNodes and continue|Exception while reading from")
+            assert left_dead_node.search(fault_server.log_text()[log_before:]), fault_server.log_tail()
+        finally:
+            fault_cluster.ctl("start-datanode", victim)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -258,40 +259,38 @@ def test_datanode_stopped_mid_download_the_read_goes_on_from_another_replica(fau
 
 def test_namenode_restarted_between_commands_the_next_ones_work(fault_server, fault_cluster):
     payload = os.urandom(3 * BLOCK)
-    client = fault_server.session()
-    client.storbinary("STOR before-restart.bin", io.BytesIO(payload))
-    fault_cluster.ctl("restart-namenode")
-    # The session's NameNode connection sat idle across the restart; the very next command works.
-    assert client.sendcmd("SIZE before-restart.bin") == f"213 {len(payload)}"
-    assert "before-restart.bin" in client.nlst()
-    client.voidcmd("TYPE I")
-    received = io.BytesIO()
-    assert client.retrbinary("RETR before-restart.bin", received.write).startswith("226")
-    assert received.getvalue() == payload
-    assert client.storbinary("STOR after-restart.bin", io.BytesIO(payload)).startswith("226")
-    assert fault_server.recorded("after-restart.bin") == payload
-    client.quit()
+    with fault_server.session() as client:
+        client.storbinary("STOR before-restart.bin", io.BytesIO(payload))
+        fault_cluster.ctl("restart-namenode")
+        # The session's NameNode connection sat idle across the restart; the very next command works.
+        assert client.sendcmd("SIZE before-restart.bin") == f"213 {len(payload)}"
+        assert "before-restart.bin" in client.nlst()
+        client.voidcmd("TYPE I")
+        received = io.BytesIO()
+        assert client.retrbinary("RETR before-restart.bin", received.write).startswith("226")
+        assert received.getvalue() == payload
+        assert client.storbinary("STOR after-restart.bin", io.BytesIO(payload)).startswith("226")
+        assert fault_server.recorded("after-restart.bin") == payload
 
 
 def test_namenode_down_commands_fail_with_a_clear_reply_then_work_again(fault_server, fault_cluster):
-    client = fault_server.session()
-    client.storbinary("STOR before-stop.bin", io.BytesIO(b"kept"))
-    fault_cluster.ctl("stop-namenode")
-    try:
-        reply = final_reply_of(client, "SIZE before-stop.bin")
-        assert reply.startswith("451 ") and "Connection refused" in reply, reply
+    with fault_server.session() as client:
+        client.storbinary("STOR before-stop.bin", io.BytesIO(b"kept"))
+        fault_cluster.ctl("stop-namenode")
         try:
-            client.storbinary("STOR while-down.bin", io.BytesIO(b"lost"))
-            raise AssertionError("STOR succeeded with the NameNode down")
-        except Exception as error:
-            assert str(error).startswith("451 ") and "Connection refused" in str(error), error
-        assert fault_server.transfers("while-down.bin") == [("i", 0, "i")]
-    finally:
-        fault_cluster.ctl("start-namenode")
-    assert client.sendcmd("SIZE before-stop.bin") == "213 4"
-    assert client.storbinary("STOR after-start.bin", io.BytesIO(b"back")).startswith("226")
-    assert fault_server.recorded("after-start.bin") == b"back"
-    client.quit()
+            reply = final_reply_of(client, "SIZE before-stop.bin")
+            assert reply.startswith("451 ") and "Connection refused" in reply, reply
+            try:
+                client.storbinary("STOR while-down.bin", io.BytesIO(b"lost"))
+                raise AssertionError("STOR succeeded with the NameNode down")
+            except Exception as error:
+                assert str(error).startswith("451 ") and "Connection refused" in str(error), error
+            assert fault_server.transfers("while-down.bin") == [("i", 0, "i")]
+        finally:
+            fault_cluster.ctl("start-namenode")
+        assert client.sendcmd("SIZE before-stop.bin") == "213 4"
+        assert client.storbinary("STOR after-start.bin", io.BytesIO(b"back")).startswith("226")
+        assert fault_server.recorded("after-start.bin") == b"back"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -300,69 +299,67 @@ def test_namenode_down_commands_fail_with_a_clear_reply_then_work_again(fault_se
 
 def test_safe_mode_refuses_writes_with_4xx_naming_it_and_reads_work(fault_server, fault_cluster):
     payload = os.urandom(2 * BLOCK)
-    client = fault_server.session()
-    client.storbinary("STOR readable.bin", io.BytesIO(payload))
-    client.sendcmd("MKD emptied")
-    assert fault_cluster.ctl("safemode", "enter") == "on"
-    try:
+    with fault_server.session() as client:
+        client.storbinary("STOR readable.bin", io.BytesIO(payload))
+        client.sendcmd("MKD emptied")
+        assert fault_cluster.ctl("safemode", "enter") == "on"
         try:
-            client.storbinary("STOR refused.bin", io.BytesIO(b"not now"))
-            raise AssertionError("STOR succeeded in safe mode")
-        except Exception as error:
-            assert re.match(r"4\d\d ", str(error)) and "safe mode" in str(error), error
-        assert fault_server.transfers("refused.bin") == [("i", 0, "i")]
-        for command in ("MKD new-dir", "DELE readable.bin", "RMD emptied", "SITE CHMOD 600 readable.bin"):
-            reply = final_reply_of(client, command)
-            assert re.match(r"4\d\d ", reply) and "safe mode" in reply, f"{command}: {reply}"
-        try:
-            client.storbinary("APPE readable.bin", io.BytesIO(b"more"))
-            raise AssertionError("APPE succeeded in safe mode")
-        except Exception as error:
-            assert re.match(r"4\d\d ", str(error)) and "safe mode" in str(error), error
-        client.sendcmd("RNFR readable.bin")
-        reply = final_reply_of(client, "RNTO renamed.bin")
-        assert re.match(r"4\d\d ", reply) and "safe mode" in reply, reply
-        received = io.BytesIO()
-        assert client.retrbinary("RETR readable.bin", received.write).startswith("226")
-        assert received.getvalue() == payload
-        assert "readable.bin" in client.nlst()
-    finally:
-        assert fault_cluster.ctl("safemode", "leave") == "off"
-    assert client.storbinary("STOR refused.bin", io.BytesIO(b"now")).startswith("226")
-    assert fault_server.recorded("readable.bin") == payload
-    client.quit()
+            try:
+                client.storbinary("STOR refused.bin", io.BytesIO(b"not now"))
+                raise AssertionError("STOR succeeded in safe mode")
+            except Exception as error:
+                assert re.match(r"4\d\d ", str(error)) and "safe mode" in str(error), error
+            assert fault_server.transfers("refused.bin") == [("i", 0, "i")]
+            for command in ("MKD new-dir", "DELE readable.bin", "RMD emptied", "SITE CHMOD 600 readable.bin"):
+                reply = final_reply_of(client, command)
+                assert re.match(r"4\d\d ", reply) and "safe mode" in reply, f"{command}: {reply}"
+            try:
+                client.storbinary("APPE readable.bin", io.BytesIO(b"more"))
+                raise AssertionError("APPE succeeded in safe mode")
+            except Exception as error:
+                assert re.match(r"4\d\d ", str(error)) and "safe mode" in str(error), error
+            client.sendcmd("RNFR readable.bin")
+            reply = final_reply_of(client, "RNTO renamed.bin")
+            assert re.match(r"4\d\d ", reply) and "safe mode" in reply, reply
+            received = io.BytesIO()
+            assert client.retrbinary("RETR readable.bin", received.write).startswith("226")
+            assert received.getvalue() == payload
+            assert "readable.bin" in client.nlst()
+        finally:
+            assert fault_cluster.ctl("safemode", "leave") == "off"
+        assert client.storbinary("STOR refused.bin", io.BytesIO(b"now")).startswith("226")
+        assert fault_server.recorded("readable.bin") == payload
 
 
 def test_exceeded_space_quota_is_552(fault_server, fault_cluster):
-    client = fault_server.session()
-    client.sendcmd("MKD quota")
-    quota_dir = fault_server.hdfs_path("quota")
-    # Room for one block of two replicas: a small file fits, a file of several blocks does not.
-    fault_cluster.ctl("quota", quota_dir, 2 * BLOCK + BLOCK // 2)
-    try:
-        assert client.storbinary("STOR quota/small.bin", io.BytesIO(b"s" * 1000)).startswith("226")
-        payload = os.urandom(4 * BLOCK)
+    with fault_server.session() as client:
+        client.sendcmd("MKD quota")
+        quota_dir = fault_server.hdfs_path("quota")
+        # Room for one block of two replicas: a small file fits, a file of several blocks does not.
+        fault_cluster.ctl("quota", quota_dir, 2 * BLOCK + BLOCK // 2)
         try:
-            client.storbinary("STOR quota/big.bin", io.BytesIO(payload))
-            raise AssertionError("STOR beyond the quota succeeded")
-        except Exception as error:
-            assert str(error).startswith("552 ") and "quota" in str(error), error
-        [(_, logged, completion)] = fault_server.transfers("quota/big.bin")
-        assert completion == "i" and logged <= len(payload)
-        assert fault_cluster.stat(f"{quota_dir}/big.bin")["size"] < len(payload)
-        # A file under one block fails only when it is closed: 552 all the same.
-        fault_cluster.ctl("quota", quota_dir, BLOCK)
-        try:
-            client.storbinary("STOR quota/closed.bin", io.BytesIO(b"c" * 1000))
-            raise AssertionError("STOR beyond the quota succeeded")
-        except Exception as error:
-            assert str(error).startswith("552 ") and "quota" in str(error), error
-        assert fault_server.transfers("quota/closed.bin") == [("i", 1000, "i")]
-    finally:
-        fault_cluster.ctl("quota", quota_dir, "clear")
-    assert client.storbinary("STOR quota/big.bin", io.BytesIO(payload)).startswith("226")
-    assert fault_server.recorded("quota/big.bin") == payload
-    client.quit()
+            assert client.storbinary("STOR quota/small.bin", io.BytesIO(b"s" * 1000)).startswith("226")
+            payload = os.urandom(4 * BLOCK)
+            try:
+                client.storbinary("STOR quota/big.bin", io.BytesIO(payload))
+                raise AssertionError("STOR beyond the quota succeeded")
+            except Exception as error:
+                assert str(error).startswith("552 ") and "quota" in str(error), error
+            [(_, logged, completion)] = fault_server.transfers("quota/big.bin")
+            assert completion == "i" and logged <= len(payload)
+            assert fault_cluster.stat(f"{quota_dir}/big.bin")["size"] < len(payload)
+            # A file under one block fails only when it is closed: 552 all the same.
+            fault_cluster.ctl("quota", quota_dir, BLOCK)
+            try:
+                client.storbinary("STOR quota/closed.bin", io.BytesIO(b"c" * 1000))
+                raise AssertionError("STOR beyond the quota succeeded")
+            except Exception as error:
+                assert str(error).startswith("552 ") and "quota" in str(error), error
+            assert fault_server.transfers("quota/closed.bin") == [("i", 1000, "i")]
+        finally:
+            fault_cluster.ctl("quota", quota_dir, "clear")
+        assert client.storbinary("STOR quota/big.bin", io.BytesIO(payload)).startswith("226")
+        assert fault_server.recorded("quota/big.bin") == payload
 
 
 def test_no_worker_is_left_hanging_by_the_faults(fault_server):
@@ -377,38 +374,37 @@ def test_ha_failover_during_a_session_lets_it_go_on(ha_server, ha_cluster):
     assert ha_cluster.env["HDFS_URI"] == "hdfs://hdfsftpd-ns"
     assert ha_server.args[ha_server.args.index("--hdfs-uri") + 1] == "hdfs://hdfsftpd-ns"
     payload = os.urandom(16 * BLOCK)
-    client = ha_server.session()
-    client.storbinary("STOR first.bin", io.BytesIO(payload))
+    with ha_server.session() as client:
+        client.storbinary("STOR first.bin", io.BytesIO(payload))
 
-    def fail_over():
-        before = ha_cluster.ctl("active")
-        ha_cluster.ctl("failover")
-        assert ha_cluster.ctl("active") != before
+        def fail_over():
+            before = ha_cluster.ctl("active")
+            ha_cluster.ctl("failover")
+            assert ha_cluster.ctl("active") != before
 
-    # Between commands.
-    fail_over()
-    assert client.sendcmd("SIZE first.bin") == f"213 {len(payload)}"
-    assert client.sendcmd("MKD after-failover").startswith("257")
-    assert client.storbinary("STOR second.bin", io.BytesIO(payload)).startswith("226")
-    assert ha_server.recorded("second.bin") == payload
+        # Between commands.
+        fail_over()
+        assert client.sendcmd("SIZE first.bin") == f"213 {len(payload)}"
+        assert client.sendcmd("MKD after-failover").startswith("257")
+        assert client.storbinary("STOR second.bin", io.BytesIO(payload)).startswith("226")
+        assert ha_server.recorded("second.bin") == payload
 
-    # During an upload: the blocks after the failover are allocated by the other NameNode.
-    data = open_transfer(client, "STOR across.bin")
-    data.sendall(payload[:len(payload) // 4])
-    wait_for_pipeline(ha_cluster, ha_server.hdfs_path("across.bin"), 2)
-    fail_over()
-    data.sendall(payload[len(payload) // 4:])
-    data.close()
-    assert final_reply(client).startswith("226")
-    assert ha_server.recorded("across.bin") == payload
+        # During an upload: the blocks after the failover are allocated by the other NameNode.
+        data = open_transfer(client, "STOR across.bin")
+        data.sendall(payload[:len(payload) // 4])
+        wait_for_pipeline(ha_cluster, ha_server.hdfs_path("across.bin"), 2)
+        fail_over()
+        data.sendall(payload[len(payload) // 4:])
+        data.close()
+        assert final_reply(client).startswith("226")
+        assert ha_server.recorded("across.bin") == payload
 
-    # During a download.
-    data = open_transfer(client, "RETR across.bin")
-    received = bytearray(data.recv(BLOCK))
-    fail_over()
-    received += read_all(data)
-    assert final_reply(client).startswith("226")
-    assert bytes(received) == payload
-    assert [record[2] for record in ha_server.transfers("across.bin")] == ["c", "c"]
-    client.quit()
+        # During a download.
+        data = open_transfer(client, "RETR across.bin")
+        received = bytearray(data.recv(BLOCK))
+        fail_over()
+        received += read_all(data)
+        assert final_reply(client).startswith("226")
+        assert bytes(received) == payload
+        assert [record[2] for record in ha_server.transfers("across.bin")] == ["c", "c"]
     assert_workers_free(ha_server)
