@@ -44,8 +44,9 @@ test: build
 HDFS_CLIENT_SUITE := tests/test_transfers.py tests/test_listing.py tests/test_commands.py tests/test_ipv6.py \
 	tests/test_abort.py tests/test_robustness.py tests/test_auth.py tests/test_limits.py
 
-# hdfsftpd next to vsftpd (installed from Debian when missing), and the HDFS path next to a direct
-# libhdfs copy. Prints metric=... lines and writes target/bench.txt. BENCH_ARGS=--quick for a smoke run.
+# hdfsftpd next to vsftpd (installed from Debian when missing), the HDFS path next to a direct libhdfs
+# copy, and on a real cluster (scripts/hdfs-cluster.sh) next to Hadoop's Java CLI and the direct copy.
+# Prints metric=... lines and writes target/bench.txt. BENCH_ARGS=--quick for a smoke run.
 bench: build
 	@command -v vsftpd >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vsftpd >/dev/null; }
