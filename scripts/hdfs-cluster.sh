@@ -12,7 +12,7 @@
 #   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser; one ARG may hold spaces)
 #       stop-datanode N [N...] | start-datanode N | restart-datanode N   (N from 0)
 #       restart-namenode | stop-namenode [N] | start-namenode [N] | failover | active
-#       safemode enter|leave|get | quota PATH BYTES|clear
+#       safemode enter|leave|get | quota PATH BYTES|clear | name-quota PATH COUNT|clear
 #       blocks PATH (per block, the DataNodes holding it: "0,2 1,2"; the block being written included)
 #       stat PATH (owner group mode replication length mtime-ms type) | ls DIR | exists PATH
 #       mkdir PATH [OWNER [MODE]] | put LOCAL PATH [OWNER [MODE]] | get PATH LOCAL | chmod PATH MODE | rm PATH

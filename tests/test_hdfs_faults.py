@@ -362,6 +362,26 @@ def test_exceeded_space_quota_is_552(fault_server, fault_cluster):
         assert fault_server.recorded("quota/big.bin") == payload
 
 
+def test_exceeded_name_quota_is_552(fault_server, fault_cluster):
+    with fault_server.session() as client:
+        client.sendcmd("MKD names")
+        names_dir = fault_server.hdfs_path("names")
+        # The directory and one file.
+        fault_cluster.ctl("name-quota", names_dir, 2)
+        try:
+            assert client.storbinary("STOR names/one.bin", io.BytesIO(b"1")).startswith("226")
+            try:
+                client.storbinary("STOR names/two.bin", io.BytesIO(b"2"))
+                raise AssertionError("STOR beyond the name quota succeeded")
+            except Exception as error:
+                assert str(error).startswith("552 ") and "quota" in str(error), error
+            assert fault_server.transfers("names/two.bin") == [("i", 0, "i")]
+            assert not fault_cluster.exists(f"{names_dir}/two.bin")
+        finally:
+            fault_cluster.ctl("name-quota", names_dir, "clear")
+        assert client.storbinary("STOR names/two.bin", io.BytesIO(b"2")).startswith("226")
+
+
 def test_no_worker_is_left_hanging_by_the_faults(fault_server):
     assert_workers_free(fault_server)
 

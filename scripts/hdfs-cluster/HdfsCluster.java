@@ -372,6 +372,13 @@ public class HdfsCluster {
                 fs().setQuota(new Path(w[1]), HdfsConstants.QUOTA_DONT_SET, bytes);
                 return w[1] + " " + w[2];
             }
+            case "name-quota": {
+                // name-quota PATH COUNT | name-quota PATH clear: how many files and directories PATH may hold,
+                // itself included.
+                long count = w[2].equals("clear") ? HdfsConstants.QUOTA_RESET : Long.parseLong(w[2]);
+                fs().setQuota(new Path(w[1]), count, HdfsConstants.QUOTA_DONT_SET);
+                return w[1] + " " + w[2];
+            }
             case "safemode": {
                 // safemode enter|leave|get
                 HdfsConstants.SafeModeAction action = w[1].equals("enter") ? HdfsConstants.SafeModeAction.SAFEMODE_ENTER
