@@ -357,3 +357,64 @@ def test_a_missing_jvm_is_one_clear_error(hadoop_jars, tmp_path):
     moved.chmod(0o755)
     result = run_server_expecting_failure(base_args(moved, tmp_path, f"{hadoop_jars}/*"))
     assert "libjvm.so" in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+class SlowUpload:
+    """A STOR whose data arrive in chunks the test sends one by one, so it can act while HDFS holds the
+    file open (its lease) and the gateway holds the output stream."""
+
+    def __init__(self, server, name, user=None):
+        self.ftp = server.ftp(user)
+        self.ftp.voidcmd("TYPE I")
+        self.data = self.ftp.transfercmd(f"STOR {name}")
+        self.sent = b""
+
+    def send(self, chunk):
+        self.data.sendall(chunk)
+        self.sent += chunk
+
+    def finish(self):
+        self.data.close()
+        reply = self.ftp.voidresp()
+        self.ftp.quit()
+        return reply
+
+
+def test_a_second_upload_to_a_file_being_written_is_refused_and_the_first_is_intact(hdfs_server):
+    """HDFS gives a file being written to one writer (its lease): the second client is told, clearly, and
+    the first client's file is complete. (HDFS's own create would delete the file under the first.)"""
+    first = SlowUpload(hdfs_server, "contended.bin")
+    first.send(os.urandom(1 << 20))
+    wait_for(lambda: "contended.bin" in hdfs_server.ls(), 60, "the first upload to create the file")
+    with hdfs_server.ftp(hdfs_server.user) as second:
+        with pytest.raises(ftplib.Error) as refused:
+            upload(second, "contended.bin", b"the second client's bytes")
+    reply = str(refused.value)
+    assert reply.startswith("450 /contended.bin: File busy: another client is writing it (HDFS lease)"), reply
+    first.send(os.urandom(3 << 20))
+    assert first.finish().startswith("226")
+    assert hdfs_server.read("contended.bin") == first.sent
+    assert hdfs_server.stat("contended.bin")["owner"] == hdfs_server.user
+
+
+def test_atomic_uploads_never_show_a_partial_file(start_hdfs_server):
+    """With --atomic-uploads a reader polling the directory, through the gateway and in HDFS itself, sees
+    the file either not at all or whole."""
+    server = start_hdfs_server("--atomic-uploads")
+    with server.ftp() as ftp:
+        upload(ftp, "published.bin", b"the old version")
+    uploading = SlowUpload(server, "published.bin")
+    seen = []
+    with server.ftp() as reader:
+        for _ in range(6):
+            uploading.send(os.urandom(512 * 1024))
+            # What the gateway lists: the old file, and no temporary file.
+            assert sorted(reader.nlst()) == ["published.bin"]
+            assert reader.size("published.bin") == len(b"the old version")
+            # What HDFS holds under the name: the old file, whole.
+            seen.append(server.read("published.bin"))
+        assert uploading.finish().startswith("226")
+        assert reader.size("published.bin") == len(uploading.sent)
+    assert set(seen) == {b"the old version"}
+    assert server.read("published.bin") == uploading.sent
+    assert server.ls() == ["published.bin"]

@@ -116,7 +116,10 @@ impl JavaException {
 
     /// The errno of the first class that has one.
     fn errno(&self) -> Option<i32> {
-        self.classes().find_map(errno_of_exception)
+        self.classes().find_map(errno_of_exception).or_else(|| {
+            // The HDFS client passes some NameNode refusals on still wrapped, so only HDFS's words tell them.
+            self.root_cause.contains("lease is currently owned by").then_some(libc::EBUSY)
+        })
     }
 
     /// The root cause's first line (a NameNode's message carries its stack trace on the next ones), the
@@ -159,6 +162,8 @@ fn errno_of_exception(class: &str) -> Option<i32> {
         // An RPC connection that the other side closed (Hadoop's IPC client reports EOF).
         "EOFException" => libc::ECONNRESET,
         "ConnectException" => libc::ECONNREFUSED,
+        // Another client holds the file's lease: it is being written (or its last writer is recovered).
+        "AlreadyBeingCreatedException" | "RecoveryInProgressException" => libc::EBUSY,
         _ => return None,
     })
 }
@@ -474,6 +479,19 @@ impl FileSystem {
     /// Creates a file for writing, replacing an existing one (Hadoop's `create` with overwrite).
     pub fn create(self: &Arc<Self>, path: &str) -> Result<File> {
         self.open("create", path, libc::O_WRONLY)
+    }
+
+    /// Cuts a file to `length` bytes. Returns false when HDFS must first recover the last block (the
+    /// file is then shorter only once that is done).
+    pub fn truncate(&self, path: &str, length: u64) -> Result<bool> {
+        let c_path = c_string("truncate", path)?;
+        let length =
+            i64::try_from(length).map_err(|_| Error::new("truncate", path, libc::EINVAL, "length too large"))?;
+        // SAFETY: valid handle and NUL-terminated path.
+        match unsafe { sys::hdfsTruncateFile(self.raw, c_path.as_ptr(), length) } {
+            -1 => Err(Error::last("truncate", path)),
+            done => Ok(done == 1),
+        }
     }
 
     /// Opens an existing file for writing at its end.

@@ -358,6 +358,7 @@ fn storage_reply(path: &VPath, error: &storage::Error) -> Reply {
         Unsupported => Reply::new(NOT_IMPLEMENTED_FOR_PARAM, format!("{path}: {error}")),
         NoSpace => Reply::new(INSUFFICIENT_STORAGE, format!("{path}: Insufficient storage space: {error}")),
         QuotaExceeded => Reply::new(EXCEEDED_STORAGE, format!("{path}: Exceeded storage allocation: {error}")),
+        Busy => Reply::new(FILE_BUSY, format!("{path}: File busy: {error}")),
         Io => Reply::new(LOCAL_ERROR, format!("{path}: {error}")),
     }
 }

@@ -22,6 +22,8 @@ pub const PENDING_FURTHER_INFO: u16 = 350;
 pub const SERVICE_UNAVAILABLE: u16 = 421;
 pub const CANT_OPEN_DATA: u16 = 425;
 pub const TRANSFER_ABORTED: u16 = 426;
+/// The file is in use: another client is writing it.
+pub const FILE_BUSY: u16 = 450;
 pub const LOCAL_ERROR: u16 = 451;
 /// The filesystem is full.
 pub const INSUFFICIENT_STORAGE: u16 = 452;

@@ -35,6 +35,8 @@ pub enum ErrorKind {
     NoSpace,
     /// A quota or size limit is exceeded.
     QuotaExceeded,
+    /// Someone else is writing the file (HDFS: another client holds its lease).
+    Busy,
     Io,
 }
 
@@ -73,6 +75,7 @@ impl ErrorKind {
             Io::InvalidFilename => ErrorKind::InvalidName,
             Io::StorageFull => ErrorKind::NoSpace,
             Io::QuotaExceeded | Io::FileTooLarge => ErrorKind::QuotaExceeded,
+            Io::ResourceBusy => ErrorKind::Busy,
             _ => ErrorKind::Io,
         }
     }

@@ -261,6 +261,14 @@ fn exceptions_libhdfs_has_no_errno_for_get_one_from_their_class() {
     assert_eq!(not_empty.errno(), Some(libc::ENOTEMPTY));
     assert_eq!(exception("java.io.IOException: Directory /x is not empty", "IOException: x").errno(), None);
     assert_eq!(exception("", "").errno(), None);
+    let lease = exception(
+        "",
+        "RemoteException: Failed to TRUNCATE_FILE /f for DFSClient_2 on 127.0.0.1 because this file lease is \
+         currently owned by DFSClient_1 on 127.0.0.1",
+    );
+    assert_eq!(lease.errno(), Some(libc::EBUSY));
+    let standby = exception("", "RemoteException: Operation category READ is not supported in state standby");
+    assert_eq!(standby.errno(), None);
     let quota_error = Error { operation: "write", path: "/x".into(), errno: libc::EDQUOT, root_cause: None };
     assert_eq!(quota_error.kind(), io::ErrorKind::QuotaExceeded);
 }

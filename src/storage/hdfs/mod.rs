@@ -253,8 +253,11 @@ impl HdfsStorage {
     }
 
     /// Creates (or replaces) the file, directly or under a temporary name for atomic uploads.
-    fn create(&self, path: &VPath, mode: u32) -> Result<Upload> {
+    fn create(&self, path: &VPath, mode: u32, existing: Option<&FileInfo>) -> Result<Upload> {
         let target = self.real(path);
+        if let Some(existing) = existing {
+            self.require_not_being_written(&target, existing)?;
+        }
         let temp = match (self.settings.atomic_uploads, path.file_name()) {
             (true, Some(name)) => Some(self.real(&sibling(path, &upload::temp_name(name))?)),
             _ => None,
@@ -267,6 +270,23 @@ impl HdfsStorage {
             log::warn!("HDFS: setting the mode of new file {written}: {e}");
         }
         Ok(Upload { file, fs: Arc::clone(&self.fs), target, temp })
+    }
+
+    /// HDFS's create overwrites a file another client is still writing (deleting it under that client),
+    /// and libhdfs cannot ask it not to. HDFS's lease check is had by truncating the file to its own
+    /// length, which changes nothing on a closed file and fails while another client holds the lease.
+    /// Other failures of this probe are left to the create that follows.
+    fn require_not_being_written(&self, target: &str, existing: &FileInfo) -> Result<()> {
+        match self.fs.truncate(target, existing.size) {
+            Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
+                Err(Error::new(ErrorKind::Busy, format!("another client is writing it (HDFS lease): {}", e.reason())))
+            }
+            Err(e) => {
+                log::debug!("HDFS: lease probe: {e}");
+                Ok(())
+            }
+            Ok(_) => Ok(()),
+        }
     }
 
     fn append(&self, path: &VPath) -> Result<Upload> {
@@ -328,7 +348,9 @@ impl Storage for HdfsStorage {
         }
         let upload = match (how, existing) {
             (WriteMode::CreateNew, Some(_)) => return Err(Error::new(ErrorKind::AlreadyExists, "file exists")),
-            (WriteMode::Truncate | WriteMode::CreateNew, _) | (WriteMode::Append, None) => self.create(path, mode)?,
+            (WriteMode::Truncate | WriteMode::CreateNew, existing) | (WriteMode::Append, existing @ None) => {
+                self.create(path, mode, existing.as_ref())?
+            }
             (WriteMode::Append, Some(_)) => self.append(path)?,
             (WriteMode::At(offset), existing) => self.write_at(path, offset, existing)?,
         };
