@@ -42,7 +42,8 @@ test: build
 # each server in a tree of its own, homes owned by their users). Tests of what only a local disk has
 # (symlinks, sparse files of several GiB) say so and are skipped there.
 HDFS_CLIENT_SUITE := tests/test_transfers.py tests/test_listing.py tests/test_commands.py tests/test_ipv6.py \
-	tests/test_abort.py tests/test_robustness.py tests/test_auth.py tests/test_limits.py
+	tests/test_abort.py tests/test_robustness.py tests/test_auth.py tests/test_limits.py \
+	tests/test_hardening.py
 
 # hdfsftpd next to vsftpd (installed from Debian when missing), the HDFS path next to a direct libhdfs
 # copy, and on a real cluster (scripts/hdfs-cluster.sh) next to Hadoop's Java CLI and the direct copy.

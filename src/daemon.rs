@@ -66,5 +66,6 @@ pub fn drop_privileges(user: &str, group: Option<&str>, owned_files: &[&Path]) -
         std::os::unix::fs::chown(file, Some(account.uid), Some(gid))
             .map_err(|e| io::Error::new(e.kind(), format!("chown {}: {e}", file.display())))?;
     }
+    // SECURITY: root is dropped for good before storage and authentication are built.
     process::drop_privileges(user, account.uid, gid)
 }

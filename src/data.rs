@@ -30,6 +30,9 @@ const SENDFILE_CHUNK: usize = 16 << 20;
 pub fn listen_passive(local: IpAddr, range: Option<(u16, u16)>) -> io::Result<TcpListener> {
     let bind = |port: u16| -> io::Result<TcpListener> {
         let socket = Socket::new(Domain::for_address(SocketAddr::new(local, port)), Type::STREAM, None)?;
+        // A closed data connection leaves its port in TIME_WAIT for a minute; without this a range of N
+        // ports would serve N transfers a minute. A port another session listens on stays refused.
+        socket.set_reuse_address(true)?;
         // Accept wakes up this often to look for ABOR (SO_RCVTIMEO applies to accept on Linux).
         socket.set_read_timeout(Some(POLL_INTERVAL))?;
         socket.bind(&SocketAddr::new(local, port).into())?;
@@ -75,6 +78,7 @@ pub fn accept_passive(
     let deadline = Instant::now() + timeout;
     loop {
         match listener.accept() {
+            // SECURITY: passive data connections only from the control connection's peer (RFC 2577).
             Ok((stream, from)) if same_host(from.ip(), peer) => {
                 prepare(&stream).map_err(SetupError::Failed)?;
                 return Ok(stream);
@@ -108,6 +112,8 @@ pub fn check_active_target(target: SocketAddr, peer: IpAddr, allow_foreign: bool
     if allow_foreign {
         return Ok(());
     }
+    // SECURITY: no bounce (RFC 2577): PORT/EPRT only to the client's own address, unprivileged
+    // ports, unless --allow-foreign-port.
     if !same_host(target.ip(), peer) {
         return Err(format!("data connections go to your own address ({peer}) only, not {}", target.ip()));
     }

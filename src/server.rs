@@ -252,6 +252,7 @@ fn admit(
     max_per_ip: usize,
 ) -> Result<Admission, &'static str> {
     let mut counts = occupancy.lock().unwrap_or_else(|p| p.into_inner());
+    // SECURITY: sessions are bounded in total and per address.
     if counts.total >= max_clients {
         return Err("Too many users, please try again later.");
     }

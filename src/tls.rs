@@ -43,6 +43,8 @@ pub enum LoginPolicy {
 }
 
 impl LoginPolicy {
+    // SECURITY: with a certificate, clear-text logins are refused except from loopback (by
+    // default), or from everywhere (--require-tls-login).
     pub fn requires_tls(self, peer: IpAddr) -> bool {
         match self {
             LoginPolicy::Always => true,

@@ -24,6 +24,8 @@ impl VPath {
 
     /// Resolves `name` (absolute, or relative to `self`) to a normalised path.
     pub fn resolve(&self, name: &str) -> Result<VPath, BadPath> {
+        // SECURITY: confinement: NUL/CR/LF refused and `..` stops at the root, so no name leaves
+        // the home (SECURITY.md, Confinement).
         if name.contains(['\0', '\r', '\n']) {
             return Err(BadPath("file names may not contain NUL, CR or LF"));
         }

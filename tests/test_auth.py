@@ -165,3 +165,13 @@ def test_passwords_never_logged(make_server, level):
     assert "alice" in log
     assert s.password("alice") not in log, f"password logged at --log-level {level}"
     assert "Wr0ng-Secret-XYZ" not in log, f"wrong password logged at --log-level {level}"
+
+
+def test_a_users_file_entry_named_ftp_is_refused(tmp_path):
+    """`ftp` is the anonymous login's other name: an account of that name could never log in, so the
+    users file that has one is refused with the line named."""
+    from conftest import BIN, run, write_users_file
+    users = write_users_file(tmp_path / "users", {"alice": ("pw", "/", "rw"), "ftp": ("pw", "/", "rw")})
+    p = run([str(BIN), "--check-config", "--local-root", str(tmp_path), "--users-file", str(users)], timeout=30)
+    assert p.returncode == 2, p
+    assert b"line 3" in p.stderr and b"anonymous login's other name" in p.stderr, p.stderr

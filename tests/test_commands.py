@@ -42,6 +42,8 @@ def test_syst_help_noop(ftp):
     help_ = ftp.sendcmd("HELP")
     assert help_.startswith("214"), help_
     assert "RETR" in help_.upper()
+    retr = ftp.sendcmd("HELP retr")
+    assert retr.startswith("214 RETR") and "download" in retr, retr
     assert ftp.sendcmd("NOOP").startswith("200")
     assert ftp.sendcmd("OPTS UTF8 ON").startswith("200")
 

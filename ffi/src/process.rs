@@ -85,6 +85,7 @@ pub fn drop_privileges(user: &str, uid: u32, gid: u32) -> io::Result<()> {
         if libc::initgroups(c_user.as_ptr(), gid) == -1 || libc::setgid(gid) == -1 || libc::setuid(uid) == -1 {
             return Err(io::Error::last_os_error());
         }
+        // SECURITY: privileges are dropped for good, and that is checked.
         // Verify the drop stuck: setuid(0) must now fail.
         if uid != 0 && libc::setuid(0) == 0 {
             return Err(io::Error::other("privileges could be regained after dropping them"));

@@ -30,6 +30,7 @@ pub(crate) fn retry(mut call: impl FnMut() -> isize) -> io::Result<usize> {
 
 /// Fails unless this is the process's only thread: fork and setenv are only sound then. `what` names the
 /// step that needs it, for the error message.
+// SECURITY: fork and setenv are only sound with one thread: checked, not assumed.
 pub(crate) fn ensure_single_threaded(what: &str) -> io::Result<()> {
     // Linux: one entry per thread.
     match std::fs::read_dir("/proc/self/task")?.count() {

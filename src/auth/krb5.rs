@@ -186,6 +186,8 @@ impl Checker {
         let (client, user) = self.principal(&ctx, name)?;
         let realm = client.realm();
         let cache_path = self.ccache_dir.join(format!("{user}-{}", random_hex()?));
+        // SECURITY: KDC spoofing: the TGT is verified against the server's keytab, which only
+        // the real KDC holds the key of (SECURITY.md, Kerberos).
         let verify_with = self.verify.as_ref().map(|v| v.open(&ctx)).transpose()?;
         let verifier = verify_with.as_ref().map(|(keytab, service)| Verifier { keytab, service: service.as_ref() });
         let cache = krb5::check_password(&ctx, &client, password, verifier.as_ref(), &cache_path)
@@ -205,6 +207,7 @@ impl Checker {
         }
         .map_err(denied)?;
         let realm = principal.realm();
+        // SECURITY: only the listed realms; no KDC is asked about any other.
         if !self.realms.contains(&realm) {
             return Err(AuthError::Denied(format!("realm {realm} is not accepted (only {})", self.realms.join(", "))));
         }
@@ -245,6 +248,7 @@ impl Checker {
     }
 }
 
+// SECURITY: a client not logged in is told the cause in words; hosts and paths go to the log only.
 /// A 421 that tells the client `reason` and logs `detail` (which may name hosts and paths).
 fn unavailable(reason: &str, detail: impl fmt::Display) -> AuthError {
     log::error!("Kerberos: {reason}: {detail}");
@@ -290,6 +294,7 @@ impl SessionCredentials for Krb5Credentials {
 /// The keytab and service tickets are verified with, checked now rather than at the first login.
 fn verify_with(settings: &Settings, ctx: &Context) -> Result<Option<VerifyWith>, ConfigError> {
     if settings.switch("krb5-no-verify")? {
+        // SECURITY: without verification a spoofed KDC could log anyone in: said at start.
         log::warn!("--krb5-no-verify: Kerberos tickets are not verified, a spoofed KDC could log anyone in");
         return Ok(None);
     }
@@ -321,6 +326,7 @@ fn ccache_dir(settings: &Settings) -> Result<PathBuf, ConfigError> {
     }
     // Not followed: a symlink planted in a shared directory must not redirect the caches.
     let meta = std::fs::symlink_metadata(&dir).map_err(|e| bad(e.to_string()))?;
+    // SECURITY: every session's ticket cache is in here: ours alone, not a symlink.
     if !meta.is_dir() || meta.uid() != uid || meta.permissions().mode() & 0o077 != 0 {
         return Err(bad(format!("must be a directory owned by uid {uid} with no group or other access (mode 700)")));
     }

@@ -47,6 +47,8 @@ impl Authenticator for Lockout {
     fn authenticate(&self, user: &str, password: &str, peer: IpAddr) -> Result<Identity, AuthError> {
         let key = self.inner.canonical_user(user);
         let now = Instant::now();
+        // SECURITY: lockout: a locked user or address is refused before any password check, and
+        // checks still running count against the limit.
         let user_left = lock(&self.users).locked_for(&key, now);
         let peer_left = lock(&self.addresses).locked_for(&peer, now);
         if let Some(left) = user_left.or(peer_left) {

@@ -4,7 +4,9 @@
 //! libcrypt. `home` is a storage path the user is confined to, or empty for the backend's default home
 //! (`/<name>` on local disk, `--hdfs-home` in HDFS); `perms` is `r` (read-only) or `rw`.
 //! The entry named `anonymous`, with an empty hash, admits `anonymous`/`ftp` read-only with any
-//! password, but only when the server runs with `--anonymous`.
+//! password, but only when the server runs with `--anonymous`. `ftp` is the anonymous login's other
+//! name (as in vsftpd and RFC 1635), so an entry named `ftp` could never log in: it is refused.
+//! A file without entries is refused, at start and on SIGHUP, unless it has a `# no users` line.
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,8 @@ use std::sync::RwLock;
 use super::{AuthError, Authenticator, Identity};
 
 pub const ANONYMOUS: &str = "anonymous";
+/// The anonymous login's other name.
+const ANONYMOUS_ALIAS: &str = "ftp";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserEntry {
@@ -43,6 +47,13 @@ pub fn parse(text: &str) -> Result<Vec<UserEntry>, String> {
         if name.is_empty() {
             return Err(format!("line {}: the name may not be empty", index + 1));
         }
+        if name == ANONYMOUS_ALIAS {
+            return Err(format!(
+                "line {}: '{ANONYMOUS_ALIAS}' is the anonymous login's other name and cannot be an account; \
+                 rename it (anonymous access is the '{ANONYMOUS}' entry)",
+                index + 1
+            ));
+        }
         if hash.is_empty() && name != ANONYMOUS {
             return Err(format!("line {}: only the anonymous entry may have an empty hash", index + 1));
         }
@@ -70,9 +81,25 @@ impl UsersFile {
     }
 }
 
+/// The line that makes a users file without entries deliberate.
+pub const NO_USERS_LINE: &str = "# no users";
+
 fn read(path: &Path) -> Result<Vec<UserEntry>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("users file {}: {e}", path.display()))?;
-    parse(&text).map_err(|e| format!("users file {}: {e}", path.display()))
+    let users = parse(&text).map_err(|e| format!("users file {}: {e}", path.display()))?;
+    check_not_empty(&users, &text).map_err(|e| format!("users file {}: {e}", path.display()))?;
+    Ok(users)
+}
+
+/// A file without a single entry is what a failed deploy (`> users`) or a half-written file leaves, and
+/// it would lock everyone out: it is refused unless a line says that no users is meant.
+fn check_not_empty(users: &[UserEntry], text: &str) -> Result<(), String> {
+    if !users.is_empty() || text.lines().any(|line| line.trim().eq_ignore_ascii_case(NO_USERS_LINE)) {
+        return Ok(());
+    }
+    Err(format!(
+        "no users in it; refused, as it would lock everyone out (a line '{NO_USERS_LINE}' makes it deliberate)"
+    ))
 }
 
 /// Hash checked for unknown users, so they cost what known ones do.
@@ -81,7 +108,8 @@ const DUMMY_HASH: &str =
 
 impl Authenticator for UsersFile {
     fn authenticate(&self, user: &str, password: &str, _peer: IpAddr) -> Result<Identity, AuthError> {
-        let is_anonymous = user == ANONYMOUS || user == "ftp";
+        // SECURITY: anonymous only with --anonymous and an `anonymous` entry, always read-only.
+        let is_anonymous = user == ANONYMOUS || user == ANONYMOUS_ALIAS;
         if is_anonymous {
             let entry = self
                 .find(ANONYMOUS)
@@ -90,6 +118,7 @@ impl Authenticator for UsersFile {
             return Ok(Identity { user: ANONYMOUS.into(), home: entry.home, writable: false, credentials: None });
         }
         let Some(entry) = self.find(user) else {
+            // SECURITY: unknown users cost what known ones do.
             let _ = hdfsftpd_ffi::crypt::verify(password, DUMMY_HASH);
             return Err(AuthError::Denied("unknown user".into()));
         };
@@ -123,5 +152,23 @@ mod tests {
         assert!(parse("bob:$6$x$y:/bob:rwx").unwrap_err().contains("line 1"));
         assert!(parse("bob::/bob:r").unwrap_err().contains("empty hash"));
         assert!(parse("bob:/bob:r").unwrap_err().contains("expected"));
+    }
+
+    #[test]
+    fn a_file_without_users_is_refused_unless_it_says_so() {
+        for text in ["", "\n\n", "# hdfsftpd users\n", "# no users yet\n"] {
+            assert!(check_not_empty(&parse(text).unwrap(), text).unwrap_err().contains("no users in it"), "{text:?}");
+        }
+        for text in ["# no users\n", "# maintenance\n  # No Users  \n"] {
+            assert_eq!(check_not_empty(&parse(text).unwrap(), text), Ok(()), "{text:?}");
+        }
+        let one = "alice:$6$x$y:/alice:rw\n";
+        assert_eq!(check_not_empty(&parse(one).unwrap(), one), Ok(()));
+    }
+
+    #[test]
+    fn an_entry_named_ftp_is_refused_because_ftp_means_anonymous() {
+        let refused = parse("alice:$6$x$y:/alice:rw\nftp:$6$x$y:/ftp:rw\n").unwrap_err();
+        assert!(refused.contains("line 2") && refused.contains("anonymous login's other name"), "{refused}");
     }
 }

@@ -1,9 +1,11 @@
-//! Parsing one control line into a [`Command`]. Pure: no I/O, no session state.
+//! The command table ([`VERBS`]) and parsing one control line into a [`Command`] with it. Pure: no I/O,
+//! no session state.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::reply::{
-    Reply, NOT_IMPLEMENTED, NOT_IMPLEMENTED_FOR_PARAM, PROT_LEVEL_UNSUPPORTED, SYNTAX_ERROR, SYNTAX_ERROR_ARGS,
+    Reply, NETWORK_PROTOCOL_NOT_SUPPORTED, NOT_IMPLEMENTED, NOT_IMPLEMENTED_FOR_PARAM, PROT_LEVEL_UNSUPPORTED,
+    SYNTAX_ERROR, SYNTAX_ERROR_ARGS,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,25 +75,172 @@ pub enum Command {
     Ccc,
 }
 
-impl Command {
-    /// The verb as logged (PASS arguments are never logged).
-    pub fn is_password(&self) -> bool {
-        matches!(self, Command::Pass(_))
+/// How a verb takes its argument; checked before the verb's own parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Argument {
+    /// None allowed: `PWD x` is a 501.
+    Forbidden,
+    /// Whatever follows is ignored (`QUIT now`).
+    Ignored,
+    /// Must be there: `RETR` alone is a 501.
+    Required,
+    /// May be there (`LIST`, `LIST dir`); PASS may be empty too.
+    Optional,
+    /// The verb's own parser says what is valid (`TYPE`, `PORT`, `REST`, …).
+    Parsed,
+}
+
+/// Everything the server knows about one verb. [`VERBS`] is the only list of them: the parser, the
+/// login gate, the data-connection gate, HELP and FEAT all read it.
+pub struct Verb {
+    pub name: &'static str,
+    /// Other names for the same command (RFC 775's X-verbs).
+    pub aliases: &'static [&'static str],
+    pub argument: Argument,
+    /// Refused with 530 before login.
+    pub needs_login: bool,
+    /// Uses a data connection (so `--require-data-tls` applies).
+    pub opens_data: bool,
+    /// Its argument is a secret the protocol log must not show (PASS).
+    pub secret: bool,
+    /// Its FEAT lines (RFC 2389).
+    pub features: &'static [&'static str],
+    /// Its FEAT lines are only there with TLS configured.
+    pub needs_tls: bool,
+    /// `HELP <verb>`: its usage and what it does.
+    pub help: &'static str,
+    /// Builds the command from the argument, once the argument rule holds.
+    build: fn(&str) -> Result<Command, Reply>,
+}
+
+impl Verb {
+    const fn new(
+        name: &'static str,
+        argument: Argument,
+        help: &'static str,
+        build: fn(&str) -> Result<Command, Reply>,
+    ) -> Verb {
+        Verb {
+            name,
+            aliases: &[],
+            argument,
+            needs_login: true,
+            opens_data: false,
+            secret: false,
+            features: &[],
+            needs_tls: false,
+            help,
+            build,
+        }
     }
 
-    /// Transfers and listings: the commands that use a data connection.
-    pub fn opens_data(&self) -> bool {
-        matches!(
-            self,
-            Command::List(_)
-                | Command::Nlst(_)
-                | Command::Mlsd(_)
-                | Command::Retr(_)
-                | Command::Stor(_)
-                | Command::Appe(_)
-                | Command::Stou
-        )
+    const fn aliases(self, aliases: &'static [&'static str]) -> Verb {
+        Verb { aliases, ..self }
     }
+
+    const fn before_login(self) -> Verb {
+        Verb { needs_login: false, ..self }
+    }
+
+    const fn opens_data(self) -> Verb {
+        Verb { opens_data: true, ..self }
+    }
+
+    const fn secret(self) -> Verb {
+        Verb { secret: true, ..self }
+    }
+
+    const fn features(self, features: &'static [&'static str]) -> Verb {
+        Verb { features, ..self }
+    }
+
+    const fn needs_tls(self) -> Verb {
+        Verb { needs_tls: true, ..self }
+    }
+
+    /// Whether `name` (upper case) is this verb or one of its aliases.
+    fn is_named(&self, name: &str) -> bool {
+        self.name == name || self.aliases.contains(&name)
+    }
+}
+
+use Argument::{Forbidden, Ignored, Optional, Parsed, Required};
+
+/// Every verb the server implements, in HELP's (alphabetical) order.
+#[rustfmt::skip]
+pub static VERBS: &[Verb] = &[
+    Verb::new("ABOR", Ignored, "ABOR: abort the transfer in progress", |_| Ok(Command::Abor)),
+    Verb::new("ALLO", Ignored, "ALLO: reserve space (not needed here)", |_| Ok(Command::Allo)),
+    Verb::new("APPE", Required, "APPE <path>: upload, appending to the file", |a| Ok(Command::Appe(a.into())))
+        .opens_data(),
+    Verb::new("AUTH", Required, "AUTH TLS: switch the control connection to TLS",
+              |a| Ok(Command::Auth(a.to_ascii_uppercase())))
+        .before_login().features(&["AUTH TLS", "AUTH SSL"]).needs_tls(),
+    Verb::new("CCC", Forbidden, "CCC: back to clear text (refused)", |_| Ok(Command::Ccc)).before_login(),
+    Verb::new("CDUP", Forbidden, "CDUP: go to the parent directory", |_| Ok(Command::Cdup)).aliases(&["XCUP"]),
+    Verb::new("CWD", Required, "CWD <path>: change the working directory", |a| Ok(Command::Cwd(a.into())))
+        .aliases(&["XCWD"]),
+    Verb::new("DELE", Required, "DELE <path>: delete a file", |a| Ok(Command::Dele(a.into()))),
+    Verb::new("EPRT", Parsed, "EPRT |proto|address|port|: connect to the client for the next transfer",
+              parse_eprt_command)
+        .features(&["EPRT"]),
+    Verb::new("EPSV", Parsed, "EPSV [ALL]: listen for the next data connection", parse_epsv).features(&["EPSV"]),
+    Verb::new("FEAT", Ignored, "FEAT: list the extensions", |_| Ok(Command::Feat)).before_login(),
+    Verb::new("HELP", Optional, "HELP [verb]: list the commands, or say what one does",
+              |a| Ok(Command::Help(optional(a))))
+        .before_login(),
+    Verb::new("LIST", Optional, "LIST [path]: list a directory, ls -l style", |a| Ok(Command::List(optional(a))))
+        .opens_data(),
+    Verb::new("MDTM", Required, "MDTM <path>: a file's modification time", |a| Ok(Command::Mdtm(a.into())))
+        .features(&["MDTM"]),
+    Verb::new("MFMT", Parsed, "MFMT <YYYYMMDDHHMMSS> <path>: set a file's modification time", parse_mfmt)
+        .features(&["MFMT"]),
+    Verb::new("MKD", Required, "MKD <path>: make a directory", |a| Ok(Command::Mkd(a.into()))).aliases(&["XMKD"]),
+    Verb::new("MLSD", Optional, "MLSD [path]: list a directory as facts (RFC 3659)",
+              |a| Ok(Command::Mlsd(optional(a))))
+        .opens_data(),
+    Verb::new("MLST", Optional, "MLST [path]: one entry's facts", |a| Ok(Command::Mlst(optional(a))))
+        .features(&["MLST"]),
+    Verb::new("MODE", Parsed, "MODE S: stream mode (the only one)", parse_mode),
+    Verb::new("NLST", Optional, "NLST [path]: list names", |a| Ok(Command::Nlst(optional(a)))).opens_data(),
+    Verb::new("NOOP", Ignored, "NOOP: do nothing", |_| Ok(Command::Noop)).before_login(),
+    Verb::new("OPTS", Required, "OPTS UTF8 ON | OPTS MLST <facts>: set an option", |a| Ok(Command::Opts(a.into())))
+        .before_login().features(&["UTF8"]),
+    Verb::new("PASS", Optional, "PASS <password>: finish the login", |a| Ok(Command::Pass(a.into())))
+        .before_login().secret(),
+    Verb::new("PASV", Forbidden, "PASV: listen for the next data connection (IPv4)", |_| Ok(Command::Pasv))
+        .features(&["PASV"]),
+    Verb::new("PBSZ", Required, "PBSZ 0: protection buffer size (always 0 with TLS)",
+              |a| Ok(Command::Pbsz(a.into())))
+        .before_login().features(&["PBSZ"]).needs_tls(),
+    Verb::new("PORT", Parsed, "PORT h1,h2,h3,h4,p1,p2: connect to the client for the next transfer",
+              parse_port_command),
+    Verb::new("PROT", Parsed, "PROT C | PROT P: clear or private (TLS) data connections", parse_prot_command)
+        .before_login().features(&["PROT"]).needs_tls(),
+    Verb::new("PWD", Forbidden, "PWD: print the working directory", |_| Ok(Command::Pwd)).aliases(&["XPWD"]),
+    Verb::new("QUIT", Ignored, "QUIT: log out and close", |_| Ok(Command::Quit)).before_login(),
+    Verb::new("REST", Parsed, "REST <offset>: the next RETR or STOR starts at this byte", parse_rest)
+        .features(&["REST STREAM"]),
+    Verb::new("RETR", Required, "RETR <path>: download a file", |a| Ok(Command::Retr(a.into()))).opens_data(),
+    Verb::new("RMD", Required, "RMD <path>: remove an empty directory", |a| Ok(Command::Rmd(a.into())))
+        .aliases(&["XRMD"]),
+    Verb::new("RNFR", Required, "RNFR <path>: rename from (RNTO follows)", |a| Ok(Command::Rnfr(a.into()))),
+    Verb::new("RNTO", Required, "RNTO <path>: rename to", |a| Ok(Command::Rnto(a.into()))),
+    Verb::new("SITE", Required, "SITE CHMOD | UMASK | IDLE | HELP: site commands", |a| Ok(Command::Site(a.into()))),
+    Verb::new("SIZE", Required, "SIZE <path>: a file's size", |a| Ok(Command::Size(a.into()))).features(&["SIZE"]),
+    Verb::new("STAT", Optional, "STAT [path]: the session's status, or a listing on the control connection",
+              |a| Ok(Command::Stat(optional(a)))),
+    Verb::new("STOR", Required, "STOR <path>: upload a file", |a| Ok(Command::Stor(a.into()))).opens_data(),
+    Verb::new("STOU", Ignored, "STOU: upload to a new, unique name", |_| Ok(Command::Stou)).opens_data(),
+    Verb::new("STRU", Parsed, "STRU F: file structure (the only one)", parse_stru),
+    Verb::new("SYST", Ignored, "SYST: the system type", |_| Ok(Command::Syst)).before_login(),
+    Verb::new("TYPE", Parsed, "TYPE A | TYPE I: ASCII or binary transfers", |a| Ok(Command::Type(parse_type(a)?))),
+    Verb::new("USER", Required, "USER <name>: start a login", |a| Ok(Command::User(a.into()))).before_login(),
+];
+
+/// The verb of `name` (upper case), aliases included.
+pub fn find(name: &str) -> Option<&'static Verb> {
+    VERBS.iter().find(|verb| verb.is_named(name))
 }
 
 /// Splits a line into its upper-cased verb and its argument (empty when absent).
@@ -100,103 +249,75 @@ pub fn split(line: &str) -> (String, &str) {
     (verb.to_ascii_uppercase(), arg)
 }
 
-/// Parses a line (without its CRLF). An `Err` is the reply to send instead.
-pub fn parse(line: &str) -> Result<Command, Reply> {
-    let (verb, arg) = split(line);
-    let required = |arg: &str| {
-        if arg.is_empty() {
-            Err(Reply::new(SYNTAX_ERROR_ARGS, format!("{verb} needs an argument")))
-        } else {
-            Ok(arg.to_string())
-        }
+/// Parses a line (without its CRLF) into its verb and command. An `Err` is the reply to send instead.
+pub fn parse(line: &str) -> Result<(&'static Verb, Command), Reply> {
+    let (name, arg) = split(line);
+    let Some(verb) = find(&name) else {
+        return Err(match name.as_str() {
+            "" => Reply::new(SYNTAX_ERROR, "Empty command"),
+            known if UNIMPLEMENTED.contains(&known) => Reply::new(NOT_IMPLEMENTED, format!("{known} not implemented")),
+            _ => Reply::new(SYNTAX_ERROR, "Unknown command"),
+        });
     };
-    let optional = |arg: &str| {
-        if arg.is_empty() {
-            None
-        } else {
-            Some(arg.to_string())
-        }
-    };
-    let no_arg = |command: Command| {
-        if arg.is_empty() {
-            Ok(command)
-        } else {
-            Err(Reply::new(SYNTAX_ERROR_ARGS, format!("{verb} takes no argument")))
-        }
-    };
-    Ok(match verb.as_str() {
-        "USER" => Command::User(required(arg)?),
-        "PASS" => Command::Pass(arg.to_string()),
-        "QUIT" => Command::Quit,
-        "NOOP" => Command::Noop,
-        "SYST" => Command::Syst,
-        "FEAT" => Command::Feat,
-        "OPTS" => Command::Opts(required(arg)?),
-        "HELP" => Command::Help(optional(arg)),
-        "STAT" => Command::Stat(optional(arg)),
-        "PWD" | "XPWD" => no_arg(Command::Pwd)?,
-        "CWD" | "XCWD" => Command::Cwd(required(arg)?),
-        "CDUP" | "XCUP" => no_arg(Command::Cdup)?,
-        "MKD" | "XMKD" => Command::Mkd(required(arg)?),
-        "RMD" | "XRMD" => Command::Rmd(required(arg)?),
-        "DELE" => Command::Dele(required(arg)?),
-        "RNFR" => Command::Rnfr(required(arg)?),
-        "RNTO" => Command::Rnto(required(arg)?),
-        "LIST" => Command::List(optional(arg)),
-        "NLST" => Command::Nlst(optional(arg)),
-        "MLSD" => Command::Mlsd(optional(arg)),
-        "MLST" => Command::Mlst(optional(arg)),
-        "SIZE" => Command::Size(required(arg)?),
-        "MDTM" => Command::Mdtm(required(arg)?),
-        "MFMT" => {
-            let (time, path) = arg
-                .split_once(' ')
-                .filter(|(_, path)| !path.is_empty())
-                .ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "usage: MFMT YYYYMMDDHHMMSS path"))?;
-            Command::Mfmt { time: time.to_string(), path: path.to_string() }
-        }
-        "RETR" => Command::Retr(required(arg)?),
-        "STOR" => Command::Stor(required(arg)?),
-        "APPE" => Command::Appe(required(arg)?),
-        "STOU" => Command::Stou,
-        "REST" => Command::Rest(
-            arg.parse().map_err(|_| Reply::new(SYNTAX_ERROR_ARGS, "REST needs a byte offset (0 or more)"))?,
-        ),
-        "ABOR" => Command::Abor,
-        "TYPE" => Command::Type(parse_type(arg)?),
-        "MODE" => match arg.to_ascii_uppercase().as_str() {
-            "S" => Command::Mode,
-            _ => return Err(Reply::new(NOT_IMPLEMENTED_FOR_PARAM, "Only stream mode (MODE S) is supported")),
-        },
-        "STRU" => match arg.to_ascii_uppercase().as_str() {
-            "F" => Command::Stru,
-            _ => return Err(Reply::new(NOT_IMPLEMENTED_FOR_PARAM, "Only file structure (STRU F) is supported")),
-        },
-        "ALLO" => Command::Allo,
-        "PORT" => Command::Port(
-            parse_port(arg).ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "usage: PORT h1,h2,h3,h4,p1,p2"))?,
-        ),
-        "PASV" => no_arg(Command::Pasv)?,
-        "EPRT" => Command::Eprt(
-            parse_eprt(arg)
-                .ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "usage: EPRT |1|h1.h2.h3.h4|port| or |2|ipv6|port|"))?,
-        ),
-        "EPSV" => match arg.to_ascii_uppercase().as_str() {
-            "" | "1" | "2" => Command::Epsv { all: false },
-            "ALL" => Command::Epsv { all: true },
-            _ => return Err(Reply::new(522, "Network protocol not supported, use (1,2)")),
-        },
-        "SITE" => Command::Site(required(arg)?),
-        "AUTH" => Command::Auth(required(arg)?.to_ascii_uppercase()),
-        "PBSZ" => Command::Pbsz(required(arg)?),
-        "PROT" => Command::Prot(parse_prot(arg)?),
-        "CCC" => no_arg(Command::Ccc)?,
-        "" => return Err(Reply::new(SYNTAX_ERROR, "Empty command")),
-        known if UNIMPLEMENTED.contains(&known) => {
-            return Err(Reply::new(NOT_IMPLEMENTED, format!("{known} not implemented")));
-        }
-        _ => return Err(Reply::new(SYNTAX_ERROR, "Unknown command")),
-    })
+    match verb.argument {
+        Forbidden if !arg.is_empty() => Err(Reply::new(SYNTAX_ERROR_ARGS, format!("{name} takes no argument"))),
+        Required if arg.is_empty() => Err(Reply::new(SYNTAX_ERROR_ARGS, format!("{name} needs an argument"))),
+        _ => Ok((verb, (verb.build)(arg)?)),
+    }
+}
+
+fn optional(arg: &str) -> Option<String> {
+    (!arg.is_empty()).then(|| arg.to_string())
+}
+
+fn parse_mfmt(arg: &str) -> Result<Command, Reply> {
+    let (time, path) = arg
+        .split_once(' ')
+        .filter(|(_, path)| !path.is_empty())
+        .ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "usage: MFMT YYYYMMDDHHMMSS path"))?;
+    Ok(Command::Mfmt { time: time.to_string(), path: path.to_string() })
+}
+
+fn parse_rest(arg: &str) -> Result<Command, Reply> {
+    let offset = arg.parse().map_err(|_| Reply::new(SYNTAX_ERROR_ARGS, "REST needs a byte offset (0 or more)"))?;
+    Ok(Command::Rest(offset))
+}
+
+fn parse_mode(arg: &str) -> Result<Command, Reply> {
+    match arg.to_ascii_uppercase().as_str() {
+        "S" => Ok(Command::Mode),
+        _ => Err(Reply::new(NOT_IMPLEMENTED_FOR_PARAM, "Only stream mode (MODE S) is supported")),
+    }
+}
+
+fn parse_stru(arg: &str) -> Result<Command, Reply> {
+    match arg.to_ascii_uppercase().as_str() {
+        "F" => Ok(Command::Stru),
+        _ => Err(Reply::new(NOT_IMPLEMENTED_FOR_PARAM, "Only file structure (STRU F) is supported")),
+    }
+}
+
+fn parse_port_command(arg: &str) -> Result<Command, Reply> {
+    let target = parse_port(arg).ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "usage: PORT h1,h2,h3,h4,p1,p2"))?;
+    Ok(Command::Port(target))
+}
+
+fn parse_eprt_command(arg: &str) -> Result<Command, Reply> {
+    let target = parse_eprt(arg)
+        .ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "usage: EPRT |1|h1.h2.h3.h4|port| or |2|ipv6|port|"))?;
+    Ok(Command::Eprt(target))
+}
+
+fn parse_epsv(arg: &str) -> Result<Command, Reply> {
+    match arg.to_ascii_uppercase().as_str() {
+        "" | "1" | "2" => Ok(Command::Epsv { all: false }),
+        "ALL" => Ok(Command::Epsv { all: true }),
+        _ => Err(Reply::new(NETWORK_PROTOCOL_NOT_SUPPORTED, "Network protocol not supported, use (1,2)")),
+    }
+}
+
+fn parse_prot_command(arg: &str) -> Result<Command, Reply> {
+    Ok(Command::Prot(parse_prot(arg)?))
 }
 
 /// RFC 959 commands this server knowingly leaves out.
@@ -249,6 +370,10 @@ fn parse_eprt(arg: &str) -> Option<SocketAddr> {
 mod tests {
     use super::*;
 
+    fn parse(line: &str) -> Result<Command, Reply> {
+        super::parse(line).map(|(_, command)| command)
+    }
+
     #[test]
     fn verbs_are_case_insensitive_and_keep_arguments_verbatim() {
         assert_eq!(parse("retr a  b.txt").unwrap(), Command::Retr("a  b.txt".into()));
@@ -276,6 +401,32 @@ mod tests {
     }
 
     #[test]
+    fn the_table_names_each_verb_once() {
+        let mut names: Vec<&str> =
+            VERBS.iter().flat_map(|v| [v.name].into_iter().chain(v.aliases.iter().copied())).collect();
+        assert!(names.iter().all(|n| n.chars().all(|c| c.is_ascii_uppercase())), "{names:?}");
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "a verb or alias appears twice");
+        assert!(VERBS.windows(2).all(|pair| pair[0].name < pair[1].name), "VERBS is in HELP's alphabetical order");
+    }
+
+    #[test]
+    fn argument_rules_come_from_the_table() {
+        assert_eq!(parse("PWD x").unwrap_err().code, SYNTAX_ERROR_ARGS);
+        assert_eq!(parse("XPWD x").unwrap_err().lines[0], "XPWD takes no argument");
+        assert_eq!(parse("RETR").unwrap_err().lines[0], "RETR needs an argument");
+        assert_eq!(parse("QUIT now").unwrap(), Command::Quit);
+        assert_eq!(parse("PASS").unwrap(), Command::Pass(String::new()));
+        assert_eq!(parse("EPSV 3").unwrap_err().code, NETWORK_PROTOCOL_NOT_SUPPORTED);
+        assert_eq!(parse("ACCT x").unwrap_err().code, NOT_IMPLEMENTED);
+        let (pass, _) = super::parse("PASS secret").unwrap();
+        assert!(pass.secret && !pass.needs_login);
+        assert!(find("RETR").unwrap().needs_login && !find("FEAT").unwrap().needs_login);
+    }
+
+    #[test]
     fn security_commands() {
         assert_eq!(parse("auth tls").unwrap(), Command::Auth("TLS".into()));
         assert_eq!(parse("PROT p").unwrap(), Command::Prot(Protection::Private));
@@ -284,6 +435,6 @@ mod tests {
         assert_eq!(parse("PROT X").unwrap_err().code, NOT_IMPLEMENTED_FOR_PARAM);
         assert_eq!(parse("PBSZ 0").unwrap(), Command::Pbsz("0".into()));
         assert!(parse("CCC x").is_err());
-        assert!(parse("STOU").unwrap().opens_data() && !parse("PWD").unwrap().opens_data());
+        assert!(find("STOU").unwrap().opens_data && !find("PWD").unwrap().opens_data);
     }
 }

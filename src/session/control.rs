@@ -1,6 +1,7 @@
-//! The control connection: reading command lines (bounded, Telnet-clean), writing replies, and peeking
-//! for ABOR while a transfer runs.
+//! The control connection: reading command lines (bounded, Telnet-clean), writing replies, and, while a
+//! transfer runs, looking for ABOR and keeping the other commands for after it.
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -8,8 +9,16 @@ use std::time::Duration;
 use super::reply::Reply;
 use crate::stream::Stream;
 
-/// Longest accepted command line; longer ones are discarded whole and answered with 500.
+/// Longest accepted command line (CRLF not counted); longer ones are discarded whole and answered with 500.
 pub const MAX_LINE: usize = 4096;
+
+/// Most bytes of command lines kept for after a transfer. Beyond it the connection is not read until
+/// the transfer ends: the client's further commands wait in TCP flow control, nothing is dropped, and a
+/// session's memory stays bounded. (vsftpd answers 1,001 pipelined NOOPs, about 6 KB.)
+pub const MAX_QUEUED: usize = 64 * 1024;
+
+/// Bytes asked for per read: there is always room for them, so a read returning 0 means end of file.
+const READ_CHUNK: usize = 4096;
 
 /// What reading the next command line gave.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,9 +34,14 @@ pub struct Control {
     stream: Stream,
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// Bytes of the line being received.
     buffer: Vec<u8>,
     /// Inside an over-long line: drop bytes until its end.
     discarding: bool,
+    /// Complete lines not handled yet (pipelined commands, or commands sent during a transfer), each
+    /// with its size on the wire.
+    queued: VecDeque<(Line, usize)>,
+    queued_bytes: usize,
     out: Vec<u8>,
 }
 
@@ -39,7 +53,16 @@ impl Control {
     pub fn new(stream: Stream) -> io::Result<Control> {
         let tcp = stream.tcp();
         let (peer, local) = (tcp.peer_addr()?, tcp.local_addr()?);
-        Ok(Control { stream, peer, local, buffer: Vec::with_capacity(MAX_LINE), discarding: false, out: Vec::new() })
+        Ok(Control {
+            stream,
+            peer,
+            local,
+            buffer: Vec::with_capacity(READ_CHUNK),
+            discarding: false,
+            queued: VecDeque::new(),
+            queued_bytes: 0,
+            out: Vec::new(),
+        })
     }
 
     pub fn is_tls(&self) -> bool {
@@ -52,6 +75,8 @@ impl Control {
     pub fn start_tls(&mut self, acceptor: &native_tls::TlsAcceptor, limit: Duration) -> io::Result<()> {
         self.buffer.clear();
         self.discarding = false;
+        self.queued.clear();
+        self.queued_bytes = 0;
         // A second handle on the socket: the plain one is dropped when the TLS stream takes its place.
         let tcp = self.stream.tcp().try_clone()?;
         self.stream = Stream::Tls(Box::new(crate::tls::accept(acceptor, tcp, limit)?));
@@ -66,16 +91,20 @@ impl Control {
         self.stream.flush()
     }
 
-    /// Reads the next command line, waiting at most `timeout`.
+    /// Reads the next command line, waiting at most `timeout`. Lines that came in during a transfer
+    /// come first, in the order they were sent.
     pub fn read_line(&mut self, timeout: Duration) -> io::Result<Line> {
         self.stream.tcp().set_read_timeout(Some(timeout))?;
         loop {
-            if let Some(line) = self.take_line() {
+            if let Some((line, size)) = self.queued.pop_front() {
+                self.queued_bytes -= size;
                 return Ok(line);
             }
             match self.fill() {
                 Ok(0) => return Ok(Line::Closed),
-                Ok(_) => {}
+                Ok(_) => {
+                    self.take_lines(false);
+                }
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
                     return Ok(Line::TimedOut)
                 }
@@ -85,40 +114,48 @@ impl Control {
         }
     }
 
-    /// Reads whatever is available into the buffer; drops the content of over-long lines on the way.
+    /// Reads what the socket has into the buffer, up to a chunk; 0 only at end of file.
     fn fill(&mut self) -> io::Result<usize> {
         let start = self.buffer.len();
-        self.buffer.resize(MAX_LINE + 2, 0);
+        self.buffer.resize(start + READ_CHUNK, 0);
         let result = self.stream.read(&mut self.buffer[start..]);
         let read = *result.as_ref().unwrap_or(&0);
         self.buffer.truncate(start + read);
         result
     }
 
-    /// Takes one complete line out of the buffer, if there is one.
-    fn take_line(&mut self) -> Option<Line> {
-        let Some(end) = self.buffer.iter().position(|&b| b == b'\n') else {
-            if self.buffer.len() > MAX_LINE {
-                self.discarding = true;
-                self.buffer.clear();
+    /// Moves every complete line from the buffer to the queue; drops the content of an over-long line
+    /// as it comes. During a transfer an ABOR line is not queued: true when there was one.
+    fn take_lines(&mut self, during_transfer: bool) -> bool {
+        let mut abort = false;
+        while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
+            let raw: Vec<u8> = self.buffer.drain(..=end).collect();
+            let line = match std::mem::take(&mut self.discarding) {
+                true => Line::TooLong,
+                false => parse_line(&raw),
+            };
+            if during_transfer && matches!(&line, Line::Text(text) if text.trim().eq_ignore_ascii_case("ABOR")) {
+                abort = true;
+                continue;
             }
-            return None;
-        };
-        let raw: Vec<u8> = self.buffer.drain(..=end).collect();
-        if std::mem::take(&mut self.discarding) {
-            return Some(Line::TooLong);
+            self.queued_bytes += raw.len();
+            self.queued.push_back((line, raw.len()));
         }
-        let cleaned = strip_telnet(&raw[..raw.len() - 1]);
-        let cleaned = cleaned.strip_suffix(b"\r").unwrap_or(&cleaned);
-        match std::str::from_utf8(cleaned) {
-            Ok(text) => Some(Line::Text(text.to_string())),
-            Err(_) => Some(Line::NotUtf8),
+        // SECURITY: a control line is bounded: longer ones are discarded, not buffered.
+        // Longer than a line with its CRLF can be, and no end in sight.
+        if self.buffer.len() > MAX_LINE + 1 {
+            self.discarding = true;
+            self.buffer.clear();
         }
+        abort
     }
 
     /// During a transfer: has the client sent ABOR (or gone away)? Reads only what is already there;
-    /// other commands stay buffered for after the transfer.
+    /// other commands are kept for after the transfer.
     pub fn poll_abort(&mut self) -> io::Result<Interrupt> {
+        if self.queue_full() {
+            return Ok(Interrupt::None);
+        }
         let tcp = self.stream.tcp();
         tcp.set_nonblocking(true)?;
         let read = self.fill();
@@ -128,9 +165,16 @@ impl Control {
 
     /// Like [`Control::poll_abort`], but waits up to `wait` for something to arrive.
     pub fn poll_abort_within(&mut self, wait: Duration) -> io::Result<Interrupt> {
+        if self.queue_full() {
+            return Ok(Interrupt::None);
+        }
         self.stream.tcp().set_read_timeout(Some(wait))?;
         let read = self.fill();
         self.interrupt_after(read)
+    }
+
+    fn queue_full(&self) -> bool {
+        self.queued_bytes >= MAX_QUEUED
     }
 
     fn interrupt_after(&mut self, read: io::Result<usize>) -> io::Result<Interrupt> {
@@ -141,22 +185,20 @@ impl Control {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
-        Ok(if self.take_abort() { Interrupt::Abort } else { Interrupt::None })
+        Ok(if self.take_lines(true) { Interrupt::Abort } else { Interrupt::None })
     }
+}
 
-    /// Removes the first complete ABOR line from the buffer; true if there was one.
-    fn take_abort(&mut self) -> bool {
-        let mut start = 0;
-        while let Some(len) = self.buffer[start..].iter().position(|&b| b == b'\n') {
-            let end = start + len + 1;
-            let line = strip_telnet(&self.buffer[start..end]);
-            if line.trim_ascii().eq_ignore_ascii_case(b"ABOR") {
-                self.buffer.drain(start..end);
-                return true;
-            }
-            start = end;
-        }
-        false
+/// One received line (its LF included) as a command line.
+fn parse_line(raw: &[u8]) -> Line {
+    let cleaned = strip_telnet(&raw[..raw.len() - 1]);
+    let cleaned = cleaned.strip_suffix(b"\r").unwrap_or(&cleaned);
+    if cleaned.len() > MAX_LINE {
+        return Line::TooLong;
+    }
+    match std::str::from_utf8(cleaned) {
+        Ok(text) => Line::Text(text.to_string()),
+        Err(_) => Line::NotUtf8,
     }
 }
 
@@ -198,5 +240,94 @@ mod tests {
         assert_eq!(strip_telnet(b"\xff\xf4\xff\xf2ABOR"), b"ABOR");
         assert_eq!(strip_telnet(b"a\xff\xffb"), b"a\xffb");
         assert_eq!(strip_telnet(b"\xff\xfb\x01NOOP"), b"NOOP");
+    }
+
+    /// A control connection on a real loopback socket, and the client's end of it.
+    fn connected() -> (Control, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        (Control::new(Stream::Plain(server)).unwrap(), client)
+    }
+
+    /// Polls as a transfer does until `done` holds; every poll must find the client still there.
+    fn poll_until(control: &mut Control, done: impl Fn(&Control) -> bool) -> bool {
+        let mut aborted = false;
+        for _ in 0..200 {
+            match control.poll_abort_within(Duration::from_millis(20)).unwrap() {
+                Interrupt::Closed => panic!("a client still connected was taken as gone"),
+                Interrupt::Abort => aborted = true,
+                Interrupt::None => {}
+            }
+            if done(control) {
+                return aborted;
+            }
+        }
+        panic!("the sent lines never all arrived");
+    }
+
+    fn text(line: &str) -> Line {
+        Line::Text(line.into())
+    }
+
+    #[test]
+    fn commands_sent_during_a_transfer_are_kept_in_order_whatever_their_amount() {
+        let (mut control, mut client) = connected();
+        let noops = "NOOP\r\n".repeat(2000);
+        let long = "X".repeat(MAX_LINE + 1000);
+        client.write_all(format!("{noops}{long}\r\nPWD\r\n").as_bytes()).unwrap();
+        poll_until(&mut control, |c| c.queued.len() == 2002);
+        for _ in 0..2000 {
+            assert_eq!(control.read_line(Duration::from_secs(1)).unwrap(), text("NOOP"));
+        }
+        assert_eq!(control.read_line(Duration::from_secs(1)).unwrap(), Line::TooLong);
+        assert_eq!(control.read_line(Duration::from_secs(1)).unwrap(), text("PWD"));
+        assert_eq!(control.queued_bytes, 0);
+    }
+
+    #[test]
+    fn lines_at_the_length_limit_pass_and_longer_ones_do_not() {
+        let (mut control, mut client) = connected();
+        let at_limit = "A".repeat(MAX_LINE);
+        client.write_all(format!("{at_limit}\r\n{at_limit}B\r\nNOOP\r\n").as_bytes()).unwrap();
+        assert_eq!(control.read_line(Duration::from_secs(5)).unwrap(), Line::Text(at_limit));
+        assert_eq!(control.read_line(Duration::from_secs(5)).unwrap(), Line::TooLong);
+        assert_eq!(control.read_line(Duration::from_secs(5)).unwrap(), text("NOOP"));
+    }
+
+    #[test]
+    fn abor_is_taken_out_and_the_other_lines_stay() {
+        let (mut control, mut client) = connected();
+        client.write_all(b"NOOP\r\n\xff\xf4\xff\xf2ABOR\r\nPWD\r\n").unwrap();
+        assert!(poll_until(&mut control, |c| c.queued.len() == 2));
+        assert_eq!(control.read_line(Duration::from_secs(1)).unwrap(), text("NOOP"));
+        assert_eq!(control.read_line(Duration::from_secs(1)).unwrap(), text("PWD"));
+    }
+
+    #[test]
+    fn the_queue_is_bounded_and_the_rest_waits_in_the_socket() {
+        let (mut control, mut client) = connected();
+        let count = 3 * MAX_QUEUED / 6;
+        let sender = std::thread::spawn(move || {
+            client.write_all("NOOP\r\n".repeat(count).as_bytes()).unwrap();
+            client
+        });
+        poll_until(&mut control, Control::queue_full);
+        for _ in 0..20 {
+            control.poll_abort_within(Duration::from_millis(5)).unwrap();
+        }
+        assert!(control.queued_bytes < MAX_QUEUED + READ_CHUNK, "{} bytes queued", control.queued_bytes);
+        for _ in 0..count {
+            assert_eq!(control.read_line(Duration::from_secs(5)).unwrap(), text("NOOP"));
+        }
+        drop(sender.join().unwrap());
+        assert_eq!(control.read_line(Duration::from_secs(5)).unwrap(), Line::Closed);
+    }
+
+    #[test]
+    fn a_closed_connection_is_reported_during_a_transfer() {
+        let (mut control, client) = connected();
+        drop(client);
+        assert_eq!(control.poll_abort_within(Duration::from_secs(5)).unwrap(), Interrupt::Closed);
     }
 }

@@ -1,4 +1,4 @@
-//! Files and directories: CWD PWD MKD RMD DELE RNFR RNTO SIZE MDTM MFMT SITE.
+//! Files and directories: CWD CDUP PWD MKD RMD DELE RNFR RNTO SIZE MDTM MFMT SITE.
 
 use super::reply::*;
 use super::{storage_reply, Handled, Session};
@@ -10,8 +10,12 @@ impl Session {
         self.reply(PATH_CREATED, format!("{cwd} is the current directory"))
     }
 
+    pub(super) fn cdup(&mut self) -> Handled {
+        self.cwd("..")
+    }
+
     pub(super) fn cwd(&mut self, name: &str) -> Handled {
-        let path = or_reply!(self, self.resolve(name));
+        let path = self.resolve(name)?;
         match self.logged_in().storage.metadata(&path) {
             Ok(meta) if meta.is_dir() => {
                 self.user.as_mut().expect("logged in").cwd = path;
@@ -23,8 +27,8 @@ impl Session {
     }
 
     pub(super) fn mkd(&mut self, name: &str) -> Handled {
-        or_reply!(self, self.require_writable());
-        let path = or_reply!(self, self.resolve(name));
+        self.require_writable()?;
+        let path = self.resolve(name)?;
         let mode = 0o777 & !self.umask;
         match self.logged_in().storage.make_dir(&path, mode) {
             Ok(()) => {
@@ -36,8 +40,8 @@ impl Session {
     }
 
     pub(super) fn rmd(&mut self, name: &str) -> Handled {
-        or_reply!(self, self.require_writable());
-        let path = or_reply!(self, self.resolve(name));
+        self.require_writable()?;
+        let path = self.resolve(name)?;
         if path.is_root() {
             return self.reply(FILE_UNAVAILABLE, "Cannot remove your root directory");
         }
@@ -51,8 +55,8 @@ impl Session {
     }
 
     pub(super) fn dele(&mut self, name: &str) -> Handled {
-        or_reply!(self, self.require_writable());
-        let path = or_reply!(self, self.resolve(name));
+        self.require_writable()?;
+        let path = self.resolve(name)?;
         match self.logged_in().storage.remove_file(&path) {
             Ok(()) => {
                 log::info!("{}: {} deleted {path}", self.control.peer, self.logged_in().identity.user);
@@ -63,8 +67,8 @@ impl Session {
     }
 
     pub(super) fn rnfr(&mut self, name: &str) -> Handled {
-        or_reply!(self, self.require_writable());
-        let path = or_reply!(self, self.resolve(name));
+        self.require_writable()?;
+        let path = self.resolve(name)?;
         if path.is_root() {
             return self.reply(FILE_UNAVAILABLE, "Cannot rename your root directory");
         }
@@ -81,7 +85,7 @@ impl Session {
         let Some(from) = self.rename_from.take() else {
             return self.reply(BAD_SEQUENCE, "RNFR required first.");
         };
-        let to = or_reply!(self, self.resolve(name));
+        let to = self.resolve(name)?;
         if to.is_root() {
             return self.reply(FILE_UNAVAILABLE, "Cannot rename onto your root directory");
         }
@@ -95,7 +99,7 @@ impl Session {
     }
 
     pub(super) fn size(&mut self, name: &str) -> Handled {
-        let path = or_reply!(self, self.resolve(name));
+        let path = self.resolve(name)?;
         match self.logged_in().storage.metadata(&path) {
             Ok(meta) if meta.is_dir() => self.reply(FILE_UNAVAILABLE, format!("{path}: Not a plain file")),
             Ok(meta) => self.reply(FILE_STATUS, meta.size.to_string()),
@@ -104,7 +108,7 @@ impl Session {
     }
 
     pub(super) fn mdtm(&mut self, name: &str) -> Handled {
-        let path = or_reply!(self, self.resolve(name));
+        let path = self.resolve(name)?;
         match self.logged_in().storage.metadata(&path) {
             Ok(meta) => self.reply(FILE_STATUS, listing::timestamp(meta.modified)),
             Err(e) => self.send(&storage_reply(&path, &e)),
@@ -112,11 +116,11 @@ impl Session {
     }
 
     pub(super) fn mfmt(&mut self, time: &str, name: &str) -> Handled {
-        or_reply!(self, self.require_writable());
+        self.require_writable()?;
         let Some(modified) = listing::parse_timestamp(time) else {
             return self.reply(SYNTAX_ERROR_ARGS, format!("'{time}' is not a YYYYMMDDHHMMSS time"));
         };
-        let path = or_reply!(self, self.resolve(name));
+        let path = self.resolve(name)?;
         match self.logged_in().storage.set_modified(&path, modified) {
             Ok(()) => self.reply(FILE_STATUS, format!("Modify={}; {path}", listing::timestamp(modified))),
             Err(e) => self.send(&storage_reply(&path, &e)),
@@ -135,7 +139,7 @@ impl Session {
     }
 
     fn site_chmod(&mut self, args: &str) -> Handled {
-        or_reply!(self, self.require_writable());
+        self.require_writable()?;
         let parsed = args.split_once(' ').and_then(|(mode, name)| Some((parse_mode(mode)?, name)));
         let Some((mode, name)) = parsed else {
             return self.reply(SYNTAX_ERROR_ARGS, "usage: SITE CHMOD <octal mode> <path>");
@@ -143,7 +147,7 @@ impl Session {
         if mode & 0o7000 != 0 {
             return self.reply(FILE_UNAVAILABLE, "SITE CHMOD: setuid, setgid and sticky bits cannot be set");
         }
-        let path = or_reply!(self, self.resolve(name));
+        let path = self.resolve(name)?;
         match self.logged_in().storage.set_mode(&path, mode) {
             Ok(()) => self.reply(OK, format!("SITE CHMOD {mode:o} {path} ok.")),
             Err(e) => self.send(&storage_reply(&path, &e)),

@@ -1,26 +1,42 @@
-//! Information commands: FEAT OPTS HELP STAT MLST.
+//! Information and session commands: QUIT NOOP SYST FEAT OPTS HELP STAT MLST.
 
 use std::time::SystemTime;
 
-use super::command::TransferType;
+use super::command::{self, TransferType, VERBS};
 use super::reply::*;
-use super::{storage_reply, Handled, Session};
+use super::{storage_reply, Flow, Handled, Session};
 use crate::listing::{self, FactSet};
 use crate::storage::Metadata;
 use crate::vpath::VPath;
 
-/// Commands HELP lists, all implemented.
-const COMMANDS: &str = "ABOR ALLO APPE AUTH CCC CDUP CWD DELE EPRT EPSV FEAT HELP LIST MDTM MFMT MKD MLSD MLST \
-                        MODE NLST NOOP OPTS PASS PASV PBSZ PORT PROT PWD QUIT REST RETR RMD RNFR RNTO SITE SIZE \
-                        STAT STOR STOU STRU SYST TYPE USER XCUP XCWD XMKD XPWD XRMD";
-
 impl Session {
+    pub(super) fn quit(&mut self) -> Handled {
+        self.reply(GOODBYE, "Goodbye.")?;
+        Ok(Flow::Close)
+    }
+
+    pub(super) fn noop(&mut self) -> Handled {
+        self.reply(OK, "NOOP ok.")
+    }
+
+    pub(super) fn syst(&mut self) -> Handled {
+        self.reply(SYSTEM_TYPE, "UNIX Type: L8")
+    }
+
+    /// The FEAT lines of the command table (the TLS ones only with a certificate), and TVFS, which is
+    /// the path syntax rather than a verb.
     pub(super) fn feat(&mut self) -> Handled {
+        let tls = self.shared.tls.is_some();
         let mut lines = vec!["Features:".to_string()];
-        lines.extend(self.security_features());
-        lines.extend(["EPRT", "EPSV", "MDTM", "MFMT"].map(String::from));
-        lines.push(format!("MLST {}", self.mlst_facts.describe("*")));
-        lines.extend(["PASV", "REST STREAM", "SIZE", "TVFS", "UTF8"].map(String::from));
+        for verb in VERBS.iter().filter(|verb| tls || !verb.needs_tls) {
+            for &feature in verb.features {
+                lines.push(match feature {
+                    "MLST" => format!("MLST {}", self.mlst_facts.describe("*")),
+                    other => other.to_string(),
+                });
+            }
+        }
+        lines.push("TVFS".to_string());
         lines.push("End".to_string());
         self.send(&Reply::multi(SYSTEM_STATUS, lines))
     }
@@ -38,14 +54,19 @@ impl Session {
         }
     }
 
+    /// HELP: every verb and alias of the command table; `HELP verb`: that verb's help text.
     pub(super) fn help(&mut self, topic: Option<&str>) -> Handled {
         if let Some(topic) = topic {
-            let known = COMMANDS.split(' ').any(|c| c.eq_ignore_ascii_case(topic));
-            let text = if known { format!("{topic} is supported.") } else { format!("{topic} is not known.") };
+            let text = match command::find(&topic.to_ascii_uppercase()) {
+                Some(verb) => verb.help.to_string(),
+                None => format!("{topic} is not known."),
+            };
             return self.reply(HELP, text);
         }
         let mut lines = vec!["The following commands are recognized:".to_string()];
-        let words: Vec<&str> = COMMANDS.split_whitespace().collect();
+        let mut words: Vec<&str> =
+            VERBS.iter().flat_map(|verb| [verb.name].into_iter().chain(verb.aliases.iter().copied())).collect();
+        words.sort_unstable();
         lines.extend(words.chunks(10).map(|chunk| chunk.join(" ")));
         lines.push("Help OK.".to_string());
         self.send(&Reply::multi(HELP, lines))
@@ -75,9 +96,11 @@ impl Session {
     }
 
     /// `STAT path`: the listing over the control connection.
+    // SECURITY: this listing travels on the control connection: --require-data-tls does not
+    // apply, --require-tls-login protects it.
     fn stat_path(&mut self, args: &str) -> Handled {
-        let path = or_reply!(self, self.resolve(super::transfer::strip_list_options(args)));
-        let lines = or_reply!(self, self.status_lines(&path));
+        let path = self.resolve(super::transfer::strip_list_options(args))?;
+        let lines = self.status_lines(&path)?;
         self.send(&Reply::multi(FILE_STATUS, lines))
     }
 
@@ -104,7 +127,7 @@ impl Session {
     }
 
     pub(super) fn mlst(&mut self, name: Option<&str>) -> Handled {
-        let path = or_reply!(self, self.resolve(name.unwrap_or(".")));
+        let path = self.resolve(name.unwrap_or("."))?;
         let user = self.logged_in();
         match user.storage.metadata(&path) {
             Ok(meta) => {

@@ -14,7 +14,8 @@ impl Session {
         if self.user.is_some() {
             return self.reply(BAD_SEQUENCE, "Already logged in.");
         }
-        or_reply!(self, self.check_login_protection());
+        // SECURITY: clear-text USER refused per the TLS login policy.
+        self.check_login_protection()?;
         self.pending_user = Some(name);
         self.reply(NEED_PASSWORD, "Please specify the password.")
     }
@@ -32,7 +33,7 @@ impl Session {
             Err(AuthError::Denied(reason)) => return self.login_failed(&name, &reason),
             Err(AuthError::Unavailable(reason)) => {
                 log::error!("{peer}: login {name} impossible: {reason}");
-                return self.reply(SERVICE_UNAVAILABLE, format!("Login service unavailable: {reason}"));
+                return self.send(&Reply::closing(SERVICE_UNAVAILABLE, format!("Login service unavailable: {reason}")));
             }
         };
         let storage = match self.shared.backend.open_session(&identity) {
@@ -41,8 +42,11 @@ impl Session {
                 log::error!("{peer}: login {name}: cannot open storage as {}: {e}", identity.user);
                 // A missing or forbidden home will not fix itself: 530, so clients do not retry as
                 // they do after 421; only a storage outage is temporary.
-                let code = if e.kind == storage::ErrorKind::Io { SERVICE_UNAVAILABLE } else { NOT_LOGGED_IN };
-                return self.reply(code, format!("Cannot open your home directory: {e}"));
+                let text = format!("Cannot open your home directory: {e}");
+                return self.send(&match e.kind {
+                    storage::ErrorKind::Io => Reply::closing(SERVICE_UNAVAILABLE, text),
+                    _ => Reply::new(NOT_LOGGED_IN, text),
+                });
             }
         };
         let home = identity.home.as_deref().unwrap_or("default");
@@ -71,12 +75,14 @@ impl Session {
         let (delay, limit) = (config.login_fail_delay, config.max_login_fails);
         self.failed_logins += 1;
         log::warn!("{}: failed login for {name}: {reason} (attempt {})", self.control.peer, self.failed_logins);
+        // SECURITY: guessing: a delay before every 530, and the connection closed after
+        // --max-login-fails; the reply never says why (the log does).
         thread::sleep(delay);
         self.reply(NOT_LOGGED_IN, "Login incorrect.")?;
         if limit > 0 && self.failed_logins >= limit {
             log::warn!("{}: too many failed logins, closing", self.control.peer);
-            self.reply(SERVICE_UNAVAILABLE, "Too many failed login attempts, closing connection.")?;
-            return Ok(Flow::Close);
+            return self
+                .send(&Reply::closing(SERVICE_UNAVAILABLE, "Too many failed login attempts, closing connection."));
         }
         Ok(Flow::Continue)
     }

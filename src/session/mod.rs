@@ -1,15 +1,7 @@
 //! One control connection: the command loop and the session's state. Handlers live beside this file,
-//! grouped by concern: login, files and directories, transfers, and information commands.
-
-/// Lets handlers use `?` on `Result<_, Reply>`: the error is sent and the session goes on.
-macro_rules! or_reply {
-    ($session:expr, $result:expr) => {
-        match $result {
-            Ok(value) => value,
-            Err(reply) => return $session.send(&reply),
-        }
-    };
-}
+//! grouped by concern: login, files and directories, transfers, and information commands. The command
+//! table (`command::VERBS`) says which verbs exist and how they are gated; `dispatch` sends each to its
+//! handler.
 
 pub mod command;
 pub mod control;
@@ -26,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use command::{Command, TransferType};
+use command::{Command, TransferType, Verb};
 use control::{Control, Line};
 use reply::*;
 
@@ -72,7 +64,27 @@ pub enum Flow {
     Close,
 }
 
-type Handled = io::Result<Flow>;
+/// Why a handler stopped early: a refusal, whose reply `dispatch` sends (it may close the session), or a
+/// broken control connection.
+enum Stop {
+    Refused(Reply),
+    Io(io::Error),
+}
+
+impl From<Reply> for Stop {
+    fn from(reply: Reply) -> Stop {
+        Stop::Refused(reply)
+    }
+}
+
+impl From<io::Error> for Stop {
+    fn from(error: io::Error) -> Stop {
+        Stop::Io(error)
+    }
+}
+
+/// What a handler returns: `?` on a `Result<_, Reply>` refuses the command with that reply.
+type Handled = Result<Flow, Stop>;
 
 /// Where the next data connection comes from.
 enum DataPlan {
@@ -145,18 +157,22 @@ impl Session {
     }
 
     fn serve(&mut self) -> io::Result<()> {
-        self.reply(READY, "hdfsftpd ready")?;
+        self.write_reply(&Reply::new(READY, "hdfsftpd ready"))?;
         loop {
             let Some(line) = self.next_line()? else {
-                self.reply(SERVICE_UNAVAILABLE, "Server shutting down, closing control connection.")?;
+                self.write_reply(&Reply::closing(
+                    SERVICE_UNAVAILABLE,
+                    "Server shutting down, closing control connection.",
+                ))?;
                 return Ok(());
             };
             let flow = match line {
                 Line::Text(text) => self.handle_line(&text)?,
-                Line::TooLong => {
-                    self.reply(SYNTAX_ERROR, format!("Command line too long (limit {})", control::MAX_LINE))?
-                }
-                Line::NotUtf8 => self.reply(SYNTAX_ERROR, "Command is not valid UTF-8")?,
+                Line::TooLong => self.write_reply(&Reply::new(
+                    SYNTAX_ERROR,
+                    format!("Command line too long (limit {})", control::MAX_LINE),
+                ))?,
+                Line::NotUtf8 => self.write_reply(&Reply::new(SYNTAX_ERROR, "Command is not valid UTF-8"))?,
                 Line::Closed => {
                     log::debug!("{}: client closed the control connection", self.control.peer);
                     Flow::Close
@@ -193,77 +209,68 @@ impl Session {
         left.min(self.idle_timeout).max(Duration::from_millis(1))
     }
 
-    fn timed_out(&mut self) -> Handled {
+    fn timed_out(&mut self) -> io::Result<Flow> {
         let what = if self.user.is_some() { "idle" } else { "login" };
         log::info!("{}: {what} timeout, closing", self.control.peer);
-        self.reply(SERVICE_UNAVAILABLE, format!("Timeout ({what} time limit reached): closing control connection"))?;
-        Ok(Flow::Close)
+        let text = format!("Timeout ({what} time limit reached): closing control connection");
+        self.write_reply(&Reply::closing(SERVICE_UNAVAILABLE, text))
     }
 
-    fn handle_line(&mut self, line: &str) -> Handled {
+    fn handle_line(&mut self, line: &str) -> io::Result<Flow> {
         let peer = self.control.peer;
-        match command::parse(line) {
-            Ok(command) => {
-                if command.is_password() {
-                    log::debug!("{peer} -> PASS ****");
+        let handled = match command::parse(line) {
+            Ok((verb, command)) => {
+                // SECURITY: passwords are never logged, at any level.
+                if verb.secret {
+                    log::debug!("{peer} -> {} ****", verb.name);
                 } else {
                     log::debug!("{peer} -> {line}");
                 }
-                self.dispatch(command)
+                self.dispatch(verb, command)
             }
             Err(reply) => {
                 log::debug!("{peer} -> {} (refused: {})", line.chars().take(80).collect::<String>(), reply.lines[0]);
-                self.send(&reply)
+                Err(Stop::Refused(reply))
             }
+        };
+        match handled {
+            Ok(flow) => Ok(flow),
+            Err(Stop::Refused(reply)) => self.write_reply(&reply),
+            Err(Stop::Io(e)) => Err(e),
         }
     }
 
-    fn dispatch(&mut self, command: Command) -> Handled {
+    /// The gates every verb passes as the command table says, then its handler.
+    fn dispatch(&mut self, verb: &Verb, command: Command) -> Handled {
         // RNFR must be followed directly by RNTO. (REST holds until the next transfer: clients send
         // PASV or TYPE between REST and RETR.)
         if !matches!(command, Command::Rnfr(_) | Command::Rnto(_)) {
             self.rename_from = None;
         }
-        let needs_login = !matches!(
-            command,
-            Command::User(_)
-                | Command::Pass(_)
-                | Command::Quit
-                | Command::Noop
-                | Command::Syst
-                | Command::Feat
-                | Command::Help(_)
-                | Command::Opts(_)
-                | Command::Auth(_)
-                | Command::Pbsz(_)
-                | Command::Prot(_)
-                | Command::Ccc
-        );
-        if needs_login && self.user.is_none() {
+        if verb.needs_login && self.user.is_none() {
             return self.reply(NOT_LOGGED_IN, "Please login with USER and PASS");
         }
-        if needs_login && self.credentials_expired() {
+        if verb.needs_login && self.credentials_expired() {
             return self.end_expired_login();
         }
-        if command.opens_data() {
-            or_reply!(self, self.check_data_protection());
+        // SECURITY: --require-data-tls covers data connections only; STAT <path> answers on the
+        // control connection (SECURITY.md, TLS policies).
+        if verb.opens_data {
+            self.check_data_protection()?;
         }
         match command {
             Command::User(name) => self.user_command(name),
             Command::Pass(password) => self.pass_command(&password),
-            Command::Quit => {
-                self.reply(GOODBYE, "Goodbye.")?;
-                Ok(Flow::Close)
-            }
-            Command::Noop => self.reply(OK, "NOOP ok."),
-            Command::Syst => self.reply(SYSTEM_TYPE, "UNIX Type: L8"),
+            Command::Quit => self.quit(),
+            Command::Noop => self.noop(),
+            Command::Syst => self.syst(),
             Command::Feat => self.feat(),
             Command::Opts(option) => self.opts(&option),
             Command::Help(topic) => self.help(topic.as_deref()),
             Command::Stat(path) => self.stat(path.as_deref()),
             Command::Pwd => self.pwd(),
             Command::Cwd(path) => self.cwd(&path),
-            Command::Cdup => self.cwd(".."),
+            Command::Cdup => self.cdup(),
             Command::Mkd(path) => self.mkd(&path),
             Command::Rmd(path) => self.rmd(&path),
             Command::Dele(path) => self.dele(&path),
@@ -280,19 +287,12 @@ impl Session {
             Command::Stor(path) => self.store(&path, transfer::StoreKind::Stor),
             Command::Appe(path) => self.store(&path, transfer::StoreKind::Appe),
             Command::Stou => self.store("", transfer::StoreKind::Stou),
-            Command::Rest(offset) => {
-                self.restart_offset = offset;
-                self.reply(PENDING_FURTHER_INFO, format!("Restart position accepted ({offset})."))
-            }
-            Command::Abor => self.reply(225, "No transfer to ABOR."),
-            Command::Type(kind) => {
-                self.transfer_type = kind;
-                let name = if kind == TransferType::Ascii { "ASCII" } else { "Binary" };
-                self.reply(OK, format!("Switching to {name} mode."))
-            }
-            Command::Mode => self.reply(OK, "Mode set to S."),
-            Command::Stru => self.reply(OK, "Structure set to F."),
-            Command::Allo => self.reply(NOT_NEEDED, "ALLO command ignored."),
+            Command::Rest(offset) => self.rest(offset),
+            Command::Abor => self.abor(),
+            Command::Type(kind) => self.set_type(kind),
+            Command::Mode => self.mode(),
+            Command::Stru => self.stru(),
+            Command::Allo => self.allo(),
             Command::Port(target) | Command::Eprt(target) => self.port(target),
             Command::Pasv => self.pasv(),
             Command::Epsv { all } => self.epsv(all),
@@ -309,8 +309,13 @@ impl Session {
     }
 
     fn send(&mut self, reply: &Reply) -> Handled {
+        Ok(self.write_reply(reply)?)
+    }
+
+    /// Sends a reply; the session ends after one that closes it.
+    fn write_reply(&mut self, reply: &Reply) -> io::Result<Flow> {
         self.control.reply(reply)?;
-        Ok(if reply.code == SERVICE_UNAVAILABLE { Flow::Close } else { Flow::Continue })
+        Ok(if reply.closes { Flow::Close } else { Flow::Continue })
     }
 
     /// The logged-in user; handlers run only after the login gate in `dispatch`.
@@ -325,6 +330,7 @@ impl Session {
 
     /// Refuses changes for read-only users.
     fn require_writable(&self) -> Result<(), Reply> {
+        // SECURITY: read-only accounts (and anonymous) change nothing.
         if self.logged_in().identity.writable {
             Ok(())
         } else {

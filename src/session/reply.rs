@@ -9,6 +9,8 @@ pub const HELP: u16 = 214;
 pub const SYSTEM_TYPE: u16 = 215;
 pub const READY: u16 = 220;
 pub const GOODBYE: u16 = 221;
+/// ABOR with no transfer running: the data connection (if any) stays (RFC 959).
+pub const DATA_CONNECTION_OPEN: u16 = 225;
 pub const TRANSFER_COMPLETE: u16 = 226;
 pub const ENTERING_PASSIVE: u16 = 227;
 pub const ENTERING_EXTENDED_PASSIVE: u16 = 229;
@@ -34,6 +36,8 @@ pub const BAD_SEQUENCE: u16 = 503;
 pub const NOT_IMPLEMENTED_FOR_PARAM: u16 = 504;
 /// A transfer refused because its data connection would not be protected (RFC 4217).
 pub const DATA_PROTECTION_REQUIRED: u16 = 521;
+/// EPSV with a network protocol other than 1 (IPv4) or 2 (IPv6) (RFC 2428).
+pub const NETWORK_PROTOCOL_NOT_SUPPORTED: u16 = 522;
 pub const NOT_LOGGED_IN: u16 = 530;
 /// Refused by policy (RFC 2228): CCC, for one.
 pub const POLICY_DENIED: u16 = 534;
@@ -50,21 +54,29 @@ pub const INVALID_REST: u16 = 554;
 pub struct Reply {
     pub code: u16,
     pub lines: Vec<String>,
+    /// The session ends once this reply is sent.
+    pub closes: bool,
 }
 
 impl Reply {
     pub fn new(code: u16, text: impl Into<String>) -> Reply {
-        Reply { code, lines: vec![text.into()] }
+        Reply { code, lines: vec![text.into()], closes: false }
     }
 
     pub fn multi(code: u16, lines: Vec<String>) -> Reply {
-        Reply { code, lines }
+        Reply { code, lines, closes: false }
+    }
+
+    /// A reply after which the server closes the control connection (a 421, as a rule).
+    pub fn closing(code: u16, text: impl Into<String>) -> Reply {
+        Reply { closes: true, ..Reply::new(code, text) }
     }
 
     /// Formats the reply for the wire. Multi-line replies follow RFC 959: `code-first`, inner lines
     /// indented by a space (so none can pose as the closing line), `code last`. CR and LF inside the
     /// text are replaced so no reply can smuggle a second one.
     pub fn to_wire(&self, out: &mut Vec<u8>) {
+        // SECURITY: no reply injection: CR/LF in reply text become spaces.
         let clean = |text: &str| text.replace(['\r', '\n'], " ");
         match self.lines.as_slice() {
             [] => out.extend_from_slice(format!("{} \r\n", self.code).as_bytes()),

@@ -38,13 +38,6 @@ impl Session {
     }
 
     /// What FEAT advertises when TLS is configured.
-    pub(super) fn security_features(&self) -> Vec<String> {
-        match self.shared.tls {
-            Some(_) => ["AUTH TLS", "AUTH SSL", "PBSZ", "PROT"].map(String::from).to_vec(),
-            None => Vec::new(),
-        }
-    }
-
     pub(super) fn auth(&mut self, mechanism: &str) -> Handled {
         let Some(tls) = &self.shared.tls else {
             return self.reply(NOT_IMPLEMENTED, "TLS is not configured on this server.");
@@ -95,6 +88,7 @@ impl Session {
         }
     }
 
+    // SECURITY: an encrypted control connection stays encrypted.
     pub(super) fn ccc(&mut self) -> Handled {
         self.reply(POLICY_DENIED, "CCC refused: the control connection stays encrypted.")
     }
@@ -126,13 +120,13 @@ impl Session {
         ))
     }
 
-    /// After the 150 reply (clients start the handshake only then): under PROT P the data connection
-    /// becomes TLS, this server being the TLS server in both passive and active mode.
     /// Whether the next data connection gets a TLS handshake (PROT P).
     pub(super) fn data_is_private(&self) -> bool {
         self.security.acceptor.is_some() && self.security.protection == Protection::Private
     }
 
+    /// After the 150 reply (clients start the handshake only then): under PROT P the data connection
+    /// becomes TLS, this server being the TLS server in both passive and active mode.
     pub(super) fn protect_data(&self, data: Stream) -> Result<Stream, Reply> {
         let Some(acceptor) =
             self.security.acceptor.as_ref().filter(|_| self.security.protection == Protection::Private)

@@ -1,4 +1,5 @@
-//! Data transfers: PASV EPSV PORT EPRT, RETR STOR APPE STOU, LIST NLST MLSD.
+//! Data transfers: their parameters (TYPE MODE STRU REST ALLO), PASV EPSV PORT EPRT, RETR STOR APPE STOU,
+//! LIST NLST MLSD, and ABOR between transfers.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
@@ -30,12 +31,33 @@ pub enum StoreKind {
     Stou,
 }
 
-impl StoreKind {
+/// A transfer, as its log lines name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Transfer {
+    Download,
+    Upload(StoreKind),
+    Listing(ListFormat),
+}
+
+impl Transfer {
     fn verb(self) -> &'static str {
         match self {
-            StoreKind::Stor => "STOR",
-            StoreKind::Appe => "APPE",
-            StoreKind::Stou => "STOU",
+            Transfer::Download => "RETR",
+            Transfer::Upload(StoreKind::Stor) => "STOR",
+            Transfer::Upload(StoreKind::Appe) => "APPE",
+            Transfer::Upload(StoreKind::Stou) => "STOU",
+            Transfer::Listing(ListFormat::Long) => "LIST",
+            Transfer::Listing(ListFormat::Names) => "NLST",
+            Transfer::Listing(ListFormat::Facts) => "MLSD",
+        }
+    }
+
+    /// The xferlog direction; listings are not file transfers and have none.
+    fn direction(self) -> Option<xferlog::Direction> {
+        match self {
+            Transfer::Download => Some(xferlog::Direction::Outgoing),
+            Transfer::Upload(_) => Some(xferlog::Direction::Incoming),
+            Transfer::Listing(_) => None,
         }
     }
 }
@@ -57,6 +79,36 @@ pub fn strip_list_options(args: &str) -> &str {
 const LISTING_BATCH: usize = 64 * 1024;
 
 impl Session {
+    pub(super) fn set_type(&mut self, kind: TransferType) -> Handled {
+        self.transfer_type = kind;
+        let name = if kind == TransferType::Ascii { "ASCII" } else { "Binary" };
+        self.reply(OK, format!("Switching to {name} mode."))
+    }
+
+    pub(super) fn mode(&mut self) -> Handled {
+        self.reply(OK, "Mode set to S.")
+    }
+
+    pub(super) fn stru(&mut self) -> Handled {
+        self.reply(OK, "Structure set to F.")
+    }
+
+    pub(super) fn allo(&mut self) -> Handled {
+        self.reply(NOT_NEEDED, "ALLO command ignored.")
+    }
+
+    /// REST: the offset of the next RETR or STOR; it holds until then (clients send PASV or TYPE
+    /// between REST and RETR).
+    pub(super) fn rest(&mut self, offset: u64) -> Handled {
+        self.restart_offset = offset;
+        self.reply(PENDING_FURTHER_INFO, format!("Restart position accepted ({offset})."))
+    }
+
+    /// ABOR between transfers (during one, the transfer loop answers it).
+    pub(super) fn abor(&mut self) -> Handled {
+        self.reply(DATA_CONNECTION_OPEN, "No transfer to ABOR.")
+    }
+
     pub(super) fn pasv(&mut self) -> Handled {
         if self.epsv_all {
             return self.reply(BAD_SEQUENCE, "EPSV ALL is in effect: use EPSV.");
@@ -65,7 +117,7 @@ impl Session {
             (Some(IpAddr::V4(address)), _) | (None, IpAddr::V4(address)) => address,
             _ => return self.reply(SYNTAX_ERROR_ARGS, "PASV needs IPv4; use EPSV on IPv6."),
         };
-        let port = or_reply!(self, self.open_passive());
+        let port = self.open_passive()?;
         let [a, b, c, d] = advertised.octets();
         let [hi, lo] = port.to_be_bytes();
         self.reply(ENTERING_PASSIVE, format!("Entering Passive Mode ({a},{b},{c},{d},{hi},{lo})."))
@@ -76,7 +128,7 @@ impl Session {
             self.epsv_all = true;
             return self.reply(OK, "EPSV ALL ok: PORT, EPRT and PASV are now refused.");
         }
-        let port = or_reply!(self, self.open_passive());
+        let port = self.open_passive()?;
         self.reply(ENTERING_EXTENDED_PASSIVE, format!("Entering Extended Passive Mode (|||{port}|)"))
     }
 
@@ -123,10 +175,10 @@ impl Session {
                 // The pending command gets its failure reply; the caller sends ABOR's own reply.
                 self.control
                     .reply(&Reply::new(CANT_OPEN_DATA, "No data connection: aborted by client."))
-                    .map_err(|_| Reply::new(SERVICE_UNAVAILABLE, "Control connection lost."))?;
+                    .map_err(|_| Reply::closing(SERVICE_UNAVAILABLE, "Control connection lost."))?;
                 Err(Reply::new(TRANSFER_COMPLETE, "ABOR successful."))
             }
-            Err(SetupError::ControlClosed) => Err(Reply::new(SERVICE_UNAVAILABLE, "Control connection lost.")),
+            Err(SetupError::ControlClosed) => Err(Reply::closing(SERVICE_UNAVAILABLE, "Control connection lost.")),
             Err(SetupError::Failed(e)) => {
                 log::warn!("{peer}: data connection failed: {e}");
                 Err(Reply::new(CANT_OPEN_DATA, format!("Failed to establish data connection: {e}")))
@@ -141,26 +193,26 @@ impl Session {
     }
 
     pub(super) fn retr(&mut self, name: &str) -> Handled {
-        let path = or_reply!(self, self.resolve(name));
+        let path = self.resolve(name)?;
         let offset = std::mem::take(&mut self.restart_offset);
         let size = match self.logged_in().storage.metadata(&path) {
             Ok(meta) if meta.is_dir() => return self.reply(FILE_UNAVAILABLE, format!("{path}: Is a directory")),
             Ok(meta) => meta.size,
-            Err(e) => return self.send(&self.storage_refused("RETR", &path, &e)),
+            Err(e) => return self.send(&self.storage_refused(Transfer::Download, &path, &e)),
         };
         if offset > size {
             return self.reply(INVALID_REST, format!("Restart offset {offset} is beyond the file's size {size}"));
         }
         let mut file = match self.logged_in().storage.open_read(&path, offset) {
             Ok(file) => file,
-            Err(e) => return self.send(&self.storage_refused("RETR", &path, &e)),
+            Err(e) => return self.send(&self.storage_refused(Transfer::Download, &path, &e)),
         };
-        let data = or_reply!(self, self.open_data());
+        let data = self.open_data()?;
         self.reply(
             OPENING_DATA,
             format!("Opening {} mode data connection for {path} ({size} bytes).", self.mode_name()),
         )?;
-        let mut data = or_reply!(self, self.protect_data(data));
+        let mut data = self.protect_data(data)?;
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
@@ -169,26 +221,26 @@ impl Session {
         let bytes = watch.bytes;
         self.buffer = buffer;
         self.close_data(data, &outcome);
-        self.finish_transfer("RETR", &path, bytes, started, outcome, Ok(()))
+        self.finish_transfer(Transfer::Download, &path, bytes, started, outcome, Ok(()))
     }
 
     pub(super) fn store(&mut self, name: &str, kind: StoreKind) -> Handled {
-        or_reply!(self, self.require_writable());
+        self.require_writable()?;
         let offset = std::mem::take(&mut self.restart_offset);
         let mode = 0o666 & !self.umask;
         let target = match kind {
             StoreKind::Stou => None,
-            StoreKind::Stor | StoreKind::Appe => Some(or_reply!(self, self.resolve(name))),
+            StoreKind::Stor | StoreKind::Appe => Some(self.resolve(name)?),
         };
         // The data connection before the file: STOR truncates at open, so a client whose data
         // connection never arrives (NAT, ABOR) must not have emptied the file it meant to replace.
-        let data = or_reply!(self, self.open_data());
+        let data = self.open_data()?;
         // Under PROT P the connection is only usable after its TLS handshake, which follows the 150
         // reply; the file waits for that too. STOU creates a new file, which its 150 reply names.
         let (path, mut file, mut data) = match target {
             Some(path) if self.data_is_private() => {
                 self.reply(OPENING_DATA, self.upload_opening(kind, &path))?;
-                let data = or_reply!(self, self.protect_data(data));
+                let data = self.protect_data(data)?;
                 match self.open_upload(&path, kind, offset, mode) {
                     Ok(file) => (path, file, data),
                     Err(reply) => {
@@ -199,14 +251,14 @@ impl Session {
             }
             target => {
                 let (path, file) = match target {
-                    None => or_reply!(self, self.create_unique(mode)),
+                    None => self.create_unique(mode)?,
                     Some(path) => {
-                        let file = or_reply!(self, self.open_upload(&path, kind, offset, mode));
+                        let file = self.open_upload(&path, kind, offset, mode)?;
                         (path, file)
                     }
                 };
                 self.reply(OPENING_DATA, self.upload_opening(kind, &path))?;
-                let data = or_reply!(self, self.protect_data(data));
+                let data = self.protect_data(data)?;
                 (path, file, data)
             }
         };
@@ -227,7 +279,7 @@ impl Session {
                 Ok(())
             }
         };
-        self.finish_transfer(kind.verb(), &path, bytes, started, outcome, closed)
+        self.finish_transfer(Transfer::Upload(kind), &path, bytes, started, outcome, closed)
     }
 
     /// The text of an upload's 150 reply: STOU's names the file it chose (RFC 1123).
@@ -251,15 +303,16 @@ impl Session {
             (_, 0) => WriteMode::Truncate,
             (_, offset) => WriteMode::At(offset),
         };
-        self.logged_in().storage.open_write(path, how, mode).map_err(|e| self.storage_refused(kind.verb(), path, &e))
+        let refused = |e| self.storage_refused(Transfer::Upload(kind), path, &e);
+        self.logged_in().storage.open_write(path, how, mode).map_err(refused)
     }
 
     /// A transfer the storage refused before any data moved: its reply, and, as for every transfer that
     /// did not complete, a log line and an xferlog line.
-    fn storage_refused(&self, verb: &str, path: &VPath, error: &crate::storage::Error) -> Reply {
+    fn storage_refused(&self, transfer: Transfer, path: &VPath, error: &crate::storage::Error) -> Reply {
         let user = &self.logged_in().identity.user;
-        log::info!("{}: {user} {verb} {path} refused: {error}", self.control.peer);
-        self.log_transfer(verb, path, 0, std::time::Duration::ZERO, false);
+        log::info!("{}: {user} {} {path} refused: {error}", self.control.peer, transfer.verb());
+        self.log_transfer(transfer, path, 0, std::time::Duration::ZERO, false);
         storage_reply(path, error)
     }
 
@@ -272,7 +325,7 @@ impl Session {
             match self.logged_in().storage.open_write(&path, WriteMode::CreateNew, mode) {
                 Ok(file) => return Ok((path, file)),
                 Err(e) if e.kind == crate::storage::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(self.storage_refused("STOU", &path, &e)),
+                Err(e) => return Err(self.storage_refused(Transfer::Upload(StoreKind::Stou), &path, &e)),
             }
         }
         Err(Reply::new(FILE_UNAVAILABLE, "Could not find a unique file name"))
@@ -289,7 +342,7 @@ impl Session {
     /// Sends the closing replies of a transfer and logs it.
     fn finish_transfer(
         &mut self,
-        verb: &str,
+        transfer: Transfer,
         path: &VPath,
         bytes: u64,
         started: Instant,
@@ -334,10 +387,11 @@ impl Session {
             ),
         };
         log::info!(
-            "{peer}: {user} {verb} {path} {bytes} bytes in {:.3}s ({rate:.1} MB/s): {status}",
+            "{peer}: {user} {} {path} {bytes} bytes in {:.3}s ({rate:.1} MB/s): {status}",
+            transfer.verb(),
             elapsed.as_secs_f64()
         );
-        self.log_transfer(verb, path, bytes, elapsed, complete);
+        self.log_transfer(transfer, path, bytes, elapsed, complete);
         if replies.is_empty() {
             return Ok(Flow::Close);
         }
@@ -348,8 +402,15 @@ impl Session {
     }
 
     /// One xferlog line per file transfer, complete or not.
-    fn log_transfer(&self, verb: &str, path: &VPath, bytes: u64, duration: std::time::Duration, complete: bool) {
-        let (Some(log), Some(direction)) = (&self.shared.xferlog, transfer_direction(verb)) else { return };
+    fn log_transfer(
+        &self,
+        transfer: Transfer,
+        path: &VPath,
+        bytes: u64,
+        duration: std::time::Duration,
+        complete: bool,
+    ) {
+        let (Some(log), Some(direction)) = (&self.shared.xferlog, transfer.direction()) else { return };
         let identity = &self.logged_in().identity;
         let record = xferlog::Transfer {
             finished: SystemTime::now(),
@@ -371,7 +432,7 @@ impl Session {
             ListFormat::Facts => args.unwrap_or("."),
             _ => strip_list_options(args.unwrap_or("")),
         };
-        let path = or_reply!(self, self.resolve(target));
+        let path = self.resolve(target)?;
         let meta = match self.logged_in().storage.metadata(&path) {
             Ok(meta) => meta,
             Err(e) => return self.send(&storage_reply(&path, &e)),
@@ -389,9 +450,9 @@ impl Session {
             let name = path.file_name().unwrap_or("/").to_string();
             Box::new(std::iter::once(Ok(crate::storage::DirEntry { name, metadata: meta })))
         };
-        let data = or_reply!(self, self.open_data());
+        let data = self.open_data()?;
         self.reply(OPENING_DATA, "Here comes the directory listing.")?;
-        let mut data = or_reply!(self, self.protect_data(data));
+        let mut data = self.protect_data(data)?;
         let started = Instant::now();
         let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.abort_transfers);
         let user = self.user.as_ref().expect("logged in");
@@ -403,16 +464,8 @@ impl Session {
         log::debug!("{}: listing of {path}: {bytes} bytes in {:.3?}", self.control.peer, started.elapsed());
         match outcome {
             Outcome::Complete => self.reply(TRANSFER_COMPLETE, "Directory send OK."),
-            other => self.finish_transfer("LIST", &path, bytes, started, other, Ok(())),
+            other => self.finish_transfer(Transfer::Listing(format), &path, bytes, started, other, Ok(())),
         }
-    }
-}
-
-fn transfer_direction(verb: &str) -> Option<xferlog::Direction> {
-    match verb {
-        "RETR" => Some(xferlog::Direction::Outgoing),
-        "STOR" | "APPE" | "STOU" => Some(xferlog::Direction::Incoming),
-        _ => None,
     }
 }
 

@@ -46,6 +46,7 @@ impl Backend for LocalBackend {
         let home = self.root.join(home.relative());
         let home = fs::canonicalize(&home)
             .map_err(|e| Error::new(ErrorKind::NotFound, format!("home {}: {e}", home.display())))?;
+        // SECURITY: confinement: the home, after symlinks, lies under --local-root.
         if !home.starts_with(&self.root) || !home.is_dir() {
             return Err(Error::new(ErrorKind::NotFound, format!("home {} is not a directory", home.display())));
         }
@@ -98,6 +99,8 @@ impl LocalStorage {
             },
             Err(e) => return Err(e.into()),
         };
+        // SECURITY: confinement: the real path, after symlinks, lies under the home; a symlink out
+        // is refused, never followed.
         if checked.starts_with(&self.home) {
             Ok(real)
         } else {
@@ -133,6 +136,7 @@ impl LocalStorage {
             return Ok(link_meta);
         }
         match fs::canonicalize(entry.path()) {
+            // SECURITY: confinement: listings do not follow symlinks out of the home either.
             Ok(target) if target.starts_with(&self.home) => fs::metadata(target),
             _ => Ok(link_meta),
         }

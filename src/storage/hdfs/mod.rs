@@ -121,6 +121,8 @@ impl Backend for HdfsBackend {
 
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>> {
         let builder = self.settings.builder();
+        // SECURITY: the session acts in HDFS as its user (its own TGT, or its name under simple
+        // authentication), so HDFS permissions and quotas apply to it.
         let builder = match identity.credentials.as_ref().and_then(|c| c.ticket_cache()) {
             Some(cache) => builder.ticket_cache(cache),
             None => builder.user_name(&identity.user),
