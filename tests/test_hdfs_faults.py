@@ -3,8 +3,8 @@
 Every failure must end in either a complete file with 226, or a 4xx/5xx reply plus an xferlog line that
 says the transfer did not complete; never a 226 for a short file, never a hung worker. The faults are
 real: DataNodes and NameNodes of the module's own clusters (scripts/hdfs-cluster.sh, destructive work
-stays off the session's shared cluster) are stopped, restarted, put in safe mode, failed over, and a
-space quota is set, through the fixture's `ctl` verbs.
+stays off the session's shared cluster) are stopped, restarted, put in safe mode, failed over, and space
+and name quotas are set, through the fixture's `ctl` verbs.
 
 - `fault_cluster`: a NameNode and 3 DataNodes, 2 replicas per block. `fault_server` on it uses 256 KiB
   blocks, so a few MiB make a file of many blocks and a write pipeline that moves from DataNode to
@@ -18,7 +18,6 @@ import io
 import os
 import re
 import socket
-import time
 from collections import Counter
 
 import pytest
