@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""hdfsftpd next to vsftpd on this machine: the same work against both, alternating, medians.
+"""hdfsftpd next to vsftpd, pure-ftpd and ProFTPD on this machine: the same work against each,
+alternating, medians, and hdfsftpd's ratio against the best of its peers.
 
-A benchmark, not a test: it prints `metric=... hdfsftpd=... vsftpd=... ratio=...` lines and writes them
-to target/bench.txt; nothing is asserted. Everything runs on loopback; both servers serve the same
-tmpfs directory, are started here with generated settings on free high ports, and are stopped by pid.
-vsftpd serves it anonymously with uploads allowed (vsftpd's local users need system accounts and PAM,
-which a benchmark must not touch); hdfsftpd serves it to a users-file user.
+A benchmark, not a test: it prints `metric=... hdfsftpd=... vsftpd=... pure-ftpd=... proftpd=...
+best_peer=... ratio=...` lines and writes them to target/bench.txt; nothing is asserted. Everything
+runs on loopback; all servers serve the same tmpfs directory, are started here with generated settings
+on free high ports, and are stopped by pid. vsftpd serves it anonymously with uploads allowed (vsftpd's
+local users need system accounts and PAM, which a benchmark must not touch); hdfsftpd, pure-ftpd
+(PureDB) and ProFTPD (AuthUserFile) serve it to a virtual user whose password is the same SHA-512 crypt
+hash in each. pure-ftpd and ProFTPD are Debian's packages unpacked into a cache, not installed
+(scripts/provision-bench-peers.sh). FTPS is explicit (AUTH TLS) for all: pure-ftpd has no implicit FTPS.
 
   scripts/bench.py [--runs N] [--size-mib N] [--quick] [--only GROUP[,GROUP...]] [--output FILE]
 
@@ -18,6 +22,7 @@ import argparse
 import ftplib
 import io
 import os
+import pwd
 import resource
 import shutil
 import signal
@@ -71,8 +76,10 @@ class CpuGroup:
     processes end unreaped, so their time never reaches the listener's figures in /proc, and polling
     /proc during a transfer took 15% off a 2-core machine's throughput."""
 
+    PREFIX = f"hdfsftpd-bench-{os.getpid()}"
+
     def __init__(self, name):
-        self.path = cgroup2_mount() / f"hdfsftpd-bench-{os.getpid()}-{name}"
+        self.path = cgroup2_mount() / f"{self.PREFIX}-{name}"
         try:
             self.path.mkdir()
         except OSError as e:
@@ -228,21 +235,16 @@ class PeakRss(threading.Thread):
 # ------------------------------------------------------------------------------------------------
 
 class Target:
-    """How to reach one server: its ports, credentials and directory names."""
+    """How to reach one server: its port, credentials and directory names."""
 
-    def __init__(self, name, port, ftps_port, user, password, upload_dir, process, ftps_process=None):
-        self.name, self.port, self.ftps_port = name, port, ftps_port
+    def __init__(self, name, port, user, password, upload_dir, process):
+        self.name, self.port = name, port
         self.user, self.password, self.upload_dir = user, password, upload_dir
-        self.process, self.ftps_process = process, ftps_process
+        self.process = process
 
-    def server(self, scheme):
-        """The process that serves `scheme` (vsftpd runs one per port)."""
-        return self.ftps_process if scheme == "ftps" and self.ftps_process else self.process
-
-    def curl(self, scheme, path):
+    def curl(self, path):
         """curl's URL and credentials for `path`."""
-        port = self.ftps_port if scheme == "ftps" else self.port
-        return ["-u", f"{self.user}:{self.password}", f"{scheme}://{HOST}:{port}/{path}"]
+        return ["-u", f"{self.user}:{self.password}", f"ftp://{HOST}:{self.port}/{path}"]
 
     def ftp(self):
         ftp = ftplib.FTP(timeout=60)
@@ -278,72 +280,132 @@ rsa_cert_file={cert}
 rsa_private_key_file={key}
 require_ssl_reuse=NO
 """
-    port, ftps_port = free_port(), free_port()
-    plain = work / "vsftpd.conf"
+    port = free_port()
+    conf = work / "vsftpd.conf"
     # No passive range: thousands of small transfers would exhaust one in TIME_WAIT.
-    plain.write_text(common + f"listen_port={port}\n")
-    implicit = work / "vsftpd-implicit.conf"
-    implicit.write_text(common + f"listen_port={ftps_port}\nimplicit_ssl=YES\n")
+    conf.write_text(common + f"listen_port={port}\n")
     vsftpd = shutil.which("vsftpd") or "/usr/sbin/vsftpd"
-    process = Process("vsftpd", [vsftpd, str(plain)], port)
-    ftps_process = Process("vsftpd-implicit", [vsftpd, str(implicit)], ftps_port)
-    return Target("vsftpd", port, ftps_port, "anonymous", "bench@", "up", process, ftps_process)
+    return Target("vsftpd", port, "anonymous", "bench@", "up", Process("vsftpd", [vsftpd, str(conf)], port))
+
+
+def password_hash():
+    """The virtual user's password as SHA-512 crypt, the same in every server that checks one."""
+    return run(["openssl", "passwd", "-6", "bench"]).stdout.strip()
 
 
 def start_hdfsftpd(work, cert, key, *extra, name="hdfsftpd", max_clients=256, home="/pub"):
-    port, ftps_port = free_port(), free_port()
+    port = free_port()
     users = work / f"users-{name}"
-    users.write_text(f"bench:{run(['openssl', 'passwd', '-6', 'bench']).stdout.strip()}:{home}:rw\n")
-    cmd = [str(BIN), "--bind", HOST, "--ftp-port", str(port), "--ftps-port", str(ftps_port),
+    users.write_text(f"bench:{password_hash()}:{home}:rw\n")
+    # Every client comes from 127.0.0.1: no per-address cap, as vsftpd's max_per_ip above.
+    cmd = [str(BIN), "--bind", HOST, "--ftp-port", str(port), "--ftps-port", "0",
            "--tls-cert", str(cert), "--tls-key", str(key), "--local-root", str(work), "--users-file", str(users),
-           "--max-clients", str(max_clients), "--log-level", "warn", *extra]
-    return Target(name, port, ftps_port, "bench", "bench", "up", Process(name, cmd, port))
+           "--max-clients", str(max_clients), "--max-per-ip", "0", "--log-level", "warn", *extra]
+    return Target(name, port, "bench", "bench", "up", Process(name, cmd, port))
+
+
+def start_pureftpd(work, cert, key, peers):
+    """pure-ftpd with a PureDB virtual user mapped to the ftp account, chrooted to pub (the /./)."""
+    ftp = pwd.getpwnam("ftp")
+    passwd, pdb = work / "pure-ftpd.passwd", work / "pure-ftpd.pdb"
+    passwd.write_text(f"bench:{password_hash()}:{ftp.pw_uid}:{ftp.pw_gid}::{work}/pub/./::::::::::::\n")
+    run([str(peers / "usr/bin/pure-pw"), "mkdb", str(pdb), "-f", str(passwd)])
+    port = free_port()
+    cmd = [str(peers / "usr/sbin/pure-ftpd"), "-S", f"{HOST},{port}", "-l", f"puredb:{pdb}", "-E", "-H",
+           "-Y", "1", "-2", f"{cert},{key}", "-c", "5000", "-C", "5000", "-u", "1"]
+    return Target("pure-ftpd", port, "bench", "bench", "up", Process("pure-ftpd", cmd, port))
+
+
+def start_proftpd(work, cert, key, peers):
+    """ProFTPD with mod_auth_file's virtual user (the ftp account's ids), chrooted to its home; no
+    login delay (mod_delay's, which would cap it at a few logins a second)."""
+    ftp = pwd.getpwnam("ftp")
+    passwd, group = work / "proftpd.passwd", work / "proftpd.group"
+    passwd.write_text(f"bench:{password_hash()}:{ftp.pw_uid}:{ftp.pw_gid}::{work}/pub:/bin/false\n")
+    group.write_text(f"ftp:x:{ftp.pw_gid}:\n")
+    for path in (passwd, group):
+        path.chmod(0o600)  # mod_auth_file refuses world-readable files
+    port = free_port()
+    conf = work / "proftpd.conf"
+    conf.write_text(f"""ServerType standalone
+ServerName "bench"
+Port {port}
+DefaultAddress {HOST}
+SocketBindTight on
+UseIPv6 off
+User nobody
+Group nogroup
+PidFile {work}/proftpd.pid
+ScoreboardFile {work}/proftpd.scoreboard
+DelayEngine off
+DelayTable none
+WtmpLog off
+TransferLog none
+UseReverseDNS off
+MaxInstances 5000
+AuthOrder mod_auth_file.c
+AuthUserFile {passwd}
+AuthGroupFile {group}
+RequireValidShell off
+DefaultRoot ~
+UseSendfile on
+Umask 022
+ModulePath {peers}/usr/lib/proftpd
+LoadModule mod_tls.c
+TLSEngine on
+TLSRequired off
+TLSRSACertificateFile {cert}
+TLSRSACertificateKeyFile {key}
+TLSOptions NoSessionReuseRequired
+TLSProtocol TLSv1.2 TLSv1.3
+TLSVerifyClient off
+<Directory />
+  AllowOverwrite on
+</Directory>
+""")
+    cmd = [str(peers / "usr/sbin/proftpd"), "-n", "-q", "-c", str(conf)]
+    return Target("proftpd", port, "bench", "bench", "up", Process("proftpd", cmd, port))
 
 
 # ------------------------------------------------------------------------------------------------
 # workloads: each returns one number, higher is better unless noted
 # ------------------------------------------------------------------------------------------------
 
+# curl's flags per mode; FTPS is explicit (AUTH TLS) for every server.
 CURL_TLS = {
-    "plain": ["ftp"],
-    "ftps-prot-p": ["ftps", "-k"],
-    # Explicit FTPS, TLS for the login only (PROT C): curl's --ftp-ssl-control without --ssl-reqd.
-    "ftps-prot-c": ["ftp", "-k", "--ftp-ssl-control"],
+    "plain": [],
+    "ftps-prot-p": ["-k", "--ssl-reqd"],
+    # TLS for the login only (PROT C): curl's --ftp-ssl-control without --ssl-reqd.
+    "ftps-prot-c": ["-k", "--ftp-ssl-control"],
 }
 
 
-def curl_args(mode):
-    scheme, *flags = CURL_TLS[mode]
-    return scheme, flags
-
-
-def metered(target, scheme, size, transfer):
+def metered(target, size, transfer):
     """Runs `transfer()` (which returns MB/s); returns (MB/s, server CPU seconds per GiB moved)."""
-    with CpuMeter(target.server(scheme)) as meter:
+    with CpuMeter(target.process) as meter:
         rate = transfer()
     return rate, meter.seconds / (size / (1 << 30))
 
 
 def retr_mb_s(target, mode, name):
-    scheme, flags = curl_args(mode)
-    out = run(["curl", "-sS", "--fail", *flags, "-o", "/dev/null", "-w", "%{speed_download}",
-               *target.curl(scheme, name)]).stdout
+    out = run(["curl", "-sS", "--fail", *CURL_TLS[mode], "-o", "/dev/null", "-w", "%{speed_download}",
+               *target.curl(name)]).stdout
     return float(out) / 1e6
 
 
 def client_retr_mb_s(target, scheme, name, sink=None):
-    """A download by scripts/ftp_get.rs, where curl, not the server, would set the pace: over TLS (it
-    decrypts slowly) and into a file (it writes 16 KiB at a time)."""
-    port = target.ftps_port if scheme == "ftps" else target.port
-    out = run([str(FTP_GET), scheme, HOST, str(port), target.user, target.password, name, *([str(sink)] if sink else [])])
+    """A download by scripts/ftp_get.rs (`ftp`, or `ftpes`: explicit FTPS with PROT P), where curl,
+    not the server, would set the pace: over TLS (it decrypts slowly) and into a file (it writes 16 KiB
+    at a time)."""
+    out = run([str(FTP_GET), scheme, HOST, str(target.port), target.user, target.password, name,
+               *([str(sink)] if sink else [])])
     got, seconds = out.stdout.split()
     return int(got) / float(seconds) / 1e6
 
 
 def stor_mb_s(target, mode, local, remote):
-    scheme, flags = curl_args(mode)
-    out = run(["curl", "-sS", "--fail", *flags, "-T", str(local), "-w", "%{speed_upload}",
-               *target.curl(scheme, f"{target.upload_dir}/{remote}")]).stdout
+    out = run(["curl", "-sS", "--fail", *CURL_TLS[mode], "-T", str(local), "-w", "%{speed_upload}",
+               *target.curl(f"{target.upload_dir}/{remote}")]).stdout
     return float(out) / 1e6
 
 
@@ -434,27 +496,37 @@ def idle_and_busy(target, idle=1000, busy=100):
 # reporting
 # ------------------------------------------------------------------------------------------------
 
-def report(metric, ours, theirs, unit, other="vsftpd"):
-    shown = [f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}" for v in (ours, theirs)]
-    ratio = f"{ours / theirs:.2f}" if theirs else "inf"
-    line = f"metric={metric} hdfsftpd={shown[0]} {other}={shown[1]} ratio={ratio} unit={unit}"
+def report(metric, figures, unit, lower_is_better=False):
+    """One metric line: every server's figure (`figures`: name -> value, hdfsftpd first), the best
+    peer, and hdfsftpd's figure divided by that peer's."""
+    ours = figures["hdfsftpd"]
+    peers = {name: value for name, value in figures.items() if name != "hdfsftpd"}
+    best = (min if lower_is_better else max)(peers, key=peers.get)
+    if peers[best]:
+        ratio = f"{ours / peers[best]:.2f}"
+    else:
+        ratio = "1.00" if ours == peers[best] else "inf"
+    shown = " ".join(f"{name}={value:.2f}" if abs(value) < 10 else f"{name}={value:.1f}"
+                     for name, value in figures.items())
+    line = f"metric={metric} {shown} best_peer={best} ratio={ratio} unit={unit}"
     print(line, flush=True)
     RESULTS.append(line)
 
 
 def alternate(runs, targets, measure):
-    """Runs `measure(target)` on each target, `runs` rounds, who goes first changing every round; the
-    medians, in the order of `targets`. One unrecorded round first: the first large write on a fresh
+    """Runs `measure(target)` on each target, `runs` rounds, the order rotating every round; the
+    medians, by target name. One unrecorded round first: the first large write on a fresh
     machine pays for the kernel's first touch of its memory, whichever server does it. A measure may
     return a tuple of figures; then each gets its median: a list of tuples comes back."""
     for target in targets:
         measure(target)
     samples = {t.name: [] for t in targets}
     for round_ in range(runs):
-        for target in targets[round_ % 2:] + targets[:round_ % 2]:
+        first = round_ % len(targets)
+        for target in targets[first:] + targets[:first]:
             samples[target.name].append(measure(target))
     print_samples(samples)
-    return [medians(samples[t.name]) for t in targets]
+    return {t.name: medians(samples[t.name]) for t in targets}
 
 
 def medians(values):
@@ -471,10 +543,16 @@ def print_samples(samples):
               flush=True)
 
 
-def versions():
+def provision_peers():
+    """The unpacked root of pure-ftpd and ProFTPD (scripts/provision-bench-peers.sh)."""
+    return Path(run([str(REPO / "scripts/provision-bench-peers.sh")]).stdout.strip().splitlines()[-1])
+
+
+def versions(peers):
     lines = [
         run([str(BIN), "--version"]).stdout.strip(),
         run(["dpkg-query", "-W", "-f", "vsftpd ${Version}", "vsftpd"]).stdout.strip(),
+        *(peers / "versions.txt").read_text().splitlines(),
         run(["curl", "--version"]).stdout.splitlines()[0],
         run(["openssl", "version"]).stdout.strip(),
         f"python {sys.version.split()[0]}",
@@ -492,7 +570,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--quick", action="store_true", help="small sizes, one run: a smoke test of the bench")
+    parser.add_argument("--quick", action="store_true", help="small sizes and counts, one run: a smoke test of the bench")
     parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups to run [all]")
     parser.add_argument("--output", type=Path, default=REPO / "target/bench.txt",
                         help="where the results go as well [target/bench.txt]")
@@ -503,8 +581,10 @@ def main():
     if args.quick:
         args.runs, args.size_mib = 1, 64
     raise_fd_limit()
-    tool_versions = versions()
+    peers = provision_peers()
+    tool_versions = versions(peers)
     work = Path(tempfile.mkdtemp(prefix="hdfsftpd-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    print(f"# work directory {work}, cgroups {CpuGroup.PREFIX}-*", flush=True)
     os.chmod(work, 0o755)
     servers = []
     try:
@@ -520,34 +600,43 @@ def main():
         (work / "pub" / "1m.bin").write_bytes(os.urandom(1 << 20))
         run([str(REPO / "scripts/make-test-cert.sh"), str(work / "tls")])
         cert, key = work / "tls/cert.pem", work / "tls/key.pem"
-        ours = start_hdfsftpd(work, cert, key)
-        theirs = start_vsftpd(work, cert, key)
-        servers += [ours.process, theirs.process, theirs.ftps_process]
-        targets = [ours, theirs]
+        targets = []
+        for start in (start_hdfsftpd, start_vsftpd):
+            targets.append(start(work, cert, key))
+            servers.append(targets[-1].process)
+        for start in (start_pureftpd, start_proftpd):
+            targets.append(start(work, cert, key, peers))
+            servers.append(targets[-1].process)
         size = f"{args.size_mib}MiB"
 
         if "transfers" in only:
             gib = args.size_mib << 20
             for mode in ["plain", "ftps-prot-p", "ftps-prot-c"]:
-                scheme = curl_args(mode)[0]
                 if mode == "ftps-prot-p":
-                    fetch = lambda t, name: client_retr_mb_s(t, "ftps", name)
+                    fetch = lambda t, name: client_retr_mb_s(t, "ftpes", name)
                 else:
                     fetch = lambda t, name: retr_mb_s(t, mode, name)
-                retr = lambda t: metered(t, scheme, gib, lambda: fetch(t, "big.bin"))
-                stor = lambda t: metered(t, scheme, gib, lambda: stor_mb_s(t, mode, big, f"{t.name}-{mode}.bin"))
+                retr = lambda t: metered(t, gib, lambda: fetch(t, "big.bin"))
+                stor = lambda t: metered(t, gib, lambda: stor_mb_s(t, mode, big, f"{t.name}-{mode}.bin"))
                 for verb, measure in [("retr", retr), ("stor", stor)]:
-                    (ours_rate, ours_cpu), (theirs_rate, theirs_cpu) = alternate(args.runs, targets, measure)
-                    report(f"{verb}_{size}_{mode}", ours_rate, theirs_rate, "MB/s")
-                    report(f"{verb}_{size}_{mode}_server_cpu", ours_cpu, theirs_cpu, "CPU s/GiB (lower is better)")
+                    figures = alternate(args.runs, targets, measure)
+                    report(f"{verb}_{size}_{mode}", {n: f[0] for n, f in figures.items()}, "MB/s")
+                    report(f"{verb}_{size}_{mode}_server_cpu", {n: f[1] for n, f in figures.items()},
+                           "CPU s/GiB (lower is better)", lower_is_better=True)
+        # Fewer in the quick mode: ProFTPD's daemon takes 200 ms per new session.
+        small, logins = (100, 40) if args.quick else (500, 200)
         if "small" in only:
-            report("small_files_4KiB_up_and_down", *alternate(args.runs, targets, small_files_per_s), "files/s")
+            small_files = lambda t: small_files_per_s(t, count=small)
+            report("small_files_4KiB_up_and_down", alternate(args.runs, targets, small_files), "files/s")
         if "logins" in only:
-            report("sequential_login_quit", *alternate(args.runs, targets, logins_per_s), "sessions/s")
+            sequential = lambda t: logins_per_s(t, count=logins)
+            report("sequential_login_quit", alternate(args.runs, targets, sequential), "sessions/s")
         if "burst" in only:
-            bursts = [burst(t) for t in targets]
-            report("burst_200_clients_failed_ops", bursts[0][0], bursts[1][0], "failures (lower is better)")
-            report("burst_200_clients_peak_rss", bursts[0][1], bursts[1][1], "MiB (lower is better)")
+            bursts = {t.name: burst(t) for t in targets}
+            report("burst_200_clients_failed_ops", {n: b[0] for n, b in bursts.items()},
+                   "failures (lower is better)", lower_is_better=True)
+            report("burst_200_clients_peak_rss", {n: b[1] for n, b in bursts.items()},
+                   "MiB (lower is better)", lower_is_better=True)
         if "scale" in only:
             scale = start_hdfsftpd(work, cert, key, name="hdfsftpd-1200", max_clients=1200)
             servers.append(scale.process)
@@ -599,8 +688,8 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
             samples[name].append(measures[name]())
     print_samples(samples)
     median = {name: statistics.median(values) for name, values in samples.items()}
-    report(f"hdfs_retr_{size}", median["ftp_get"], median["direct_get"], "MB/s", "direct_libhdfs")
-    report(f"hdfs_stor_{size}", median["ftp_put"], median["direct_put"], "MB/s", "direct_libhdfs")
+    report(f"hdfs_retr_{size}", {"hdfsftpd": median["ftp_get"], "direct_libhdfs": median["direct_get"]}, "MB/s")
+    report(f"hdfs_stor_{size}", {"hdfsftpd": median["ftp_put"], "direct_libhdfs": median["direct_put"]}, "MB/s")
 
 
 def read_env(path):
@@ -619,6 +708,7 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
     starts a JVM, which takes seconds."""
     small_count = 20 if quick else 200
     cluster_dir = Path(tempfile.mkdtemp(prefix="hdfsftpd-bench-cluster-"))
+    print(f"# cluster directory {cluster_dir}", flush=True)
     gateway = None
     try:
         run([str(HDFS_CLUSTER), "start", str(cluster_dir)])
@@ -662,11 +752,10 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
                 samples[name].append(measures[name]())
         print_samples(samples)
         median = {name: statistics.median(values) for name, values in samples.items()}
-        for verb, ftp_side in [("retr", "get"), ("stor", "put")]:
-            report(f"cluster_{verb}_{size}_vs_java_cli", median[f"ftp_{ftp_side}"], median[f"cli_{ftp_side}"], "MB/s",
-                   "java_cli")
-            report(f"cluster_{verb}_{size}_vs_direct_libhdfs", median[f"ftp_{ftp_side}"],
-                   median[f"direct_{ftp_side}"], "MB/s", "direct_libhdfs")
+        for verb, side in [("retr", "get"), ("stor", "put")]:
+            figures = {"hdfsftpd": median[f"ftp_{side}"], "java_cli": median[f"cli_{side}"],
+                       "direct_libhdfs": median[f"direct_{side}"]}
+            report(f"cluster_{verb}_{size}", figures, "MB/s")
         print(f"# java CLI start-up (FsShell -test -d /): {java_cli('-test', '-d', '/'):.2f} s", flush=True)
 
         # Small files: COUNT up then down, one FTP session, next to one FsShell -put and one -get of them all.
@@ -690,8 +779,8 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
             for name, measure in [("ftp", ftp_small), ("cli", cli_small)][:: 1 if round_ % 2 == 0 else -1]:
                 small[name].append(measure())
         print_samples(small)
-        report(f"cluster_small_files_{small_count}_4KiB_up_and_down", statistics.median(small["ftp"]),
-               statistics.median(small["cli"]), "files/s", "java_cli")
+        report(f"cluster_small_files_{small_count}_4KiB_up_and_down",
+               {"hdfsftpd": statistics.median(small["ftp"]), "java_cli": statistics.median(small["cli"])}, "files/s")
     finally:
         if gateway:
             gateway.process.stop()

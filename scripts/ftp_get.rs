@@ -1,5 +1,6 @@
 //! The benchmark's download client: fetches one file over plain FTP or implicit FTPS (PROT P), writes
-//! it to LOCAL or discards it, and prints `BYTES SECONDS` (from RETR to the 226 reply).
+//! it to LOCAL or discards it, and prints `BYTES SECONDS` (from RETR to the 226 reply). `ftps` is
+//! implicit FTPS, `ftpes` explicit (AUTH TLS on the plain port; pure-ftpd has no implicit FTPS).
 //!
 //! LOCAL is overwritten in place and cut to length at the end, as `hdfs_copy get` does: a file written
 //! in an earlier round keeps its pages, so the kernel's page allocation (slow and erratic on a VM with
@@ -9,9 +10,9 @@
 //! with two receives, and it writes what it gets in 16 KiB pieces. On a 2-core machine that set the
 //! pace, not the server. This client receives 1 MiB at a time and writes whole megabytes.
 //!
-//!   ftp_get ftp|ftps HOST PORT USER PASSWORD PATH [LOCAL]
+//!   ftp_get ftp|ftps|ftpes HOST PORT USER PASSWORD PATH [LOCAL]
 
-use native_tls::TlsConnector;
+use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -56,14 +57,16 @@ impl Write for ReadAhead {
 
 /// Plain TCP, or TLS with any certificate (the benchmark's servers use one made for the run).
 struct Transport {
-    tls: Option<TlsConnector>,
+    tls: Option<SslConnector>,
     host: String,
 }
 
 impl Transport {
     fn open(&self, tcp: TcpStream) -> Result<Box<dyn Connection>> {
         Ok(match &self.tls {
-            Some(connector) => Box::new(connector.connect(&self.host, ReadAhead::new(tcp)?)?),
+            Some(connector) => {
+                Box::new(connector.configure()?.verify_hostname(false).connect(&self.host, ReadAhead::new(tcp)?)?)
+            }
             None => Box::new(tcp),
         })
     }
@@ -127,21 +130,34 @@ fn fill(data: &mut dyn Connection, buffer: &mut [u8]) -> io::Result<usize> {
 
 fn fetch(args: &[String]) -> Result<(u64, f64)> {
     let [scheme, host, port, user, password, path, local @ ..] = args else {
-        return Err("usage: ftp_get ftp|ftps HOST PORT USER PASSWORD PATH [LOCAL]".into());
+        return Err("usage: ftp_get ftp|ftps|ftpes HOST PORT USER PASSWORD PATH [LOCAL]".into());
     };
-    let tls = match scheme.as_str() {
-        "ftp" => None,
-        "ftps" => Some(
-            TlsConnector::builder().danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true).build()?,
-        ),
-        other => return Err(format!("unknown scheme {other} (ftp or ftps)").into()),
+    let connector = || -> Result<SslConnector> {
+        let mut builder = SslConnector::builder(SslMethod::tls())?;
+        builder.set_verify(SslVerifyMode::NONE);
+        Ok(builder.build())
+    };
+    let (tls, explicit) = match scheme.as_str() {
+        "ftp" => (None, false),
+        "ftps" => (Some(connector()?), false),
+        "ftpes" => (Some(connector()?), true),
+        other => return Err(format!("unknown scheme {other} (ftp, ftps or ftpes)").into()),
     };
     let transport = Transport { tls, host: host.clone() };
     let mut output =
         local.first().map(|path| OpenOptions::new().write(true).create(true).truncate(false).open(path)).transpose()?;
-    let mut control =
-        Control { connection: BufReader::new(transport.open(TcpStream::connect(format!("{host}:{port}"))?)?) };
-    control.exchange(None, "2")?;
+    let tcp = TcpStream::connect(format!("{host}:{port}"))?;
+    let mut control = if explicit {
+        let plain: Box<dyn Connection> = Box::new(tcp.try_clone()?);
+        let mut plain = Control { connection: BufReader::new(plain) };
+        plain.exchange(None, "2")?;
+        plain.exchange(Some("AUTH TLS"), "2")?;
+        Control { connection: BufReader::new(transport.open(tcp)?) }
+    } else {
+        let mut control = Control { connection: BufReader::new(transport.open(tcp)?) };
+        control.exchange(None, "2")?;
+        control
+    };
     // A server may log an anonymous user in at USER (230) without asking for a password.
     if control.exchange(Some(&format!("USER {user}")), "23")?.starts_with('3') {
         control.exchange(Some(&format!("PASS {password}")), "2")?;

@@ -16,7 +16,7 @@
 #       blocks PATH (per block, the DataNodes holding it: "0,2 1,2"; the block being written included)
 #       stat PATH (owner group mode replication length mtime-ms type) | ls DIR | exists PATH
 #       mkdir PATH [OWNER [MODE]] | put LOCAL PATH [OWNER [MODE]] | get PATH LOCAL | chmod PATH MODE | rm PATH
-#       touch DIR PREFIX COUNT OWNER (COUNT empty files) | fill PATH BYTES OWNER (BYTES zero bytes)
+#       touch DIR PREFIX COUNT OWNER [SUFFIX] (COUNT empty files) | fill PATH BYTES OWNER (BYTES zero bytes)
 #   scripts/hdfs-cluster.sh stop DIR
 #       stops the cluster (and its KDC) by pid; nothing is left running.
 set -euo pipefail

@@ -42,7 +42,7 @@ cat <<'TAIL'
 .SH SIGNALS
 .TP
 .B SIGHUP
-Reopen the log and transfer log files (after rotation), re-read the users file and TLS certificates.
+Reopen the log and transfer log files (after rotation), re-read the users file, the TLS certificate and key and the client CA file.
 Sessions keep running.
 .TP
 .B SIGTERM, SIGINT

@@ -56,11 +56,12 @@ const CORE_FLAGS: &[Flag] = &[
     value("users-file", "FILE", "users file: name:crypt-hash:home:perms lines"),
     switch("anonymous", "allow anonymous read-only login through the users file's 'anonymous' entry"),
     value("max-clients", "N", "most sessions at once; also the worker pool size [16]"),
-    value("max-per-ip", "N", "most sessions from one address; 0 = no limit [0]"),
+    value("max-per-ip", "N", "most sessions from one address; 0 = no limit [half of --max-clients]"),
     value("pasv-ports", "LO-HI", "port range for passive data connections [any free port]"),
     value("pasv-address", "ADDR", "address advertised in PASV replies [the control connection's]"),
     value("idle-timeout", "SECS", "end sessions idle this long [300]"),
     value("login-timeout", "SECS", "end sessions not logged in within this time [60]"),
+    value("first-command-timeout", "SECS", "end connections silent this long, or this slow in a TLS handshake [5]"),
     value("data-timeout", "SECS", "data connection set-up and stall limit [60]"),
     switch("allow-foreign-port", "allow PORT/EPRT to other hosts and privileged ports (FXP)"),
     value("login-fail-delay", "SECS", "delay before every failed-login reply [1]"),
@@ -296,6 +297,8 @@ pub struct Config {
     pub pasv_address: Option<IpAddr>,
     pub idle_timeout: Duration,
     pub login_timeout: Duration,
+    /// How long a new connection may stay silent, and a TLS handshake before login may take.
+    pub first_command_timeout: Duration,
     pub data_timeout: Duration,
     pub allow_foreign_port: bool,
     pub login_fail_delay: Duration,
@@ -329,7 +332,8 @@ impl Config {
             binds,
             ftp_port: s.parsed("ftp-port", 21)?,
             max_clients,
-            max_per_ip: s.parsed("max-per-ip", 0)?,
+            // One address can never take every worker.
+            max_per_ip: s.parsed("max-per-ip", max_clients.div_ceil(2))?,
             pasv_ports: s.string("pasv-ports").map(parse_port_range).transpose()?,
             pasv_address: s.parsed::<IpAddr>("pasv-address", IpAddr::from([0, 0, 0, 0])).map(|a| {
                 if a.is_unspecified() {
@@ -340,6 +344,7 @@ impl Config {
             })?,
             idle_timeout: s.seconds("idle-timeout", 300.0)?,
             login_timeout: s.seconds("login-timeout", 60.0)?,
+            first_command_timeout: s.seconds("first-command-timeout", 5.0)?,
             data_timeout: s.seconds("data-timeout", 60.0)?,
             allow_foreign_port: s.switch("allow-foreign-port")?,
             login_fail_delay: s.seconds("login-fail-delay", 1.0)?,
@@ -361,6 +366,7 @@ impl Config {
         for (key, value) in [
             ("idle-timeout", config.idle_timeout),
             ("login-timeout", config.login_timeout),
+            ("first-command-timeout", config.first_command_timeout),
             ("data-timeout", config.data_timeout),
         ] {
             if value.is_zero() {
@@ -419,6 +425,8 @@ mod tests {
     fn defaults_are_the_documented_ones() {
         let config = Config::from_settings(&Settings::default()).unwrap();
         assert_eq!(config.max_clients, 16);
+        assert_eq!(config.max_per_ip, 8);
+        assert_eq!(config.first_command_timeout, Duration::from_secs(5));
         assert_eq!(config.ftp_port, 21);
         assert_eq!(config.idle_timeout, Duration::from_secs(300));
         assert_eq!(config.pasv_address, None);

@@ -19,6 +19,9 @@ pub const BUFFER_SIZE: usize = 1 << 20;
 /// How long one blocking socket operation may wait before the loop looks at the control connection.
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How often a slow active connect is looked at.
+const CONNECT_POLL: Duration = Duration::from_millis(20);
+
 /// How long the end of an upload waits for a killed client's control connection to close.
 const CONTROL_CLOSE_GRACE: Duration = Duration::from_millis(25);
 
@@ -63,17 +66,20 @@ pub enum SetupError {
     Aborted,
     /// The control connection closed while the server waited.
     ControlClosed,
+    /// The server is shutting down and the grace period is over.
+    ShutDown,
     Failed(io::Error),
 }
 
 /// Accepts the data connection, from the control connection's peer only: connections from any
-/// other address (a hijack attempt) are dropped and logged. Watches the control connection for ABOR
-/// while it waits.
+/// other address (a hijack attempt) are dropped and logged. Watches the control connection for ABOR,
+/// and `shutdown`, while it waits.
 pub fn accept_passive(
     listener: &TcpListener,
     peer: IpAddr,
     timeout: Duration,
     control: &mut Control,
+    shutdown: &AtomicBool,
 ) -> Result<TcpStream, SetupError> {
     let deadline = Instant::now() + timeout;
     loop {
@@ -93,6 +99,9 @@ pub fn accept_passive(
             },
             Err(e) => return Err(SetupError::Failed(e)),
         }
+        if shutdown.load(Ordering::Relaxed) {
+            return Err(SetupError::ShutDown);
+        }
         if Instant::now() >= deadline {
             let late = io::Error::new(io::ErrorKind::TimedOut, "no data connection arrived in time");
             return Err(SetupError::Failed(late));
@@ -100,11 +109,38 @@ pub fn accept_passive(
     }
 }
 
-/// Connects to the client's PORT/EPRT address.
-pub fn connect_active(target: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
-    let stream = TcpStream::connect_timeout(&target, timeout)?;
-    prepare(&stream)?;
+/// Connects to the client's PORT/EPRT address, giving up after `timeout` or at `shutdown`.
+pub fn connect_active(target: SocketAddr, timeout: Duration, shutdown: &AtomicBool) -> Result<TcpStream, SetupError> {
+    let socket = Socket::new(Domain::for_address(target), Type::STREAM, None).map_err(SetupError::Failed)?;
+    // Nearly every connection is up within the first poll interval; a slower one is looked at until
+    // the deadline, so a shutdown does not wait for it.
+    match socket.connect_timeout(&target.into(), POLL_INTERVAL.min(timeout)) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => wait_connected(&socket, Instant::now() + timeout, shutdown)?,
+        Err(e) => return Err(SetupError::Failed(e)),
+    }
+    let stream = TcpStream::from(socket);
+    prepare(&stream).map_err(SetupError::Failed)?;
     Ok(stream)
+}
+
+/// Waits for a connect still in progress to succeed or fail, until `deadline` or `shutdown`.
+fn wait_connected(socket: &Socket, deadline: Instant, shutdown: &AtomicBool) -> Result<(), SetupError> {
+    loop {
+        if let Some(refused) = socket.take_error().map_err(SetupError::Failed)? {
+            return Err(SetupError::Failed(refused));
+        }
+        if socket.peer_addr().is_ok() {
+            return Ok(());
+        }
+        if shutdown.load(Ordering::Relaxed) {
+            return Err(SetupError::ShutDown);
+        }
+        if Instant::now() >= deadline {
+            return Err(SetupError::Failed(io::ErrorKind::TimedOut.into()));
+        }
+        std::thread::sleep(CONNECT_POLL);
+    }
 }
 
 /// Why an active-mode target is refused, if it is (RFC 2577 bounce protection).

@@ -298,16 +298,26 @@ fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
 }
 
 /// One connection, from its implicit TLS handshake (on this worker, not the accept thread, and within
-/// the login timeout) to the end of its session.
+/// the first-command timeout, so a stalled one holds its worker only briefly) to the end of its session.
 fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str) {
-    let session = match (kind, shared.tls.as_ref().map(tls::Tls::acceptor)) {
-        (Kind::ImplicitFtps, Some(acceptor)) => match tls::accept(&acceptor, tcp, shared.config.login_timeout) {
-            Ok(stream) => Session::new(shared, Stream::Tls(Box::new(stream))).map(|s| s.implicit_tls(acceptor)),
-            Err(e) => {
-                log::info!("{peer}: implicit FTPS handshake failed: {e}");
-                return;
+    let handshake_limit = shared.config.first_command_timeout.min(shared.config.login_timeout);
+    let session = match (kind, &shared.tls) {
+        (Kind::ImplicitFtps, Some(tls)) => {
+            let handshake = tls.acceptor().and_then(|acceptor| {
+                let stream = tls::accept(&acceptor, tcp, handshake_limit, tls::Channel::Control)?;
+                Ok((acceptor, stream))
+            });
+            match handshake {
+                Ok((acceptor, stream)) => {
+                    log::info!("{peer}: implicit FTPS, {}", tls::summary(&stream));
+                    Session::new(Arc::clone(&shared), Stream::Tls(Box::new(stream))).map(|s| s.implicit_tls(acceptor))
+                }
+                Err(e) => {
+                    log::info!("{peer}: implicit FTPS handshake failed: {e}");
+                    return;
+                }
             }
-        },
+        }
         // Implicit FTPS listeners exist only when TLS is configured.
         _ => Session::new(shared, Stream::Plain(tcp)),
     };

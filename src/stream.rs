@@ -3,14 +3,12 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 
-use native_tls::TlsStream;
-
-use crate::tls::Wire;
+use crate::tls::TlsStream;
 
 pub enum Stream {
     Plain(TcpStream),
     /// Boxed: a TLS stream is much larger than a socket.
-    Tls(Box<TlsStream<Wire>>),
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -32,7 +30,7 @@ impl Stream {
         match self {
             Stream::Plain(_) => Ok(()),
             Stream::Tls(tls) => {
-                tls.shutdown()?;
+                tls.shutdown().map_err(|e| e.into_io_error().unwrap_or_else(io::Error::other))?;
                 tls.flush()
             }
         }

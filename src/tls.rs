@@ -1,10 +1,15 @@
-//! FTPS plumbing: the TLS settings, certificate loading (checked at start and on SIGHUP), the shared
-//! acceptor, and server-side handshakes with a deadline.
+//! FTPS plumbing: the TLS settings, certificate loading (checked at start and on SIGHUP), a TLS
+//! context per session, and server-side handshakes with a deadline.
 //!
-//! One acceptor serves every connection, so its server-side session cache and ticket keys let data
-//! connections resume the control connection's TLS session instead of paying a full handshake. A
-//! session keeps the acceptor its control connection came from, so a SIGHUP reload does not break
-//! resumption for sessions already running.
+//! Every FTP session gets a TLS context of its own, built from certificates held in memory, as
+//! vsftpd's process per session has. Its session cache and ticket keys are that session's alone, so
+//! its data connections can resume the control connection's TLS session and no other session can be
+//! resumed there: that is what `--require-ssl-reuse` relies on. A SIGHUP reload changes what new
+//! sessions get; running ones keep their context.
+//!
+//! The `openssl` crate, not native-tls (which wraps the same library): native-tls builds its server
+//! from Mozilla's pre-1.3 profile, which turns TLS 1.3 off, and offers no cipher or client
+//! certificate settings.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
@@ -12,24 +17,72 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use native_tls::{HandshakeError, Identity, Protocol, TlsAcceptor, TlsStream};
+use openssl::error::ErrorStack;
+use openssl::pkcs12::Pkcs12;
+use openssl::pkey::{PKey, Private};
+use openssl::ssl::{
+    HandshakeError, MidHandshakeSslStream, Ssl, SslAcceptor, SslMethod, SslStream, SslVerifyMode, SslVersion,
+};
+use openssl::x509::{X509VerifyResult, X509};
 
 use crate::config::{switch, value, ConfigError, Flag, Settings};
+
+/// Mozilla's "intermediate" server profile (Server Side TLS 6.0), the default cipher choice.
+macro_rules! intermediate_ciphers {
+    () => {
+        "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
+         ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+    };
+}
+macro_rules! intermediate_ciphersuites {
+    () => {
+        "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+    };
+}
 
 pub const FLAGS: &[Flag] = &[
     value("ftps-port", "N", "implicit FTPS port; 0 disables [990 when a certificate is configured, else 0]"),
     value("tls-cert", "FILE", "certificate chain, PEM (server certificate first); with --tls-key"),
-    value("tls-key", "FILE", "private key of --tls-cert, PEM PKCS#8 ('BEGIN PRIVATE KEY')"),
+    value("tls-key", "FILE", "private key of --tls-cert, PEM (PKCS#8, RSA or EC), not encrypted"),
     value("tls-pkcs12", "FILE", "certificate chain and key as PKCS#12, instead of --tls-cert/--tls-key"),
     value("tls-pkcs12-password-file", "FILE", "file whose first line is the --tls-pkcs12 password [empty]"),
     switch("require-tls-login", "refuse USER before TLS from every peer [with a certificate: all but loopback]"),
     switch("allow-plain-login", "allow USER before TLS from every peer (see --require-tls-login)"),
     switch("require-data-tls", "refuse transfers on clear data connections (PROT P required)"),
-    value("tls-min-version", "V", "lowest TLS version accepted: 1.2 [1.2]"),
+    value("tls-min-version", "V", "lowest TLS version accepted: 1.2 or 1.3 [1.2; 1.3 is always offered]"),
+    value(
+        "tls-ciphers",
+        "LIST",
+        concat!("TLS 1.2 ciphers, OpenSSL syntax [Mozilla intermediate: ", intermediate_ciphers!(), "]"),
+    ),
+    value(
+        "tls-ciphersuites",
+        "LIST",
+        concat!("TLS 1.3 cipher suites [Mozilla intermediate: ", intermediate_ciphersuites!(), "]"),
+    ),
+    value("tls-client-ca", "FILE", "CA certificates (PEM) that sign client certificates; clients are asked for one"),
+    value("tls-client-cert", "MODE", "with --tls-client-ca: optional (one sent must be valid) or require [optional]"),
+    switch(
+        "require-ssl-reuse",
+        "refuse (522) a PROT P data connection that does not resume the control connection's TLS session",
+    ),
 ];
 
 /// The implicit FTPS port when a certificate is configured and `--ftps-port` is not given.
 const DEFAULT_FTPS_PORT: u16 = 990;
+
+/// Settings that only make sense with a certificate.
+const NEEDS_CERTIFICATE: &[&str] = &[
+    "ftps-port",
+    "require-tls-login",
+    "require-data-tls",
+    "tls-min-version",
+    "tls-ciphers",
+    "tls-ciphersuites",
+    "tls-client-ca",
+    "tls-client-cert",
+    "require-ssl-reuse",
+];
 
 /// When USER/PASS must wait for AUTH TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,29 +107,61 @@ impl LoginPolicy {
     }
 }
 
-/// Where the certificate and key come from; kept to re-read them on SIGHUP.
+/// Whether clients must show a certificate signed by `--tls-client-ca`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClientCert {
+    Optional,
+    Required,
+}
+
+/// Where the certificates and keys come from; kept to re-read them on SIGHUP.
+#[derive(Debug, Clone)]
+struct Sources {
+    identity: Source,
+    client_ca: Option<PathBuf>,
+}
+
 #[derive(Debug, Clone)]
 enum Source {
     Pem { cert: PathBuf, key: PathBuf },
     Pkcs12 { bundle: PathBuf, password_file: Option<PathBuf> },
 }
 
-/// The TLS configuration and the current acceptor.
+/// The protocol choices, fixed at start.
+#[derive(Debug, Clone)]
+struct Protocol {
+    min_version: SslVersion,
+    ciphers: String,
+    ciphersuites: String,
+    client_cert: ClientCert,
+}
+
+/// What the files gave: the server's chain and key, and the CAs client certificates must chain to.
+struct Material {
+    chain: Vec<X509>,
+    /// The setting that names the key, for errors about it.
+    key_setting: &'static str,
+    key: PKey<Private>,
+    client_cas: Vec<X509>,
+}
+
+/// The TLS configuration and the current certificates.
 pub struct Tls {
     pub ftps_port: u16,
     pub login_policy: LoginPolicy,
     pub require_data_tls: bool,
-    source: Source,
-    min_version: Protocol,
-    acceptor: RwLock<Arc<TlsAcceptor>>,
+    pub require_session_reuse: bool,
+    sources: Sources,
+    protocol: Protocol,
+    material: RwLock<Arc<Material>>,
 }
 
 impl Tls {
-    /// The TLS settings, with the certificate loaded and checked; `None` when no certificate is
+    /// The TLS settings, with the certificates loaded and checked; `None` when no certificate is
     /// configured (then no TLS setting may be given).
     pub fn from_settings(s: &Settings) -> Result<Option<Tls>, ConfigError> {
-        let Some(source) = source(s)? else {
-            for key in ["ftps-port", "require-tls-login", "require-data-tls", "tls-min-version"] {
+        let Some(identity) = source(s)? else {
+            for key in NEEDS_CERTIFICATE {
                 if s.string(key).is_some_and(|v| !matches!(v, "0" | "no" | "off" | "false")) {
                     return Err(ConfigError::new(key, "needs a certificate: --tls-cert/--tls-key or --tls-pkcs12"));
                 }
@@ -89,46 +174,53 @@ impl Tls {
             (false, true) => LoginPolicy::Never,
             (false, false) => LoginPolicy::RemoteOnly,
         };
-        let min_version = match s.string("tls-min-version").unwrap_or("1.2") {
-            "1.2" => Protocol::Tlsv12,
-            // native-tls's OpenSSL acceptor is built from Mozilla's intermediate profile, which turns
-            // TLS 1.3 off; a 1.3 minimum would leave no protocol at all.
-            "1.3" => {
-                return Err(ConfigError::new("tls-min-version", "1.3 is not available: the server speaks TLS 1.2"))
-            }
-            other => return Err(ConfigError::new("tls-min-version", format!("'{other}' is not 1.2"))),
-        };
-        let acceptor = build_acceptor(&source, min_version)?;
+        let sources = Sources { identity, client_ca: s.path("tls-client-ca") };
+        let protocol = protocol(s, sources.client_ca.is_some())?;
+        let material = load(&sources)?;
+        check(&protocol, &material)?;
         Ok(Some(Tls {
             ftps_port: s.parsed("ftps-port", DEFAULT_FTPS_PORT)?,
             login_policy,
             require_data_tls: s.switch("require-data-tls")?,
-            source,
-            min_version,
-            acceptor: RwLock::new(Arc::new(acceptor)),
+            require_session_reuse: s.switch("require-ssl-reuse")?,
+            sources,
+            protocol,
+            material: RwLock::new(Arc::new(material)),
         }))
     }
 
-    /// The acceptor for a new connection.
-    pub fn acceptor(&self) -> Arc<TlsAcceptor> {
-        Arc::clone(&self.acceptor.read().unwrap_or_else(|p| p.into_inner()))
+    /// A TLS context for a new session (its control connection and all its data connections).
+    pub fn acceptor(&self) -> io::Result<Arc<SslAcceptor>> {
+        let material = Arc::clone(&self.material.read().unwrap_or_else(|p| p.into_inner()));
+        build_acceptor(&self.protocol, &material).map(Arc::new).map_err(io::Error::other)
     }
 
-    /// Re-reads the certificate and key (SIGHUP). New connections get them; running sessions keep
+    /// Re-reads the certificates and keys (SIGHUP). New sessions get them; running sessions keep
     /// theirs. On error the previous ones stay.
     pub fn reload(&self) -> Result<(), ConfigError> {
-        let acceptor = Arc::new(build_acceptor(&self.source, self.min_version)?);
-        *self.acceptor.write().unwrap_or_else(|p| p.into_inner()) = acceptor;
+        let material = load(&self.sources)?;
+        check(&self.protocol, &material)?;
+        *self.material.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(material);
         Ok(())
     }
 
     /// What `--check-config` and the start-up log say about TLS.
     pub fn describe(&self) -> String {
-        let from = match &self.source {
+        let from = match &self.sources.identity {
             Source::Pem { cert, .. } => cert.display().to_string(),
             Source::Pkcs12 { bundle, .. } => bundle.display().to_string(),
         };
-        format!("TLS from {from}, login policy {:?}, data TLS required: {}", self.login_policy, self.require_data_tls)
+        let lowest = if self.protocol.min_version == SslVersion::TLS1_3 { "1.3" } else { "1.2" };
+        let clients = match (&self.sources.client_ca, self.protocol.client_cert) {
+            (None, _) => "not asked for".to_string(),
+            (Some(ca), ClientCert::Optional) => format!("optional, verified against {}", ca.display()),
+            (Some(ca), ClientCert::Required) => format!("required, verified against {}", ca.display()),
+        };
+        format!(
+            "TLS {lowest} and up from {from}, client certificates {clients}, login policy {:?}, \
+             data TLS required: {}, session reuse required: {}",
+            self.login_policy, self.require_data_tls, self.require_session_reuse
+        )
     }
 }
 
@@ -145,68 +237,136 @@ fn source(s: &Settings) -> Result<Option<Source>, ConfigError> {
     }
 }
 
+fn protocol(s: &Settings, client_ca: bool) -> Result<Protocol, ConfigError> {
+    let min_version = match s.string("tls-min-version").unwrap_or("1.2") {
+        "1.2" => SslVersion::TLS1_2,
+        "1.3" => SslVersion::TLS1_3,
+        // SECURITY: TLS 1.0 and 1.1 are deprecated (RFC 8996) and never offered.
+        other => return Err(ConfigError::new("tls-min-version", format!("'{other}' is not 1.2 or 1.3"))),
+    };
+    let client_cert = match s.string("tls-client-cert") {
+        None | Some("optional") => ClientCert::Optional,
+        Some("require") => ClientCert::Required,
+        Some(other) => {
+            return Err(ConfigError::new("tls-client-cert", format!("'{other}' is not optional or require")))
+        }
+    };
+    if s.string("tls-client-cert").is_some() && !client_ca {
+        return Err(ConfigError::new("tls-client-cert", "needs --tls-client-ca"));
+    }
+    Ok(Protocol {
+        min_version,
+        ciphers: s.string("tls-ciphers").unwrap_or(intermediate_ciphers!()).to_string(),
+        ciphersuites: s.string("tls-ciphersuites").unwrap_or(intermediate_ciphersuites!()).to_string(),
+        client_cert,
+    })
+}
+
 fn read(key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path).map_err(|e| ConfigError::new(key, format!("{}: {e}", path.display())))
 }
 
-fn load_identity(source: &Source) -> Result<Identity, ConfigError> {
-    match source {
-        Source::Pem { cert, key } => {
-            let (cert_pem, key_pem) = (read("tls-cert", cert)?, read("tls-key", key)?);
-            Identity::from_pkcs8(&cert_pem, &key_pem).map_err(|e| {
-                let what = format!("{} with {}", cert.display(), key.display());
-                ConfigError::new("tls-key", format!("{what}: {e} (the key must be PEM PKCS#8, the chain PEM)"))
-            })
-        }
+fn load(sources: &Sources) -> Result<Material, ConfigError> {
+    let (chain, key, key_setting) = match &sources.identity {
+        Source::Pem { cert, key } => (load_chain("tls-cert", cert)?, load_key(key)?, "tls-key"),
         Source::Pkcs12 { bundle, password_file } => {
-            let der = read("tls-pkcs12", bundle)?;
-            let password = match password_file {
-                Some(file) => {
-                    let text = read("tls-pkcs12-password-file", file)?;
-                    String::from_utf8_lossy(&text).lines().next().unwrap_or_default().to_string()
-                }
-                None => String::new(),
-            };
-            Identity::from_pkcs12(&der, &password).map_err(|e| {
-                let why = format!("{}: wrong password or not a PKCS#12 file ({e})", bundle.display());
-                ConfigError::new("tls-pkcs12", why)
-            })
+            let (chain, key) = load_pkcs12(bundle, password_file.as_deref())?;
+            (chain, key, "tls-pkcs12")
         }
+    };
+    let client_cas = match &sources.client_ca {
+        Some(file) => load_chain("tls-client-ca", file)?,
+        None => Vec::new(),
+    };
+    Ok(Material { chain, key_setting, key, client_cas })
+}
+
+fn load_chain(key: &str, file: &Path) -> Result<Vec<X509>, ConfigError> {
+    match X509::stack_from_pem(&read(key, file)?) {
+        Ok(certs) if !certs.is_empty() => Ok(certs),
+        Ok(_) => Err(ConfigError::new(key, format!("{}: no PEM certificate in it", file.display()))),
+        Err(e) => Err(ConfigError::new(key, format!("{}: not PEM certificates ({e})", file.display()))),
     }
 }
 
-fn build_acceptor(source: &Source, min_version: Protocol) -> Result<TlsAcceptor, ConfigError> {
-    let identity = load_identity(source)?;
-    let acceptor = TlsAcceptor::builder(identity)
-        .min_protocol_version(Some(min_version))
-        .build()
-        .map_err(|e| ConfigError::new("tls-cert", format!("cannot use the certificate: {e}")))?;
-    self_test(&acceptor).map_err(|e| {
-        let key = if matches!(source, Source::Pem { .. }) { "tls-key" } else { "tls-pkcs12" };
-        ConfigError::new(key, format!("the private key does not match the certificate (test handshake: {e})"))
-    })?;
-    Ok(acceptor)
+fn load_key(file: &Path) -> Result<PKey<Private>, ConfigError> {
+    // An empty passphrase, not OpenSSL's default of asking on the terminal for an encrypted key.
+    PKey::private_key_from_pem_passphrase(&read("tls-key", file)?, b"").map_err(|e| {
+        let why = format!("{}: not an unencrypted PEM private key ({e})", file.display());
+        ConfigError::new("tls-key", why)
+    })
 }
 
-/// Completes one handshake against the acceptor over a socket pair. OpenSSL silently drops a
-/// private key that does not match the certificate, and native-tls has no check: without this the
-/// mistake would surface only as failed client handshakes.
-fn self_test(acceptor: &TlsAcceptor) -> io::Result<()> {
-    let (server, client) = std::os::unix::net::UnixStream::pair()?;
-    for end in [&server, &client] {
-        end.set_read_timeout(Some(Duration::from_secs(10)))?;
+fn load_pkcs12(bundle: &Path, password_file: Option<&Path>) -> Result<(Vec<X509>, PKey<Private>), ConfigError> {
+    let der = read("tls-pkcs12", bundle)?;
+    let password = match password_file {
+        Some(file) => {
+            let text = read("tls-pkcs12-password-file", file)?;
+            String::from_utf8_lossy(&text).lines().next().unwrap_or_default().to_string()
+        }
+        None => String::new(),
+    };
+    let wrong = |e: ErrorStack| {
+        let why = format!("{}: wrong password or not a PKCS#12 file ({e})", bundle.display());
+        ConfigError::new("tls-pkcs12", why)
+    };
+    let parsed = Pkcs12::from_der(&der).and_then(|p| p.parse2(&password)).map_err(wrong)?;
+    let (Some(cert), Some(key)) = (parsed.cert, parsed.pkey) else {
+        let why = format!("{}: holds no certificate with its private key", bundle.display());
+        return Err(ConfigError::new("tls-pkcs12", why));
+    };
+    let mut chain = vec![cert];
+    chain.extend(parsed.ca.into_iter().flatten());
+    Ok((chain, key))
+}
+
+/// Builds one context from what was loaded, so a mistake is a start-up (or reload) error and not
+/// a failed handshake later.
+fn check(protocol: &Protocol, material: &Material) -> Result<(), ConfigError> {
+    build_acceptor(protocol, material).map(drop)
+}
+
+/// A TLS context with `material`'s certificates; on failure, the setting at fault and why.
+fn build_acceptor(protocol: &Protocol, material: &Material) -> Result<SslAcceptor, ConfigError> {
+    let failed = |key: &'static str, what: String| move |e: ErrorStack| ConfigError::new(key, format!("{what} ({e})"));
+    // Mozilla's intermediate profile (version 5) for the curves and options; ciphers and versions
+    // are set below.
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())
+        .map_err(failed("tls-cert", "cannot set up TLS".into()))?;
+    builder
+        .set_min_proto_version(Some(protocol.min_version))
+        .map_err(failed("tls-min-version", "cannot set the lowest TLS version".into()))?;
+    builder
+        .set_cipher_list(&protocol.ciphers)
+        .map_err(failed("tls-ciphers", format!("'{}' names no cipher OpenSSL knows", protocol.ciphers)))?;
+    builder
+        .set_ciphersuites(&protocol.ciphersuites)
+        .map_err(failed("tls-ciphersuites", format!("'{}' names no TLS 1.3 suite", protocol.ciphersuites)))?;
+    let (leaf, intermediates) = material.chain.split_first().expect("loading checks the chain is not empty");
+    builder.set_certificate(leaf).map_err(failed(material.key_setting, "cannot use the certificate".into()))?;
+    for cert in intermediates {
+        builder
+            .add_extra_chain_cert(cert.clone())
+            .map_err(failed(material.key_setting, "cannot use the certificate chain".into()))?;
     }
-    let client = std::thread::spawn(move || {
-        let connector = native_tls::TlsConnector::builder()
-            .danger_accept_invalid_certs(true)
-            .danger_accept_invalid_hostnames(true)
-            .build()
-            .map_err(io::Error::other)?;
-        connector.connect("self-test", client).map(drop).map_err(|e| io::Error::other(e.to_string()))
-    });
-    let served = acceptor.accept(server).map(drop).map_err(|e| io::Error::other(e.to_string()));
-    let connected = client.join().unwrap_or_else(|_| Err(io::Error::other("self-test client panicked")));
-    served.and(connected)
+    // Checked against the certificate set above.
+    builder
+        .set_private_key(&material.key)
+        .map_err(failed(material.key_setting, "the private key does not match the certificate".into()))?;
+    if !material.client_cas.is_empty() {
+        for ca in &material.client_cas {
+            builder.cert_store_mut().add_cert(ca.clone()).map_err(failed("tls-client-ca", "cannot use a CA".into()))?;
+            builder.add_client_ca(ca).map_err(failed("tls-client-ca", "cannot name a CA".into()))?;
+        }
+        let mode = match protocol.client_cert {
+            ClientCert::Optional => SslVerifyMode::PEER,
+            ClientCert::Required => SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
+        };
+        builder.set_verify(mode);
+    }
+    // OpenSSL refuses to resume a session whose certificate it checked unless the context has an id.
+    builder.set_session_id_context(b"hdfsftpd").map_err(failed("tls-cert", "cannot set up TLS".into()))?;
+    Ok(builder.build())
 }
 
 /// How much one receive on a TLS connection may take from the socket.
@@ -312,14 +472,31 @@ impl Write for Wire {
     }
 }
 
+/// A TLS connection as the session uses it.
+pub type TlsStream = SslStream<Wire>;
+
+/// Which connection a handshake is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Control,
+    Data,
+}
+
 /// The server side of a handshake on `tcp`, finished within `limit`. The socket's own timeouts are
 /// restored afterwards.
-pub fn accept(acceptor: &TlsAcceptor, tcp: TcpStream, limit: Duration) -> io::Result<TlsStream<Wire>> {
+pub fn accept(acceptor: &SslAcceptor, tcp: TcpStream, limit: Duration, channel: Channel) -> io::Result<TlsStream> {
     let timeouts = (tcp.read_timeout()?, tcp.write_timeout()?);
+    let mut ssl = Ssl::new(acceptor.context()).map_err(io::Error::other)?;
+    if channel == Channel::Data {
+        // Clients resume the control connection's session, so TLS 1.3 tickets sent here would go
+        // unused; and a client that closes a data socket with them unread resets the connection.
+        ssl.set_num_tickets(0).map_err(io::Error::other)?;
+    }
     let wire = Wire::new(tcp, Instant::now() + limit);
-    let mut tls = match acceptor.accept(wire) {
+    let mut tls = match ssl.accept(wire) {
         Ok(tls) => tls,
-        Err(HandshakeError::Failure(e)) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        Err(HandshakeError::SetupFailure(e)) => return Err(io::Error::other(e)),
+        Err(HandshakeError::Failure(mid)) => return Err(handshake_failure(&mid)),
         // The deadline passed (the socket timed out inside OpenSSL).
         Err(HandshakeError::WouldBlock(_)) => {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake took too long"))
@@ -330,6 +507,47 @@ pub fn accept(acceptor: &TlsAcceptor, tcp: TcpStream, limit: Duration) -> io::Re
     wire.tcp.set_read_timeout(timeouts.0)?;
     wire.tcp.set_write_timeout(timeouts.1)?;
     Ok(tls)
+}
+
+/// Why a handshake failed, in words for the log: a rejected client certificate, the socket's
+/// error, or OpenSSL's.
+fn handshake_failure(mid: &MidHandshakeSslStream<Wire>) -> io::Error {
+    let verified = mid.ssl().verify_result();
+    if verified != X509VerifyResult::OK {
+        let why = format!("client certificate rejected: {}", verified.error_string());
+        return io::Error::new(io::ErrorKind::PermissionDenied, why);
+    }
+    match mid.error().io_error() {
+        Some(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            io::Error::new(io::ErrorKind::TimedOut, "TLS handshake took too long")
+        }
+        Some(e) => io::Error::new(e.kind(), e.to_string()),
+        None => io::Error::new(io::ErrorKind::InvalidData, mid.error().to_string()),
+    }
+}
+
+/// The protocol, cipher and client certificate of a connection, for the log.
+pub fn summary(tls: &TlsStream) -> String {
+    let ssl = tls.ssl();
+    let cipher = ssl.current_cipher().map_or("no cipher", |c| c.name());
+    let resumed = if ssl.session_reused() { ", resumed" } else { "" };
+    let client = match ssl.peer_certificate() {
+        Some(cert) => {
+            let names = cert.subject_name().entries().filter_map(|entry| {
+                let value = entry.data().to_string().ok()?;
+                Some(format!("{}={value}", entry.object().nid().short_name().unwrap_or("?")))
+            });
+            format!(", client certificate {}", names.collect::<Vec<_>>().join(","))
+        }
+        None => String::new(),
+    };
+    format!("{} {cipher}{resumed}{client}", ssl.version_str())
+}
+
+/// Whether a data connection resumed its session's TLS session (the context is the session's own,
+/// so no other session can have been resumed).
+pub fn resumed(tls: &TlsStream) -> bool {
+    tls.ssl().session_reused()
 }
 
 #[cfg(test)]
@@ -352,7 +570,8 @@ mod tests {
     #[test]
     fn no_certificate_means_no_tls_and_no_tls_settings() {
         assert!(Tls::from_settings(&settings("ftps-port = 0")).unwrap().is_none());
-        for text in ["ftps-port = 990", "require-data-tls = yes", "tls-min-version = 1.2"] {
+        let needing = ["ftps-port = 990", "require-data-tls = yes", "tls-min-version = 1.2", "require-ssl-reuse = yes"];
+        for text in needing.into_iter().chain(["tls-ciphers = HIGH", "tls-client-ca = ca.pem"]) {
             let err = Tls::from_settings(&settings(text)).err().expect(text);
             assert!(err.message.contains("needs a certificate"), "{text}: {err}");
         }

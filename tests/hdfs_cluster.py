@@ -157,6 +157,10 @@ class HdfsPath:
         """A file of SIZE zero bytes (HDFS has no sparse files: they are written)."""
         self.cluster.ctl("fill", self.path, size, self.owner)
 
+    def touch_many(self, prefix, count, suffix=""):
+        """COUNT empty files PREFIX00000SUFFIX... in this directory, in one command."""
+        self.cluster.ctl("touch", self.path, prefix, count, self.owner, suffix)
+
     def mkdir(self, parents=False, exist_ok=False, mode="755"):
         if self.exists():
             if exist_ok and self.is_dir():

@@ -278,7 +278,7 @@ def test_data_timeout_stalled_writer(make_server):
 def test_control_close_during_stalled_transfer_frees_slot(make_server):
     """The client drops the control connection while its RETR is stalled:
     the server must notice and free the session slot."""
-    s = make_server("--max-clients", "2", "--data-timeout", "3")
+    s = make_server("--max-clients", "2", "--max-per-ip", "0", "--data-timeout", "3")
     p = s.home() / "drop-1g.bin"
     fill(p, GiB)
     c = s.raw()

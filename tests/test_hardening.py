@@ -3,11 +3,19 @@
 Runs in both client suites: on local disk, and with HDFSFTPD_TEST_STORAGE=hdfs on the HDFS backend (there
 with --atomic-uploads, where a lost upload leaves nothing at all)."""
 
+import ftplib
 import os
+import shutil
 import signal
 import socket
+import ssl
+import time
 
-from conftest import BIN, MiB, STORAGE, free_port_range, make_payload, recv_all, run, sha256_bytes, wait_for
+import pytest
+
+from conftest import (BIN, HOST, HOST6, STORAGE, MiB, RawFTP, free_port, free_port_range, listdir, make_payload,
+                      recv_all, run, sha256_bytes, wait_for)
+from tls_fixtures import make_cert
 
 # Where uploads are atomic, a transfer taken for cut short is not published at all.
 STORAGE_ARGS = ("--atomic-uploads",) if STORAGE == "hdfs" else ()
@@ -162,3 +170,225 @@ def test_an_empty_users_file_stops_the_start(make_server):
     started = run([str(BIN)] + server.args, timeout=30)
     assert started.returncode != 0
     assert b"no users in it" in started.stderr, started.stderr
+
+
+# --------------------------------------------------------------------------
+# 4. silent connections and stalled TLS handshakes
+# --------------------------------------------------------------------------
+
+WORKERS = 4
+FIRST_COMMAND_TIMEOUT = 2
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory):
+    return make_cert(tmp_path_factory.mktemp("tls"))
+
+
+def wait_until_full(server):
+    """Waits until every worker is taken: a new connection is turned away."""
+    def turned_away():
+        probe = RawFTP(HOST, server.port)
+        probe.close()
+        return probe.banner.startswith("421 Too many users")
+    wait_for(turned_away, 30, "every worker to be taken", step=0.1)
+
+
+def log_in_despite(server):
+    """A real user logs in as soon as a worker is free again, within the first-command limit and a margin
+    for a loaded machine (the login limit, 60 s, is what the silent connections used to hold them for)."""
+    deadline = time.monotonic() + FIRST_COMMAND_TIMEOUT + 15
+    while True:
+        try:
+            with server.ftp() as ftp:
+                return ftp.pwd()
+        except ftplib.error_temp as refused:
+            assert str(refused).startswith("421 Too many users"), refused
+            assert time.monotonic() < deadline, "every worker still held by a silent connection"
+            time.sleep(0.1)
+
+
+def closed(sock):
+    """What the server sent before closing `sock`."""
+    return recv_all(sock, timeout=30)
+
+
+def test_silent_connections_lose_their_workers_and_a_real_user_logs_in(make_server):
+    server = make_server("--max-clients", str(WORKERS), "--max-per-ip", "0",
+                         "--first-command-timeout", str(FIRST_COMMAND_TIMEOUT), *STORAGE_ARGS)
+    silent = [RawFTP(HOST, server.port) for _ in range(WORKERS)]
+    wait_until_full(server)
+    assert log_in_despite(server) == "/"
+    for connection in silent:
+        assert closed(connection.sock).startswith(b"421 Timeout (first command time limit reached)")
+    wait_for(lambda: server.log_text().count("first command timeout, closing") == WORKERS, 30,
+             "a log line per silent connection")
+
+
+def test_stalled_tls_handshakes_lose_their_workers_and_a_real_user_logs_in(make_server, certs):
+    ftps_port = free_port()
+    server = make_server("--tls-cert", certs["cert"], "--tls-key", certs["key"], "--ftps-port", str(ftps_port),
+                         "--max-clients", str(WORKERS), "--max-per-ip", "0",
+                         "--first-command-timeout", str(FIRST_COMMAND_TIMEOUT), *STORAGE_ARGS)
+
+    # Half the workers are held by implicit FTPS handshakes that never start, half by ones after AUTH TLS.
+    implicit = [socket.create_connection((HOST, ftps_port), timeout=30) for _ in range(WORKERS // 2)]
+    after_auth = []
+    for _ in range(WORKERS // 2):
+        control = RawFTP(HOST, server.port)
+        assert control.cmd("AUTH TLS").startswith("234")
+        after_auth.append(control)
+    wait_until_full(server)
+    assert log_in_despite(server) == "/"
+    for sock in implicit + [control.sock for control in after_auth]:
+        assert closed(sock) == b""
+    wait_for(lambda: server.log_text().count("failed: TLS handshake took too long") == WORKERS, 30,
+             "a log line per stalled handshake")
+
+
+def test_auth_tls_does_not_restart_the_login_time_limit(make_server, certs):
+    login_timeout = 6
+    server = make_server("--tls-cert", certs["cert"], "--tls-key", certs["key"], "--login-timeout", str(login_timeout),
+                         "--first-command-timeout", "30", *STORAGE_ARGS)
+    control = RawFTP(HOST, server.port)
+    connected = time.monotonic()
+    assert control.cmd("NOOP").startswith("200")
+    time.sleep(login_timeout - 1.5)
+    # The handshake that never comes gets what is left of the login limit, not a new one.
+    assert control.cmd("AUTH TLS").startswith("234")
+    assert closed(control.sock) == b""
+    held = time.monotonic() - connected
+    assert held < login_timeout + 2.5, f"an unauthenticated client held its worker {held:.1f}s"
+
+
+def test_one_address_gets_half_the_workers_by_default(make_server):
+    server = make_server("--max-clients", str(WORKERS), *STORAGE_ARGS)
+    mine = [server.ftp() for _ in range(WORKERS // 2)]
+    refused = RawFTP(HOST, server.port)
+    assert refused.banner == "421 Too many connections from your address."
+    refused.close()
+    # Another address still gets in.
+    other = server.ftp(source="127.0.0.2")
+    assert other.pwd() == "/"
+    for ftp in mine + [other]:
+        ftp.quit()
+
+
+# --------------------------------------------------------------------------
+# 5. EPSV with an address family the connection cannot serve
+# --------------------------------------------------------------------------
+
+def test_epsv_for_the_other_address_family_is_522_naming_the_one_served(make_server):
+    server = make_server(*STORAGE_ARGS, v6=True)
+    (server.home() / "both.txt").write_bytes(b"either family")
+    for host, other, served in ((HOST, 2, 1), (HOST6, 1, 2)):
+        control = RawFTP(host, server.port)
+        control.login("alice", server.password())
+        assert control.cmd(f"EPSV {other}") == f"522 Network protocol not supported, use ({served})"
+        reply = control.cmd(f"EPSV {served}")
+        assert reply.startswith("229"), reply
+        port = int(reply.split("|||")[1].split("|")[0])
+        data = socket.create_connection((host, port), timeout=10)
+        assert control.cmd("RETR both.txt").startswith("150")
+        assert recv_all(data) == b"either family"
+        assert control.reply().startswith("226")
+        control.close()
+
+
+# --------------------------------------------------------------------------
+# 6. no server paths or OpenSSL strings in replies
+# --------------------------------------------------------------------------
+
+def test_a_missing_home_is_logged_with_its_path_and_not_told_to_the_client(make_server):
+    server = make_server(*STORAGE_ARGS)
+    home = server.home("carol")
+    if STORAGE == "hdfs":
+        home.unlink()
+    else:
+        shutil.rmtree(home)
+    control = server.raw(login=False)
+    assert control.cmd("USER carol").startswith("331")
+    reply = control.cmd(f"PASS {server.password('carol')}")
+    assert reply == "530 Your home directory is unavailable: please tell the administrator.", reply
+    control.close()
+    wait_for(lambda: "cannot open storage as carol" in server.log_text(), 30, "the login failure to be logged")
+    failure = [line for line in server.log_text().splitlines() if "cannot open storage as carol" in line][0]
+    assert str(home) in failure, failure
+
+
+def tls_session(server, certs):
+    """ftplib over explicit FTPS as alice, with PROT P."""
+    context = ssl.create_default_context(cafile=str(certs["cert"]))
+    context.check_hostname = False
+    ftp = ftplib.FTP_TLS(context=context, timeout=30)
+    ftp.connect(HOST, server.port)
+    ftp.auth()
+    ftp.login("alice", server.password())
+    ftp.prot_p()
+    return ftp
+
+
+def plain_data_connection(ftp):
+    """A data connection that sends clear text where the TLS handshake should start."""
+    _, port = ftplib.parse227(ftp.sendcmd("PASV"))
+    data = socket.create_connection((HOST, port), timeout=30)
+    data.sendall(b"this is not a TLS handshake\r\n")
+    return data
+
+
+def test_a_failed_data_handshake_is_425_without_openssl_internals(make_server, certs):
+    server = make_server("--tls-cert", certs["cert"], "--tls-key", certs["key"], *STORAGE_ARGS)
+    (server.home() / "secret.txt").write_bytes(b"private")
+    with tls_session(server, certs) as ftp:
+        data = plain_data_connection(ftp)
+        assert ftp.sendcmd("RETR secret.txt").startswith("150")
+        with pytest.raises(ftplib.error_temp) as refused:
+            ftp.voidresp()
+        assert str(refused.value) == "425 TLS handshake on the data connection failed."
+        data.close()
+        # The session goes on, and a real handshake works.
+        received = []
+        assert ftp.retrbinary("RETR secret.txt", received.append).startswith("226")
+        assert b"".join(received) == b"private"
+    assert "TLS handshake on the data connection failed: " in server.log_text()
+
+
+# --------------------------------------------------------------------------
+# 7. found by reading the code
+# --------------------------------------------------------------------------
+
+def test_stou_under_prot_p_creates_its_file_only_after_the_handshake(make_server, certs):
+    server = make_server("--tls-cert", certs["cert"], "--tls-key", certs["key"], *STORAGE_ARGS)
+    with tls_session(server, certs) as ftp:
+        data = plain_data_connection(ftp)
+        opening = ftp.sendcmd("STOU")
+        assert opening.startswith("150 FILE: stou-"), opening
+        with pytest.raises(ftplib.error_temp) as refused:
+            ftp.voidresp()
+        assert str(refused.value).startswith("425 TLS handshake on the data connection")
+        data.close()
+        assert listdir(server.home()) == [], "a failed STOU left a file"
+        # A STOU whose handshake succeeds stores its file under the name it announced.
+        ftp.voidcmd("TYPE I")
+        connection, _ = ftp.ntransfercmd("STOU")
+        connection.sendall(b"unique")
+        connection.unwrap()
+        connection.close()
+        assert ftp.voidresp().startswith("226")
+    [stored] = listdir(server.home())
+    assert stored.startswith("stou-") and (server.home() / stored).read_bytes() == b"unique"
+
+
+def test_sigterm_ends_a_wait_for_the_data_connection_within_the_grace_period(make_server):
+    server = make_server("--shutdown-grace", "1", "--data-timeout", "120", *STORAGE_ARGS)
+    (server.home() / "never.txt").write_bytes(b"never sent")
+    control = server.raw()
+    assert control.cmd("PASV").startswith("227")
+    control.send("RETR never.txt\r\n")
+    wait_for(lambda: server_has_read_everything(control.sock), 30, "the server to read RETR")
+    server.proc.send_signal(signal.SIGTERM)
+    assert control.reply(timeout=60) == "421 Server shutting down: no data connection, closing."
+    assert server.proc.wait(timeout=60) == 0
+    # Still waiting when the grace period ended, gone before the stopped transfers' deadline.
+    assert server.log_text().count("session(s) still running") == 1, server.log_text()
+    control.close()

@@ -228,7 +228,7 @@ def test_sigterm_closes_open_uploads(start_hdfs_server):
 
 
 def test_ten_thousand_entries_list_completely(hdfs_server):
-    hdfs_server.cluster.ctl("touch", hdfs_server.home(), "f", 10_000, hdfs_server.user)
+    hdfs_server.home().touch_many("f", 10_000)
     names = {f"f{i:05d}" for i in range(10_000)}
     with hdfs_server.ftp() as ftp:
         assert set(mlsd(ftp)) == names

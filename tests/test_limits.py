@@ -33,7 +33,8 @@ def _closed(c, timeout=5):
 
 
 def test_max_clients_default_16(make_server):
-    s = make_server()
+    # All from one address: the per-address cap (half of the sessions by default) is lifted.
+    s = make_server("--max-per-ip", "0")
     (s.home() / "cap.txt").write_bytes(b"still works")
     sessions = []
     try:
@@ -70,7 +71,7 @@ def test_max_clients_default_16(make_server):
 
 
 def test_max_clients_flag(make_server):
-    s = make_server("--max-clients", "3")
+    s = make_server("--max-clients", "3", "--max-per-ip", "0")
     sessions = [s.ftp() for _ in range(3)]
     try:
         assert _connect_expect_421(s.port).startswith("421")
@@ -245,7 +246,7 @@ def test_sigterm_right_after_ready_is_a_clean_exit(make_server):
 
 def test_no_slot_leak_after_many_sessions(make_server):
     """Sessions that QUIT, drop the connection, or fail to log in all free their slot."""
-    s = make_server("--max-clients", "4", "--login-fail-delay", "0.05")
+    s = make_server("--max-clients", "4", "--max-per-ip", "0", "--login-fail-delay", "0.05")
     for i in range(40):
         kind = i % 4
         if kind == 0:
@@ -305,7 +306,7 @@ def test_concurrent_transfers(make_server):
     """16 sessions uploading and downloading at the same time."""
     import threading
     from conftest import make_payload
-    s = make_server()
+    s = make_server("--max-per-ip", "0")
     n = 16
     payloads = [make_payload(2 * 1024 * 1024 + i, seed=100 + i) for i in range(n)]
     errors = []

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import (curl, lftp, list_lines, local_storage_only, mlsd, parse_list, parse_mlsx)
+from conftest import (HdfsPath, curl, lftp, list_lines, local_storage_only, mlsd, parse_list, parse_mlsx)
 
 
 @pytest.fixture
@@ -292,8 +292,11 @@ def test_large_directory_listing(ftp, server):
     d = server.home() / "many"
     d.mkdir()
     names = {f"file-{i:05d}.dat" for i in range(3000)}
-    for n in names:
-        (d / n).write_bytes(b"")
+    if isinstance(d, HdfsPath):
+        d.touch_many("file-", 3000, ".dat")
+    else:
+        for n in names:
+            (d / n).write_bytes(b"")
     assert set(ftp.nlst("many")) >= {f"many/{n}" for n in names} or set(ftp.nlst("many")) >= names
     assert set(parse_list(list_lines(ftp, "many"))) == names
     entries = {k for k, v in mlsd(ftp, "many").items() if v.get("type") == "file"}

@@ -317,7 +317,7 @@ def wait_closed(sock, limit):
 
 def test_stalled_and_garbage_handshakes_hold_one_worker_briefly(tmp_path, certs):
     login_timeout = 2
-    extra = ["--max-clients", "2", "--login-timeout", str(login_timeout)]
+    extra = ["--max-clients", "2", "--max-per-ip", "0", "--login-timeout", str(login_timeout)]
     with running_tls(tmp_path, certs, extra) as server:
         stalled = socket.create_connection((HOST, server.ftps_port), timeout=TIMEOUT)
         opened = time.monotonic()
@@ -409,13 +409,21 @@ def test_key_not_matching_certificate(tmp_path, certs):
     assert "does not match" in stderr
 
 
-def test_key_not_pkcs8(tmp_path, certs):
-    rsa_key = tmp_path / "rsa.pem"
+def test_key_formats(tmp_path, certs):
+    """PKCS#8 and traditional PEM keys are both taken; an encrypted one is refused at start, never
+    asked for on the terminal."""
+    rsa_key, encrypted = tmp_path / "rsa.pem", tmp_path / "encrypted.pem"
     converted = run(["openssl", "rsa", "-in", str(certs["key"]), "-out", str(rsa_key), "-traditional"])
     assert converted.returncode == 0, converted.stderr
-    code, stderr = start_failure(tmp_path, certs, ["--tls-cert", str(certs["cert"]), "--tls-key", str(rsa_key)])
+    server = tls_daemon(tmp_path, certs, tls=["--tls-cert", str(certs["cert"]), "--tls-key", str(rsa_key)])
+    checked = run([str(BIN), *server.args, "--check-config"], timeout=30)
+    assert checked.returncode == 0, checked.stderr
+    sealed = run(["openssl", "pkey", "-in", str(certs["key"]), "-out", str(encrypted), "-aes256", "-passout", "pass:x"])
+    assert sealed.returncode == 0, sealed.stderr
+    args = ["--tls-cert", str(certs["cert"]), "--tls-key", str(encrypted)]
+    code, stderr = start_failure(tmp_path, certs, args)
     assert code != 0
-    assert "PKCS#8" in stderr
+    assert "tls-key" in stderr and "not an unencrypted PEM private key" in stderr
 
 
 def test_tls_settings_need_a_certificate(tmp_path, certs):

@@ -335,11 +335,11 @@ public class HdfsCluster {
                 return w[1];
             }
             case "touch": {
-                // touch DIR PREFIX COUNT OWNER: COUNT empty files PREFIX00000... owned by OWNER (big listings).
+                // touch DIR PREFIX COUNT OWNER [SUFFIX]: COUNT empty files PREFIX00000SUFFIX... owned by OWNER.
                 DistributedFileSystem fs = fs();
                 int count = Integer.parseInt(w[3]);
                 for (int i = 0; i < count; i++) {
-                    Path file = new Path(w[1], String.format("%s%05d", w[2], i));
+                    Path file = new Path(w[1], String.format("%s%05d%s", w[2], i, w.length > 5 ? w[5] : ""));
                     fs.create(file, false).close();
                     fs.setOwner(file, w[4], w[4]);
                 }

@@ -58,22 +58,15 @@ impl Authenticator for Lockout {
         }
         // Checks still running count against the limit too: a burst of slow (Kerberos) checks must
         // not get more guesses than the limit before the first failure is counted.
-        let user_slot = lock(&self.users).begin(key.clone(), now, self.after, self.window);
-        let peer_slot = lock(&self.addresses).begin(peer, now, self.after, self.window);
-        if !(user_slot && peer_slot) {
-            if user_slot {
-                lock(&self.users).end(&key);
-            }
-            if peer_slot {
-                lock(&self.addresses).end(&peer);
-            }
-            let what = if user_slot { format!("address {peer}") } else { format!("user {key}") };
+        let user_slot = Slot::begin(&self.users, key.clone(), now, self.after, self.window);
+        let peer_slot = Slot::begin(&self.addresses, peer, now, self.after, self.window);
+        let (Some(_user_slot), Some(_peer_slot)) = (&user_slot, &peer_slot) else {
+            let what = if user_slot.is_some() { format!("address {peer}") } else { format!("user {key}") };
             log::warn!("lockout: refused {key} from {peer}: {what} has {} logins being checked already", self.after);
             return Err(AuthError::Denied(format!("too many logins of {what} at once")));
-        }
+        };
         let result = self.inner.authenticate(user, password, peer);
-        lock(&self.users).end(&key);
-        lock(&self.addresses).end(&peer);
+        drop((user_slot, peer_slot));
         match &result {
             // The address is not cleared: one good account must not reset an address's guessing count.
             Ok(_) => lock(&self.users).clear(&key),
@@ -101,6 +94,27 @@ impl Lockout {
         if lock(&self.addresses).fail(peer, now, self.after, self.window) {
             log::warn!("lockout: address {peer} locked out for {secs}s after {} failed logins", self.after);
         }
+    }
+}
+
+/// A check in flight, counted against the limit until dropped: even when the authenticator panics, the
+/// place is given back, so the key is not locked out for good.
+struct Slot<'a, K: Hash + Eq> {
+    tracker: &'a Mutex<Tracker<K>>,
+    key: K,
+}
+
+impl<'a, K: Hash + Eq + Clone> Slot<'a, K> {
+    /// A slot for `key`, if the failures so far and the checks in flight leave room for one.
+    fn begin(tracker: &'a Mutex<Tracker<K>>, key: K, now: Instant, after: u32, window: Duration) -> Option<Self> {
+        let begun = lock(tracker).begin(key.clone(), now, after, window);
+        begun.then(|| Slot { tracker, key })
+    }
+}
+
+impl<K: Hash + Eq> Drop for Slot<'_, K> {
+    fn drop(&mut self) {
+        lock(self.tracker).end(&self.key);
     }
 }
 
@@ -264,6 +278,31 @@ mod tests {
         let refused = auth.authenticate("bob", "right", a).unwrap_err();
         assert_eq!(refused, AuthError::Denied(format!("address {a} is locked out")));
         assert!(auth.authenticate("bob", "right", b).is_ok());
+    }
+
+    /// A bug in an authenticator: it panics.
+    struct Panicking;
+
+    impl Authenticator for Panicking {
+        fn authenticate(&self, user: &str, password: &str, _peer: IpAddr) -> Result<Identity, AuthError> {
+            if password == "crash" {
+                panic!("authenticator bug");
+            }
+            Fixed.authenticate(user, password, _peer)
+        }
+    }
+
+    #[test]
+    fn a_panicking_authenticator_does_not_leave_its_check_in_flight() {
+        let settings = Settings::from_file_text("lockout-after = 2\nlockout-secs = 60", "t").unwrap();
+        let auth = wrap(&settings, Box::new(Panicking)).unwrap();
+        let peer = IpAddr::from([127, 0, 0, 1]);
+        for _ in 0..5 {
+            let crashed =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| auth.authenticate("alice", "crash", peer)));
+            assert!(crashed.is_err());
+        }
+        assert!(auth.authenticate("alice", "right", peer).is_ok(), "the user and address are not locked");
     }
 
     /// Counts the passwords it is asked to check, slowly, like a distant KDC.

@@ -63,16 +63,47 @@ pub enum Command {
     Port(SocketAddr),
     Pasv,
     Eprt(SocketAddr),
-    /// `EPSV`, or `EPSV ALL` when true.
-    Epsv {
-        all: bool,
-    },
+    Epsv(EpsvRequest),
     Site(String),
     /// `AUTH` with its mechanism, upper-cased.
     Auth(String),
     Pbsz(String),
     Prot(Protection),
     Ccc,
+}
+
+/// What `EPSV` asks for (RFC 2428 section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EpsvRequest {
+    /// No argument: a data port on the control connection's address.
+    AnyFamily,
+    /// `EPSV 1` or `EPSV 2`: a data port of that address family.
+    Family(IpFamily),
+    /// `EPSV ALL`: from now on only EPSV.
+    All,
+}
+
+/// An address family by its RFC 2428 number: 1 is IPv4, 2 is IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFamily {
+    V4,
+    V6,
+}
+
+impl IpFamily {
+    pub fn of(address: IpAddr) -> IpFamily {
+        match address.to_canonical() {
+            IpAddr::V4(_) => IpFamily::V4,
+            IpAddr::V6(_) => IpFamily::V6,
+        }
+    }
+
+    pub fn number(self) -> u8 {
+        match self {
+            IpFamily::V4 => 1,
+            IpFamily::V6 => 2,
+        }
+    }
 }
 
 /// How a verb takes its argument; checked before the verb's own parsing.
@@ -309,11 +340,14 @@ fn parse_eprt_command(arg: &str) -> Result<Command, Reply> {
 }
 
 fn parse_epsv(arg: &str) -> Result<Command, Reply> {
-    match arg.to_ascii_uppercase().as_str() {
-        "" | "1" | "2" => Ok(Command::Epsv { all: false }),
-        "ALL" => Ok(Command::Epsv { all: true }),
-        _ => Err(Reply::new(NETWORK_PROTOCOL_NOT_SUPPORTED, "Network protocol not supported, use (1,2)")),
-    }
+    let request = match arg.to_ascii_uppercase().as_str() {
+        "" => EpsvRequest::AnyFamily,
+        "1" => EpsvRequest::Family(IpFamily::V4),
+        "2" => EpsvRequest::Family(IpFamily::V6),
+        "ALL" => EpsvRequest::All,
+        _ => return Err(Reply::new(NETWORK_PROTOCOL_NOT_SUPPORTED, "Network protocol not supported, use (1,2)")),
+    };
+    Ok(Command::Epsv(request))
 }
 
 fn parse_prot_command(arg: &str) -> Result<Command, Reply> {
@@ -388,6 +422,10 @@ mod tests {
         assert_eq!(parse("EPRT |1|127.0.0.1|21|").unwrap(), Command::Eprt("127.0.0.1:21".parse().unwrap()));
         assert!(parse("PORT 300,0,0,1,4,1").is_err());
         assert!(parse("EPRT |2|127.0.0.1|5|").is_err());
+        assert_eq!(parse("EPSV").unwrap(), Command::Epsv(EpsvRequest::AnyFamily));
+        assert_eq!(parse("EPSV 2").unwrap(), Command::Epsv(EpsvRequest::Family(IpFamily::V6)));
+        assert_eq!(parse("epsv all").unwrap(), Command::Epsv(EpsvRequest::All));
+        assert_eq!(parse("EPSV 3").unwrap_err().code, NETWORK_PROTOCOL_NOT_SUPPORTED);
     }
 
     #[test]

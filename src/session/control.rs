@@ -6,8 +6,11 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use openssl::ssl::SslAcceptor;
+
 use super::reply::Reply;
 use crate::stream::Stream;
+use crate::tls::Channel;
 
 /// Longest accepted command line (CRLF not counted); longer ones are discarded whole and answered with 500.
 pub const MAX_LINE: usize = 4096;
@@ -72,15 +75,25 @@ impl Control {
     /// Turns the connection into TLS (after the 234 reply to AUTH TLS), the handshake finished
     /// within `limit`. Whatever the client sent after AUTH in clear text is dropped, so it cannot pass
     /// for a protected command.
-    pub fn start_tls(&mut self, acceptor: &native_tls::TlsAcceptor, limit: Duration) -> io::Result<()> {
+    pub fn start_tls(&mut self, acceptor: &SslAcceptor, limit: Duration) -> io::Result<()> {
         self.buffer.clear();
         self.discarding = false;
         self.queued.clear();
         self.queued_bytes = 0;
         // A second handle on the socket: the plain one is dropped when the TLS stream takes its place.
         let tcp = self.stream.tcp().try_clone()?;
-        self.stream = Stream::Tls(Box::new(crate::tls::accept(acceptor, tcp, limit)?));
+        let tls = crate::tls::accept(acceptor, tcp, limit, Channel::Control)?;
+        log::info!("{}: control connection now {}", self.peer, crate::tls::summary(&tls));
+        self.stream = Stream::Tls(Box::new(tls));
         Ok(())
+    }
+
+    /// Ends the session's connection in order: over TLS a close_notify, so the client can tell the
+    /// end of the session from a cut connection (OpenSSL 3 reports the latter as an error).
+    pub fn close(&mut self) {
+        if let Err(e) = self.stream.finish() {
+            log::debug!("{}: no close_notify on the control connection: {e}", self.peer);
+        }
     }
 
     pub fn reply(&mut self, reply: &Reply) -> io::Result<()> {

@@ -42,10 +42,14 @@ impl Session {
                 log::error!("{peer}: login {name}: cannot open storage as {}: {e}", identity.user);
                 // A missing or forbidden home will not fix itself: 530, so clients do not retry as
                 // they do after 421; only a storage outage is temporary.
-                let text = format!("Cannot open your home directory: {e}");
+                // SECURITY: the error names the server's own paths; the log has it, the client does not.
                 return self.send(&match e.kind {
-                    storage::ErrorKind::Io => Reply::closing(SERVICE_UNAVAILABLE, text),
-                    _ => Reply::new(NOT_LOGGED_IN, text),
+                    storage::ErrorKind::Io => {
+                        Reply::closing(SERVICE_UNAVAILABLE, "Storage unavailable, try again later.")
+                    }
+                    _ => {
+                        Reply::new(NOT_LOGGED_IN, "Your home directory is unavailable: please tell the administrator.")
+                    }
                 });
             }
         };

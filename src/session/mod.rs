@@ -104,6 +104,8 @@ pub struct Session {
     shared: Arc<Shared>,
     control: Control,
     connected_at: Instant,
+    /// The client has sent a command line: until it does, the first-command limit applies.
+    client_spoke: bool,
     /// USER given, waiting for PASS.
     pending_user: Option<String>,
     failed_logins: u32,
@@ -128,6 +130,7 @@ impl Session {
             shared,
             control: Control::new(stream)?,
             connected_at: Instant::now(),
+            client_spoke: false,
             pending_user: None,
             failed_logins: 0,
             user: None,
@@ -148,8 +151,9 @@ impl Session {
     /// Serves the connection until QUIT, a timeout, or the client leaves.
     pub fn run(mut self) {
         let peer = self.control.peer;
-        if let Err(e) = self.serve() {
-            log::info!("{peer}: connection error: {e}");
+        match self.serve() {
+            Ok(()) => self.control.close(),
+            Err(e) => log::info!("{peer}: connection error: {e}"),
         }
         if let Some(user) = &self.user {
             log::info!("{peer}: logout {} after {:.0?}", user.identity.user, self.connected_at.elapsed());
@@ -166,6 +170,7 @@ impl Session {
                 ))?;
                 return Ok(());
             };
+            self.client_spoke |= matches!(line, Line::Text(_) | Line::TooLong | Line::NotUtf8);
             let flow = match line {
                 Line::Text(text) => self.handle_line(&text)?,
                 Line::TooLong => self.write_reply(&Reply::new(
@@ -200,17 +205,31 @@ impl Session {
         }
     }
 
-    /// Idle limit, shortened to what is left of the login limit before login.
+    /// Idle limit, shortened before login to what is left of the login limit.
     fn read_timeout(&self) -> Duration {
         if self.user.is_some() {
             return self.idle_timeout;
         }
-        let left = self.shared.config.login_timeout.saturating_sub(self.connected_at.elapsed());
-        left.min(self.idle_timeout).max(Duration::from_millis(1))
+        self.login_time_left().min(self.idle_timeout).max(Duration::from_millis(1))
+    }
+
+    /// What is left of the login limit, or before the first command of the (shorter) first-command
+    /// limit: a silent connection holds its worker only briefly.
+    fn login_time_left(&self) -> Duration {
+        let config = &self.shared.config;
+        let limit = match self.client_spoke {
+            true => config.login_timeout,
+            false => config.login_timeout.min(config.first_command_timeout),
+        };
+        limit.saturating_sub(self.connected_at.elapsed())
     }
 
     fn timed_out(&mut self) -> io::Result<Flow> {
-        let what = if self.user.is_some() { "idle" } else { "login" };
+        let what = match (&self.user, self.client_spoke) {
+            (Some(_), _) => "idle",
+            (None, true) => "login",
+            (None, false) => "first command",
+        };
         log::info!("{}: {what} timeout, closing", self.control.peer);
         let text = format!("Timeout ({what} time limit reached): closing control connection");
         self.write_reply(&Reply::closing(SERVICE_UNAVAILABLE, text))
@@ -295,7 +314,7 @@ impl Session {
             Command::Allo => self.allo(),
             Command::Port(target) | Command::Eprt(target) => self.port(target),
             Command::Pasv => self.pasv(),
-            Command::Epsv { all } => self.epsv(all),
+            Command::Epsv(request) => self.epsv(request),
             Command::Site(args) => self.site(&args),
             Command::Auth(mechanism) => self.auth(&mechanism),
             Command::Pbsz(size) => self.pbsz(&size),

@@ -22,6 +22,8 @@ pub const PATH_CREATED: u16 = 257;
 pub const NEED_PASSWORD: u16 = 331;
 pub const PENDING_FURTHER_INFO: u16 = 350;
 pub const SERVICE_UNAVAILABLE: u16 = 421;
+/// AUTH accepted in principle, but TLS cannot be set up now (RFC 2228).
+pub const SECURITY_UNAVAILABLE: u16 = 431;
 pub const CANT_OPEN_DATA: u16 = 425;
 pub const TRANSFER_ABORTED: u16 = 426;
 /// The file is in use: another client is writing it.
@@ -38,6 +40,9 @@ pub const NOT_IMPLEMENTED_FOR_PARAM: u16 = 504;
 pub const DATA_PROTECTION_REQUIRED: u16 = 521;
 /// EPSV with a network protocol other than 1 (IPv4) or 2 (IPv6) (RFC 2428).
 pub const NETWORK_PROTOCOL_NOT_SUPPORTED: u16 = 522;
+/// A PROT P data connection that did not resume the control connection's TLS session, under
+/// --require-ssl-reuse (the code vsftpd's require_ssl_reuse answers with).
+pub const SESSION_REUSE_REQUIRED: u16 = 522;
 pub const NOT_LOGGED_IN: u16 = 530;
 /// Refused by policy (RFC 2228): CCC, for one.
 pub const POLICY_DENIED: u16 = 534;

@@ -5,13 +5,14 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use native_tls::TlsAcceptor;
+use openssl::ssl::SslAcceptor;
 
 use super::command::Protection;
 use super::reply::*;
 use super::{Flow, Handled, Session};
 use crate::data::Outcome;
 use crate::stream::Stream;
+use crate::tls::Channel;
 
 /// How long a refused upload's data is read and dropped before its connection is closed.
 const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
@@ -20,19 +21,19 @@ const REFUSAL_DRAIN: Duration = Duration::from_secs(2);
 pub struct Security {
     /// The acceptor of the control connection's TLS session; data connections use the same one so
     /// they can resume that session (its cache and ticket keys are per acceptor).
-    acceptor: Option<Arc<TlsAcceptor>>,
+    acceptor: Option<Arc<SslAcceptor>>,
     protection: Protection,
 }
 
 impl Security {
-    pub fn new(acceptor: Option<Arc<TlsAcceptor>>) -> Security {
+    pub fn new(acceptor: Option<Arc<SslAcceptor>>) -> Security {
         Security { acceptor, protection: Protection::Clear }
     }
 }
 
 impl Session {
     /// A session whose connection was TLS from its first byte (implicit FTPS).
-    pub fn implicit_tls(mut self, acceptor: Arc<TlsAcceptor>) -> Session {
+    pub fn implicit_tls(mut self, acceptor: Arc<SslAcceptor>) -> Session {
         self.security = Security::new(Some(acceptor));
         self
     }
@@ -42,7 +43,6 @@ impl Session {
         let Some(tls) = &self.shared.tls else {
             return self.reply(NOT_IMPLEMENTED, "TLS is not configured on this server.");
         };
-        let acceptor = tls.acceptor();
         // SSL and the TLS-C/TLS-P spellings are what older clients send for the same thing.
         if !matches!(mechanism, "TLS" | "SSL" | "TLS-C" | "TLS-P") {
             return self.reply(NOT_IMPLEMENTED_FOR_PARAM, format!("AUTH {mechanism} unknown: use AUTH TLS."));
@@ -53,13 +53,22 @@ impl Session {
         if self.user.is_some() {
             return self.reply(BAD_SEQUENCE, "AUTH must come before login.");
         }
+        let acceptor = match tls.acceptor() {
+            Ok(acceptor) => acceptor,
+            Err(e) => {
+                log::error!("{}: cannot set up TLS for AUTH: {e}", self.control.peer);
+                return self.reply(SECURITY_UNAVAILABLE, "TLS cannot be set up right now; try again later.");
+            }
+        };
         self.reply(AUTH_OK, format!("AUTH {mechanism} OK: proceed with the TLS handshake."))?;
         let peer = self.control.peer;
-        if let Err(e) = self.control.start_tls(&acceptor, self.shared.config.login_timeout) {
+        // SECURITY: the handshake gets what is left of the login limit, never a fresh one, and no more
+        // than a silent connection would: a stalled handshake holds its worker only briefly.
+        let limit = self.login_time_left().min(self.shared.config.first_command_timeout);
+        if let Err(e) = self.control.start_tls(&acceptor, limit) {
             log::info!("{peer}: TLS handshake after AUTH failed: {e}");
             return Ok(Flow::Close);
         }
-        log::debug!("{peer}: control connection now TLS");
         self.pending_user = None;
         self.security = Security::new(Some(acceptor));
         Ok(Flow::Continue)
@@ -137,19 +146,38 @@ impl Session {
             Stream::Plain(tcp) => tcp,
             tls => return Ok(tls),
         };
-        match crate::tls::accept(acceptor, tcp, self.shared.config.data_timeout) {
-            Ok(tls) => Ok(Stream::Tls(Box::new(tls))),
+        let tls = match crate::tls::accept(acceptor, tcp, self.shared.config.data_timeout, Channel::Data) {
+            Ok(tls) => tls,
+            // SECURITY: OpenSSL's error text (library internals) goes to the log, not to the client.
             Err(e) => {
                 log::warn!("{}: TLS handshake on the data connection failed: {e}", self.control.peer);
-                Err(Reply::new(CANT_OPEN_DATA, format!("TLS handshake on the data connection failed: {e}")))
+                let what = match e.kind() {
+                    std::io::ErrorKind::TimedOut => "took too long",
+                    _ => "failed",
+                };
+                return Err(Reply::new(CANT_OPEN_DATA, format!("TLS handshake on the data connection {what}.")));
             }
+        };
+        log::debug!("{}: data connection {}", self.control.peer, crate::tls::summary(&tls));
+        let require_reuse = self.shared.tls.as_ref().is_some_and(|tls| tls.require_session_reuse);
+        // SECURITY: a resumed session proves the data connection comes from the client that holds
+        // the control connection's TLS session, not from whoever reached the data port first.
+        if require_reuse && !crate::tls::resumed(&tls) {
+            log::warn!("{}: data connection refused: it did not resume the control TLS session", self.control.peer);
+            self.refuse_data(Stream::Tls(Box::new(tls)));
+            return Err(Reply::new(
+                SESSION_REUSE_REQUIRED,
+                "Data connection refused: it must resume the control connection's TLS session.",
+            ));
         }
+        Ok(Stream::Tls(Box::new(tls)))
     }
 
-    /// Ends a TLS data connection whose upload was refused after the handshake: close_notify, then
+    /// Ends a TLS data connection refused after the handshake (an upload the storage refused, a
+    /// session not resumed): close_notify, then
     /// what the client sent meanwhile is read and dropped for a short while, because closing a
     /// socket with unread data resets it, and the client would see a reset instead of the refusal.
-    pub(super) fn refuse_upload(&self, mut data: Stream) {
+    pub(super) fn refuse_data(&self, mut data: Stream) {
         self.send_close_notify(&mut data);
         let deadline = Instant::now() + REFUSAL_DRAIN;
         let mut sink = [0u8; 16 << 10];

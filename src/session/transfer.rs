@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
-use super::command::TransferType;
+use super::command::{EpsvRequest, IpFamily, TransferType};
 use super::reply::*;
 use super::{storage_reply, transfer_failure_code, DataPlan, Flow, Handled, Session};
 use crate::data::{self, Outcome, SetupError, Watch};
@@ -123,10 +123,20 @@ impl Session {
         self.reply(ENTERING_PASSIVE, format!("Entering Passive Mode ({a},{b},{c},{d},{hi},{lo})."))
     }
 
-    pub(super) fn epsv(&mut self, all: bool) -> Handled {
-        if all {
-            self.epsv_all = true;
-            return self.reply(OK, "EPSV ALL ok: PORT, EPRT and PASV are now refused.");
+    pub(super) fn epsv(&mut self, request: EpsvRequest) -> Handled {
+        // Data connections come to the control connection's address, so that is the one family served.
+        let served = IpFamily::of(self.control.local.ip());
+        match request {
+            EpsvRequest::All => {
+                self.epsv_all = true;
+                return self.reply(OK, "EPSV ALL ok: PORT, EPRT and PASV are now refused.");
+            }
+            EpsvRequest::Family(asked) if asked != served => {
+                let use_family = format!("use ({})", served.number());
+                return self
+                    .reply(NETWORK_PROTOCOL_NOT_SUPPORTED, format!("Network protocol not supported, {use_family}"));
+            }
+            EpsvRequest::Family(_) | EpsvRequest::AnyFamily => {}
         }
         let port = self.open_passive()?;
         self.reply(ENTERING_EXTENDED_PASSIVE, format!("Entering Extended Passive Mode (|||{port}|)"))
@@ -164,10 +174,14 @@ impl Session {
     fn open_data(&mut self) -> Result<Stream, Reply> {
         let timeout = self.shared.config.data_timeout;
         let peer = self.control.peer;
+        // A wait for a data connection gets the shutdown grace period, as a running transfer does.
+        let shutdown = &self.shared.abort_transfers;
         let connected = match std::mem::replace(&mut self.data_plan, DataPlan::None) {
             DataPlan::None => return Err(Reply::new(CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first.")),
-            DataPlan::Passive(listener) => data::accept_passive(&listener, peer.ip(), timeout, &mut self.control),
-            DataPlan::Active(target) => data::connect_active(target, timeout).map_err(SetupError::Failed),
+            DataPlan::Passive(listener) => {
+                data::accept_passive(&listener, peer.ip(), timeout, &mut self.control, shutdown)
+            }
+            DataPlan::Active(target) => data::connect_active(target, timeout, shutdown),
         };
         match connected {
             Ok(stream) => Ok(Stream::Plain(stream)),
@@ -179,6 +193,10 @@ impl Session {
                 Err(Reply::new(TRANSFER_COMPLETE, "ABOR successful."))
             }
             Err(SetupError::ControlClosed) => Err(Reply::closing(SERVICE_UNAVAILABLE, "Control connection lost.")),
+            Err(SetupError::ShutDown) => {
+                log::info!("{peer}: server shutting down: no longer waiting for the data connection");
+                Err(Reply::closing(SERVICE_UNAVAILABLE, "Server shutting down: no data connection, closing."))
+            }
             Err(SetupError::Failed(e)) => {
                 log::warn!("{peer}: data connection failed: {e}");
                 Err(Reply::new(CANT_OPEN_DATA, format!("Failed to establish data connection: {e}")))
@@ -228,39 +246,29 @@ impl Session {
         self.require_writable()?;
         let offset = std::mem::take(&mut self.restart_offset);
         let mode = 0o666 & !self.umask;
-        let target = match kind {
-            StoreKind::Stou => None,
-            StoreKind::Stor | StoreKind::Appe => Some(self.resolve(name)?),
+        let path = match kind {
+            StoreKind::Stou => self.unique_path()?,
+            StoreKind::Stor | StoreKind::Appe => self.resolve(name)?,
         };
         // The data connection before the file: STOR truncates at open, so a client whose data
         // connection never arrives (NAT, ABOR) must not have emptied the file it meant to replace.
         let data = self.open_data()?;
         // Under PROT P the connection is only usable after its TLS handshake, which follows the 150
-        // reply; the file waits for that too. STOU creates a new file, which its 150 reply names.
-        let (path, mut file, mut data) = match target {
-            Some(path) if self.data_is_private() => {
-                self.reply(OPENING_DATA, self.upload_opening(kind, &path))?;
-                let data = self.protect_data(data)?;
-                match self.open_upload(&path, kind, offset, mode) {
-                    Ok(file) => (path, file, data),
-                    Err(reply) => {
-                        self.refuse_upload(data);
-                        return self.send(&reply);
-                    }
+        // reply; the file waits for that too, so a failed handshake leaves no file behind.
+        let (mut file, mut data) = if self.data_is_private() {
+            self.reply(OPENING_DATA, self.upload_opening(kind, &path))?;
+            let data = self.protect_data(data)?;
+            match self.open_upload(&path, kind, offset, mode) {
+                Ok(file) => (file, data),
+                Err(reply) => {
+                    self.refuse_data(data);
+                    return self.send(&reply);
                 }
             }
-            target => {
-                let (path, file) = match target {
-                    None => self.create_unique(mode)?,
-                    Some(path) => {
-                        let file = self.open_upload(&path, kind, offset, mode)?;
-                        (path, file)
-                    }
-                };
-                self.reply(OPENING_DATA, self.upload_opening(kind, &path))?;
-                let data = self.protect_data(data)?;
-                (path, file, data)
-            }
+        } else {
+            let file = self.open_upload(&path, kind, offset, mode)?;
+            self.reply(OPENING_DATA, self.upload_opening(kind, &path))?;
+            (file, self.protect_data(data)?)
         };
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
@@ -290,7 +298,7 @@ impl Session {
         }
     }
 
-    /// The file a STOR or APPE writes to, opened as the command and a REST offset ask.
+    /// The file an upload writes to, opened as the command and a REST offset ask.
     fn open_upload(
         &self,
         path: &VPath,
@@ -299,6 +307,7 @@ impl Session {
         mode: u32,
     ) -> Result<Box<dyn crate::storage::WriteFile>, Reply> {
         let how = match (kind, offset) {
+            (StoreKind::Stou, _) => WriteMode::CreateNew,
             (StoreKind::Appe, _) => WriteMode::Append,
             (_, 0) => WriteMode::Truncate,
             (_, offset) => WriteMode::At(offset),
@@ -316,16 +325,16 @@ impl Session {
         storage_reply(path, error)
     }
 
-    /// STOU: a new file with a name no other file has.
-    fn create_unique(&mut self, mode: u32) -> Result<(VPath, Box<dyn crate::storage::WriteFile>), Reply> {
-        let cwd = self.logged_in().cwd.clone();
+    /// STOU: a name no file has yet. The file is created (never replacing one) only when the upload starts.
+    fn unique_path(&self) -> Result<VPath, Reply> {
+        let cwd = &self.logged_in().cwd;
         let stamp = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_nanos();
         for attempt in 0..100 {
             let path = cwd.join(&format!("stou-{stamp}-{attempt}")).map_err(|e| Reply::new(NAME_NOT_ALLOWED, e.0))?;
-            match self.logged_in().storage.open_write(&path, WriteMode::CreateNew, mode) {
-                Ok(file) => return Ok((path, file)),
-                Err(e) if e.kind == crate::storage::ErrorKind::AlreadyExists => continue,
+            match self.logged_in().storage.metadata(&path) {
+                Err(e) if e.kind == crate::storage::ErrorKind::NotFound => return Ok(path),
                 Err(e) => return Err(self.storage_refused(Transfer::Upload(StoreKind::Stou), &path, &e)),
+                Ok(_) => continue,
             }
         }
         Err(Reply::new(FILE_UNAVAILABLE, "Could not find a unique file name"))

@@ -132,7 +132,10 @@ impl Backend for HdfsBackend {
         match idempotent(|| fs.stat(&home)) {
             Ok(info) if info.kind == Kind::Dir => {}
             Ok(_) => return Err(Error::new(ErrorKind::NotFound, format!("home {home} is not a directory"))),
-            Err(e) => return Err(storage_error(e)),
+            Err(e) => {
+                let e = storage_error(e);
+                return Err(Error::new(e.kind, format!("home {home}: {e}")));
+            }
         }
         let user = identity.user.clone();
         Ok(Box::new(HdfsStorage {
