@@ -47,8 +47,9 @@ HDFS_CLIENT_SUITE := tests/test_transfers.py tests/test_listing.py tests/test_co
 
 # hdfsftpd next to vsftpd (installed from Debian when missing), pure-ftpd and ProFTPD (Debian's packages
 # unpacked into a cache by scripts/provision-bench-peers.sh, which bench.py runs), each row with
-# hdfsftpd's ratio against the best peer; and the HDFS path next to a direct libhdfs copy. Prints
-# metric=... lines and writes target/bench.txt. BENCH_ARGS=--quick for a smoke run.
+# hdfsftpd's ratio against the best peer; the HDFS path next to a direct libhdfs copy; and on a real
+# cluster (scripts/hdfs-cluster.sh) next to Hadoop's Java CLI and the direct copy. Prints metric=...
+# lines and writes target/bench.txt. BENCH_ARGS=--quick for a smoke run.
 bench: build
 	@command -v vsftpd >/dev/null 2>&1 || { apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vsftpd >/dev/null; }

@@ -13,7 +13,9 @@ hash in each. pure-ftpd and ProFTPD are Debian's packages unpacked into a cache,
 
   scripts/bench.py [--runs N] [--size-mib N] [--quick] [--only GROUP[,GROUP...]] [--output FILE]
 
-Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, logins, burst, scale, hdfs.
+Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, logins, burst, scale, hdfs (libhdfs on
+file:///), cluster (a real HDFS from scripts/hdfs-cluster.sh: hdfsftpd next to Hadoop's Java CLI and a
+direct libhdfs copy).
 """
 
 import argparse
@@ -36,6 +38,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / "target/release/hdfsftpd"
 HDFS_COPY = REPO / "target/release/examples/hdfs_copy"
+HDFS_CLUSTER = REPO / "scripts/hdfs-cluster.sh"
 FTP_GET = REPO / "target/release/examples/ftp_get"
 HOST = "127.0.0.1"
 RAW_LOCAL_FS = "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem"
@@ -560,7 +563,7 @@ def versions(peers):
     return lines
 
 
-GROUPS = ["transfers", "small", "logins", "burst", "scale", "hdfs"]
+GROUPS = ["transfers", "small", "logins", "burst", "scale", "hdfs", "cluster"]
 
 
 def main():
@@ -645,6 +648,8 @@ def main():
             scale.process.stop()
         if "hdfs" in only:
             hdfs_bench(work, big, size, args.runs, cert, key, servers)
+        if "cluster" in only:
+            cluster_bench(work, big, size, args.runs, args.quick, cert, key, servers)
     finally:
         for server in servers:
             server.stop()
@@ -685,6 +690,103 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
     median = {name: statistics.median(values) for name, values in samples.items()}
     report(f"hdfs_retr_{size}", {"hdfsftpd": median["ftp_get"], "direct_libhdfs": median["direct_get"]}, "MB/s")
     report(f"hdfs_stor_{size}", {"hdfsftpd": median["ftp_put"], "direct_libhdfs": median["direct_put"]}, "MB/s")
+
+
+def read_env(path):
+    """A cluster.env: KEY=VALUE lines, double-quoted values unquoted."""
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {key: value.strip('"') for key, value in pairs}
+
+
+def cluster_bench(work, big, size, runs, quick, cert, key, servers):
+    """The same file through hdfsftpd on a real HDFS (scripts/hdfs-cluster.sh: a NameNode and 3 DataNodes
+    on this machine, 2 replicas), next to Hadoop's Java CLI (FsShell -get/-put, one JVM per command as
+    `hdfs dfs` runs, its start-up included) and the direct libhdfs copy (hdfs_copy, in the same JVM set-up
+    as the gateway's, its start-up excluded). All three act as the same HDFS user. The cluster's blocks
+    go to disk (a real cluster's do; tmpfs would not hold the replicas of every round's files). The quick
+    mode skips the unrecorded first round and moves 20 small files instead of 200: each FsShell command
+    starts a JVM, which takes seconds."""
+    small_count = 20 if quick else 200
+    cluster_dir = Path(tempfile.mkdtemp(prefix="hdfsftpd-bench-cluster-"))
+    print(f"# cluster directory {cluster_dir}", flush=True)
+    gateway = None
+    try:
+        run([str(HDFS_CLUSTER), "start", str(cluster_dir)])
+        env = read_env(cluster_dir / "cluster.env")
+        run([str(HDFS_CLUSTER), "add-user", str(cluster_dir), "bench", "bench"])
+        run([str(HDFS_CLUSTER), "ctl", str(cluster_dir), "mkdir", "/user/bench/up", "bench"])
+        run([str(HDFS_CLUSTER), "ctl", str(cluster_dir), "mkdir", "/user/bench/cli-small", "bench"])
+        uri, conf, jars, jvm_opts = env["HDFS_URI"], env["HADOOP_CONF_DIR"], env["HADOOP_CLASSPATH"], env["HDFSFTPD_JVM_OPTS"]
+        gateway = start_hdfsftpd(work, cert, key, "--storage", "hdfs", "--hdfs-uri", uri, "--hadoop-conf-dir", conf,
+                                 "--hadoop-classpath", jars, "--jvm-opts", jvm_opts, name="hdfsftpd-cluster", home="")
+        servers.append(gateway.process)
+        client_env = dict(os.environ, HADOOP_USER_NAME="bench", CLASSPATH=f"{conf}:{jars}", HDFS_URI=uri,
+                          LIBHDFS_OPTS=jvm_opts, HDFS_CONF="")
+
+        def direct(direction, source, target):
+            out = run([str(HDFS_COPY), direction, str(source), str(target)], env=client_env).stdout.split()
+            return int(out[0]) / float(out[3]) / 1e6
+
+        def java_cli(*args):
+            """FsShell's wall-clock seconds, JVM start included."""
+            started = time.monotonic()
+            run(["java", *jvm_opts.split(), "-cp", f"{conf}:{jars}", "org.apache.hadoop.fs.FsShell", "-fs", uri, *args],
+                env=client_env)
+            return time.monotonic() - started
+
+        run([str(HDFS_COPY), "put", str(big), "/user/bench/big.bin"], env=client_env)
+        gib = big.stat().st_size
+        measures = {
+            "ftp_get": lambda: client_retr_mb_s(gateway, "ftp", "big.bin", sink=work / "cluster-ftp-get.bin"),
+            "cli_get": lambda: gib / java_cli("-get", "-f", "/user/bench/big.bin", str(work / "cluster-cli-get.bin")) / 1e6,
+            "direct_get": lambda: direct("get", "/user/bench/big.bin", work / "cluster-direct-get.bin"),
+            "ftp_put": lambda: stor_mb_s(gateway, "plain", big, "ftp-put.bin"),
+            "cli_put": lambda: gib / java_cli("-put", "-f", str(big), "/user/bench/up/cli-put.bin") / 1e6,
+            "direct_put": lambda: direct("put", big, "/user/bench/up/direct-put.bin"),
+        }
+        for measure in [] if quick else measures.values():
+            measure()
+        samples = {name: [] for name in measures}
+        for round_ in range(runs):
+            for name in list(measures)[:: 1 if round_ % 2 == 0 else -1]:
+                samples[name].append(measures[name]())
+        print_samples(samples)
+        median = {name: statistics.median(values) for name, values in samples.items()}
+        for verb, side in [("retr", "get"), ("stor", "put")]:
+            figures = {"hdfsftpd": median[f"ftp_{side}"], "java_cli": median[f"cli_{side}"],
+                       "direct_libhdfs": median[f"direct_{side}"]}
+            report(f"cluster_{verb}_{size}", figures, "MB/s")
+        print(f"# java CLI start-up (FsShell -test -d /): {java_cli('-test', '-d', '/'):.2f} s", flush=True)
+
+        # Small files: COUNT up then down, one FTP session, next to one FsShell -put and one -get of them all.
+        local_small, fetched = work / "cluster-small", work / "cluster-small-got"
+        local_small.mkdir()
+        fetched.mkdir()
+        for i in range(small_count):
+            (local_small / f"cli-small-{i}.bin").write_bytes(os.urandom(4096))
+        files = sorted(str(p) for p in local_small.iterdir())
+
+        def cli_small():
+            seconds = java_cli("-put", "-f", *files, "/user/bench/cli-small")
+            seconds += java_cli("-get", "-f", "/user/bench/cli-small/*", str(fetched))
+            return 2 * small_count / seconds
+
+        ftp_small = lambda: small_files_per_s(gateway, count=small_count)
+        if not quick:
+            ftp_small(), cli_small()
+        small = {"ftp": [], "cli": []}
+        for round_ in range(runs):
+            for name, measure in [("ftp", ftp_small), ("cli", cli_small)][:: 1 if round_ % 2 == 0 else -1]:
+                small[name].append(measure())
+        print_samples(small)
+        report(f"cluster_small_files_{small_count}_4KiB_up_and_down",
+               {"hdfsftpd": statistics.median(small["ftp"]), "java_cli": statistics.median(small["cli"])}, "files/s")
+    finally:
+        if gateway:
+            gateway.process.stop()
+        # The script stops the cluster by its pid; a failure here must not hide the bench's own.
+        subprocess.run([str(HDFS_CLUSTER), "stop", str(cluster_dir)], capture_output=True, timeout=300)
+        shutil.rmtree(cluster_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

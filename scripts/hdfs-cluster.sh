@@ -10,8 +10,10 @@
 #   scripts/hdfs-cluster.sh add-user DIR NAME PASSWORD
 #       /user/NAME owned by NAME, mode 0700 (and, on a secure cluster, the principal NAME@REALM).
 #   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser; one ARG may hold spaces)
-#       stop-datanode N | start-datanode N | restart-datanode N   (N from 0)
-#       restart-namenode | failover | active | safemode enter|leave|get | quota PATH BYTES|clear
+#       stop-datanode N [N...] | start-datanode N | restart-datanode N   (N from 0)
+#       restart-namenode | stop-namenode [N] | start-namenode [N] | failover | active
+#       safemode enter|leave|get | quota PATH BYTES|clear | name-quota PATH COUNT|clear
+#       blocks PATH (per block, the DataNodes holding it: "0,2 1,2"; the block being written included)
 #       stat PATH (owner group mode replication length mtime-ms type) | ls DIR | exists PATH
 #       mkdir PATH [OWNER [MODE]] | put LOCAL PATH [OWNER [MODE]] | get PATH LOCAL | chmod PATH MODE | rm PATH
 #       touch DIR PREFIX COUNT OWNER [SUFFIX] (COUNT empty files) | fill PATH BYTES OWNER (BYTES zero bytes)

@@ -1,7 +1,7 @@
 """`make bench`'s script end to end in its quick mode: it starts hdfsftpd, vsftpd, pure-ftpd and ProFTPD
-itself, runs the same work against each, prints a metric line for every measurement with every server's
-figure and hdfsftpd's ratio against the best peer, and leaves no process, cgroup or file
-behind. No speed is asserted (the bench prints, the README records); failed operations are, since a
+itself, and a real HDFS (scripts/hdfs-cluster.sh) for the cluster rows, runs the same work against each,
+prints a metric line for every measurement with every server's figure and hdfsftpd's ratio against the
+best peer, and leaves no process, cgroup or file behind. No speed is asserted (the bench prints, the README records); failed operations are, since a
 burst or 100 held sessions must cost hdfsftpd none."""
 
 import os
@@ -22,6 +22,9 @@ TRANSFERS = [f"{verb}_{SIZE}_{mode}{cpu}" for mode in ("plain", "ftps-prot-p", "
 COMPARED = TRANSFERS + ["small_files_4KiB_up_and_down", "sequential_login_quit", "burst_200_clients_failed_ops",
                         "burst_200_clients_peak_rss"]
 HDFS = [f"hdfs_retr_{SIZE}", f"hdfs_stor_{SIZE}"]
+# On a real cluster (scripts/hdfs-cluster.sh), next to Hadoop's Java CLI and the direct libhdfs copy.
+CLUSTER = [f"cluster_retr_{SIZE}", f"cluster_stor_{SIZE}"]
+CLUSTER_SMALL = "cluster_small_files_20_4KiB_up_and_down"
 
 
 def cgroup2_entries(prefix):
@@ -42,17 +45,17 @@ def processes_naming(text):
     return found
 
 
-@pytest.mark.timeout(900)  # four servers, ProFTPD's 200 ms per new session; the bench's own limit below
+@pytest.mark.timeout(1800)  # four servers (ProFTPD: 200 ms per new session), an HDFS cluster; the bench: 1500 s
 def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars, tmp_path):  # noqa: F811
     require_tool("vsftpd")
     output = tmp_path / "bench.txt"
     done = subprocess.run([sys.executable, "scripts/bench.py", "--quick", "--output", str(output)], cwd=REPO,
-                          capture_output=True, text=True, timeout=900, stdin=subprocess.DEVNULL)
+                          capture_output=True, text=True, timeout=1500, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
 
     lines = {re.match(r"metric=(\S+)", line).group(1): line for line in done.stdout.splitlines()
              if line.startswith("metric=")}
-    assert list(lines) == COMPARED + ["scale_100_idle_100_busy"] + HDFS, done.stdout
+    assert list(lines) == COMPARED + ["scale_100_idle_100_busy"] + HDFS + CLUSTER + [CLUSTER_SMALL], done.stdout
     for name in COMPARED:
         figures = r" hdfsftpd=[\d.]+ vsftpd=[\d.]+ pure-ftpd=[\d.]+ proftpd=[\d.]+"
         best = r" best_peer=(vsftpd|pure-ftpd|proftpd) ratio=([\d.]+|inf) unit="
@@ -60,6 +63,12 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
     for name in HDFS:
         assert re.search(r" hdfsftpd=[\d.]+ direct_libhdfs=[\d.]+ best_peer=direct_libhdfs ratio=[\d.]+ unit=MB/s",
                          lines[name]), lines[name]
+    for name in CLUSTER:
+        assert re.search(r" hdfsftpd=[\d.]+ java_cli=[\d.]+ direct_libhdfs=[\d.]+ best_peer=(java_cli|direct_libhdfs) "
+                         r"ratio=[\d.]+ unit=MB/s", lines[name]), lines[name]
+    assert re.search(r" hdfsftpd=[\d.]+ java_cli=[\d.]+ best_peer=java_cli ratio=[\d.]+ unit=files/s",
+                     lines[CLUSTER_SMALL]), done.stdout
+    assert re.search(r"^# java CLI start-up \(FsShell -test -d /\): [\d.]+ s$", done.stdout, re.M), done.stdout
     assert " hdfsftpd=0.00 " in lines["burst_200_clients_failed_ops"], lines["burst_200_clients_failed_ops"]
     assert "hdfsftpd_failures=0 " in lines["scale_100_idle_100_busy"], lines["scale_100_idle_100_busy"]
     for server in ("vsftpd", "pure-ftpd", "proftpd-core"):
@@ -72,3 +81,6 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
     assert not cgroup2_entries(cgroups + "-"), "the bench left cgroups behind"
     assert not processes_naming(work), "the bench left servers running"
     assert not Path(work).exists(), "the bench left its work directory (on /dev/shm)"
+    cluster = re.search(r"^# cluster directory (\S+)$", done.stdout, re.M).group(1)
+    assert not processes_naming(cluster), "the bench left its HDFS cluster running"
+    assert not Path(cluster).exists(), "the bench left its cluster's directory"

@@ -49,12 +49,21 @@ impl Error {
             Some(errno) => errno,
         };
         // Before the JVM runs, libhdfs may have no thread state to read the cause from (it would crash).
-        let root_cause = if matches!(JVM.get(), Some(Ok(()))) { last_root_cause() } else { None };
-        let errno = match (errno, &root_cause) {
-            (EINTERNAL, Some(cause)) => errno_of_exception(cause).unwrap_or(EINTERNAL),
-            _ => errno,
+        let exception = if matches!(JVM.get(), Some(Ok(()))) { last_exception() } else { None };
+        let Some(exception) = exception else {
+            return Error { operation, path: path.to_string(), errno, root_cause: None };
         };
-        Error { operation, path: path.to_string(), errno, root_cause }
+        let errno = match errno {
+            EINTERNAL => exception.errno().unwrap_or(EINTERNAL),
+            errno => errno,
+        };
+        Error { operation, path: path.to_string(), errno, root_cause: Some(exception.reason()) }
+    }
+
+    /// True when the connection the call went over broke (a NameNode that restarted while the
+    /// connection sat idle): the call can be made again on a fresh one.
+    pub fn connection_lost(&self) -> bool {
+        self.errno == libc::ECONNRESET
     }
 
     fn new(operation: &'static str, path: &str, errno: i32, reason: &str) -> Error {
@@ -79,11 +88,69 @@ impl Error {
     }
 }
 
-/// The errno of a Java exception libhdfs has none for (it reports EINTERNAL), from the class name that
-/// starts its root cause (`DSQuotaExceededException: The DiskSpace quota of /x is exceeded: …`).
-fn errno_of_exception(root_cause: &str) -> Option<i32> {
-    let class = root_cause.split(':').next()?.trim();
-    let class = class.rsplit('.').next()?;
+/// The last Java exception of this thread, as libhdfs keeps it: `ExceptionUtils.getStackTrace` (which
+/// starts `pkg.Class: message` and names the classes of remote exceptions, `RemoteException(pkg.Class)`)
+/// and `getRootCauseMessage` (`Class: message`).
+#[derive(Debug)]
+struct JavaException {
+    stack_trace: String,
+    root_cause: String,
+}
+
+impl JavaException {
+    /// The exception's class, then the classes of the NameNode's exceptions it wraps, then the root
+    /// cause's: a quota refusal is `DSQuotaExceededException` caused by a `RemoteException`.
+    fn classes(&self) -> impl Iterator<Item = &str> {
+        let thrown = self.stack_trace.lines().next().map(class_of);
+        thrown
+            .into_iter()
+            .chain(self.remote_classes())
+            .chain(std::iter::once(class_of(&self.root_cause)))
+            .map(simple_name)
+    }
+
+    /// The classes in `org.apache.hadoop.ipc.RemoteException(pkg.Class)`, outermost first.
+    fn remote_classes(&self) -> impl Iterator<Item = &str> {
+        self.stack_trace.split("ipc.RemoteException(").skip(1).filter_map(|rest| rest.split(')').next())
+    }
+
+    /// The errno of the first class that has one.
+    fn errno(&self) -> Option<i32> {
+        self.classes().find_map(errno_of_exception).or_else(|| {
+            // The HDFS client passes some NameNode refusals on still wrapped, so only HDFS's words tell them.
+            self.root_cause.contains("lease is currently owned by").then_some(libc::EBUSY)
+        })
+    }
+
+    /// The root cause's first line (a NameNode's message carries its stack trace on the next ones), the
+    /// class of a `RemoteException` named; a cause without a message is told by the exception thrown.
+    fn reason(&self) -> String {
+        let first_line = |text: &str| text.lines().next().unwrap_or("").trim().to_string();
+        let cause = first_line(&self.root_cause);
+        let cause = match (cause.strip_prefix("RemoteException:"), self.remote_classes().next()) {
+            (Some(message), Some(class)) => format!("{}:{message}", simple_name(class)),
+            _ => cause,
+        };
+        if cause.trim_end().ends_with(':') || cause.is_empty() {
+            let thrown = first_line(&self.stack_trace);
+            let message = thrown.split_once(':').map(|(_, message)| message).unwrap_or("");
+            return format!("{}:{message}", simple_name(class_of(&thrown)));
+        }
+        cause
+    }
+}
+
+/// `pkg.Class` of a `pkg.Class: message` line.
+fn class_of(line: &str) -> &str {
+    line.split(':').next().unwrap_or("").trim()
+}
+
+fn simple_name(class: &str) -> &str {
+    class.rsplit('.').next().unwrap_or(class)
+}
+
+/// The errno of a Java exception class libhdfs has none for (it reports EINTERNAL).
+fn errno_of_exception(class: &str) -> Option<i32> {
     Some(match class {
         "DSQuotaExceededException" | "NSQuotaExceededException" | "QuotaExceededException" => libc::EDQUOT,
         "PathIsNotEmptyDirectoryException" => libc::ENOTEMPTY,
@@ -92,10 +159,11 @@ fn errno_of_exception(root_cause: &str) -> Option<i32> {
         "ParentNotDirectoryException" | "PathIsNotDirectoryException" => libc::ENOTDIR,
         "PathIsDirectoryException" => libc::EISDIR,
         "SafeModeException" => libc::EROFS,
+        // An RPC connection that the other side closed (Hadoop's IPC client reports EOF).
+        "EOFException" => libc::ECONNRESET,
+        "ConnectException" => libc::ECONNREFUSED,
         // Another client holds the file's lease: it is being written (or its last writer is recovered).
         "AlreadyBeingCreatedException" | "RecoveryInProgressException" => libc::EBUSY,
-        // The HDFS client passes most NameNode refusals on still wrapped, so only HDFS's words tell them.
-        "RemoteException" if root_cause.contains("lease is currently owned by") => libc::EBUSY,
         _ => return None,
     })
 }
@@ -146,18 +214,24 @@ pub fn start_jvm() -> Result<()> {
     .clone()
 }
 
-/// Copies libhdfs's thread-local root cause of the last exception, if there is one.
-fn last_root_cause() -> Option<String> {
-    // SAFETY: called on a thread libhdfs has state for (the caller excludes EINTERNAL); the result is NULL
-    // or a NUL-terminated string owned by that state, valid until the next libhdfs call on this thread,
-    // and copied before returning.
-    let raw = unsafe { sys::hdfsGetLastExceptionRootCause() };
-    if raw.is_null() {
-        return None;
-    }
-    // SAFETY: see above.
-    let text = unsafe { CStr::from_ptr(raw) }.to_string_lossy().trim().to_string();
-    (!text.is_empty()).then_some(text)
+/// Copies libhdfs's thread-local record of the last exception, if there is one.
+fn last_exception() -> Option<JavaException> {
+    // SAFETY: called on a thread libhdfs has state for (the JVM runs); each result is NULL or a
+    // NUL-terminated string owned by that state, valid until the next libhdfs call on this thread, and
+    // copied before it.
+    let (root_cause, stack_trace) =
+        unsafe { (owned(sys::hdfsGetLastExceptionRootCause()), owned(sys::hdfsGetLastExceptionStackTrace())) };
+    let root_cause = root_cause.filter(|text| !text.is_empty())?;
+    Some(JavaException { stack_trace: stack_trace.unwrap_or_default(), root_cause })
+}
+
+/// A copy of a C string, trimmed.
+///
+/// # Safety
+/// `raw` is NULL or a valid NUL-terminated string.
+unsafe fn owned(raw: *const c_char) -> Option<String> {
+    // SAFETY: the caller's promise.
+    (!raw.is_null()).then(|| unsafe { CStr::from_ptr(raw) }.to_string_lossy().trim().to_string())
 }
 
 fn c_string(operation: &'static str, text: &str) -> Result<CString> {

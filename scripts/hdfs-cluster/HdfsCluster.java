@@ -29,7 +29,10 @@ import org.apache.hadoop.hdfs.DistributedFileSystem;
 import org.apache.hadoop.hdfs.HdfsConfiguration;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.apache.hadoop.hdfs.MiniDFSNNTopology;
+import org.apache.hadoop.hdfs.protocol.DatanodeInfo;
 import org.apache.hadoop.hdfs.protocol.HdfsConstants;
+import org.apache.hadoop.hdfs.protocol.LocatedBlock;
+import org.apache.hadoop.hdfs.protocol.LocatedBlocks;
 import org.apache.hadoop.hdfs.server.datanode.DataNode;
 import org.apache.hadoop.security.UserGroupInformation;
 
@@ -369,6 +372,13 @@ public class HdfsCluster {
                 fs().setQuota(new Path(w[1]), HdfsConstants.QUOTA_DONT_SET, bytes);
                 return w[1] + " " + w[2];
             }
+            case "name-quota": {
+                // name-quota PATH COUNT | name-quota PATH clear: how many files and directories PATH may hold,
+                // itself included.
+                long count = w[2].equals("clear") ? HdfsConstants.QUOTA_RESET : Long.parseLong(w[2]);
+                fs().setQuota(new Path(w[1]), count, HdfsConstants.QUOTA_DONT_SET);
+                return w[1] + " " + w[2];
+            }
             case "safemode": {
                 // safemode enter|leave|get
                 HdfsConstants.SafeModeAction action = w[1].equals("enter") ? HdfsConstants.SafeModeAction.SAFEMODE_ENTER
@@ -377,13 +387,21 @@ public class HdfsCluster {
                 return fs().setSafeMode(action) ? "on" : "off";
             }
             case "stop-datanode": {
-                // stop-datanode N (0-based, as started): its port stays reserved for start-datanode N.
-                int index = Integer.parseInt(w[1]);
-                if (stoppedDataNodes.containsKey(index)) {
-                    throw new IllegalStateException("DataNode " + index + " is already stopped");
+                // stop-datanode N [N...] (0-based, as started): stopped together; their ports stay reserved
+                // for start-datanode N.
+                List<Integer> indices = new ArrayList<>();
+                for (int i = 1; i < w.length; i++) {
+                    int index = Integer.parseInt(w[i]);
+                    if (stoppedDataNodes.containsKey(index)) {
+                        throw new IllegalStateException("DataNode " + index + " is already stopped");
+                    }
+                    runningIndex(index);
+                    indices.add(index);
                 }
-                stoppedDataNodes.put(index, cluster.stopDataNode(runningIndex(index)));
-                return "DataNode " + index + " stopped";
+                for (int index : indices) {
+                    stoppedDataNodes.put(index, cluster.stopDataNode(runningIndex(index)));
+                }
+                return "DataNodes " + indices + " stopped";
             }
             case "start-datanode": {
                 int index = Integer.parseInt(w[1]);
@@ -422,8 +440,42 @@ public class HdfsCluster {
                 cluster.transitionToActive(1 - active);
                 return "active NameNode " + (1 - active);
             }
+            case "stop-namenode": {
+                // stop-namenode [N]: the (active) NameNode goes down until start-namenode N.
+                int index = w.length > 1 ? Integer.parseInt(w[1]) : activeNameNode();
+                cluster.shutdownNameNode(index);
+                return "NameNode " + index + " stopped";
+            }
+            case "start-namenode": {
+                // start-namenode [N]: a NameNode stop-namenode stopped comes back on its port.
+                int index = w.length > 1 ? Integer.parseInt(w[1]) : 0;
+                if (cluster.getNameNode(index) != null) {
+                    throw new IllegalStateException("NameNode " + index + " is running");
+                }
+                return command(new String[] {"restart-namenode", Integer.toString(index)});
+            }
             case "active":
                 return Integer.toString(activeNameNode());
+            case "blocks": {
+                // blocks PATH: per block (the one being written included), the DataNodes (N as started)
+                // holding it, comma-separated; blocks separated by spaces. Tells a test which DataNode to stop.
+                LocatedBlocks located = fs().getClient().getLocatedBlocks(w[1], 0, Long.MAX_VALUE);
+                List<LocatedBlock> blocks = new ArrayList<>(located.getLocatedBlocks());
+                LocatedBlock last = located.getLastLocatedBlock();
+                if (last != null && (blocks.isEmpty()
+                        || !blocks.get(blocks.size() - 1).getBlock().equals(last.getBlock()))) {
+                    blocks.add(last);
+                }
+                StringBuilder out = new StringBuilder();
+                for (LocatedBlock block : blocks) {
+                    StringBuilder holders = new StringBuilder();
+                    for (DatanodeInfo holder : block.getLocations()) {
+                        holders.append(holders.length() == 0 ? "" : ",").append(dataNodePorts.indexOf(holder.getXferPort()));
+                    }
+                    out.append(out.length() == 0 ? "" : " ").append(holders.length() == 0 ? "-" : holders);
+                }
+                return out.toString();
+            }
             default:
                 throw new IllegalArgumentException("unknown command " + w[0]);
         }

@@ -354,10 +354,11 @@ impl Session {
     }
 }
 
-/// The reply code of a storage failure in the middle of a transfer: a full disk or an exceeded quota
-/// as `storage_reply` names them, anything else a local error (451).
-fn transfer_failure_code(error: &std::io::Error) -> u16 {
-    match storage::ErrorKind::of_io(error.kind()) {
+/// The reply code of a storage failure in the middle of a transfer or when its file is closed (where
+/// HDFS reports most write failures): a full disk or an exceeded quota as `storage_reply` names them,
+/// anything else a local error (451).
+fn transfer_failure_code(kind: storage::ErrorKind) -> u16 {
+    match kind {
         storage::ErrorKind::NoSpace => INSUFFICIENT_STORAGE,
         storage::ErrorKind::QuotaExceeded => EXCEEDED_STORAGE,
         _ => LOCAL_ERROR,

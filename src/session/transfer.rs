@@ -216,14 +216,14 @@ impl Session {
         let size = match self.logged_in().storage.metadata(&path) {
             Ok(meta) if meta.is_dir() => return self.reply(FILE_UNAVAILABLE, format!("{path}: Is a directory")),
             Ok(meta) => meta.size,
-            Err(e) => return self.send(&storage_reply(&path, &e)),
+            Err(e) => return self.send(&self.storage_refused(Transfer::Download, &path, &e)),
         };
         if offset > size {
             return self.reply(INVALID_REST, format!("Restart offset {offset} is beyond the file's size {size}"));
         }
         let mut file = match self.logged_in().storage.open_read(&path, offset) {
             Ok(file) => file,
-            Err(e) => return self.send(&storage_reply(&path, &e)),
+            Err(e) => return self.send(&self.storage_refused(Transfer::Download, &path, &e)),
         };
         let data = self.open_data()?;
         self.reply(
@@ -312,7 +312,17 @@ impl Session {
             (_, 0) => WriteMode::Truncate,
             (_, offset) => WriteMode::At(offset),
         };
-        self.logged_in().storage.open_write(path, how, mode).map_err(|e| storage_reply(path, &e))
+        let refused = |e| self.storage_refused(Transfer::Upload(kind), path, &e);
+        self.logged_in().storage.open_write(path, how, mode).map_err(refused)
+    }
+
+    /// A transfer the storage refused before any data moved: its reply, and, as for every transfer that
+    /// did not complete, a log line and an xferlog line.
+    fn storage_refused(&self, transfer: Transfer, path: &VPath, error: &crate::storage::Error) -> Reply {
+        let user = &self.logged_in().identity.user;
+        log::info!("{}: {user} {} {path} refused: {error}", self.control.peer, transfer.verb());
+        self.log_transfer(transfer, path, 0, std::time::Duration::ZERO, false);
+        storage_reply(path, error)
     }
 
     /// STOU: a name no file has yet. The file is created (never replacing one) only when the upload starts.
@@ -323,7 +333,7 @@ impl Session {
             let path = cwd.join(&format!("stou-{stamp}-{attempt}")).map_err(|e| Reply::new(NAME_NOT_ALLOWED, e.0))?;
             match self.logged_in().storage.metadata(&path) {
                 Err(e) if e.kind == crate::storage::ErrorKind::NotFound => return Ok(path),
-                Err(e) => return Err(storage_reply(&path, &e)),
+                Err(e) => return Err(self.storage_refused(Transfer::Upload(StoreKind::Stou), &path, &e)),
                 Ok(_) => continue,
             }
         }
@@ -359,7 +369,7 @@ impl Session {
             }
             (Outcome::Complete, Err(e)) => (
                 format!("failed at close: {e}"),
-                vec![Reply::new(LOCAL_ERROR, format!("Transfer failed: closing {path} failed: {e}"))],
+                vec![Reply::new(transfer_failure_code(e.kind), format!("Transfer failed: closing {path} failed: {e}"))],
             ),
             (Outcome::Aborted, _) => (
                 "aborted by client".into(),
@@ -379,7 +389,10 @@ impl Session {
             ),
             (Outcome::StorageFailed(e), _) => (
                 format!("storage failed: {e}"),
-                vec![Reply::new(transfer_failure_code(e), format!("Transfer failed: storage error: {e}"))],
+                vec![Reply::new(
+                    transfer_failure_code(crate::storage::ErrorKind::of_io(e.kind())),
+                    format!("Transfer failed: storage error: {e}"),
+                )],
             ),
         };
         log::info!(

@@ -216,19 +216,59 @@ fn acts_as_the_given_user_name() {
     assert_eq!(fs.stat(&dir.0.to_string_lossy()).unwrap().kind, Kind::Dir);
 }
 
+fn exception(stack_trace: &str, root_cause: &str) -> JavaException {
+    JavaException { stack_trace: stack_trace.to_string(), root_cause: root_cause.to_string() }
+}
+
 #[test]
 fn exceptions_libhdfs_has_no_errno_for_get_one_from_their_class() {
-    let quota = "DSQuotaExceededException: The DiskSpace quota of /user/bob is exceeded: quota = 1024 B";
-    assert_eq!(errno_of_exception(quota), Some(libc::EDQUOT));
-    assert_eq!(errno_of_exception("NSQuotaExceededException: The NameSpace quota … is exceeded"), Some(libc::EDQUOT));
-    let not_empty = "org.apache.hadoop.fs.PathIsNotEmptyDirectoryException: `/x is non empty': Directory is not empty";
-    assert_eq!(errno_of_exception(not_empty), Some(libc::ENOTEMPTY));
-    assert_eq!(errno_of_exception("IOException: Directory /x is not empty"), None);
-    let lease = "RemoteException: Failed to TRUNCATE_FILE /f for DFSClient_2 on 127.0.0.1 because this file lease \
-                 is currently owned by DFSClient_1 on 127.0.0.1";
-    assert_eq!(errno_of_exception(lease), Some(libc::EBUSY));
-    assert_eq!(errno_of_exception("RemoteException: Operation category READ is not supported in state standby"), None);
-    assert_eq!(errno_of_exception(""), None);
+    // A quota refusal as libhdfs records it (hdfsCloseFile on a directory over its space quota): the
+    // class is in the stack trace, the root cause is the RemoteException it was unwrapped from.
+    let quota = exception(
+        "org.apache.hadoop.hdfs.protocol.DSQuotaExceededException: The DiskSpace quota of /user/bob is exceeded: \
+         quota = 1024 B\n\tat org.apache.hadoop.ipc.RemoteException.unwrapRemoteException(RemoteException.java:88)\n\
+         Caused by: org.apache.hadoop.ipc.RemoteException(org.apache.hadoop.hdfs.protocol.DSQuotaExceededException): \
+         The DiskSpace quota of /user/bob is exceeded: quota = 1024 B\n\tat org.apache.hadoop.ipc.Client.call(X.java:1)",
+        "RemoteException: The DiskSpace quota of /user/bob is exceeded: quota = 1024 B\n\tat org.apache.hadoop.Y(Y.java:2)",
+    );
+    assert_eq!(quota.errno(), Some(libc::EDQUOT));
+    assert_eq!(
+        quota.reason(),
+        "DSQuotaExceededException: The DiskSpace quota of /user/bob is exceeded: quota = 1024 B"
+    );
+
+    // Safe mode, thrown by the NameNode and left wrapped: the remote class counts.
+    let safe_mode = exception(
+        "org.apache.hadoop.ipc.RemoteException(org.apache.hadoop.hdfs.server.namenode.SafeModeException): Cannot \
+         create file/x. Name node is in safe mode.\n\tat org.apache.hadoop.ipc.Client.call(X.java:1)",
+        "RemoteException: Cannot create file/x. Name node is in safe mode.\n\tat org.apache.hadoop.Z(Z.java:3)",
+    );
+    assert_eq!(safe_mode.errno(), Some(libc::EROFS));
+    assert_eq!(safe_mode.reason(), "SafeModeException: Cannot create file/x. Name node is in safe mode.");
+
+    // A NameNode connection that broke: the root cause has no message, the exception thrown has one.
+    let lost = exception(
+        "java.io.EOFException: End of File Exception between local host is: \"a/127.0.0.1\"; destination host is: \
+         \"localhost\":8020; : java.io.EOFException\n\tat org.apache.hadoop.ipc.Client.call(X.java:1)",
+        "EOFException:",
+    );
+    assert_eq!(lost.errno(), Some(libc::ECONNRESET));
+    assert!(lost.reason().starts_with("EOFException: End of File Exception between"), "{}", lost.reason());
+    let lost = Error { operation: "stat", path: "/x".into(), errno: lost.errno().unwrap(), root_cause: None };
+    assert!(lost.connection_lost());
+
+    let not_empty = exception("", "org.apache.hadoop.fs.PathIsNotEmptyDirectoryException: `/x is non empty'");
+    assert_eq!(not_empty.errno(), Some(libc::ENOTEMPTY));
+    assert_eq!(exception("java.io.IOException: Directory /x is not empty", "IOException: x").errno(), None);
+    assert_eq!(exception("", "").errno(), None);
+    let lease = exception(
+        "",
+        "RemoteException: Failed to TRUNCATE_FILE /f for DFSClient_2 on 127.0.0.1 because this file lease is \
+         currently owned by DFSClient_1 on 127.0.0.1",
+    );
+    assert_eq!(lease.errno(), Some(libc::EBUSY));
+    let standby = exception("", "RemoteException: Operation category READ is not supported in state standby");
+    assert_eq!(standby.errno(), None);
     let quota_error = Error { operation: "write", path: "/x".into(), errno: libc::EDQUOT, root_cause: None };
     assert_eq!(quota_error.kind(), io::ErrorKind::QuotaExceeded);
 }

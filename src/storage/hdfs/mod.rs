@@ -129,7 +129,7 @@ impl Backend for HdfsBackend {
         };
         let fs = Arc::new(builder.connect().map_err(storage_error)?);
         let home = home_of(identity, &self.settings.home_pattern)?;
-        match fs.stat(&home) {
+        match idempotent(|| fs.stat(&home)) {
             Ok(info) if info.kind == Kind::Dir => {}
             Ok(_) => return Err(unusable_home(&home, Error::new(ErrorKind::NotFound, "not a directory"))),
             Err(e) => return Err(unusable_home(&home, storage_error(e))),
@@ -146,6 +146,19 @@ impl Backend for HdfsBackend {
 
     fn shutdown(&self) {
         self.uploads.close_all();
+    }
+}
+
+/// Runs a NameNode call that is safe to repeat, once more when the connection it went over had broken:
+/// the first call after a NameNode restart goes over the connection that sat idle across it, and fails
+/// at once; the next one connects afresh.
+fn idempotent<T>(call: impl Fn() -> hdfs::Result<T>) -> hdfs::Result<T> {
+    match call() {
+        Err(e) if e.connection_lost() => {
+            log::info!("HDFS: {e}; trying again on a new connection");
+            call()
+        }
+        result => result,
     }
 }
 
@@ -207,7 +220,7 @@ impl HdfsStorage {
     /// write as the server's OS user, like the local one, did not. Looked at first, because a change of
     /// owner is a logged, synced write on the NameNode.
     fn own(&self, real: &str) {
-        let owned = self.fs.stat(real).map(|info| info.owner == self.user);
+        let owned = idempotent(|| self.fs.stat(real)).map(|info| info.owner == self.user);
         if matches!(owned, Ok(true)) {
             return;
         }
@@ -217,12 +230,14 @@ impl HdfsStorage {
     }
 
     fn stat(&self, path: &VPath) -> Result<FileInfo> {
-        self.fs.stat(&self.real(path)).map_err(storage_error)
+        let real = self.real(path);
+        idempotent(|| self.fs.stat(&real)).map_err(storage_error)
     }
 
     /// The entry at `path`, or `None` if there is none.
     fn lookup(&self, path: &VPath) -> Result<Option<FileInfo>> {
-        match self.fs.stat(&self.real(path)) {
+        let real = self.real(path);
+        match idempotent(|| self.fs.stat(&real)) {
             Ok(info) => Ok(Some(info)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(storage_error(e)),
@@ -309,7 +324,8 @@ impl Storage for HdfsStorage {
     /// libhdfs returns a whole directory as one C array (it has no paging call); the entries are
     /// converted one at a time as the client receives them, never collected into a second list.
     fn list(&self, path: &VPath) -> Result<Listing> {
-        let entries = self.fs.list(&self.real(path)).map_err(storage_error)?;
+        let real = self.real(path);
+        let entries = idempotent(|| self.fs.list(&real)).map_err(storage_error)?;
         Ok(Box::new(
             entries
                 .filter(|info| !upload::is_temp_name(info.file_name()))
@@ -394,11 +410,13 @@ impl Storage for HdfsStorage {
     }
 
     fn set_mode(&self, path: &VPath, mode: u32) -> Result<()> {
-        self.fs.chmod(&self.real(path), mode as u16).map_err(storage_error)
+        let real = self.real(path);
+        idempotent(|| self.fs.chmod(&real, mode as u16)).map_err(storage_error)
     }
 
     fn set_modified(&self, path: &VPath, modified: SystemTime) -> Result<()> {
-        self.fs.set_modified(&self.real(path), modified).map_err(storage_error)
+        let real = self.real(path);
+        idempotent(|| self.fs.set_modified(&real, modified)).map_err(storage_error)
     }
 }
 
