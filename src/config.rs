@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use crate::settings::{repeated, switch, value, ConfigError, Flag, Result, Settings};
@@ -19,6 +20,11 @@ pub const CORE_FLAGS: &[Flag] = &[
     value("max-per-ip", "N", "most sessions from one address; 0 = no limit [half of --max-clients]"),
     value("pasv-ports", "LO-HI", "port range for passive data connections [any free port]"),
     value("pasv-address", "ADDR", "address advertised in PASV replies [the control connection's]"),
+    repeated(
+        "proxy-protocol-from",
+        "ADDR/PREFIX",
+        "balancers whose PROXY v1/v2 header names the client: required from them, refused from others; repeatable",
+    ),
     value("idle-timeout", "SECS", "end sessions idle this long [300]"),
     value("login-timeout", "SECS", "end sessions not logged in within this time [60]"),
     value("first-command-timeout", "SECS", "end connections silent this long, or this slow in a TLS handshake [5]"),
@@ -49,6 +55,8 @@ pub struct Config {
     pub max_per_ip: usize,
     pub pasv_ports: Option<(u16, u16)>,
     pub pasv_address: Option<IpAddr>,
+    /// `--proxy-protocol-from`: the balancers whose PROXY header names the client.
+    pub proxy_protocol_from: Vec<Network>,
     pub idle_timeout: Duration,
     pub login_timeout: Duration,
     /// How long a new connection may stay silent, and a TLS handshake before login may take.
@@ -96,6 +104,11 @@ impl Config {
                     Some(a)
                 }
             })?,
+            proxy_protocol_from: s
+                .strings("proxy-protocol-from")
+                .iter()
+                .map(|n| n.parse().map_err(|e| ConfigError::new("proxy-protocol-from", format!("'{n}': {e}"))))
+                .collect::<Result<_>>()?,
             idle_timeout: s.seconds("idle-timeout", 300.0)?,
             login_timeout: s.seconds("login-timeout", 60.0)?,
             first_command_timeout: s.seconds("first-command-timeout", 5.0)?,
@@ -128,6 +141,52 @@ impl Config {
             }
         }
         Ok(config)
+    }
+}
+
+impl Config {
+    /// True when `peer` is a balancer that must start with a PROXY header.
+    pub fn is_proxy(&self, peer: IpAddr) -> bool {
+        self.proxy_protocol_from.iter().any(|network| network.contains(peer))
+    }
+}
+
+/// An address range, `ADDR/PREFIX` (a bare address is the range of that one address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.address, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Network {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<Network, String> {
+        let (address, prefix) = text.split_once('/').map_or((text, None), |(a, p)| (a, Some(p)));
+        let address: IpAddr = address.parse().map_err(|e| format!("{e}"))?;
+        let address = address.to_canonical();
+        let longest = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => longest,
+            Some(p) => p.parse().ok().filter(|p| *p <= longest).ok_or(format!("prefix is not 0-{longest}"))?,
+        };
+        Ok(Network { address, prefix })
     }
 }
 
@@ -186,5 +245,24 @@ mod tests {
         assert_eq!(config.ftp_port, 21);
         assert_eq!(config.idle_timeout, Duration::from_secs(300));
         assert_eq!(config.pasv_address, None);
+    }
+
+    #[test]
+    fn networks_contain_their_addresses() {
+        let net: Network = "10.1.0.0/16".parse().unwrap();
+        assert!(net.contains("10.1.255.3".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.0.1".parse().unwrap()));
+        assert!(!net.contains("10.2.0.1".parse().unwrap()));
+        assert!(!net.contains("::1".parse().unwrap()));
+        let one: Network = "127.0.0.10".parse().unwrap();
+        assert!(one.contains("127.0.0.10".parse().unwrap()) && !one.contains("127.0.0.11".parse().unwrap()));
+        let all: Network = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("192.0.2.1".parse().unwrap()));
+        let v6: Network = "2001:db8::/32".parse().unwrap();
+        assert!(v6.contains("2001:db8:1::5".parse().unwrap()) && !v6.contains("2001:db9::5".parse().unwrap()));
+        for bad in ["10.0.0.0/33", "::/129", "10.0.0/8", "10.0.0.0/x"] {
+            let err = Config::from_settings(&run(&["--proxy-protocol-from", bad]).unwrap()).unwrap_err();
+            assert_eq!(err.key, "proxy-protocol-from", "{bad}");
+        }
     }
 }

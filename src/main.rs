@@ -7,6 +7,7 @@ mod daemon;
 mod data;
 mod listing;
 mod logfile;
+mod proxy_protocol;
 mod random;
 mod server;
 mod session;

@@ -2,7 +2,7 @@
 //! pool, signals and shutdown.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,7 @@ use signal_hook::iterator::Signals;
 use socket2::{Domain, Socket, Type};
 
 use crate::logfile::LogFile;
+use crate::proxy_protocol::{self, Header};
 use crate::session::{Session, Shared};
 use crate::shutdown::Shutdown;
 use crate::stream::Stream;
@@ -85,18 +86,47 @@ struct Admission {
     ip: IpAddr,
 }
 
-impl Drop for Admission {
-    fn drop(&mut self) {
-        let mut occupancy = self.occupancy.lock().unwrap_or_else(|p| p.into_inner());
-        occupancy.total -= 1;
-        if let Some(count) = occupancy.per_ip.get_mut(&self.ip) {
+impl Occupancy {
+    fn is_full_for(&self, ip: IpAddr, max_per_ip: usize) -> bool {
+        max_per_ip > 0 && self.per_ip.get(&ip).copied().unwrap_or(0) >= max_per_ip
+    }
+
+    fn leave(&mut self, ip: IpAddr) {
+        if let Some(count) = self.per_ip.get_mut(&ip) {
             *count -= 1;
             if *count == 0 {
-                occupancy.per_ip.remove(&self.ip);
+                self.per_ip.remove(&ip);
             }
         }
     }
 }
+
+impl Admission {
+    /// Moves this place to `ip`, within the per-address cap: a balancer's client takes its place.
+    fn move_to(&mut self, ip: IpAddr, max_per_ip: usize) -> Result<(), &'static str> {
+        let mut occupancy = self.occupancy.lock().unwrap_or_else(|p| p.into_inner());
+        if ip == self.ip {
+            return Ok(());
+        }
+        if occupancy.is_full_for(ip, max_per_ip) {
+            return Err(TOO_MANY_FROM_ADDRESS);
+        }
+        occupancy.leave(self.ip);
+        *occupancy.per_ip.entry(ip).or_default() += 1;
+        self.ip = ip;
+        Ok(())
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut occupancy = self.occupancy.lock().unwrap_or_else(|p| p.into_inner());
+        occupancy.total -= 1;
+        occupancy.leave(self.ip);
+    }
+}
+
+const TOO_MANY_FROM_ADDRESS: &str = "Too many connections from your address.";
 
 pub struct Server {
     shared: Arc<Shared>,
@@ -226,7 +256,9 @@ fn accept_loop(
                 continue;
             }
         };
-        let admitted = admit(occupancy, peer.ip(), max_clients, max_per_ip);
+        // A balancer's connections count against the per-address cap under the client its header names.
+        let per_ip_cap = if shared.config.is_proxy(peer.ip()) { 0 } else { max_per_ip };
+        let admitted = admit(occupancy, peer.ip(), max_clients, per_ip_cap);
         match admitted {
             Ok(admission) => {
                 if let Err(e) = prepare_control(&stream) {
@@ -253,9 +285,8 @@ fn admit(
     if counts.total >= max_clients {
         return Err("Too many users, please try again later.");
     }
-    let from_ip = counts.per_ip.get(&ip).copied().unwrap_or(0);
-    if max_per_ip > 0 && from_ip >= max_per_ip {
-        return Err("Too many connections from your address.");
+    if counts.is_full_for(ip, max_per_ip) {
+        return Err(TOO_MANY_FROM_ADDRESS);
     }
     counts.total += 1;
     *counts.per_ip.entry(ip).or_default() += 1;
@@ -263,8 +294,13 @@ fn admit(
 }
 
 /// Over a cap: a 421 and the connection closed at once, from the accept thread.
-fn refuse(mut stream: TcpStream, peer: SocketAddr, why: &str) {
+fn refuse(stream: TcpStream, peer: SocketAddr, why: &str) {
     log::warn!("{peer}: connection refused: {why}");
+    say_421(&stream, why);
+}
+
+/// A 421 to a connection about to be closed, if it still listens.
+fn say_421(mut stream: &TcpStream, why: &str) {
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
     let _ = stream.write_all(format!("421 {why}\r\n").as_bytes());
 }
@@ -278,14 +314,14 @@ fn prepare_control(stream: &TcpStream) -> io::Result<()> {
 }
 
 fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
-    for (stream, admission, kind) in receiver {
+    for (stream, mut admission, kind) in receiver {
         let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
         log::debug!("{peer}: session starts on {}", thread::current().name().unwrap_or("?"));
         // The socket closes only when this second handle goes, after the slot is free: a client that
         // sees the close and reconnects at once must find its place in the cap again.
         let last_handle = stream.try_clone();
         let shared = Arc::clone(&shared);
-        let outcome = panic::catch_unwind(AssertUnwindSafe(move || serve(shared, stream, kind, &peer)));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| serve(shared, stream, kind, &peer, &mut admission)));
         if outcome.is_err() {
             log::error!("session crashed (a bug); the worker carries on");
         }
@@ -296,7 +332,8 @@ fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
 
 /// One connection, from its implicit TLS handshake (on this worker, not the accept thread, and within
 /// the first-command timeout, so a stalled one holds its worker only briefly) to the end of its session.
-fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str) {
+fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str, admission: &mut Admission) {
+    let Some(client) = session_client(&shared, &tcp, kind, admission) else { return };
     let handshake_limit = shared.config.first_command_timeout.min(shared.config.login_timeout);
     let session = match (kind, &shared.tls) {
         (Kind::ImplicitFtps, Some(tls)) => {
@@ -307,7 +344,8 @@ fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str) {
             match handshake {
                 Ok((acceptor, stream)) => {
                     log::info!("{peer}: implicit FTPS, {}", tls::summary(&stream));
-                    Session::new(Arc::clone(&shared), Stream::Tls(Box::new(stream))).map(|s| s.implicit_tls(acceptor))
+                    Session::new(Arc::clone(&shared), Stream::Tls(Box::new(stream)), client)
+                        .map(|s| s.implicit_tls(acceptor))
                 }
                 Err(e) => {
                     log::info!("{peer}: implicit FTPS handshake failed: {e}");
@@ -316,10 +354,76 @@ fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str) {
             }
         }
         // Implicit FTPS listeners exist only when TLS is configured.
-        _ => Session::new(shared, Stream::Plain(tcp)),
+        _ => Session::new(shared, Stream::Plain(tcp), client),
     };
     match session {
         Ok(session) => session.run(),
         Err(e) => log::warn!("{peer}: cannot start session: {e}"),
+    }
+}
+
+/// The session's client: the peer itself or, from a `--proxy-protocol-from` balancer, the client its
+/// PROXY header names (read within the login timeout, before any TLS), which then takes the peer's
+/// place in the per-address cap. `None` when the connection is refused (logged).
+fn session_client(shared: &Shared, tcp: &TcpStream, kind: Kind, admission: &mut Admission) -> Option<SocketAddr> {
+    let config = &shared.config;
+    let peer = tcp.peer_addr().ok()?;
+    if config.proxy_protocol_from.is_empty() {
+        return Some(peer);
+    }
+    if !config.is_proxy(peer.ip()) {
+        // Plain FTP clients speak only after the greeting: the session spots a header in the first line.
+        if kind == Kind::ImplicitFtps && starts_with_header(tcp, config.login_timeout) {
+            log::warn!("{peer}: PROXY header refused: not from a --proxy-protocol-from address");
+            return None;
+        }
+        return Some(peer);
+    }
+    let mut reader = Deadlined { tcp, deadline: Instant::now() + config.login_timeout };
+    let client = match proxy_protocol::read_header(&mut reader) {
+        Ok(Header::Relayed(client)) => client,
+        Ok(Header::Local) => peer,
+        Err(proxy_protocol::HeaderError::Closed) => {
+            log::debug!("{peer}: balancer closed without a PROXY header");
+            return None;
+        }
+        Err(e) => {
+            log::warn!("{peer}: connection from balancer refused: {e}");
+            say_421(tcp, "Bad or missing PROXY protocol header.");
+            return None;
+        }
+    };
+    if let Err(why) = admission.move_to(client.ip(), config.max_per_ip) {
+        log::warn!("{client} (through {peer}): connection refused: {why}");
+        say_421(tcp, why);
+        return None;
+    }
+    log::debug!("{client}: connected through balancer {peer}");
+    Some(client)
+}
+
+/// True when the first bytes (waited for up to `limit`) look like a PROXY header.
+fn starts_with_header(tcp: &TcpStream, limit: Duration) -> bool {
+    let mut first = [0u8; 16];
+    tcp.set_read_timeout(Some(limit)).is_ok()
+        && tcp.peek(&mut first).is_ok_and(|n| proxy_protocol::is_header_start(&first[..n]))
+}
+
+/// Reads that end at `deadline` however slowly the bytes come.
+struct Deadlined<'a> {
+    tcp: &'a TcpStream,
+    deadline: Instant,
+}
+
+impl Read for Deadlined<'_> {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        let late = || io::Error::new(io::ErrorKind::TimedOut, "not complete within the login timeout");
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(late());
+        }
+        self.tcp.set_read_timeout(Some(left))?;
+        let mut tcp = self.tcp;
+        tcp.read(buffer).map_err(|e| if e.kind() == io::ErrorKind::WouldBlock { late() } else { e })
     }
 }

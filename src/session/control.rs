@@ -54,9 +54,9 @@ const TELNET_WILL: u8 = 251;
 const TELNET_DONT: u8 = 254;
 
 impl Control {
-    pub fn new(stream: Stream) -> io::Result<Control> {
-        let tcp = stream.tcp();
-        let (peer, local) = (tcp.peer_addr()?, tcp.local_addr()?);
+    /// `peer` is the client: the socket's peer, or the one a balancer's PROXY header named.
+    pub fn new(stream: Stream, peer: SocketAddr) -> io::Result<Control> {
+        let local = stream.tcp().local_addr()?;
         Ok(Control {
             stream,
             peer,

@@ -13,7 +13,7 @@ mod security;
 mod transfer;
 
 use std::io;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -120,11 +120,12 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(shared: Arc<Shared>, stream: Stream) -> io::Result<Session> {
+    /// A session for `client`: the connection's peer, or the client a balancer's PROXY header named.
+    pub fn new(shared: Arc<Shared>, stream: Stream, client: SocketAddr) -> io::Result<Session> {
         let idle_timeout = shared.config.idle_timeout;
         Ok(Session {
             shared,
-            control: Control::new(stream)?,
+            control: Control::new(stream, client)?,
             connected_at: Instant::now(),
             client_spoke: false,
             pending_user: None,
@@ -158,6 +159,7 @@ impl Session {
 
     fn serve(&mut self) -> io::Result<()> {
         self.write_reply(&Reply::new(READY, "hdfsftpd ready"))?;
+        let mut first_line = true;
         loop {
             let Some(line) = self.next_line()? else {
                 self.write_reply(&Reply::closing(
@@ -167,6 +169,13 @@ impl Session {
                 return Ok(());
             };
             self.client_spoke |= matches!(line, Line::Text(_) | Line::TooLong | Line::NotUtf8);
+            if std::mem::take(&mut first_line) && self.is_stray_proxy_header(&line) {
+                log::warn!("{}: PROXY header refused: not from a --proxy-protocol-from address", self.control.peer);
+                let refusal =
+                    Reply::closing(SERVICE_UNAVAILABLE, "PROXY protocol header not accepted from your address.");
+                self.write_reply(&refusal)?;
+                return Ok(());
+            }
             let flow = match line {
                 Line::Text(text) => self.handle_line(&text)?,
                 Line::TooLong => self.write_reply(&Reply::new(
@@ -184,6 +193,14 @@ impl Session {
                 return Ok(());
             }
         }
+    }
+
+    /// SECURITY: a balancer not in `--proxy-protocol-from` cannot name the client; its header (a v2
+    /// header reads as an empty line here) ends the session instead of passing for commands.
+    fn is_stray_proxy_header(&self, line: &Line) -> bool {
+        let Line::Text(text) = line else { return false };
+        !self.shared.config.proxy_protocol_from.is_empty()
+            && crate::proxy_protocol::is_header_start(format!("{text}\r\n").as_bytes())
     }
 
     /// The next line, or `None` when the server is shutting down.
