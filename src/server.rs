@@ -375,6 +375,7 @@ fn session_client(shared: &Shared, tcp: &TcpStream, kind: Kind, admission: &mut 
         // Plain FTP clients speak only after the greeting: the session spots a header in the first line.
         if kind == Kind::ImplicitFtps && starts_with_header(tcp, config.login_timeout) {
             log::warn!("{peer}: PROXY header refused: not from a --proxy-protocol-from address");
+            refuse_unread(tcp, "PROXY protocol header not accepted from your address.");
             return None;
         }
         return Some(peer);
@@ -389,17 +390,26 @@ fn session_client(shared: &Shared, tcp: &TcpStream, kind: Kind, admission: &mut 
         }
         Err(e) => {
             log::warn!("{peer}: connection from balancer refused: {e}");
-            say_421(tcp, "Bad or missing PROXY protocol header.");
+            refuse_unread(tcp, "Bad or missing PROXY protocol header.");
             return None;
         }
     };
     if let Err(why) = admission.move_to(client.ip(), config.max_per_ip) {
         log::warn!("{client} (through {peer}): connection refused: {why}");
-        say_421(tcp, why);
+        refuse_unread(tcp, why);
         return None;
     }
     log::debug!("{client}: connected through balancer {peer}");
     Some(client)
+}
+
+/// A 421, then the close, after the bytes the peer sent that were not read: closing over unread bytes
+/// would reset the connection, and the peer could lose the 421.
+fn refuse_unread(tcp: &TcpStream, why: &str) {
+    say_421(tcp, why);
+    let _ = tcp.shutdown(std::net::Shutdown::Write);
+    let mut unread = Deadlined { tcp, deadline: Instant::now() + Duration::from_millis(500) };
+    let _ = io::copy(&mut (&mut unread).take(1 << 16), &mut io::sink());
 }
 
 /// True when the first bytes (waited for up to `limit`) look like a PROXY header.
