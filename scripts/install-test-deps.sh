@@ -16,6 +16,7 @@ declare -A need=(
   [wget]=wget      # tests/test_cli_clients.py
   [tnftp]=tnftp    # tests/test_cli_clients.py: the classic BSD ftp command
   [javac]=openjdk-17-jdk-headless  # tests/test_java_clients.py (and libhdfs, scripts/provision-hadoop.sh)
+  [haproxy]=haproxy  # tests/test_multinode.py balances over three nodes
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -38,6 +38,8 @@ pub struct Control {
     stream: Stream,
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// The peer came through a load balancer whose PROXY header named it.
+    pub relayed: bool,
     /// Bytes of the line being received.
     buffer: Vec<u8>,
     /// Inside an over-long line: drop bytes until its end.
@@ -56,11 +58,12 @@ const TELNET_DONT: u8 = 254;
 impl Control {
     /// `peer` is the client: the socket's peer, or the one a balancer's PROXY header named.
     pub fn new(stream: Stream, peer: SocketAddr) -> io::Result<Control> {
-        let local = stream.tcp().local_addr()?;
+        let (local, relayed) = (stream.tcp().local_addr()?, stream.tcp().peer_addr()? != peer);
         Ok(Control {
             stream,
             peer,
             local,
+            relayed,
             buffer: Vec::with_capacity(READ_CHUNK),
             discarding: false,
             queued: VecDeque::new(),

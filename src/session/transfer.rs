@@ -124,6 +124,11 @@ impl Session {
     }
 
     pub(super) fn epsv(&mut self, request: EpsvRequest) -> Handled {
+        if self.control.relayed {
+            // The client would connect to the address it reached: the balancer's, where no data port
+            // is. PASV names this node; clients (curl) fall back to it on this refusal.
+            return self.reply(NOT_IMPLEMENTED, "EPSV cannot name this node through the load balancer: use PASV.");
+        }
         // Data connections come to the control connection's address, so that is the one family served.
         let served = IpFamily::of(self.control.local.ip());
         match request {
