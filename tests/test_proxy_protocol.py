@@ -268,3 +268,19 @@ def test_implicit_ftps_reads_the_header_before_the_handshake(make_server, tmp_pa
     assert untrusted.recv(100).startswith(b"421 PROXY protocol header not accepted"), "no TLS handshake"
     untrusted.close()
     assert srv.wait_for_log(lambda l: "127.0.0.1" in l and "proxy header refused" in l), srv.log_tail()
+
+
+def test_epsv_is_refused_through_a_balancer_and_pasv_names_the_node(proxied):
+    """EPSV's reply has no address: the client would connect to the balancer. PASV is the way."""
+    conn = Relayed(proxied.port, v2(CLIENT))
+    conn.login("alice", proxied.password("alice"))
+    for command in ["EPSV", "EPSV ALL"]:
+        reply = conn.cmd(command)
+        assert reply.startswith("502") and "use PASV" in reply, reply
+    assert conn.cmd("PASV").startswith("227 Entering Passive Mode (127,0,0,1,")
+    conn.close()
+    # The balancer's own sessions (and direct clients) keep EPSV.
+    check = Relayed(proxied.port, v2(CLIENT, command=0x20))
+    check.login("alice", proxied.password("alice"))
+    assert check.cmd("EPSV").startswith("229")
+    check.close()
