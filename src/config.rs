@@ -142,9 +142,7 @@ impl Config {
         }
         Ok(config)
     }
-}
 
-impl Config {
     /// True when `peer` is a balancer that must start with a PROXY header.
     pub fn is_proxy(&self, peer: IpAddr) -> bool {
         self.proxy_protocol_from.iter().any(|network| network.contains(peer))

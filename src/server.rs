@@ -371,6 +371,7 @@ fn session_client(shared: &Shared, tcp: &TcpStream, kind: Kind, admission: &mut 
     if config.proxy_protocol_from.is_empty() {
         return Some(peer);
     }
+    // SECURITY: only a listed balancer names the client; anyone else claiming to be one is refused.
     if !config.is_proxy(peer.ip()) {
         // Plain FTP clients speak only after the greeting: the session spots a header in the first line.
         if kind == Kind::ImplicitFtps && starts_with_header(tcp, config.login_timeout) {
