@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN, RAW_LOCAL_FS, make_payload, openssl_hash, require_tool, run, sha256_bytes, wait_for
+from conftest import make_payload, require_tool, run, sha256_bytes, wait_for
+from harness import Daemon, hdfs_storage_args, listen_args, users_auth_args, write_users_file
 
 BALANCER = "127.0.0.10"
 NODES = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
@@ -25,6 +26,7 @@ CLIENT = "127.0.0.1"
 USER, PASSWORD = "alice", "alice-secret"
 MAX_CLIENTS = 16  # the default: the nodes are started without --max-clients
 CHECK_INTERVAL_MS = 300
+PASV_PORTS = "30000-30999"  # the same range on every node, as a firewall would open it
 
 
 def port_free_on(addresses):
@@ -43,51 +45,21 @@ def port_free_on(addresses):
     raise RuntimeError("no port free on all node addresses")
 
 
-class Node:
-    """One hdfsftpd on its own loopback address, stopped by pid."""
+class Node(Daemon):
+    """One hdfsftpd on its own loopback address, trusting the balancer's PROXY header."""
 
-    def __init__(self, base, address, port, shared, users_file, pasv_ports):
-        jars = os.environ.get("HDFSFTPD_HADOOP_JARS")
-        if not jars:
-            pytest.fail("the multi-node test needs HDFSFTPD_HADOOP_JARS (scripts/provision-hadoop.sh)")
-        self.address, self.port = address, port
-        self.log_path = base / f"node-{address}.log"
-        self.args = [
-            str(BIN), "--bind", address, "--ftp-port", str(port),
-            "--storage", "hdfs", "--hdfs-uri", "file:///", "--hdfs-conf", RAW_LOCAL_FS,
-            "--hadoop-classpath", f"{jars}/*", "--atomic-uploads",
-            "--auth", "users", "--users-file", str(users_file),
-            "--pasv-address", address, "--pasv-ports", pasv_ports,
-            "--proxy-protocol-from", f"{BALANCER}/32", "--log-level", "info",
+    def __init__(self, workdir, address, port, storage_args, users_file):
+        args = [
+            *listen_args(port, (address,)), *storage_args, "--atomic-uploads", *users_auth_args(users_file),
+            "--pasv-address", address, "--pasv-ports", PASV_PORTS, "--proxy-protocol-from", f"{BALANCER}/32",
         ]
-        self.proc = None
-
-    def start(self):
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     start_new_session=True)
-        log.close()
-        wait_for(lambda: self.exited() or "ready:" in self.log_text(), 60, f"node {self.address} to start")
-        assert not self.exited(), f"node {self.address} exited:\n{self.log_text()}"
-
-    def exited(self):
-        return self.proc.poll() is not None
+        super().__init__(workdir / f"node-{address}", args, port=port, hosts=(address,),
+                         users={USER: PASSWORD}, users_file=users_file)
+        self.address = address
 
     def kill(self):
         os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-
-    def log_text(self):
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 class Balancer:
@@ -172,10 +144,9 @@ class Cluster:
     def __init__(self, base):
         self.shared = base / "shared"
         (self.shared / USER).mkdir(parents=True)
-        users_file = base / "users"
-        users_file.write_text(f"{USER}:{openssl_hash(PASSWORD)}:{self.shared / USER}:rw\n")
+        users_file = write_users_file(base / "users", {USER: (PASSWORD, self.shared / USER, "rw")})
         port = port_free_on(NODES)
-        self.nodes = [Node(base, a, port, self.shared, users_file, "30000-30999") for a in NODES]
+        self.nodes = [Node(base, a, port, hdfs_storage_args(), users_file) for a in NODES]
         self.balancer = Balancer(base, port_free_on([BALANCER]), self.nodes)
         self.all_up = {f"node{i + 1}": "UP" for i in range(len(self.nodes))}
 

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from conftest import HOST, RawFTP, free_port, make_payload, sha256_bytes
+from harness import tls_args
 from tls_fixtures import make_cert
 
 BALANCER = "127.0.0.3"
@@ -243,8 +244,8 @@ def test_the_lockout_counts_carried_addresses(make_server):
 def test_implicit_ftps_reads_the_header_before_the_handshake(make_server, tmp_path):
     certs = make_cert(tmp_path)
     ftps_port = free_port()
-    srv = make_server("--proxy-protocol-from", BALANCER, "--tls-cert", str(certs["cert"]), "--tls-key",
-                      str(certs["key"]), "--ftps-port", str(ftps_port), "--login-timeout", str(LOGIN_TIMEOUT))
+    srv = make_server("--proxy-protocol-from", BALANCER, *tls_args(certs, ftps_port), "--login-timeout",
+                      str(LOGIN_TIMEOUT))
     context = ssl.create_default_context(cafile=str(certs["cert"]))
     context.check_hostname = False
 
