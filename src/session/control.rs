@@ -258,8 +258,8 @@ mod tests {
     fn connected() -> (Control, std::net::TcpStream) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
-        (Control::new(Stream::Plain(server)).unwrap(), client)
+        let (server, peer) = listener.accept().unwrap();
+        (Control::new(Stream::Plain(server), peer).unwrap(), client)
     }
 
     /// Polls as a transfer does until `done` holds; every poll must find the client still there.
