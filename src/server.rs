@@ -256,7 +256,8 @@ fn accept_loop(
                 continue;
             }
         };
-        // A balancer's connections count against the per-address cap under the client its header names.
+        // SECURITY: a balancer's connections count against the per-address cap under the client its
+        // header names (Admission::move_to), not all under the balancer's address.
         let per_ip_cap = if shared.config.is_proxy(peer.ip()) { 0 } else { max_per_ip };
         let admitted = admit(occupancy, peer.ip(), max_clients, per_ip_cap);
         match admitted {
