@@ -3,8 +3,9 @@ own --pasv-address, behind Debian's HAProxy on 127.0.0.10 in TCP mode with send-
 health check. Clients only ever connect to the balancer; data connections go straight to the node
 that holds the control connection (its PASV reply names it).
 
-The nodes share one HDFS namespace through libhdfs (the Hadoop client jars of
-scripts/provision-hadoop.sh, on file:/// below one shared directory), with --atomic-uploads.
+The nodes share the session's real HDFS (tests/hdfs_cluster.py: a NameNode and three DataNodes), each
+through its own libhdfs and JVM, with --atomic-uploads; what HDFS recorded is read through the cluster's
+own Hadoop API, not through a node.
 """
 
 import ftplib
@@ -13,17 +14,17 @@ import signal
 import socket
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
 from conftest import make_payload, require_tool, run, sha256_bytes, wait_for
-from harness import Daemon, hdfs_storage_args, listen_args, users_auth_args, write_users_file
+from harness import Daemon, listen_args, users_auth_args, write_users_file
+from hdfs_cluster import HdfsPath, listdir, unique_user
 
 BALANCER = "127.0.0.10"
 NODES = ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
 CLIENT = "127.0.0.1"
-USER, PASSWORD = "alice", "alice-secret"
+PASSWORD = "mn-secret"
 MAX_CLIENTS = 16  # the default: the nodes are started without --max-clients
 CHECK_INTERVAL_MS = 300
 PASV_PORTS = "30000-30999"  # the same range on every node, as a firewall would open it
@@ -48,13 +49,13 @@ def port_free_on(addresses):
 class Node(Daemon):
     """One hdfsftpd on its own loopback address, trusting the balancer's PROXY header."""
 
-    def __init__(self, workdir, address, port, storage_args, users_file):
+    def __init__(self, workdir, address, port, storage_args, user, users_file):
         args = [
             *listen_args(port, (address,)), *storage_args, "--atomic-uploads", *users_auth_args(users_file),
             "--pasv-address", address, "--pasv-ports", PASV_PORTS, "--proxy-protocol-from", f"{BALANCER}/32",
         ]
         super().__init__(workdir / f"node-{address}", args, port=port, hosts=(address,),
-                         users={USER: PASSWORD}, users_file=users_file)
+                         users={user: PASSWORD}, users_file=users_file)
         self.address = address
 
     def kill(self):
@@ -141,24 +142,27 @@ backend nodes
 
 
 class Cluster:
-    def __init__(self, base):
-        self.shared = base / "shared"
-        (self.shared / USER).mkdir(parents=True)
-        users_file = write_users_file(base / "users", {USER: (PASSWORD, self.shared / USER, "rw")})
+    """The nodes, on the HDFS cluster `hdfs`, serving one user of their own (home /user/NAME)."""
+
+    def __init__(self, base, hdfs):
+        self.user = unique_user("mn")
+        hdfs.add_user(self.user, PASSWORD)
+        self.home_path = HdfsPath(hdfs, f"/user/{self.user}", self.user, base)
+        users_file = write_users_file(base / "users", {self.user: (PASSWORD, "", "rw")})
         port = port_free_on(NODES)
-        self.nodes = [Node(base, a, port, hdfs_storage_args(), users_file) for a in NODES]
+        self.nodes = [Node(base, a, port, hdfs.server_args(), self.user, users_file) for a in NODES]
         self.balancer = Balancer(base, port_free_on([BALANCER]), self.nodes)
         self.all_up = {f"node{i + 1}": "UP" for i in range(len(self.nodes))}
 
     def home(self):
-        return self.shared / USER
+        return self.home_path
 
     def session(self):
         """A logged-in ftplib session through the balancer, binary mode, and the node it landed on
         (the address its PASV reply names)."""
         ftp = ftplib.FTP(timeout=60)
         ftp.connect(BALANCER, self.balancer.port, source_address=(CLIENT, 0))
-        ftp.login(USER, PASSWORD)
+        ftp.login(self.user, PASSWORD)
         ftp.voidcmd("TYPE I")
         # ftplib would connect to the balancer's address instead of the one PASV names.
         ftp.trust_server_pasv_ipv4_address = True
@@ -188,8 +192,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory):
-    cluster = Cluster(tmp_path_factory.mktemp("multinode"))
+def cluster(tmp_path_factory, hdfs_cluster):
+    cluster = Cluster(tmp_path_factory.mktemp("multinode"), hdfs_cluster)
     try:
         for node in cluster.nodes:
             node.start()
@@ -208,7 +212,7 @@ def test_logins_spread_over_the_nodes_with_the_clients_address(cluster):
     for ftp in sessions:
         # The node saw the client's own address and port (from the PROXY header), not the balancer's.
         client_port = ftp.sock.getsockname()[1]
-        wait_for(lambda: f"{CLIENT}:{client_port}: login {USER}" in ftp.node.log_text(), 10,
+        wait_for(lambda: f"{CLIENT}:{client_port}: login {cluster.user}" in ftp.node.log_text(), 10,
                  f"the login line of {CLIENT}:{client_port} on {ftp.node.address}")
         assert f"Connected to {CLIENT}" in ftp.sendcmd("STAT")
         ftp.quit()
@@ -250,7 +254,7 @@ def test_a_file_uploaded_through_one_node_is_listed_and_downloaded_through_anoth
     # and (told to: since 7.74 it ignores the PASV address by default) connects to the node it names.
     out = tmp_path / "curl.bin"
     result = run(["curl", "-sS", "-v", "--no-ftp-skip-pasv-ip", "-o", str(out),
-                  f"ftp://{USER}:{PASSWORD}@{BALANCER}:{cluster.balancer.port}/across.bin"], timeout=120)
+                  f"ftp://{cluster.user}:{PASSWORD}@{BALANCER}:{cluster.balancer.port}/across.bin"], timeout=120)
     assert result.returncode == 0, result.stderr.decode()[-3000:]
     assert b"< 502 EPSV cannot name this node" in result.stderr and b"< 227 Entering Passive Mode" in result.stderr
     assert sha256_bytes(out.read_bytes()) == sha256_bytes(payload)
@@ -261,9 +265,9 @@ def test_an_atomic_upload_is_invisible_through_another_node_until_complete(clust
     payload = make_payload(4 << 20, seed=13)
     data = writer.transfercmd("STOR growing.bin")
     data.sendall(payload[: 2 << 20])
-    # Half of it is in HDFS (under a hidden name): the other node neither lists nor sizes the target.
-    wait_for(lambda: any(p.stat().st_size >= 1 << 20 for p in cluster.home().glob(".growing.bin*")), 30,
-             "the first half to reach the hidden temporary file")
+    # The upload is under way in HDFS, under a hidden name: the other node neither lists nor sizes it.
+    wait_for(lambda: any(n.startswith(".growing.bin") for n in listdir(cluster.home())), 30,
+             "HDFS to hold the upload's hidden temporary file")
     assert "growing.bin" not in reader.nlst()
     assert not [name for name in reader.nlst() if "growing" in name], "the temporary name is hidden too"
     with pytest.raises(ftplib.error_perm, match="^550"):
@@ -351,4 +355,4 @@ def test_a_node_killed_mid_transfer_costs_only_that_transfer(cluster):
         assert ftp.voidresp().startswith("226")
         assert ftp.size(name) == len(payload)
         ftp.quit()
-    assert Path(cluster.home() / "after-5.bin").read_bytes() == payload
+    assert (cluster.home() / "after-5.bin").read_bytes() == payload
