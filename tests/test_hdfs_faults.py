@@ -35,7 +35,8 @@ SETTLE_TIMEOUT = 120
 
 
 class FaultServer(Daemon):
-    """hdfsftpd on `cluster` with one user of its own (home /user/NAME) and an xferlog."""
+    """hdfsftpd on `cluster` with one user of its own (home /user/NAME) and an xferlog; every client comes
+    from 127.0.0.1, so no cap per address."""
 
     def __init__(self, cluster, workdir, *extra_args):
         self.cluster = cluster
@@ -48,7 +49,7 @@ class FaultServer(Daemon):
         storage[storage.index("--jvm-opts") + 1] += f" {CLIENT_WARNINGS}"
         self.xferlog = workdir / "xferlog"
         args = [*listen_args(port), *users_auth_args(users_file), *storage, "--xferlog", self.xferlog,
-                "--max-clients", MAX_CLIENTS, "--login-fail-delay", "0", *extra_args]
+                "--max-clients", MAX_CLIENTS, "--max-per-ip", "0", "--login-fail-delay", "0", *extra_args]
         super().__init__(workdir, args, port=port, users={self.user: PASSWORD}, client_timeout=120)
 
     def hdfs_path(self, name):
