@@ -53,6 +53,8 @@ class Node(Daemon):
         args = [
             *listen_args(port, (address,)), *storage_args, "--atomic-uploads", *users_auth_args(users_file),
             "--pasv-address", address, "--pasv-ports", PASV_PORTS, "--proxy-protocol-from", f"{BALANCER}/32",
+            # Every test client is 127.0.0.1: no per-address cap, so --max-clients is the one that binds.
+            "--max-per-ip", "0",
         ]
         super().__init__(workdir / f"node-{address}", args, port=port, hosts=(address,),
                          users={user: PASSWORD}, users_file=users_file)
