@@ -21,6 +21,10 @@ pub const MAX_LINE: usize = 4096;
 /// session's memory stays bounded. (vsftpd answers 1,001 pipelined NOOPs, about 6 KB.)
 pub const MAX_QUEUED: usize = 64 * 1024;
 
+/// Most command lines kept for after a transfer, whatever their size: each costs a queue entry (and
+/// most an allocation), so 64 KiB of bare LFs alone would be 65,536 entries, about 4 MiB.
+const MAX_QUEUED_LINES: usize = 4096;
+
 /// Bytes asked for per read: there is always room for them, so a read returning 0 means end of file.
 const READ_CHUNK: usize = 4096;
 
@@ -168,7 +172,7 @@ impl Control {
     }
 
     fn queue_full(&self) -> bool {
-        self.queued_bytes >= MAX_QUEUED
+        self.queued_bytes >= MAX_QUEUED || self.queued.len() >= MAX_QUEUED_LINES
     }
 
     fn interrupt_after(&mut self, read: io::Result<usize>) -> io::Result<Interrupt> {
@@ -333,6 +337,24 @@ mod tests {
             assert_eq!(control.read_line(Duration::from_secs(5)).unwrap(), text("NOOP"));
         }
         drop(sender.join().unwrap());
+        assert_eq!(control.read_line(Duration::from_secs(5)).unwrap(), Line::Closed);
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_lines_too() {
+        let (mut control, mut client) = connected();
+        // Within the byte bound, but each line an entry of the queue.
+        let count = 4 * MAX_QUEUED_LINES;
+        client.write_all("\n".repeat(count).as_bytes()).unwrap();
+        poll_until(&mut control, Control::queue_full);
+        for _ in 0..20 {
+            control.poll_abort_within(Duration::from_millis(5)).unwrap();
+        }
+        assert!(control.queued.len() < MAX_QUEUED_LINES + READ_CHUNK, "{} lines queued", control.queued.len());
+        for _ in 0..count {
+            assert_eq!(control.read_line(Duration::from_secs(5)).unwrap(), text(""));
+        }
+        drop(client);
         assert_eq!(control.read_line(Duration::from_secs(5)).unwrap(), Line::Closed);
     }
 
