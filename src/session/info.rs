@@ -4,15 +4,14 @@ use std::time::SystemTime;
 
 use super::command::{self, TransferType, VERBS};
 use super::reply::*;
-use super::{storage_reply, Flow, Handled, Session};
+use super::{storage_reply, Handled, Session};
 use crate::listing::{self, FactSet};
 use crate::storage::Metadata;
 use crate::vpath::VPath;
 
 impl Session {
     pub(super) fn quit(&mut self) -> Handled {
-        self.reply(GOODBYE, "Goodbye.")?;
-        Ok(Flow::Close)
+        self.send(&Reply::closing(GOODBYE, "Goodbye."))
     }
 
     pub(super) fn noop(&mut self) -> Handled {

@@ -72,7 +72,7 @@ impl Reply {
         Reply { code, lines, closes: false }
     }
 
-    /// A reply after which the server closes the control connection (a 421, as a rule).
+    /// A reply after which the server closes the control connection: QUIT's 221, or a 421.
     pub fn closing(code: u16, text: impl Into<String>) -> Reply {
         Reply { closes: true, ..Reply::new(code, text) }
     }
