@@ -159,7 +159,6 @@ impl Session {
 
     fn serve(&mut self) -> io::Result<()> {
         self.write_reply(&Reply::new(READY, "hdfsftpd ready"))?;
-        let mut first_line = true;
         loop {
             let Some(line) = self.next_line()? else {
                 self.write_reply(&Reply::closing(
@@ -168,8 +167,9 @@ impl Session {
                 ))?;
                 return Ok(());
             };
+            let first_line = !self.client_spoke;
             self.client_spoke |= matches!(line, Line::Text(_) | Line::TooLong | Line::NotUtf8);
-            if std::mem::take(&mut first_line) && self.is_stray_proxy_header(&line) {
+            if first_line && self.is_stray_proxy_header(&line) {
                 log::warn!("{}: PROXY header refused: not from a --proxy-protocol-from address", self.control.peer);
                 let refusal =
                     Reply::closing(SERVICE_UNAVAILABLE, "PROXY protocol header not accepted from your address.");
