@@ -83,17 +83,19 @@ def test_commands_pipelined_during_retr_are_answered_after_it(make_server):
     control.close()
 
 
-def test_commands_pipelined_during_stor_are_answered_after_it(make_server):
+# Halfway, and once every byte is sent but before the data connection closes: the upload that was
+# complete and still discarded under --atomic-uploads, because the commands after it read as a lost client.
+@pytest.mark.parametrize("sent_after", [TRANSFER_SIZE // 2, TRANSFER_SIZE], ids=["halfway", "after-the-data"])
+def test_commands_pipelined_during_stor_are_answered_after_it(make_server, sent_after):
     server = make_server(*STORAGE_ARGS)
     payload = make_payload(TRANSFER_SIZE, seed=2)
     control = server.raw()
     assert control.cmd("TYPE I").startswith("200")
     data = control.pasv()
     assert control.cmd("STOR up.bin").startswith("150")
-    half = TRANSFER_SIZE // 2
-    data.sendall(payload[:half])
+    data.sendall(payload[:sent_after])
     control.send(pipeline("up.bin"))
-    data.sendall(payload[half:])
+    data.sendall(payload[sent_after:])
     data.close()
     assert control.reply(timeout=60).startswith("226")
     assert_pipeline_answered(control, TRANSFER_SIZE)
