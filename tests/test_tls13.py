@@ -314,13 +314,17 @@ def test_require_ssl_reuse_refuses_a_fresh_session(reuse_server, certs, version)
     assert "did not resume the control TLS session" in reuse_server.log_text()
 
 
-def test_require_ssl_reuse_refuses_another_sessions_tls_session(reuse_server, certs):
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_require_ssl_reuse_refuses_another_sessions_tls_session(reuse_server, certs, version):
     """A data connection that resumes the TLS session of another FTP session (here: another login of
-    the same client) is refused: each FTP session's TLS sessions are its own."""
-    context = client_context(certs)  # Python offers only sessions of the same context
+    the same client) is refused: each FTP session's TLS sessions are its own (TLS 1.3 tickets, and
+    TLS 1.2 session IDs and tickets alike)."""
+    # Python offers only sessions of the same context.
+    context = tls12_context(certs) if version == "1.2" else client_context(certs)
     other = connect(reuse_server, certs, implicit=False, context=context)
     thief = connect(reuse_server, certs, implicit=False, cls=ResumingExplicit, context=context)
     try:
+        assert other.sock.version() == f"TLSv{version}" and other.sock.session is not None
         thief.sock = SessionSwap(thief.sock, other.sock.session)
         thief.prot_p()
         with pytest.raises(ftplib.error_perm, match="^522 "):
