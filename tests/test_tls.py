@@ -409,6 +409,18 @@ def test_key_not_matching_certificate(tmp_path, certs):
     assert "does not match" in stderr
 
 
+def test_unusable_certificate_is_blamed_on_tls_cert(tmp_path, certs):
+    """A certificate OpenSSL refuses (here: a 512-bit RSA key, below every security level) is named
+    as --tls-cert, not --tls-key."""
+    cert, key = tmp_path / "weak.pem", tmp_path / "weak.key"
+    made = run(["openssl", "req", "-x509", "-newkey", "rsa:512", "-nodes", "-subj", "/CN=weak", "-days", "2",
+                "-keyout", str(key), "-out", str(cert)])  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    code, stderr = start_failure(tmp_path, certs, ["--tls-cert", str(cert), "--tls-key", str(key)])
+    assert code == 2
+    assert "tls-cert: cannot use the certificate" in stderr and "key too small" in stderr, stderr
+
+
 def test_key_formats(tmp_path, certs):
     """PKCS#8 and traditional PEM keys are both taken; an encrypted one is refused at start, never
     asked for on the terminal."""

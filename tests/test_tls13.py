@@ -21,7 +21,7 @@ from tls_fixtures import (
     tls_daemon,
     tls_server,  # noqa: F401 (fixture)
 )
-from harness import BIN
+from harness import BIN, wait_for
 
 HOST = "127.0.0.1"
 SESSION = "USER alice\nPASS secret-pw\nPWD\nQUIT\n"
@@ -45,6 +45,12 @@ def s_client(certs, port, *args, starttls=False, send="QUIT\n"):
 def replied(result, start):
     """Whether the server sent a line starting with `start` (e.g. '220 ')."""
     return any(line.startswith(start) for line in result.stdout.splitlines())
+
+
+def wait_logged(server, start, text):
+    """Waits for `text` in what `server` logged past `start` (a length of its log): a refused
+    handshake is logged after the client has seen the refusal."""
+    wait_for(lambda: text in server.log_text()[start:], 10, f"a log line with {text!r}")
 
 
 def negotiated(result):
@@ -71,20 +77,22 @@ def test_handshake_and_login(tls_server, certs, version, explicit):
 
 
 def test_tls13_is_what_clients_get_by_default(tls_server, certs):
+    log_start = len(tls_server.log_text())  # the server is shared: only this test's lines count
     result = s_client(certs, tls_server.ftps_port)
     assert negotiated(result)[0] == "TLSv1.3", result.out
-    lines = [line for line in tls_server.log_text().splitlines() if "implicit FTPS, TLSv1.3" in line]
+    lines = [line for line in tls_server.log_text()[log_start:].splitlines() if "implicit FTPS, TLSv1.3" in line]
     assert lines, tls_server.log_text()
 
 
 @pytest.mark.parametrize("version", ["1", "1_1"])
 def test_tls_1_0_and_1_1_are_refused(tls_server, certs, version):
+    log_start = len(tls_server.log_text())
     # SECLEVEL 0: OpenSSL 3 itself would not offer these versions otherwise.
     result = s_client(certs, tls_server.ftps_port, f"-tls{version}", "-cipher", "DEFAULT@SECLEVEL=0")
     assert result.returncode != 0
     assert "alert protocol version" in result.out, result.out
     assert not replied(result, "220 ")
-    assert "unsupported protocol" in tls_server.log_text()
+    wait_logged(tls_server, log_start, "unsupported protocol")
 
 
 def test_minimum_version_1_3(tmp_path, certs):
@@ -186,29 +194,32 @@ def cert_server(tmp_path_factory, certs, client_pki):
 @pytest.mark.parametrize("version", ["1.3", "1.2"])
 def test_required_client_certificate_admits_a_valid_one(cert_server, certs, client_pki, version):
     args = [f"-tls{version.replace('.', '_')}", *with_cert(client_pki, "client")]
+    log_start = len(cert_server.log_text())
     result = s_client(certs, cert_server.ftps_port, *args, send=SESSION)
     assert result.returncode == 0, result.out
     assert replied(result, "220 ") and replied(result, "230 "), result.out
-    assert "client certificate CN=batch-job" in cert_server.log_text()
+    assert "client certificate CN=batch-job" in cert_server.log_text()[log_start:]
 
 
 @pytest.mark.parametrize("version", ["1.3", "1.2"])
 @pytest.mark.parametrize("explicit", [False, True], ids=["implicit", "auth-tls"])
 def test_required_client_certificate_refuses_none(cert_server, certs, version, explicit):
     port = cert_server.port if explicit else cert_server.ftps_port
+    log_start = len(cert_server.log_text())
     result = s_client(certs, port, f"-tls{version.replace('.', '_')}", starttls=explicit, send=SESSION)
     # TLS 1.3 has its own alert for it; TLS 1.2 answers with a plain handshake failure.
     alert = "alert certificate required" if version == "1.3" else "alert handshake failure"
     assert alert in result.out, result.out
     assert not replied(result, "230 ")
-    assert "peer did not return a certificate" in cert_server.log_text()
+    wait_logged(cert_server, log_start, "peer did not return a certificate")
 
 
 def test_required_client_certificate_refuses_one_from_another_ca(cert_server, certs, client_pki):
+    log_start = len(cert_server.log_text())
     result = s_client(certs, cert_server.ftps_port, *with_cert(client_pki, "rogue"), send=SESSION)
     assert "alert unknown ca" in result.out or "alert bad certificate" in result.out, result.out
     assert not replied(result, "220 ")
-    assert "client certificate rejected: self-signed certificate" in cert_server.log_text()
+    wait_logged(cert_server, log_start, "client certificate rejected: self-signed certificate")
 
 
 def test_client_certificate_session_moves_data(cert_server, certs, client_pki):
@@ -301,6 +312,7 @@ def test_require_ssl_reuse_admits_a_resumed_session(reuse_server, certs, version
 @pytest.mark.parametrize("version", ["1.3", "1.2"])
 def test_require_ssl_reuse_refuses_a_fresh_session(reuse_server, certs, version):
     context = tls12_context(certs) if version == "1.2" else client_context(certs)
+    log_start = len(reuse_server.log_text())
     ftp = connect(reuse_server, certs, implicit=False, context=context)  # ftplib never resumes
     try:
         ftp.prot_p()
@@ -311,16 +323,20 @@ def test_require_ssl_reuse_refuses_a_fresh_session(reuse_server, certs, version)
         ftp.quit()
     finally:
         ftp.close()
-    assert "did not resume the control TLS session" in reuse_server.log_text()
+    assert "did not resume the control TLS session" in reuse_server.log_text()[log_start:]
 
 
-def test_require_ssl_reuse_refuses_another_sessions_tls_session(reuse_server, certs):
+@pytest.mark.parametrize("version", ["1.3", "1.2"])
+def test_require_ssl_reuse_refuses_another_sessions_tls_session(reuse_server, certs, version):
     """A data connection that resumes the TLS session of another FTP session (here: another login of
-    the same client) is refused: each FTP session's TLS sessions are its own."""
-    context = client_context(certs)  # Python offers only sessions of the same context
+    the same client) is refused: each FTP session's TLS sessions are its own (TLS 1.3 tickets, and
+    TLS 1.2 session IDs and tickets alike)."""
+    # Python offers only sessions of the same context.
+    context = tls12_context(certs) if version == "1.2" else client_context(certs)
     other = connect(reuse_server, certs, implicit=False, context=context)
     thief = connect(reuse_server, certs, implicit=False, cls=ResumingExplicit, context=context)
     try:
+        assert other.sock.version() == f"TLSv{version}" and other.sock.session is not None
         thief.sock = SessionSwap(thief.sock, other.sock.session)
         thief.prot_p()
         with pytest.raises(ftplib.error_perm, match="^522 "):
