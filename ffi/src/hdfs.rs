@@ -116,10 +116,7 @@ impl JavaException {
 
     /// The errno of the first class that has one.
     fn errno(&self) -> Option<i32> {
-        self.classes().find_map(errno_of_exception).or_else(|| {
-            // The HDFS client passes some NameNode refusals on still wrapped, so only HDFS's words tell them.
-            self.root_cause.contains("lease is currently owned by").then_some(libc::EBUSY)
-        })
+        self.classes().find_map(errno_of_exception)
     }
 
     /// The root cause's first line (a NameNode's message carries its stack trace on the next ones), the
