@@ -129,7 +129,7 @@ impl Backend for HdfsBackend {
         };
         let fs = Arc::new(builder.connect().map_err(storage_error)?);
         let home = home_of(identity, &self.settings.home_pattern)?;
-        match idempotent(|| fs.stat(&home)) {
+        match fs.stat(&home) {
             Ok(info) if info.kind == Kind::Dir => {}
             Ok(_) => return Err(unusable_home(&home, Error::new(ErrorKind::NotFound, "not a directory"))),
             Err(e) => return Err(unusable_home(&home, storage_error(e))),
@@ -146,19 +146,6 @@ impl Backend for HdfsBackend {
 
     fn shutdown(&self) {
         self.uploads.close_all();
-    }
-}
-
-/// Runs a NameNode call that is safe to repeat, once more when the connection it went over had broken:
-/// the first call after a NameNode restart goes over the connection that sat idle across it, and fails
-/// at once; the next one connects afresh.
-fn idempotent<T>(call: impl Fn() -> hdfs::Result<T>) -> hdfs::Result<T> {
-    match call() {
-        Err(e) if e.connection_lost() => {
-            log::info!("HDFS: {e}; trying again on a new connection");
-            call()
-        }
-        result => result,
     }
 }
 
@@ -220,7 +207,7 @@ impl HdfsStorage {
     /// write as the server's OS user, like the local one, did not. Looked at first, because a change of
     /// owner is a logged, synced write on the NameNode.
     fn own(&self, real: &str) {
-        let owned = idempotent(|| self.fs.stat(real)).map(|info| info.owner == self.user);
+        let owned = self.fs.stat(real).map(|info| info.owner == self.user);
         if matches!(owned, Ok(true)) {
             return;
         }
@@ -230,14 +217,12 @@ impl HdfsStorage {
     }
 
     fn stat(&self, path: &VPath) -> Result<FileInfo> {
-        let real = self.real(path);
-        idempotent(|| self.fs.stat(&real)).map_err(storage_error)
+        self.fs.stat(&self.real(path)).map_err(storage_error)
     }
 
     /// The entry at `path`, or `None` if there is none.
     fn lookup(&self, path: &VPath) -> Result<Option<FileInfo>> {
-        let real = self.real(path);
-        match idempotent(|| self.fs.stat(&real)) {
+        match self.fs.stat(&self.real(path)) {
             Ok(info) => Ok(Some(info)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(storage_error(e)),
@@ -324,8 +309,7 @@ impl Storage for HdfsStorage {
     /// libhdfs returns a whole directory as one C array (it has no paging call); the entries are
     /// converted one at a time as the client receives them, never collected into a second list.
     fn list(&self, path: &VPath) -> Result<Listing> {
-        let real = self.real(path);
-        let entries = idempotent(|| self.fs.list(&real)).map_err(storage_error)?;
+        let entries = self.fs.list(&self.real(path)).map_err(storage_error)?;
         Ok(Box::new(
             entries
                 .filter(|info| !upload::is_temp_name(info.file_name()))
@@ -410,13 +394,11 @@ impl Storage for HdfsStorage {
     }
 
     fn set_mode(&self, path: &VPath, mode: u32) -> Result<()> {
-        let real = self.real(path);
-        idempotent(|| self.fs.chmod(&real, mode as u16)).map_err(storage_error)
+        self.fs.chmod(&self.real(path), mode as u16).map_err(storage_error)
     }
 
     fn set_modified(&self, path: &VPath, modified: SystemTime) -> Result<()> {
-        let real = self.real(path);
-        idempotent(|| self.fs.set_modified(&real, modified)).map_err(storage_error)
+        self.fs.set_modified(&self.real(path), modified).map_err(storage_error)
     }
 }
 
