@@ -203,16 +203,22 @@ impl HdfsStorage {
         }
     }
 
-    /// Makes the session's user the owner of what it just created. HDFS did that already; filesystems that
-    /// write as the server's OS user, like the local one, did not. Looked at first, because a change of
-    /// owner is a logged, synced write on the NameNode.
-    fn own(&self, real: &str) {
-        let owned = self.fs.stat(real).map(|info| info.owner == self.user);
-        if matches!(owned, Ok(true)) {
-            return;
+    /// Gives what the session just created its user as owner and `mode` (the session's umask applied,
+    /// which HDFS's own, fs.permissions.umask-mode, does not know). HDFS made the user the owner already,
+    /// and with the usual umask (022 on both sides) the mode is right too; filesystems that write as the
+    /// server's OS user, like the local one, did not. Looked at first, because a change of owner or mode
+    /// is a logged, synced write on the NameNode: only what differs is changed. A refused change of
+    /// owner is only logged.
+    fn settle(&self, real: &str, mode: u32) -> hdfs::Result<()> {
+        let created = self.fs.stat(real);
+        if !matches!(&created, Ok(info) if info.owner == self.user) {
+            if let Err(e) = self.fs.chown(real, &self.user) {
+                log::debug!("HDFS: giving {real} to {}: {e}", self.user);
+            }
         }
-        if let Err(e) = self.fs.chown(real, &self.user) {
-            log::debug!("HDFS: giving {real} to {}: {e}", self.user);
+        match created {
+            Ok(info) if u32::from(info.permissions) == mode => Ok(()),
+            _ => self.fs.chmod(real, mode as u16),
         }
     }
 
@@ -251,9 +257,7 @@ impl HdfsStorage {
         };
         let written = temp.as_deref().unwrap_or(&target);
         let file = self.fs.create(written).map_err(storage_error)?;
-        self.own(written);
-        // The session's umask, which HDFS's own (fs.permissions.umask-mode) does not know.
-        if let Err(e) = self.fs.chmod(written, mode as u16) {
+        if let Err(e) = self.settle(written, mode) {
             log::warn!("HDFS: setting the mode of new file {written}: {e}");
         }
         Ok(Upload { file, fs: Arc::clone(&self.fs), target, temp })
@@ -350,8 +354,7 @@ impl Storage for HdfsStorage {
         }
         let real = self.real(path);
         self.fs.mkdirs(&real).map_err(storage_error)?;
-        self.own(&real);
-        self.fs.chmod(&real, mode as u16).map_err(storage_error)
+        self.settle(&real, mode).map_err(storage_error)
     }
 
     fn remove_dir(&self, path: &VPath) -> Result<()> {
