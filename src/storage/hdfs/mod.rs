@@ -266,7 +266,11 @@ impl HdfsStorage {
     /// HDFS's create overwrites a file another client is still writing (deleting it under that client),
     /// and libhdfs cannot ask it not to. HDFS's lease check is had by truncating the file to its own
     /// length, which changes nothing on a closed file and fails while another client holds the lease.
-    /// Other failures of this probe are left to the create that follows.
+    /// Other failures of this probe are left to the create that follows. Two races remain, each one RPC
+    /// wide: a writer that starts between the probe and the create loses its file (libhdfs has no create
+    /// that keeps an existing one), and a file appended to since it was looked up is cut back to the
+    /// size seen (the create replaces it next). A probe past the end would cut nothing, but libhdfs
+    /// prints the stack trace of its refusal to stderr on every overwrite.
     fn require_not_being_written(&self, target: &str, existing: &FileInfo) -> Result<()> {
         match self.fs.truncate(target, existing.size) {
             Err(e) if e.kind() == std::io::ErrorKind::ResourceBusy => {
