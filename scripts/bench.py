@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / "target/release/hdfsftpd"
@@ -513,12 +514,12 @@ def report(metric, figures, unit, lower_is_better=False):
     RESULTS.append(line)
 
 
-def alternate(runs, targets, measure):
+def alternate(runs, targets, measure, warm_up=True):
     """Runs `measure(target)` on each target, `runs` rounds, the order rotating every round; the
-    medians, by target name. One unrecorded round first: the first large write on a fresh
-    machine pays for the kernel's first touch of its memory, whichever server does it. A measure may
-    return a tuple of figures; then each gets its median: a list of tuples comes back."""
-    for target in targets:
+    medians, by target name. One unrecorded round first (unless not `warm_up`): the first large write
+    on a fresh machine pays for the kernel's first touch of its memory, whichever server does it. A
+    measure may return a tuple of figures; then each gets its median: a list of tuples comes back."""
+    for target in targets if warm_up else []:
         measure(target)
     samples = {t.name: [] for t in targets}
     for round_ in range(runs):
@@ -527,6 +528,12 @@ def alternate(runs, targets, measure):
             samples[target.name].append(measure(target))
     print_samples(samples)
     return {t.name: medians(samples[t.name]) for t in targets}
+
+
+def alternate_measures(runs, measures, warm_up=True):
+    """`alternate` over measures that need no target: {name: () -> figure}; the medians by name."""
+    targets = [SimpleNamespace(name=name, measure=measure) for name, measure in measures.items()]
+    return alternate(runs, targets, lambda target: target.measure(), warm_up)
 
 
 def medians(values):
@@ -680,14 +687,7 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
         "ftp_put": lambda: stor_mb_s(hdfs, "plain", big, "hdfs-put.bin"),
         "direct_put": lambda: direct("put", big, work / "pub/up/direct-put.bin"),
     }
-    for measure in measures.values():
-        measure()
-    samples = {name: [] for name in measures}
-    for round_ in range(runs):
-        for name in list(measures)[:: 1 if round_ % 2 == 0 else -1]:
-            samples[name].append(measures[name]())
-    print_samples(samples)
-    median = {name: statistics.median(values) for name, values in samples.items()}
+    median = alternate_measures(runs, measures)
     report(f"hdfs_retr_{size}", {"hdfsftpd": median["ftp_get"], "direct_libhdfs": median["direct_get"]}, "MB/s")
     report(f"hdfs_stor_{size}", {"hdfsftpd": median["ftp_put"], "direct_libhdfs": median["direct_put"]}, "MB/s")
 
@@ -744,14 +744,7 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
             "cli_put": lambda: gib / java_cli("-put", "-f", str(big), "/user/bench/up/cli-put.bin") / 1e6,
             "direct_put": lambda: direct("put", big, "/user/bench/up/direct-put.bin"),
         }
-        for measure in [] if quick else measures.values():
-            measure()
-        samples = {name: [] for name in measures}
-        for round_ in range(runs):
-            for name in list(measures)[:: 1 if round_ % 2 == 0 else -1]:
-                samples[name].append(measures[name]())
-        print_samples(samples)
-        median = {name: statistics.median(values) for name, values in samples.items()}
+        median = alternate_measures(runs, measures, warm_up=not quick)
         for verb, side in [("retr", "get"), ("stor", "put")]:
             figures = {"hdfsftpd": median[f"ftp_{side}"], "java_cli": median[f"cli_{side}"],
                        "direct_libhdfs": median[f"direct_{side}"]}
@@ -771,16 +764,9 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
             seconds += java_cli("-get", "-f", "/user/bench/cli-small/*", str(fetched))
             return 2 * small_count / seconds
 
-        ftp_small = lambda: small_files_per_s(gateway, count=small_count)
-        if not quick:
-            ftp_small(), cli_small()
-        small = {"ftp": [], "cli": []}
-        for round_ in range(runs):
-            for name, measure in [("ftp", ftp_small), ("cli", cli_small)][:: 1 if round_ % 2 == 0 else -1]:
-                small[name].append(measure())
-        print_samples(small)
-        report(f"cluster_small_files_{small_count}_4KiB_up_and_down",
-               {"hdfsftpd": statistics.median(small["ftp"]), "java_cli": statistics.median(small["cli"])}, "files/s")
+        small = alternate_measures(runs, {"hdfsftpd": lambda: small_files_per_s(gateway, count=small_count),
+                                          "java_cli": cli_small}, warm_up=not quick)
+        report(f"cluster_small_files_{small_count}_4KiB_up_and_down", small, "files/s")
     finally:
         if gateway:
             gateway.process.stop()

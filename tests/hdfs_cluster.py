@@ -12,6 +12,7 @@ import os
 import shlex
 import stat
 import subprocess
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,17 @@ class HdfsCluster:
     def __init__(self, directory):
         self.dir = Path(directory)
         self.env = {}
+
+    @classmethod
+    @contextmanager
+    def running(cls, tmp_path_factory, name, *flags):
+        """A cluster started with FLAGS in a fresh temporary directory NAME, stopped when the block ends,
+        whatever ended it (a fixture whose set-up fails after the start leaves no JVM behind)."""
+        cluster = cls(tmp_path_factory.mktemp(name)).start(*flags)
+        try:
+            yield cluster
+        finally:
+            cluster.stop()
 
     def _run(self, *args, timeout=600):
         result = subprocess.run(
@@ -216,6 +228,5 @@ def read_env(path):
 @pytest.fixture(scope="session")
 def hdfs_cluster(tmp_path_factory):
     """The session's shared cluster (tests/conftest.py registers this fixture for every module)."""
-    cluster = HdfsCluster(tmp_path_factory.mktemp("hdfs-cluster")).start()
-    yield cluster
-    cluster.stop()
+    with HdfsCluster.running(tmp_path_factory, "hdfs-cluster") as cluster:
+        yield cluster

@@ -35,10 +35,10 @@ SETTLE_TIMEOUT = 120
 
 
 class FaultServer(Daemon):
-    """hdfsftpd on `cluster` with one user of its own (home /user/NAME) and an xferlog; every client comes
-    from 127.0.0.1, so no cap per address."""
+    """hdfsftpd on `cluster` with one user of its own (home /user/NAME), BLOCK-sized blocks and an xferlog;
+    every client comes from 127.0.0.1, so no cap per address."""
 
-    def __init__(self, cluster, workdir, *extra_args):
+    def __init__(self, cluster, workdir):
         self.cluster = cluster
         self.user = unique_user("flt")
         cluster.add_user(self.user, PASSWORD)
@@ -49,7 +49,8 @@ class FaultServer(Daemon):
         storage[storage.index("--jvm-opts") + 1] += f" {CLIENT_WARNINGS}"
         self.xferlog = workdir / "xferlog"
         args = [*listen_args(port), *users_auth_args(users_file), *storage, "--xferlog", self.xferlog,
-                "--max-clients", MAX_CLIENTS, "--max-per-ip", "0", "--login-fail-delay", "0", *extra_args]
+                "--max-clients", MAX_CLIENTS, "--max-per-ip", "0", "--login-fail-delay", "0",
+                "--hdfs-conf", f"dfs.blocksize={BLOCK}"]
         super().__init__(workdir, args, port=port, users={self.user: PASSWORD}, client_timeout=120)
 
     def hdfs_path(self, name):
@@ -74,35 +75,34 @@ class FaultServer(Daemon):
         client.voidcmd("TYPE I")
         return client
 
+    @classmethod
+    def serving(cls, cluster, tmp_path_factory, name):
+        """For a fixture to yield from: a started server in a fresh directory NAME, which must exit 0."""
+        server = cls(cluster, tmp_path_factory.mktemp(name)).start()
+        yield server
+        assert server.stop() == 0, server.log_tail()
+
 
 @pytest.fixture(scope="module")
 def fault_cluster(tmp_path_factory):
-    cluster = HdfsCluster(tmp_path_factory.mktemp("fault-cluster")).start()
-    yield cluster
-    cluster.stop()
+    with HdfsCluster.running(tmp_path_factory, "fault-cluster") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
 def fault_server(fault_cluster, tmp_path_factory):
-    server = FaultServer(fault_cluster, tmp_path_factory.mktemp("fault-server"),
-                         "--hdfs-conf", f"dfs.blocksize={BLOCK}").start()
-    yield server
-    assert server.stop() == 0, server.log_tail()
+    yield from FaultServer.serving(fault_cluster, tmp_path_factory, "fault-server")
 
 
 @pytest.fixture(scope="module")
 def ha_cluster(tmp_path_factory):
-    cluster = HdfsCluster(tmp_path_factory.mktemp("ha-cluster")).start("--ha")
-    yield cluster
-    cluster.stop()
+    with HdfsCluster.running(tmp_path_factory, "ha-cluster", "--ha") as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="module")
 def ha_server(ha_cluster, tmp_path_factory):
-    server = FaultServer(ha_cluster, tmp_path_factory.mktemp("ha-server"),
-                         "--hdfs-conf", f"dfs.blocksize={BLOCK}").start()
-    yield server
-    assert server.stop() == 0, server.log_tail()
+    yield from FaultServer.serving(ha_cluster, tmp_path_factory, "ha-server")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -20,11 +20,10 @@ USERS = {"kalice": "kalice-secret", "kbob": "kbob-secret"}
 
 @pytest.fixture(scope="module")
 def secure_cluster(tmp_path_factory):
-    cluster = HdfsCluster(tmp_path_factory.mktemp("secure-hdfs")).start("--secure")
-    for name, password in USERS.items():
-        cluster.add_user(name, password)
-    yield cluster
-    cluster.stop()
+    with HdfsCluster.running(tmp_path_factory, "secure-hdfs", "--secure") as cluster:
+        for name, password in USERS.items():
+            cluster.add_user(name, password)
+        yield cluster
 
 
 @pytest.fixture

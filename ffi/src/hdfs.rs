@@ -62,7 +62,7 @@ impl Error {
 
     /// True when the connection the call went over broke (a NameNode that restarted while the
     /// connection sat idle): the call can be made again on a fresh one.
-    pub fn connection_lost(&self) -> bool {
+    fn connection_lost(&self) -> bool {
         self.errno == libc::ECONNRESET
     }
 
@@ -116,10 +116,7 @@ impl JavaException {
 
     /// The errno of the first class that has one.
     fn errno(&self) -> Option<i32> {
-        self.classes().find_map(errno_of_exception).or_else(|| {
-            // The HDFS client passes some NameNode refusals on still wrapped, so only HDFS's words tell them.
-            self.root_cause.contains("lease is currently owned by").then_some(libc::EBUSY)
-        })
+        self.classes().find_map(errno_of_exception)
     }
 
     /// The root cause's first line (a NameNode's message carries its stack trace on the next ones), the
@@ -360,6 +357,20 @@ impl Drop for FileSystem {
     }
 }
 
+/// Makes a NameNode call that is safe to repeat (Hadoop marks its RPC `@Idempotent`) once more when the
+/// connection it went over had broken: the first call after a NameNode restart goes over the connection
+/// that sat idle across it and fails at once, and outside HA Hadoop's client does not repeat it itself.
+/// The next call connects afresh.
+fn idempotent<T>(call: impl Fn() -> Result<T>) -> Result<T> {
+    match call() {
+        Err(e) if e.connection_lost() => {
+            log::info!("HDFS: {e}; trying again on a new connection");
+            call()
+        }
+        result => result,
+    }
+}
+
 /// Runs a libhdfs call that returns 0 on success and -1 on failure.
 fn check(operation: &'static str, path: &str, rc: c_int) -> Result<()> {
     if rc == 0 {
@@ -372,31 +383,27 @@ fn check(operation: &'static str, path: &str, rc: c_int) -> Result<()> {
 impl FileSystem {
     pub fn stat(&self, path: &str) -> Result<FileInfo> {
         let c_path = c_string("stat", path)?;
-        // SAFETY: valid handle and NUL-terminated path; the result is NULL or one hdfsFileInfo we free.
-        let info = unsafe { sys::hdfsGetPathInfo(self.raw, c_path.as_ptr()) };
-        if info.is_null() {
-            return Err(Error::last("stat", path));
-        }
-        // SAFETY: `info` points at one valid entry, converted (copied) before it is freed.
-        let converted = unsafe { FileInfo::from_raw(&*info) };
-        // SAFETY: frees the single entry hdfsGetPathInfo allocated.
-        unsafe { sys::hdfsFreeFileInfo(info, 1) };
-        Ok(converted)
+        idempotent(|| {
+            // SAFETY: valid handle and NUL-terminated path; the result is NULL or one hdfsFileInfo we free.
+            let info = unsafe { sys::hdfsGetPathInfo(self.raw, c_path.as_ptr()) };
+            if info.is_null() {
+                return Err(Error::last("stat", path));
+            }
+            // SAFETY: `info` points at one valid entry, converted (copied) before it is freed.
+            let converted = unsafe { FileInfo::from_raw(&*info) };
+            // SAFETY: frees the single entry hdfsGetPathInfo allocated.
+            unsafe { sys::hdfsFreeFileInfo(info, 1) };
+            Ok(converted)
+        })
     }
 
     pub fn exists(&self, path: &str) -> Result<bool> {
         let c_path = c_string("exists", path)?;
         // SAFETY: valid handle and NUL-terminated path.
-        match unsafe { sys::hdfsExists(self.raw, c_path.as_ptr()) } {
-            0 => Ok(true),
-            _ => {
-                let error = Error::last("exists", path);
-                if error.errno == libc::ENOENT {
-                    Ok(false)
-                } else {
-                    Err(error)
-                }
-            }
+        match idempotent(|| check("exists", path, unsafe { sys::hdfsExists(self.raw, c_path.as_ptr()) })) {
+            Ok(()) => Ok(true),
+            Err(error) if error.errno == libc::ENOENT => Ok(false),
+            Err(error) => Err(error),
         }
     }
 
@@ -404,25 +411,27 @@ impl FileSystem {
     /// [`Listing`] converts its entries one by one as they are consumed.
     pub fn list(&self, path: &str) -> Result<Listing> {
         let c_path = c_string("list", path)?;
-        let mut count: c_int = 0;
-        // An empty directory is NULL with errno 0, so errno must not hold an older value.
-        set_errno(0);
-        // SAFETY: valid handle, NUL-terminated path, `count` is writable.
-        let entries = unsafe { sys::hdfsListDirectory(self.raw, c_path.as_ptr(), &mut count) };
-        if entries.is_null() {
-            if io::Error::last_os_error().raw_os_error() == Some(0) {
-                return Ok(Listing { entries, count: 0, next: 0 });
+        idempotent(|| {
+            let mut count: c_int = 0;
+            // An empty directory is NULL with errno 0, so errno must not hold an older value.
+            set_errno(0);
+            // SAFETY: valid handle, NUL-terminated path, `count` is writable.
+            let entries = unsafe { sys::hdfsListDirectory(self.raw, c_path.as_ptr(), &mut count) };
+            if entries.is_null() {
+                if io::Error::last_os_error().raw_os_error() == Some(0) {
+                    return Ok(Listing { entries, count: 0, next: 0 });
+                }
+                return Err(Error::last("list", path));
             }
-            return Err(Error::last("list", path));
-        }
-        Ok(Listing { entries, count, next: 0 })
+            Ok(Listing { entries, count, next: 0 })
+        })
     }
 
     /// Creates a directory and any missing parents (Hadoop's `mkdirs`); succeeds if it exists.
     pub fn mkdirs(&self, path: &str) -> Result<()> {
         let c_path = c_string("mkdir", path)?;
         // SAFETY: valid handle and NUL-terminated path.
-        check("mkdir", path, unsafe { sys::hdfsCreateDirectory(self.raw, c_path.as_ptr()) })
+        idempotent(|| check("mkdir", path, unsafe { sys::hdfsCreateDirectory(self.raw, c_path.as_ptr()) }))
     }
 
     /// Deletes a file, or a directory (non-empty ones only when `recursive`).
@@ -449,7 +458,7 @@ impl FileSystem {
     pub fn chmod(&self, path: &str, mode: u16) -> Result<()> {
         let c_path = c_string("chmod", path)?;
         // SAFETY: valid handle and NUL-terminated path.
-        check("chmod", path, unsafe { sys::hdfsChmod(self.raw, c_path.as_ptr(), mode as c_short) })
+        idempotent(|| check("chmod", path, unsafe { sys::hdfsChmod(self.raw, c_path.as_ptr(), mode as c_short) }))
     }
 
     /// Gives the file to `owner` (Hadoop's `setOwner`, group unchanged). HDFS lets a user "give" a file
@@ -457,7 +466,11 @@ impl FileSystem {
     pub fn chown(&self, path: &str, owner: &str) -> Result<()> {
         let (c_path, c_owner) = (c_string("chown", path)?, c_string("chown", owner)?);
         // SAFETY: valid handle and NUL-terminated strings; a NULL group means "unchanged".
-        check("chown", path, unsafe { sys::hdfsChown(self.raw, c_path.as_ptr(), c_owner.as_ptr(), std::ptr::null()) })
+        idempotent(|| {
+            check("chown", path, unsafe {
+                sys::hdfsChown(self.raw, c_path.as_ptr(), c_owner.as_ptr(), std::ptr::null())
+            })
+        })
     }
 
     /// Sets the modification time (whole seconds), leaving the access time.
@@ -468,12 +481,12 @@ impl FileSystem {
             Err(_) => return Err(Error::new("utime", path, libc::EINVAL, "time before 1970")),
         };
         // SAFETY: valid handle and NUL-terminated path.
-        check("utime", path, unsafe { sys::hdfsUtime(self.raw, c_path.as_ptr(), seconds, NO_CHANGE) })
+        idempotent(|| check("utime", path, unsafe { sys::hdfsUtime(self.raw, c_path.as_ptr(), seconds, NO_CHANGE) }))
     }
 
     /// Opens a file for reading.
     pub fn open_read(self: &Arc<Self>, path: &str) -> Result<File> {
-        self.open("open", path, libc::O_RDONLY)
+        idempotent(|| self.open("open", path, libc::O_RDONLY))
     }
 
     /// Creates a file for writing, replacing an existing one (Hadoop's `create` with overwrite).

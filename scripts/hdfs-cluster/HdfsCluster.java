@@ -271,6 +271,16 @@ public class HdfsCluster {
         }
     }
 
+    /** Gives PATH to the owner at w[at] (and the group of that name), then the octal mode at w[at + 1], if given. */
+    private static void giveTo(DistributedFileSystem fs, Path path, String[] w, int at) throws IOException {
+        if (w.length > at) {
+            fs.setOwner(path, w[at], w[at]);
+        }
+        if (w.length > at + 1) {
+            fs.setPermission(path, new FsPermission(Short.parseShort(w[at + 1], 8)));
+        }
+    }
+
     private String command(String[] w) throws Exception {
         switch (w[0]) {
             case "ping":
@@ -313,12 +323,7 @@ public class HdfsCluster {
                 DistributedFileSystem fs = fs();
                 Path target = new Path(w[2]);
                 fs.copyFromLocalFile(false, true, new Path(new File(w[1]).getAbsolutePath()), target);
-                if (w.length > 3) {
-                    fs.setOwner(target, w[3], w[3]);
-                }
-                if (w.length > 4) {
-                    fs.setPermission(target, new FsPermission(Short.parseShort(w[4], 8)));
-                }
+                giveTo(fs, target, w, 3);
                 return w[2];
             }
             case "mkdir": {
@@ -326,12 +331,7 @@ public class HdfsCluster {
                 DistributedFileSystem fs = fs();
                 Path path = new Path(w[1]);
                 fs.mkdirs(path);
-                if (w.length > 2) {
-                    fs.setOwner(path, w[2], w[2]);
-                }
-                if (w.length > 3) {
-                    fs.setPermission(path, new FsPermission(Short.parseShort(w[3], 8)));
-                }
+                giveTo(fs, path, w, 2);
                 return w[1];
             }
             case "touch": {

@@ -261,8 +261,11 @@ fn exceptions_libhdfs_has_no_errno_for_get_one_from_their_class() {
     assert_eq!(not_empty.errno(), Some(libc::ENOTEMPTY));
     assert_eq!(exception("java.io.IOException: Directory /x is not empty", "IOException: x").errno(), None);
     assert_eq!(exception("", "").errno(), None);
+    // A lease refusal stays wrapped (DFSClient does not unwrap it): the remote class tells it, not the words.
     let lease = exception(
-        "",
+        "org.apache.hadoop.ipc.RemoteException(org.apache.hadoop.hdfs.protocol.AlreadyBeingCreatedException): \
+         Failed to TRUNCATE_FILE /f for DFSClient_2 on 127.0.0.1 because this file lease is currently owned by \
+         DFSClient_1 on 127.0.0.1\n\tat org.apache.hadoop.hdfs.server.namenode.FSNamesystem.recoverLeaseInternal(F.java:1)",
         "RemoteException: Failed to TRUNCATE_FILE /f for DFSClient_2 on 127.0.0.1 because this file lease is \
          currently owned by DFSClient_1 on 127.0.0.1",
     );
