@@ -190,6 +190,8 @@ impl Tls {
     }
 
     /// A TLS context for a new session (its control connection and all its data connections).
+    // SECURITY: a context (session cache, ticket keys) per FTP session: a data connection can resume
+    // only its own session's TLS session.
     pub fn acceptor(&self) -> io::Result<Arc<SslAcceptor>> {
         let material = Arc::clone(&self.material.read().unwrap_or_else(|p| p.into_inner()));
         build_acceptor(&self.protocol, &material).map(Arc::new).map_err(io::Error::other)
