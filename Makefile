@@ -51,8 +51,6 @@ HDFS_CLIENT_SUITE := tests/test_transfers.py tests/test_listing.py tests/test_co
 # cluster (scripts/hdfs-cluster.sh) next to Hadoop's Java CLI and the direct copy. Prints metric=...
 # lines and writes target/bench.txt. BENCH_ARGS=--quick for a smoke run.
 bench: build
-	@command -v vsftpd >/dev/null 2>&1 || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends vsftpd >/dev/null; }
 	@scripts/install-test-deps.sh
 	$(CARGO) build --release --example hdfs_copy -p hdfsftpd-ffi
 	$(CARGO) build --release --example ftp_get

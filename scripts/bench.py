@@ -34,7 +34,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / "target/release/hdfsftpd"
@@ -514,26 +513,27 @@ def report(metric, figures, unit, lower_is_better=False):
     RESULTS.append(line)
 
 
-def alternate(runs, targets, measure, warm_up=True):
-    """Runs `measure(target)` on each target, `runs` rounds, the order rotating every round; the
-    medians, by target name. One unrecorded round first (unless not `warm_up`): the first large write
-    on a fresh machine pays for the kernel's first touch of its memory, whichever server does it. A
-    measure may return a tuple of figures; then each gets its median: a list of tuples comes back."""
-    for target in targets if warm_up else []:
-        measure(target)
-    samples = {t.name: [] for t in targets}
+def alternate(runs, measures, warm_up=True):
+    """Runs each of `measures` (name -> function returning a figure, or a tuple of figures) `runs`
+    rounds, the order rotating every round; the medians, by name (a tuple of medians for tuples). With
+    `warm_up`, one unrecorded round first: the first large write on a fresh machine pays for the
+    kernel's first touch of its memory, whichever side does it."""
+    if warm_up:
+        for measure in measures.values():
+            measure()
+    names = list(measures)
+    samples = {name: [] for name in names}
     for round_ in range(runs):
-        first = round_ % len(targets)
-        for target in targets[first:] + targets[:first]:
-            samples[target.name].append(measure(target))
+        first = round_ % len(names)
+        for name in names[first:] + names[:first]:
+            samples[name].append(measures[name]())
     print_samples(samples)
-    return {t.name: medians(samples[t.name]) for t in targets}
+    return {name: medians(samples[name]) for name in names}
 
 
-def alternate_measures(runs, measures, warm_up=True):
-    """`alternate` over measures that need no target: {name: () -> figure}; the medians by name."""
-    targets = [SimpleNamespace(name=name, measure=measure) for name, measure in measures.items()]
-    return alternate(runs, targets, lambda target: target.measure(), warm_up)
+def each(targets, measure):
+    """`measure(target)` for every target, as `alternate`'s measures."""
+    return {t.name: (lambda t=t: measure(t)) for t in targets}
 
 
 def medians(values):
@@ -626,7 +626,7 @@ def main():
                 retr = lambda t: metered(t, gib, lambda: fetch(t, "big.bin"))
                 stor = lambda t: metered(t, gib, lambda: stor_mb_s(t, mode, big, f"{t.name}-{mode}.bin"))
                 for verb, measure in [("retr", retr), ("stor", stor)]:
-                    figures = alternate(args.runs, targets, measure)
+                    figures = alternate(args.runs, each(targets, measure))
                     report(f"{verb}_{size}_{mode}", {n: f[0] for n, f in figures.items()}, "MB/s")
                     report(f"{verb}_{size}_{mode}_server_cpu", {n: f[1] for n, f in figures.items()},
                            "CPU s/GiB (lower is better)", lower_is_better=True)
@@ -634,10 +634,10 @@ def main():
         small, logins = (100, 40) if args.quick else (500, 200)
         if "small" in only:
             small_files = lambda t: small_files_per_s(t, count=small)
-            report("small_files_4KiB_up_and_down", alternate(args.runs, targets, small_files), "files/s")
+            report("small_files_4KiB_up_and_down", alternate(args.runs, each(targets, small_files)), "files/s")
         if "logins" in only:
             sequential = lambda t: logins_per_s(t, count=logins)
-            report("sequential_login_quit", alternate(args.runs, targets, sequential), "sessions/s")
+            report("sequential_login_quit", alternate(args.runs, each(targets, sequential)), "sessions/s")
         if "burst" in only:
             bursts = {t.name: burst(t) for t in targets}
             report("burst_200_clients_failed_ops", {n: b[0] for n, b in bursts.items()},
@@ -679,15 +679,14 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
         out = run([str(HDFS_COPY), direction, str(source), str(target)], env=env).stdout.split()
         return int(out[0]) / float(out[3]) / 1e6
 
-    # Both sides of each comparison read from and write to the same kinds of files (tmpfs); one
-    # unrecorded round first, then rounds in alternating order, as for the server comparisons.
-    measures = {
+    # Both sides of each comparison read from and write to the same kinds of files (tmpfs), in rounds
+    # as for the server comparisons.
+    median = alternate(runs, {
         "ftp_get": lambda: client_retr_mb_s(hdfs, "ftp", "big.bin", sink=work / "ftp-get.bin"),
         "direct_get": lambda: direct("get", big, work / "direct-get.bin"),
         "ftp_put": lambda: stor_mb_s(hdfs, "plain", big, "hdfs-put.bin"),
         "direct_put": lambda: direct("put", big, work / "pub/up/direct-put.bin"),
-    }
-    median = alternate_measures(runs, measures)
+    })
     report(f"hdfs_retr_{size}", {"hdfsftpd": median["ftp_get"], "direct_libhdfs": median["direct_get"]}, "MB/s")
     report(f"hdfs_stor_{size}", {"hdfsftpd": median["ftp_put"], "direct_libhdfs": median["direct_put"]}, "MB/s")
 
@@ -736,15 +735,14 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
 
         run([str(HDFS_COPY), "put", str(big), "/user/bench/big.bin"], env=client_env)
         gib = big.stat().st_size
-        measures = {
+        median = alternate(runs, {
             "ftp_get": lambda: client_retr_mb_s(gateway, "ftp", "big.bin", sink=work / "cluster-ftp-get.bin"),
             "cli_get": lambda: gib / java_cli("-get", "-f", "/user/bench/big.bin", str(work / "cluster-cli-get.bin")) / 1e6,
             "direct_get": lambda: direct("get", "/user/bench/big.bin", work / "cluster-direct-get.bin"),
             "ftp_put": lambda: stor_mb_s(gateway, "plain", big, "ftp-put.bin"),
             "cli_put": lambda: gib / java_cli("-put", "-f", str(big), "/user/bench/up/cli-put.bin") / 1e6,
             "direct_put": lambda: direct("put", big, "/user/bench/up/direct-put.bin"),
-        }
-        median = alternate_measures(runs, measures, warm_up=not quick)
+        }, warm_up=not quick)
         for verb, side in [("retr", "get"), ("stor", "put")]:
             figures = {"hdfsftpd": median[f"ftp_{side}"], "java_cli": median[f"cli_{side}"],
                        "direct_libhdfs": median[f"direct_{side}"]}
@@ -764,8 +762,8 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
             seconds += java_cli("-get", "-f", "/user/bench/cli-small/*", str(fetched))
             return 2 * small_count / seconds
 
-        small = alternate_measures(runs, {"hdfsftpd": lambda: small_files_per_s(gateway, count=small_count),
-                                          "java_cli": cli_small}, warm_up=not quick)
+        small = alternate(runs, {"hdfsftpd": lambda: small_files_per_s(gateway, count=small_count),
+                                 "java_cli": cli_small}, warm_up=not quick)
         report(f"cluster_small_files_{small_count}_4KiB_up_and_down", small, "files/s")
     finally:
         if gateway:

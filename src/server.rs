@@ -335,6 +335,7 @@ fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
 /// the first-command timeout, so a stalled one holds its worker only briefly) to the end of its session.
 fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str, admission: &mut Admission) {
     let Some(client) = session_client(&shared, &tcp, kind, admission) else { return };
+    // SECURITY: an implicit FTPS handshake gets the first-command limit, never more than the login limit.
     let handshake_limit = shared.config.first_command_timeout.min(shared.config.login_timeout);
     let session = match (kind, &shared.tls) {
         (Kind::ImplicitFtps, Some(tls)) => {

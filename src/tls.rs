@@ -195,6 +195,8 @@ impl Tls {
     /// handshake costs the server. A context must never serve two sessions (the second could resume
     /// the first's tickets); sharing one safely would take `SSL_set_session_id_context` per
     /// connection, which the openssl crate does not offer.
+    // SECURITY: a context (session cache, ticket keys) per FTP session: a data connection can resume
+    // only its own session's TLS session.
     pub fn acceptor(&self) -> io::Result<Arc<SslAcceptor>> {
         let material = Arc::clone(&self.material.read().unwrap_or_else(|p| p.into_inner()));
         build_acceptor(&self.protocol, &material).map(Arc::new).map_err(io::Error::other)

@@ -293,7 +293,6 @@ def pytest_collection_modifyitems(config, items):
 def pytest_runtest_makereport(item, call):
     outcome = yield
     rep = outcome.get_result()
-    setattr(item, "rep_" + rep.when, rep)
     # On a failure, attach the tail of every running server's log.
     if rep.failed and rep.when in ("setup", "call"):
         for daemon in RUNNING:
@@ -329,21 +328,18 @@ def _check_prereqs():
         require_tool(t)
 
 
-def _users_server_factory(tmp_path_factory, started):
-    def make(*extra_args, start=True, **options):
-        daemon = users_server(tmp_path_factory.mktemp("srv"), *extra_args, **options)
-        started.append(daemon)
-        return daemon.start() if start else daemon
-    return make
-
-
 @pytest.fixture
 def make_server(tmp_path_factory):
     """make_server(*extra_args, start=True, **users_server options) -> a users_server Daemon, started
     unless start=False; every one is stopped after the test."""
-    started = []
-    yield _users_server_factory(tmp_path_factory, started)
-    for daemon in started:
+    made = []
+
+    def make(*extra_args, start=True, **options):
+        daemon = users_server(tmp_path_factory.mktemp("srv"), *extra_args, **options)
+        made.append(daemon)
+        return daemon.start() if start else daemon
+    yield make
+    for daemon in made:
         daemon.stop()
 
 

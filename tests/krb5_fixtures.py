@@ -9,16 +9,7 @@ server binary with `--auth krb5`, on local storage or HDFS over file:///, driven
 
 import pytest
 
-from harness import (  # noqa: F401  (BIN, free_port and wait_for re-exported to test_krb5)
-    BIN,
-    Daemon,
-    free_port,
-    hdfs_storage_args,
-    krb5_auth_args,
-    listen_args,
-    local_storage_args,
-    wait_for,
-)
+from harness import Daemon, free_port, hdfs_storage_args, krb5_auth_args, listen_args, local_storage_args
 from kdc import Realm
 
 REALM = "HDFSFTPD.TEST"

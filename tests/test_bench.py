@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_tool
+from conftest import REPO, require_tool
 from hdfs_fixtures import hadoop_jars  # noqa: F401  (the bench provisions the same jars)
 
-REPO = Path(__file__).resolve().parent.parent
 SIZE = "64MiB"
 TRANSFERS = [f"{verb}_{SIZE}_{mode}{cpu}" for mode in ("plain", "ftps-prot-p", "ftps-prot-c")
              for verb in ("retr", "stor") for cpu in ("", "_server_cpu")]

@@ -4,15 +4,15 @@ import ftplib
 import io
 import os
 import stat
-import subprocess
 import threading
 import time
 
 import pytest
 
+from conftest import BIN, run, wait_for
 from kdc import Realm
-from krb5_fixtures import (  # noqa: F401  (fixtures are found by name)
-    BIN, MANY, REALM, SERVICE, USERS, ccache_dir, free_port, krb_server, realm, ticket_caches, wait_for,
+from krb5_fixtures import (  # noqa: F401  (krb_server and realm: fixtures, found by name)
+    MANY, REALM, SERVICE, USERS, ccache_dir, krb_server, realm, ticket_caches,
 )
 
 AUTH_TIMEOUT = 2
@@ -245,7 +245,7 @@ def test_lockout_per_address(krb_server):
 
 
 def run_server(*args, env):
-    return subprocess.run([str(BIN), *args], env=env, capture_output=True, text=True, timeout=30)
+    return run([str(BIN), *args], env=env, text=True, timeout=30)
 
 
 def test_configuration_errors_name_the_setting(realm, tmp_path):

@@ -105,8 +105,8 @@ def test_init_script_says_when_the_service_is_disabled(installed, tmp_path):
 
 
 def test_init_script_life_cycle(installed, tmp_path):
-    srv = users_server(tmp_path / "srv")  # users file and homes, not started
     port = free_port()
+    srv = users_server(tmp_path / "srv", port=port)  # users file and homes; the init script starts it
     log_file, xfer_file = tmp_path / "hdfsftpd.log", tmp_path / "xfer.log"
     conf = installed / "etc/hdfsftpd/hdfsftpd.conf"
     original = conf.read_text()
@@ -125,9 +125,7 @@ def test_init_script_life_cycle(installed, tmp_path):
         rc, out = init(installed, env, "status")
         assert rc == 0 and str(pid) in out, out
 
-        ftp = ftplib.FTP()
-        ftp.connect(HOST, port, timeout=10)
-        ftp.login("alice", srv.password("alice"))
+        ftp = srv.ftp()
         ftp.storbinary("STOR init.bin", io.BytesIO(b"x" * 70000))
         ftp.quit()
         assert (srv.home() / "init.bin").read_bytes() == b"x" * 70000
@@ -140,9 +138,7 @@ def test_init_script_life_cycle(installed, tmp_path):
         rc, out = init(installed, env, "reload")
         assert rc == 0, out
         wait_for(lambda: log_file.exists() and "SIGHUP" in log_file.read_text(), 10, "log reopened after SIGHUP")
-        ftp = ftplib.FTP()
-        ftp.connect(HOST, port, timeout=10)
-        ftp.login("dave", "dave-pw")  # raises if the reload did not take effect
+        ftp = srv.ftp("dave", "dave-pw")  # raises if the reload did not take effect
         assert "init.bin" in ftp.nlst()
         ftp.quit()
         assert "login dave" in log_file.read_text(), "sessions after SIGHUP must log to the new file"
@@ -163,24 +159,23 @@ def test_init_script_life_cycle(installed, tmp_path):
 # daemon life cycle through the binary
 # --------------------------------------------------------------------------------------------
 
-def server_args(srv, port, *extra):
-    return ["--bind", HOST, "--ftp-port", str(port), "--local-root", str(srv.root),
-            "--users-file", str(srv.users_file), *extra]
-
-
-def daemon_args(srv, port, *extra):
-    return [str(BIN), *server_args(srv, port, *extra)]
+def daemon_args(srv, *extra):
+    """The command line of `srv` (a users_server Daemon, not started), for the tests that run it
+    themselves: --daemon forks, and a refused start never listens."""
+    return [str(BIN), *srv.args, *extra]
 
 
 def test_second_start_with_same_pid_file_is_refused(tmp_path):
     srv = users_server(tmp_path / "srv")
     pid_file = tmp_path / "hdfsftpd.pid"
-    first = run(daemon_args(srv, free_port(), "--daemon", "--pid-file", str(pid_file),
-                            "--log-file", str(tmp_path / "log")), timeout=30)
+    first = run(daemon_args(srv, "--daemon", "--pid-file", str(pid_file), "--log-file", str(tmp_path / "log")),
+                timeout=30)
     assert first.returncode == 0, first.stderr
     pid = int(pid_file.read_text())
     try:
-        second = run(daemon_args(srv, free_port(), "--daemon", "--pid-file", str(pid_file)), timeout=30)
+        # Another server on another port: the pid file alone must refuse it.
+        other = users_server(tmp_path / "other")
+        second = run(daemon_args(other, "--daemon", "--pid-file", str(pid_file)), timeout=30)
         assert second.returncode != 0
         message = second.stderr.decode()
         assert "already running" in message and str(pid) in message, message
@@ -193,7 +188,7 @@ def test_second_start_with_same_pid_file_is_refused(tmp_path):
 
 def test_disabled_service_refuses_to_run(tmp_path):
     srv = users_server(tmp_path / "srv")
-    p = run(daemon_args(srv, free_port(), "--enable", "no"), timeout=30)
+    p = run(daemon_args(srv, "--enable", "no"), timeout=30)
     assert p.returncode != 0 and b"enable = no" in p.stderr
 
 
@@ -360,15 +355,11 @@ def test_two_instances_side_by_side_share_storage(tmp_path):
     second = users_server(tmp_path / "shared", "--pasv-address", "127.0.0.2", hosts=["127.0.0.2"])
     try:
         second.start()
-        up = ftplib.FTP()
-        up.connect("127.0.0.1", first.port, timeout=10)
-        up.login("alice", first.password())
+        up = first.ftp()
         assert "(127,0,0,1," in up.sendcmd("PASV")
         up.storbinary("STOR node.bin", io.BytesIO(b"shared" * 1000))
         up.quit()
-        down = ftplib.FTP()
-        down.connect("127.0.0.2", second.port, timeout=10)
-        down.login("alice", first.password())
+        down = second.ftp(host="127.0.0.2")
         assert "(127,0,0,2," in down.sendcmd("PASV")
         data = io.BytesIO()
         down.retrbinary("RETR node.bin", data.write)
