@@ -20,7 +20,7 @@ PAYLOAD_SIZE = (3 << 20) + 17
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, certs):
+def reuse_server(tmp_path_factory, certs):
     """A server that refuses PROT P data connections not resuming the control TLS session, so every
     ftps:// fetch below also shows wget resumes it."""
     with running_tls(tmp_path_factory.mktemp("cli-server"), certs, ["--require-ssl-reuse"]) as server:
@@ -28,9 +28,9 @@ def server(tmp_path_factory, certs):
 
 
 @pytest.fixture(scope="module")
-def payload(server):
+def payload(reuse_server):
     data = os.urandom(PAYLOAD_SIZE)
-    (server.home() / "payload.bin").write_bytes(data)
+    (reuse_server.home() / "payload.bin").write_bytes(data)
     return data
 
 
@@ -40,38 +40,38 @@ def wget(*args, cwd):
 
 
 @pytest.mark.parametrize("passive", [True, False], ids=["passive", "active"])
-def test_wget_ftp(server, payload, tmp_path, passive):
+def test_wget_ftp(reuse_server, payload, tmp_path, passive):
     target = tmp_path / "payload.bin"
     args = [] if passive else ["--no-passive-ftp"]
-    result = wget(*args, "-O", str(target), f"ftp://{USER}:{PASSWORD}@{HOST}:{server.port}/payload.bin", cwd=tmp_path)
+    result = wget(*args, "-O", str(target), f"ftp://{USER}:{PASSWORD}@{HOST}:{reuse_server.port}/payload.bin", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert target.read_bytes() == payload
 
 
 @pytest.mark.parametrize("protect", [True, False], ids=["prot-p", "prot-c"])
 @pytest.mark.parametrize("implicit", [False, True], ids=["explicit", "implicit"])
-def test_wget_ftps(server, certs, payload, tmp_path, implicit, protect):
+def test_wget_ftps(reuse_server, certs, payload, tmp_path, implicit, protect):
     target = tmp_path / "payload.bin"
     args = ["--ca-certificate", str(certs["cert"]), "-O", str(target)]
     args += ["--ftps-implicit"] if implicit else []
     args += [] if protect else ["--ftps-clear-data-connection"]
-    port = server.ftps_port if implicit else server.port
-    log_start = len(server.log_text())
+    port = reuse_server.ftps_port if implicit else reuse_server.port
+    log_start = len(reuse_server.log_text())
     result = wget(*args, f"ftps://{USER}:{PASSWORD}@{HOST}:{port}/payload.bin", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert target.read_bytes() == payload
     handshake = "implicit FTPS, TLSv1.3" if implicit else "control connection now TLSv1.3"
-    assert handshake in server.log_text()[log_start:]
+    assert handshake in reuse_server.log_text()[log_start:]
 
 
-def test_wget_recursive_fetch(server, certs, tmp_path):
+def test_wget_recursive_fetch(reuse_server, certs, tmp_path):
     """wget -r reads LIST output to walk a tree, as mirroring scripts do."""
-    tree = server.home() / "tree"
+    tree = reuse_server.home() / "tree"
     (tree / "sub").mkdir(parents=True)
     files = {"a.txt": b"alpha\n", "sub/b.bin": os.urandom(70000), "sub/c.txt": b"gamma\n"}
     for name, data in files.items():
         (tree / name).write_bytes(data)
-    url = f"ftps://{USER}:{PASSWORD}@{HOST}:{server.port}/tree/"
+    url = f"ftps://{USER}:{PASSWORD}@{HOST}:{reuse_server.port}/tree/"
     result = wget("-r", "-nH", "--ca-certificate", str(certs["cert"]), url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for name, data in files.items():
@@ -85,12 +85,12 @@ def tnftp(script, *args, cwd):
 
 
 @pytest.mark.parametrize("mode", ["-p", "-A"], ids=["passive", "active"])
-def test_tnftp_script(server, payload, tmp_path, mode):
+def test_tnftp_script(reuse_server, payload, tmp_path, mode):
     name = f"tnftp{mode}"
     upload = tmp_path / "upload.bin"
     upload.write_bytes(payload)
     script = "\n".join([
-        f"open {HOST} {server.port}",
+        f"open {HOST} {reuse_server.port}",
         f"user {USER} {PASSWORD}",
         "binary",
         f"mkdir {name}",
@@ -115,13 +115,13 @@ def test_tnftp_script(server, payload, tmp_path, mode):
     listing = [line for line in out.splitlines() if line.startswith("-rw")]
     assert len(listing) == 1 and listing[0].endswith(" kept.bin") and f" {PAYLOAD_SIZE} " in listing[0], listing
     assert (tmp_path / "down.bin").read_bytes() == payload
-    assert (server.home() / name / "kept.bin").read_bytes() == payload
-    assert not (server.home() / name / "scratch.bin").exists()
+    assert (reuse_server.home() / name / "kept.bin").read_bytes() == payload
+    assert not (reuse_server.home() / name / "scratch.bin").exists()
 
 
-def test_tnftp_url_fetch(server, payload, tmp_path):
+def test_tnftp_url_fetch(reuse_server, payload, tmp_path):
     target = tmp_path / "fetched.bin"
-    url = f"ftp://{USER}:{PASSWORD}@{HOST}:{server.port}/payload.bin"
+    url = f"ftp://{USER}:{PASSWORD}@{HOST}:{reuse_server.port}/payload.bin"
     result = tnftp("", "-o", str(target), url, cwd=tmp_path)
     assert result.returncode == 0, (result.stdout, result.stderr)
     assert target.read_bytes() == payload
