@@ -143,12 +143,13 @@ pub fn accept_passive(
 
 /// Connects to the client's PORT/EPRT address, giving up after `timeout` or at `shutdown`.
 pub fn connect_active(target: SocketAddr, timeout: Duration, shutdown: &Shutdown) -> Result<TcpStream, SetupError> {
+    let deadline = Instant::now() + timeout;
     let socket = Socket::new(Domain::for_address(target), Type::STREAM, None).map_err(SetupError::Failed)?;
     // Nearly every connection is up within the first poll interval; a slower one is looked at until
     // the deadline, so a shutdown does not wait for it.
     match socket.connect_timeout(&target.into(), POLL_INTERVAL.min(timeout)) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::TimedOut => wait_connected(&socket, Instant::now() + timeout, shutdown)?,
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => wait_connected(&socket, deadline, shutdown)?,
         Err(e) => return Err(SetupError::Failed(e)),
     }
     let stream = TcpStream::from(socket);
