@@ -323,7 +323,7 @@ fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
         // sees the close and reconnects at once must find its place in the cap again.
         let last_handle = stream.try_clone();
         let shared = Arc::clone(&shared);
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| serve(shared, stream, kind, &peer, &mut admission)));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| serve(shared, stream, kind, &mut admission)));
         if outcome.is_err() {
             log::error!("session crashed (a bug); the worker carries on");
         }
@@ -333,8 +333,8 @@ fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
 }
 
 /// One connection, from its implicit TLS handshake (on this worker, not the accept thread) to the end of
-/// its session.
-fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str, admission: &mut Admission) {
+/// its session. Its log lines name the client, which a balancer's PROXY header may have named.
+fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, admission: &mut Admission) {
     let Some(client) = session_client(&shared, &tcp, admission) else { return };
     let session = match (kind, &shared.tls) {
         (Kind::ImplicitFtps, Some(tls)) => {
@@ -343,7 +343,7 @@ fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str, admission:
             // a silent or stalled connection holds its worker only briefly.
             let deadline = Instant::now() + config.first_command_timeout.min(config.login_timeout);
             if starts_with_stray_header(config, &tcp, deadline) {
-                log::warn!("{peer}: PROXY header refused: not from a --proxy-protocol-from address");
+                log::warn!("{client}: PROXY header refused: not from a --proxy-protocol-from address");
                 refuse_unread(&tcp, "PROXY protocol header not accepted from your address.");
                 return;
             }
@@ -354,12 +354,12 @@ fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str, admission:
             });
             match handshake {
                 Ok((acceptor, stream)) => {
-                    log::info!("{peer}: implicit FTPS, {}", tls::summary(&stream));
+                    log::info!("{client}: implicit FTPS, {}", tls::summary(&stream));
                     Session::new(Arc::clone(&shared), Stream::Tls(Box::new(stream)), client)
                         .map(|s| s.implicit_tls(acceptor))
                 }
                 Err(e) => {
-                    log::info!("{peer}: implicit FTPS handshake failed: {e}");
+                    log::info!("{client}: implicit FTPS handshake failed: {e}");
                     return;
                 }
             }
@@ -369,7 +369,7 @@ fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str, admission:
     };
     match session {
         Ok(session) => session.run(),
-        Err(e) => log::warn!("{peer}: cannot start session: {e}"),
+        Err(e) => log::warn!("{client}: cannot start session: {e}"),
     }
 }
 

@@ -262,6 +262,8 @@ def test_implicit_ftps_reads_the_header_before_the_handshake(make_server, tmp_pa
     conn.login("alice", srv.password("alice"))
     assert f"Connected to {CLIENT}" in conn.cmd("STAT")
     conn.close()
+    # The handshake's log line names the client too, not the balancer.
+    assert srv.wait_for_log(lambda l: f"{CLIENT}:43000: implicit ftps, tls" in l), srv.log_tail()
 
     untrusted = socket.create_connection((HOST, ftps_port), timeout=15, source_address=("127.0.0.1", 0))
     untrusted.sendall(v1(CLIENT))
