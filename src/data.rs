@@ -124,16 +124,10 @@ pub fn accept_passive(
             Ok((_, from)) => {
                 log::warn!("passive data connection from {from} refused: the control connection is from {peer}")
             }
-            Err(e) if is_timeout(&e) => match control.poll_abort() {
-                Ok(Interrupt::None) => {}
-                Ok(Interrupt::Abort) => return Err(SetupError::Aborted),
-                Ok(Interrupt::Closed) | Err(_) => return Err(SetupError::ControlClosed),
-            },
+            Err(e) if is_timeout(&e) => {}
             Err(e) => return Err(SetupError::Failed(e)),
         }
-        if shutdown.transfers_aborted() {
-            return Err(SetupError::ShutDown);
-        }
+        still_wanted(control, shutdown)?;
         if Instant::now() >= deadline {
             let late = io::Error::new(io::ErrorKind::TimedOut, "no data connection arrived in time");
             return Err(SetupError::Failed(late));
@@ -141,14 +135,21 @@ pub fn accept_passive(
     }
 }
 
-/// Connects to the client's PORT/EPRT address, giving up after `timeout` or at `shutdown`.
-pub fn connect_active(target: SocketAddr, timeout: Duration, shutdown: &Shutdown) -> Result<TcpStream, SetupError> {
+/// Connects to the client's PORT/EPRT address, giving up after `timeout`, or at ABOR, the control
+/// connection's close or `shutdown`, as `accept_passive` does.
+pub fn connect_active(
+    target: SocketAddr,
+    timeout: Duration,
+    control: &mut dyn ControlWatch,
+    shutdown: &Shutdown,
+) -> Result<TcpStream, SetupError> {
+    let deadline = Instant::now() + timeout;
     let socket = Socket::new(Domain::for_address(target), Type::STREAM, None).map_err(SetupError::Failed)?;
-    // Nearly every connection is up within the first poll interval; a slower one is looked at until
-    // the deadline, so a shutdown does not wait for it.
+    // Nearly every connection is up within the first poll interval; a slower one (a client behind a
+    // firewall that drops the SYN) is looked at until the deadline, so ABOR and a shutdown do not wait.
     match socket.connect_timeout(&target.into(), POLL_INTERVAL.min(timeout)) {
         Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::TimedOut => wait_connected(&socket, Instant::now() + timeout, shutdown)?,
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => wait_connected(&socket, deadline, control, shutdown)?,
         Err(e) => return Err(SetupError::Failed(e)),
     }
     let stream = TcpStream::from(socket);
@@ -156,8 +157,13 @@ pub fn connect_active(target: SocketAddr, timeout: Duration, shutdown: &Shutdown
     Ok(stream)
 }
 
-/// Waits for a connect still in progress to succeed or fail, until `deadline` or `shutdown`.
-fn wait_connected(socket: &Socket, deadline: Instant, shutdown: &Shutdown) -> Result<(), SetupError> {
+/// Waits for a connect still in progress to succeed or fail, until `deadline`, ABOR or `shutdown`.
+fn wait_connected(
+    socket: &Socket,
+    deadline: Instant,
+    control: &mut dyn ControlWatch,
+    shutdown: &Shutdown,
+) -> Result<(), SetupError> {
     loop {
         if let Some(refused) = socket.take_error().map_err(SetupError::Failed)? {
             return Err(SetupError::Failed(refused));
@@ -165,13 +171,25 @@ fn wait_connected(socket: &Socket, deadline: Instant, shutdown: &Shutdown) -> Re
         if socket.peer_addr().is_ok() {
             return Ok(());
         }
-        if shutdown.transfers_aborted() {
-            return Err(SetupError::ShutDown);
-        }
+        still_wanted(control, shutdown)?;
         if Instant::now() >= deadline {
             return Err(SetupError::Failed(io::ErrorKind::TimedOut.into()));
         }
         std::thread::sleep(CONNECT_POLL);
+    }
+}
+
+/// While a data connection is set up: has the client sent ABOR or gone away, or are transfers being
+/// stopped? Looks only at what has already arrived.
+fn still_wanted(control: &mut dyn ControlWatch, shutdown: &Shutdown) -> Result<(), SetupError> {
+    match control.poll_abort() {
+        Ok(Interrupt::None) => {}
+        Ok(Interrupt::Abort) => return Err(SetupError::Aborted),
+        Ok(Interrupt::Closed) | Err(_) => return Err(SetupError::ControlClosed),
+    }
+    match shutdown.transfers_aborted() {
+        true => Err(SetupError::ShutDown),
+        false => Ok(()),
     }
 }
 

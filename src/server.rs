@@ -14,6 +14,7 @@ use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use socket2::{Domain, Socket, Type};
 
+use crate::config::Config;
 use crate::logfile::LogFile;
 use crate::proxy_protocol::{self, Header};
 use crate::session::{Session, Shared};
@@ -322,7 +323,7 @@ fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
         // sees the close and reconnects at once must find its place in the cap again.
         let last_handle = stream.try_clone();
         let shared = Arc::clone(&shared);
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| serve(shared, stream, kind, &peer, &mut admission)));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| serve(shared, stream, kind, &mut admission)));
         if outcome.is_err() {
             log::error!("session crashed (a bug); the worker carries on");
         }
@@ -331,26 +332,34 @@ fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
     }
 }
 
-/// One connection, from its implicit TLS handshake (on this worker, not the accept thread, and within
-/// the first-command timeout, so a stalled one holds its worker only briefly) to the end of its session.
-fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str, admission: &mut Admission) {
-    let Some(client) = session_client(&shared, &tcp, kind, admission) else { return };
-    // SECURITY: an implicit FTPS handshake gets the first-command limit, never more than the login limit.
-    let handshake_limit = shared.config.first_command_timeout.min(shared.config.login_timeout);
+/// One connection, from its implicit TLS handshake (on this worker, not the accept thread) to the end of
+/// its session. Its log lines name the client, which a balancer's PROXY header may have named.
+fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, admission: &mut Admission) {
+    let Some(client) = session_client(&shared, &tcp, admission) else { return };
     let session = match (kind, &shared.tls) {
         (Kind::ImplicitFtps, Some(tls)) => {
+            let config = &shared.config;
+            // SECURITY: the look for a stray PROXY header and the handshake share the first-command limit:
+            // a silent or stalled connection holds its worker only briefly.
+            let deadline = Instant::now() + config.first_command_timeout.min(config.login_timeout);
+            if starts_with_stray_header(config, &tcp, deadline) {
+                log::warn!("{client}: PROXY header refused: not from a --proxy-protocol-from address");
+                refuse_unread(&tcp, "PROXY protocol header not accepted from your address.");
+                return;
+            }
             let handshake = tls.acceptor().and_then(|acceptor| {
-                let stream = tls::accept(&acceptor, tcp, handshake_limit, tls::Channel::Control)?;
+                let left = deadline.saturating_duration_since(Instant::now());
+                let stream = tls::accept(&acceptor, tcp, left, tls::Channel::Control)?;
                 Ok((acceptor, stream))
             });
             match handshake {
                 Ok((acceptor, stream)) => {
-                    log::info!("{peer}: implicit FTPS, {}", tls::summary(&stream));
+                    log::info!("{client}: implicit FTPS, {}", tls::summary(&stream));
                     Session::new(Arc::clone(&shared), Stream::Tls(Box::new(stream)), client)
                         .map(|s| s.implicit_tls(acceptor))
                 }
                 Err(e) => {
-                    log::info!("{peer}: implicit FTPS handshake failed: {e}");
+                    log::info!("{client}: implicit FTPS handshake failed: {e}");
                     return;
                 }
             }
@@ -360,27 +369,19 @@ fn serve(shared: Arc<Shared>, tcp: TcpStream, kind: Kind, peer: &str, admission:
     };
     match session {
         Ok(session) => session.run(),
-        Err(e) => log::warn!("{peer}: cannot start session: {e}"),
+        Err(e) => log::warn!("{client}: cannot start session: {e}"),
     }
 }
 
 /// The session's client: the peer itself or, from a `--proxy-protocol-from` balancer, the client its
 /// PROXY header names (read within the login timeout, before any TLS), which then takes the peer's
 /// place in the per-address cap. `None` when the connection is refused (logged).
-fn session_client(shared: &Shared, tcp: &TcpStream, kind: Kind, admission: &mut Admission) -> Option<SocketAddr> {
+fn session_client(shared: &Shared, tcp: &TcpStream, admission: &mut Admission) -> Option<SocketAddr> {
     let config = &shared.config;
     let peer = tcp.peer_addr().ok()?;
-    if config.proxy_protocol_from.is_empty() {
-        return Some(peer);
-    }
-    // SECURITY: only a listed balancer names the client; anyone else claiming to be one is refused.
+    // SECURITY: only a listed balancer names the client; a header from anyone else is refused (before
+    // the implicit TLS handshake in `serve`, at the first command line in the session).
     if !config.is_proxy(peer.ip()) {
-        // Plain FTP clients speak only after the greeting: the session spots a header in the first line.
-        if kind == Kind::ImplicitFtps && starts_with_header(tcp, config.login_timeout) {
-            log::warn!("{peer}: PROXY header refused: not from a --proxy-protocol-from address");
-            refuse_unread(tcp, "PROXY protocol header not accepted from your address.");
-            return None;
-        }
         return Some(peer);
     }
     let mut reader = Deadlined { tcp, deadline: Instant::now() + config.login_timeout };
@@ -415,10 +416,18 @@ fn refuse_unread(tcp: &TcpStream, why: &str) {
     let _ = io::copy(&mut (&mut unread).take(1 << 16), &mut io::sink());
 }
 
-/// True when the first bytes (waited for up to `limit`) look like a PROXY header.
-fn starts_with_header(tcp: &TcpStream, limit: Duration) -> bool {
+/// True when PROXY protocol is on and a peer that may not send a header starts with one (plain FTP
+/// clients speak only after the greeting: the session looks at their first line instead). Waits for the
+/// first bytes until `deadline`.
+fn starts_with_stray_header(config: &Config, tcp: &TcpStream, deadline: Instant) -> bool {
+    let from_balancer = tcp.peer_addr().is_ok_and(|peer| config.is_proxy(peer.ip()));
+    if config.proxy_protocol_from.is_empty() || from_balancer {
+        return false;
+    }
     let mut first = [0u8; 16];
-    tcp.set_read_timeout(Some(limit)).is_ok()
+    let left = deadline.saturating_duration_since(Instant::now());
+    // A zero timeout is refused: then nothing came in time, and the handshake fails for it.
+    tcp.set_read_timeout(Some(left)).is_ok()
         && tcp.peek(&mut first).is_ok_and(|n| proxy_protocol::is_header_start(&first[..n]))
 }
 

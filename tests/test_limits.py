@@ -1,11 +1,14 @@
 """Connection limits and timeouts."""
 
+import contextlib
 import ftplib
 import io
+import os
+import signal
 import socket
 import time
 
-from conftest import HOST, RawFTP
+from conftest import HOST, RawFTP, wait_for
 
 
 def _connect_expect_421(port):
@@ -242,6 +245,69 @@ def test_sigterm_right_after_ready_is_a_clean_exit(make_server):
         s = make_server()
         assert s.stop() == 0, s.log_tail()
         assert "shutting down" in s.log_text()
+
+
+@contextlib.contextmanager
+def unanswered_port():
+    """A port whose listener never accepts and whose queue is full: the kernel drops further SYNs, so a
+    connect to it hangs, as one to a client behind a firewall that drops them does."""
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex((HOST, port))
+        fillers.append(filler)
+    try:
+        yield port
+    finally:
+        for sock in fillers + [listener]:
+            sock.close()
+
+
+def connecting_to(port):
+    """How many sockets are in SYN_SENT towards HOST:port (Linux /proc/net/tcp)."""
+    target = f"{socket.inet_aton(HOST)[::-1].hex().upper()}:{port:04X}"
+    with open("/proc/net/tcp") as table:
+        rows = [row.split() for row in table.read().splitlines()[1:]]
+    return sum(1 for row in rows if row[2] == target and row[3] == "02")
+
+
+def start_active_retr(server, port):
+    """A session whose RETR waits on an active connect that hangs; returns its control connection."""
+    (server.home() / "never.txt").write_bytes(b"never sent")
+    control = server.raw()
+    assert control.cmd(f"PORT {HOST.replace('.', ',')},{port >> 8},{port & 255}").startswith("200")
+    fillers = connecting_to(port)
+    control.send("RETR never.txt\r\n")
+    wait_for(lambda: connecting_to(port) > fillers, 30, "the server to be connecting to the PORT address")
+    return control
+
+
+def test_abor_ends_a_wait_for_an_active_data_connection(make_server):
+    """ABOR is honoured while the server connects to the client's PORT address, as while it waits for
+    a passive one: the RETR gets 425 and ABOR its 226 at once, not at --data-timeout."""
+    server = make_server("--data-timeout", "120")
+    with unanswered_port() as port:
+        control = start_active_retr(server, port)
+        control.send("ABOR\r\n")
+        assert control.reply(timeout=30) == "425 No data connection: aborted by client."
+        assert control.reply(timeout=30).startswith("226")
+        assert control.cmd("NOOP").startswith("200"), "the session goes on"
+        control.close()
+
+
+def test_sigterm_ends_a_wait_for_an_active_data_connection_within_the_grace_period(make_server):
+    server = make_server("--shutdown-grace", "1", "--data-timeout", "120")
+    with unanswered_port() as port:
+        control = start_active_retr(server, port)
+        server.proc.send_signal(signal.SIGTERM)
+        assert control.reply(timeout=60) == "421 Server shutting down: no data connection, closing."
+        assert server.proc.wait(timeout=60) == 0
+        control.close()
 
 
 def test_no_slot_leak_after_many_sessions(make_server):

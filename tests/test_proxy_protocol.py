@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import HOST, RawFTP, free_port, make_payload, sha256_bytes
+from conftest import HOST, RawFTP, free_port, make_payload, recv_all, sha256_bytes, wait_for
 from harness import tls_args
 from tls_fixtures import make_cert
 
@@ -262,12 +262,52 @@ def test_implicit_ftps_reads_the_header_before_the_handshake(make_server, tmp_pa
     conn.login("alice", srv.password("alice"))
     assert f"Connected to {CLIENT}" in conn.cmd("STAT")
     conn.close()
+    # The handshake's log line names the client too, not the balancer.
+    assert srv.wait_for_log(lambda l: f"{CLIENT}:43000: implicit ftps, tls" in l), srv.log_tail()
 
     untrusted = socket.create_connection((HOST, ftps_port), timeout=15, source_address=("127.0.0.1", 0))
     untrusted.sendall(v1(CLIENT))
     assert untrusted.recv(100).startswith(b"421 PROXY protocol header not accepted"), "no TLS handshake"
     untrusted.close()
     assert srv.wait_for_log(lambda l: "127.0.0.1" in l and "proxy header refused" in l), srv.log_tail()
+
+
+def test_stalled_implicit_ftps_handshakes_from_clients_lose_their_workers(make_server, tmp_path):
+    """With --proxy-protocol-from set, the implicit FTPS port looks for a stray PROXY header before the
+    handshake: that look and the handshake share the first-command limit, so silent connections from
+    ordinary clients hold their workers for it, not for the login timeout (60 s here)."""
+    certs = make_cert(tmp_path)
+    ftps_port, workers, first_command_timeout = free_port(), 2, 2
+    srv = make_server("--proxy-protocol-from", BALANCER, *tls_args(certs, ftps_port), "--max-clients", str(workers),
+                      "--max-per-ip", "0", "--first-command-timeout", str(first_command_timeout))
+    silent = []
+    while len(silent) < workers:
+        # A connection turned away (the server's start-up check may still hold a place) gets a 421 at
+        # once; one that holds a worker hears nothing, as the server waits for its TLS handshake.
+        sock = socket.create_connection((HOST, ftps_port), timeout=0.5)
+        try:
+            assert sock.recv(100).startswith(b"421 Too many users")
+            sock.close()
+            time.sleep(0.1)
+        except socket.timeout:
+            sock.settimeout(30)
+            silent.append(sock)
+    probe = RawFTP(HOST, srv.port)
+    assert probe.banner.startswith("421 Too many users"), probe.banner
+    probe.close()
+    # A real user gets in once the silent connections are dropped: within the first-command limit and a
+    # margin for a loaded machine, far below the login timeout.
+    deadline = time.monotonic() + first_command_timeout + 15
+    while not (direct := RawFTP(HOST, srv.port)).banner.startswith("220"):
+        direct.close()
+        assert time.monotonic() < deadline, "every worker still held by a silent implicit FTPS connection"
+        time.sleep(0.1)
+    direct.login("alice", srv.password("alice"))
+    direct.close()
+    for sock in silent:
+        assert recv_all(sock, timeout=30) == b""
+    wait_for(lambda: srv.log_text().count("implicit FTPS handshake failed: TLS handshake took too long") == workers,
+             30, "a log line per stalled handshake")
 
 
 def test_epsv_is_refused_through_a_balancer_and_pasv_names_the_node(proxied):

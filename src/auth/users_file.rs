@@ -85,10 +85,13 @@ impl UsersFile {
 pub const NO_USERS_LINE: &str = "# no users";
 
 fn read(path: &Path) -> Result<Vec<UserEntry>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("users file {}: {e}", path.display()))?;
-    let users = parse(&text).map_err(|e| format!("users file {}: {e}", path.display()))?;
-    check_not_empty(&users, &text).map_err(|e| format!("users file {}: {e}", path.display()))?;
-    Ok(users)
+    let checked = |text: String| {
+        let users = parse(&text)?;
+        check_not_empty(&users, &text)?;
+        Ok(users)
+    };
+    let users = std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(checked);
+    users.map_err(|e| format!("users file {}: {e}", path.display()))
 }
 
 /// A file without a single entry is what a failed deploy (`> users`) or a half-written file leaves, and

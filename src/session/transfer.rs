@@ -186,7 +186,7 @@ impl Session {
             DataPlan::Passive(listener) => {
                 data::accept_passive(&listener, peer.ip(), timeout, &mut self.control, shutdown)
             }
-            DataPlan::Active(target) => data::connect_active(target, timeout, shutdown),
+            DataPlan::Active(target) => data::connect_active(target, timeout, &mut self.control, shutdown),
         };
         match connected {
             Ok(stream) => Ok(Stream::Plain(stream)),
