@@ -13,7 +13,7 @@ hash in each. pure-ftpd and ProFTPD are Debian's packages unpacked into a cache,
 
   scripts/bench.py [--runs N] [--size-mib N] [--quick] [--only GROUP[,GROUP...]] [--output FILE]
 
-Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, logins, burst, scale, hdfs (libhdfs on
+Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, stages (where a small transfer's time goes), logins, burst, scale, hdfs (libhdfs on
 file:///), cluster (a real HDFS from scripts/hdfs-cluster.sh: hdfsftpd next to Hadoop's Java CLI and a
 direct libhdfs copy).
 """
@@ -423,6 +423,50 @@ def small_files_per_s(target, count=500, size=4096):
     return 2 * count / elapsed
 
 
+STAGES = ["pasv", "retr_150", "retr_data", "retr_226", "stor_150", "stor_226"]
+
+
+def small_file_stages(target, count=300, size=4096):
+    """Where a small-file transfer's time goes, seen from the client on one raw control connection:
+    microseconds from sending PASV to its 227 (listener set-up); from sending RETR/STOR to the 150
+    (accept, open, reply); from the 150 to the download's end of data (open file to close); and from
+    the end of data to the 226 (close, log, reply). Medians over `count` uploads, then downloads."""
+    payload = os.urandom(size)
+    ftp = target.ftp()
+    ftp.voidcmd("TYPE I")
+    ticks = {stage: [] for stage in STAGES}
+
+    def timed(stage, step):
+        started = time.perf_counter_ns()
+        result = step()
+        ticks[stage].append((time.perf_counter_ns() - started) / 1000)
+        return result
+
+    def passive():
+        host, port = ftplib.parse227(timed("pasv", lambda: ftp.sendcmd("PASV")))
+        return socket.create_connection((host, port))
+
+    def expect(code, reply):
+        if not reply.startswith(code):
+            raise ftplib.error_reply(reply)
+
+    names = [f"{target.upload_dir}/{target.name}-stage-{i}.bin" for i in range(count)]
+    for name in names:
+        with passive() as data:
+            timed("stor_150", lambda: expect("150", ftp.sendcmd(f"STOR {name}")))
+            data.sendall(payload)
+        timed("stor_226", lambda: expect("226", ftp.getresp()))
+    for name in names:
+        with passive() as data:
+            timed("retr_150", lambda: expect("150", ftp.sendcmd(f"RETR {name}")))
+            got = timed("retr_data", lambda: b"".join(iter(lambda: data.recv(65536), b"")))
+        if len(got) != size:
+            raise RuntimeError(f"{target.name}: RETR {name} gave {len(got)} bytes, not {size}")
+        timed("retr_226", lambda: expect("226", ftp.getresp()))
+    ftp.quit()
+    return tuple(statistics.median(ticks[stage]) for stage in STAGES)
+
+
 def logins_per_s(target, count=200):
     started = time.monotonic()
     for _ in range(count):
@@ -570,7 +614,7 @@ def versions(peers):
     return lines
 
 
-GROUPS = ["transfers", "small", "logins", "burst", "scale", "hdfs", "cluster"]
+GROUPS = ["transfers", "small", "stages", "logins", "burst", "scale", "hdfs", "cluster"]
 
 
 def main():
@@ -635,6 +679,11 @@ def main():
         if "small" in only:
             small_files = lambda t: small_files_per_s(t, count=small)
             report("small_files_4KiB_up_and_down", alternate(args.runs, each(targets, small_files)), "files/s")
+        if "stages" in only:
+            stage_figures = alternate(args.runs, each(targets, lambda t: small_file_stages(t, count=small)))
+            for i, stage in enumerate(STAGES):
+                report(f"small_file_stage_{stage}", {n: f[i] for n, f in stage_figures.items()},
+                       "microseconds (lower is better)", lower_is_better=True)
         if "logins" in only:
             sequential = lambda t: logins_per_s(t, count=logins)
             report("sequential_login_quit", alternate(args.runs, each(targets, sequential)), "sessions/s")

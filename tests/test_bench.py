@@ -18,8 +18,10 @@ from hdfs_fixtures import hadoop_jars  # noqa: F401  (the bench provisions the s
 SIZE = "64MiB"
 TRANSFERS = [f"{verb}_{SIZE}_{mode}{cpu}" for mode in ("plain", "ftps-prot-p", "ftps-prot-c")
              for verb in ("retr", "stor") for cpu in ("", "_server_cpu")]
-COMPARED = TRANSFERS + ["small_files_4KiB_up_and_down", "sequential_login_quit", "burst_200_clients_failed_ops",
-                        "burst_200_clients_peak_rss"]
+# Where a small transfer's time goes, per stage, seen from the client (scripts/bench.py small_file_stages).
+STAGES = [f"small_file_stage_{stage}" for stage in ("pasv", "retr_150", "retr_data", "retr_226", "stor_150", "stor_226")]
+COMPARED = TRANSFERS + ["small_files_4KiB_up_and_down"] + STAGES + [
+    "sequential_login_quit", "burst_200_clients_failed_ops", "burst_200_clients_peak_rss"]
 HDFS = [f"hdfs_retr_{SIZE}", f"hdfs_stor_{SIZE}"]
 # On a real cluster (scripts/hdfs-cluster.sh), next to Hadoop's Java CLI and the direct libhdfs copy.
 CLUSTER = [f"cluster_retr_{SIZE}", f"cluster_stor_{SIZE}"]
