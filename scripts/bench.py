@@ -43,6 +43,12 @@ FTP_GET = REPO / "target/release/examples/ftp_get"
 HOST = "127.0.0.1"
 RAW_LOCAL_FS = "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem"
 RESULTS = []
+# The four compared servers run on the first core and the clients (this script and what it starts) on the
+# others: on 2 cores, where the scheduler puts a server next to its client otherwise varies from one round
+# to the next, and with it the throughput (1130 to 2180 MB/s for the same plain RETR, unpinned).
+CPUS = os.sched_getaffinity(0)
+SERVER_CPUS = {min(CPUS)} if len(CPUS) > 1 else CPUS
+CLIENT_CPUS = CPUS - SERVER_CPUS or CPUS
 
 
 def free_port():
@@ -108,7 +114,7 @@ class CpuGroup:
 class Process:
     """A server started by this script in a cgroup of its own, stopped by pid."""
 
-    def __init__(self, name, cmd, port, env=None):
+    def __init__(self, name, cmd, port, env=None, cpus=None):
         self.name, self.port = name, port
         self.log = open(Path(tempfile.gettempdir()) / f"bench-{name}.log", "wb")
         self.group = CpuGroup(name)
@@ -116,6 +122,8 @@ class Process:
         def in_child():
             raise_fd_limit()
             self.group.enter()
+            if cpus:
+                os.sched_setaffinity(0, cpus)
 
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
                                      env=env, preexec_fn=in_child)
@@ -285,7 +293,8 @@ require_ssl_reuse=NO
     # No passive range: thousands of small transfers would exhaust one in TIME_WAIT.
     conf.write_text(common + f"listen_port={port}\n")
     vsftpd = shutil.which("vsftpd") or "/usr/sbin/vsftpd"
-    return Target("vsftpd", port, "anonymous", "bench@", "up", Process("vsftpd", [vsftpd, str(conf)], port))
+    process = Process("vsftpd", [vsftpd, str(conf)], port, cpus=SERVER_CPUS)
+    return Target("vsftpd", port, "anonymous", "bench@", "up", process)
 
 
 def password_hash():
@@ -293,7 +302,7 @@ def password_hash():
     return run(["openssl", "passwd", "-6", "bench"]).stdout.strip()
 
 
-def start_hdfsftpd(work, cert, key, *extra, name="hdfsftpd", max_clients=256, home="/pub"):
+def start_hdfsftpd(work, cert, key, *extra, name="hdfsftpd", max_clients=256, home="/pub", cpus=SERVER_CPUS):
     port = free_port()
     users = work / f"users-{name}"
     users.write_text(f"bench:{password_hash()}:{home}:rw\n")
@@ -301,7 +310,7 @@ def start_hdfsftpd(work, cert, key, *extra, name="hdfsftpd", max_clients=256, ho
     cmd = [str(BIN), "--bind", HOST, "--ftp-port", str(port), "--ftps-port", "0",
            "--tls-cert", str(cert), "--tls-key", str(key), "--local-root", str(work), "--users-file", str(users),
            "--max-clients", str(max_clients), "--max-per-ip", "0", "--log-level", "warn", *extra]
-    return Target(name, port, "bench", "bench", "up", Process(name, cmd, port))
+    return Target(name, port, "bench", "bench", "up", Process(name, cmd, port, cpus=cpus))
 
 
 def start_pureftpd(work, cert, key, peers):
@@ -313,7 +322,7 @@ def start_pureftpd(work, cert, key, peers):
     port = free_port()
     cmd = [str(peers / "usr/sbin/pure-ftpd"), "-S", f"{HOST},{port}", "-l", f"puredb:{pdb}", "-E", "-H",
            "-Y", "1", "-2", f"{cert},{key}", "-c", "5000", "-C", "5000", "-u", "1"]
-    return Target("pure-ftpd", port, "bench", "bench", "up", Process("pure-ftpd", cmd, port))
+    return Target("pure-ftpd", port, "bench", "bench", "up", Process("pure-ftpd", cmd, port, cpus=SERVER_CPUS))
 
 
 def start_proftpd(work, cert, key, peers):
@@ -364,7 +373,7 @@ TLSVerifyClient off
 </Directory>
 """)
     cmd = [str(peers / "usr/sbin/proftpd"), "-n", "-q", "-c", str(conf)]
-    return Target("proftpd", port, "bench", "bench", "up", Process("proftpd", cmd, port))
+    return Target("proftpd", port, "bench", "bench", "up", Process("proftpd", cmd, port, cpus=SERVER_CPUS))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -636,6 +645,7 @@ def main():
     tool_versions = versions(peers)
     work = Path(tempfile.mkdtemp(prefix="hdfsftpd-bench-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
     print(f"# work directory {work}, cgroups {CpuGroup.PREFIX}-*", flush=True)
+    print(f"# compared servers on CPU {sorted(SERVER_CPUS)}, their clients on CPU {sorted(CLIENT_CPUS)}", flush=True)
     os.chmod(work, 0o755)
     servers = []
     try:
@@ -659,6 +669,7 @@ def main():
             targets.append(start(work, cert, key, peers))
             servers.append(targets[-1].process)
         size = f"{args.size_mib}MiB"
+        os.sched_setaffinity(0, CLIENT_CPUS)
 
         if "transfers" in only:
             gib = args.size_mib << 20
@@ -693,8 +704,10 @@ def main():
                    "failures (lower is better)", lower_is_better=True)
             report("burst_200_clients_peak_rss", {n: b[1] for n, b in bursts.items()},
                    "MiB (lower is better)", lower_is_better=True)
+        # The groups below compare hdfsftpd with itself or with HDFS clients: no pinning.
+        os.sched_setaffinity(0, CPUS)
         if "scale" in only:
-            scale = start_hdfsftpd(work, cert, key, name="hdfsftpd-1200", max_clients=1200)
+            scale = start_hdfsftpd(work, cert, key, name="hdfsftpd-1200", max_clients=1200, cpus=None)
             servers.append(scale.process)
             idle = 100 if args.quick else 1000
             failed, rss = idle_and_busy(scale, idle=idle)
@@ -721,7 +734,7 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
     env = dict(os.environ, CLASSPATH=f"{jars}/*", LIBHDFS_OPTS="-Xrs -Xmx1g", HDFS_CONF=RAW_LOCAL_FS)
     # On file:/// the user's home is the bench tree's absolute path.
     hdfs = start_hdfsftpd(work, cert, key, "--storage", "hdfs", "--hdfs-uri", "file:///", "--hdfs-conf", RAW_LOCAL_FS,
-                          "--hadoop-classpath", f"{jars}/*", name="hdfsftpd-hdfs", home=f"{work}/pub")
+                          "--hadoop-classpath", f"{jars}/*", name="hdfsftpd-hdfs", home=f"{work}/pub", cpus=None)
     servers.append(hdfs.process)
 
     def direct(direction, source, target):
@@ -766,7 +779,7 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
         run([str(HDFS_CLUSTER), "ctl", str(cluster_dir), "mkdir", "/user/bench/cli-small", "bench"])
         uri, conf, jars, jvm_opts = env["HDFS_URI"], env["HADOOP_CONF_DIR"], env["HADOOP_CLASSPATH"], env["HDFSFTPD_JVM_OPTS"]
         gateway = start_hdfsftpd(work, cert, key, "--storage", "hdfs", "--hdfs-uri", uri, "--hadoop-conf-dir", conf,
-                                 "--hadoop-classpath", jars, "--jvm-opts", jvm_opts, name="hdfsftpd-cluster", home="")
+                                 "--hadoop-classpath", jars, "--jvm-opts", jvm_opts, name="hdfsftpd-cluster", home="", cpus=None)
         servers.append(gateway.process)
         client_env = dict(os.environ, HADOOP_USER_NAME="bench", CLASSPATH=f"{conf}:{jars}", HDFS_URI=uri,
                           LIBHDFS_OPTS=jvm_opts, HDFS_CONF="")
