@@ -53,6 +53,9 @@ pub struct Control {
     queued: VecDeque<(Line, usize)>,
     queued_bytes: usize,
     out: Vec<u8>,
+    /// The socket's receive timeout as last set here: the control loop asks for the same one before
+    /// every command, and setting it again would be a system call per command.
+    read_timeout: Option<Duration>,
 }
 
 const TELNET_IAC: u8 = 255;
@@ -73,6 +76,7 @@ impl Control {
             queued: VecDeque::new(),
             queued_bytes: 0,
             out: Vec::new(),
+            read_timeout: None,
         })
     }
 
@@ -88,6 +92,7 @@ impl Control {
         self.discarding = false;
         self.queued.clear();
         self.queued_bytes = 0;
+        self.read_timeout = None;
         // A second handle on the socket: the plain one is dropped when the TLS stream takes its place.
         let tcp = self.stream.tcp().try_clone()?;
         let tls = crate::tls::accept(acceptor, tcp, limit, Channel::Control)?;
@@ -115,12 +120,12 @@ impl Control {
     /// Reads the next command line, waiting at most `timeout`. Lines that came in during a transfer
     /// come first, in the order they were sent.
     pub fn read_line(&mut self, timeout: Duration) -> io::Result<Line> {
-        self.stream.tcp().set_read_timeout(Some(timeout))?;
         loop {
             if let Some((line, size)) = self.queued.pop_front() {
                 self.queued_bytes -= size;
                 return Ok(line);
             }
+            self.set_read_timeout(timeout)?;
             match self.fill() {
                 Ok(0) => return Ok(Line::Closed),
                 Ok(_) => {
@@ -133,6 +138,14 @@ impl Control {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        if self.read_timeout != Some(timeout) {
+            self.stream.tcp().set_read_timeout(Some(timeout))?;
+            self.read_timeout = Some(timeout);
+        }
+        Ok(())
     }
 
     /// Reads what the socket has into the buffer, up to a chunk; 0 only at end of file.
@@ -206,7 +219,7 @@ impl ControlWatch for Control {
         if self.queue_full() {
             return Ok(Interrupt::None);
         }
-        self.stream.tcp().set_read_timeout(Some(wait))?;
+        self.set_read_timeout(wait)?;
         let read = self.fill();
         self.interrupt_after(read)
     }
