@@ -17,6 +17,9 @@ use super::{
 };
 use crate::auth::Identity;
 use crate::vpath::VPath;
+use confine::Resolution;
+
+mod confine;
 
 pub struct LocalBackend {
     root: PathBuf,
@@ -83,28 +86,15 @@ fn outside_root() -> Error {
 }
 
 impl LocalStorage {
-    /// The real path of `path`, checked to stay under the home once symlinks are followed. A path that
-    /// does not exist yet is checked through its parent.
+    /// The path to operate on for `path`, checked to stay under the home once symlinks are followed. A
+    /// path that does not exist yet is checked through its parent.
     fn real(&self, path: &VPath) -> Result<PathBuf> {
-        let real = self.home.join(path.relative());
-        let checked = match fs::canonicalize(&real) {
-            Ok(target) => target,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => match real.parent() {
-                Some(parent) => match fs::canonicalize(parent) {
-                    Ok(parent) => parent,
-                    // A missing parent: the operation itself will report not-found.
-                    Err(_) => return Ok(real),
-                },
-                None => return Ok(real),
-            },
-            Err(e) => return Err(e.into()),
-        };
         // SECURITY: confinement: the real path, after symlinks, lies under the home; a symlink out
         // is refused, never followed.
-        if checked.starts_with(&self.home) {
-            Ok(real)
-        } else {
-            Err(outside_root())
+        match confine::resolve(&self.home, Path::new(path.relative()))? {
+            // A missing parent: the operation itself will report not-found.
+            Resolution::Inside(_) | Resolution::MissingParent => Ok(self.home.join(path.relative())),
+            Resolution::Outside => Err(outside_root()),
         }
     }
 
@@ -135,9 +125,11 @@ impl LocalStorage {
         if !link_meta.file_type().is_symlink() {
             return Ok(link_meta);
         }
-        match fs::canonicalize(entry.path()) {
+        let path = entry.path();
+        let Ok(relative) = path.strip_prefix(&self.home) else { return Ok(link_meta) };
+        match confine::resolve(&self.home, relative) {
             // SECURITY: confinement: listings do not follow symlinks out of the home either.
-            Ok(target) if target.starts_with(&self.home) => fs::metadata(target),
+            Ok(Resolution::Inside(target)) => fs::metadata(target).or(Ok(link_meta)),
             _ => Ok(link_meta),
         }
     }
