@@ -116,6 +116,43 @@ def test_no_writes_through_symlink_escape(server, escapes, tmp_path):
     assert b"pwned" not in open("/etc/passwd", "rb").read()
 
 
+def test_symlinks_that_stay_inside_the_home_are_followed(server):
+    """Links whose target stays in the home (relative, absolute, chained, through `..`) serve what they
+    name; a dangling link out of the home is refused like a link out; a loop is an error, not a hang."""
+    tree = server.home("carol") / "linked"
+    (tree / "a" / "b").mkdir(parents=True)
+    (tree / "a" / "b" / "deep.txt").write_bytes(b"deep\n")
+    links = {"rel": "a/b/deep.txt", "abs-dir": str(tree / "a"), "chain": "rel", "a/up": "../a/b/deep.txt",
+             "dangling-out": "/etc/hdfsftpd-test-dangling", "ping": "pong", "pong": "ping"}
+    for name, target in links.items():
+        os.symlink(target, tree / name)
+    f = server.ftp("carol")
+    try:
+        f.voidcmd("TYPE I")
+        for path in ("linked/rel", "linked/chain", "linked/a/up", "linked/abs-dir/b/deep.txt"):
+            assert _retr(f, path) == b"deep\n", path
+        assert f.sendcmd("SIZE linked/abs-dir/up") == "213 5"
+        listing = []
+        f.retrlines("LIST linked", listing.append)
+        rel = [line for line in listing if line.endswith(" rel")]
+        assert rel and rel[0].startswith("-") and rel[0].split()[4] == "5", listing
+        f.cwd("linked/abs-dir/b")
+        assert f.pwd() == "/linked/abs-dir/b"
+        f.storbinary("STOR new.txt", io.BytesIO(b"through a link\n"))
+        assert (tree / "a" / "b" / "new.txt").read_bytes() == b"through a link\n"
+        f.cwd("/linked")
+        with pytest.raises(ftplib.error_perm) as e:
+            f.storbinary("STOR dangling-out", io.BytesIO(b"pwned"))
+        assert e.value.args[0].startswith("550") and "outside your root" in e.value.args[0], e.value
+        with pytest.raises(ftplib.error_temp) as e:
+            _retr(f, "ping")
+        assert e.value.args[0].startswith("451") and "Too many levels of symbolic links" in e.value.args[0]
+        assert f.sendcmd("NOOP").startswith("200")
+    finally:
+        f.close()
+    assert not os.path.lexists("/etc/hdfsftpd-test-dangling")
+
+
 def test_stor_dotdot_stays_inside_home(server):
     f = server.ftp("carol")
     root = server.root
