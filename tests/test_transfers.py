@@ -292,6 +292,29 @@ def test_rest_then_retr_raw(server):
         c.close()
 
 
+def test_retr_refuses_a_restart_beyond_the_end_and_a_directory(server):
+    """Both checked by the storage when it opens the file (each backend the same), before any data
+    connection; a restart at the very end is an empty download."""
+    (server.home() / "ten.txt").write_bytes(b"0123456789")
+    (server.home() / "retr-dir").mkdir()
+    c = server.raw()
+    try:
+        assert c.cmd("TYPE I").startswith("200")
+        assert c.cmd("REST 11").startswith("350")
+        reply = c.cmd("RETR ten.txt")
+        assert reply.startswith("554") and "restart offset 11 is beyond the end of the file (10 bytes)" in reply, reply
+        reply = c.cmd("RETR retr-dir")
+        assert reply.startswith("550") and "is a directory" in reply, reply
+        d = c.pasv()
+        assert c.cmd("REST 10").startswith("350")
+        assert c.cmd("RETR ten.txt")[:3] in ("150", "125")
+        from conftest import recv_all
+        assert recv_all(d) == b""
+        assert c.reply().startswith("226")
+    finally:
+        c.close()
+
+
 def test_ascii_upload_crlf_split_across_reads(server):
     """CR and LF of one line ending arriving in different TCP segments."""
     import socket as _socket

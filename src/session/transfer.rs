@@ -9,7 +9,7 @@ use super::reply::*;
 use super::{storage_reply, transfer_failure_code, DataPlan, Flow, Handled, Session};
 use crate::data::{self, Outcome, SetupError, Watch};
 use crate::listing;
-use crate::storage::WriteMode;
+use crate::storage::{OpenedFile, WriteMode};
 use crate::stream::Stream;
 use crate::vpath::VPath;
 use crate::xferlog;
@@ -218,16 +218,8 @@ impl Session {
     pub(super) fn retr(&mut self, name: &str) -> Handled {
         let path = self.resolve(name)?;
         let offset = std::mem::take(&mut self.restart_offset);
-        let size = match self.logged_in().storage.metadata(&path) {
-            Ok(meta) if meta.is_dir() => return self.reply(FILE_UNAVAILABLE, format!("{path}: Is a directory")),
-            Ok(meta) => meta.size,
-            Err(e) => return self.send(&self.storage_refused(Transfer::Download, &path, &e)),
-        };
-        if offset > size {
-            return self.reply(INVALID_REST, format!("Restart offset {offset} is beyond the file's size {size}"));
-        }
-        let mut file = match self.logged_in().storage.open_read(&path, offset) {
-            Ok(file) => file,
+        let OpenedFile { mut file, size } = match self.logged_in().storage.open_read(&path, offset) {
+            Ok(download) => download,
             Err(e) => return self.send(&self.storage_refused(Transfer::Download, &path, &e)),
         };
         let data = self.open_data()?;

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::{
-    unusable_home, Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, ReadFile, Result, Storage,
-    WriteFile, WriteMode,
+    check_restart_offset, unusable_home, Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, OpenedFile,
+    ReadFile, Result, Storage, WriteFile, WriteMode,
 };
 use crate::auth::Identity;
 use crate::vpath::VPath;
@@ -150,15 +150,17 @@ impl Storage for LocalStorage {
         })))
     }
 
-    fn open_read(&self, path: &VPath, offset: u64) -> Result<Box<dyn ReadFile>> {
+    fn open_read(&self, path: &VPath, offset: u64) -> Result<OpenedFile> {
         let mut file = File::open(self.real(path)?)?;
-        if file.metadata()?.is_dir() {
+        let meta = file.metadata()?;
+        if meta.is_dir() {
             return Err(Error::new(ErrorKind::WrongType, "is a directory"));
         }
+        check_restart_offset(offset, meta.len())?;
         if offset > 0 {
             file.seek(SeekFrom::Start(offset))?;
         }
-        Ok(Box::new(LocalFile(file)))
+        Ok(OpenedFile { file: Box::new(LocalFile(file)), size: meta.len() })
     }
 
     fn open_write(&self, path: &VPath, how: WriteMode, mode: u32) -> Result<Box<dyn WriteFile>> {
@@ -182,13 +184,7 @@ impl Storage for LocalStorage {
             }
             (Err(_), WriteMode::At(offset)) => {
                 let mut file = OpenOptions::new().write(true).open(&real)?;
-                let size = file.metadata()?.len();
-                if offset > size {
-                    return Err(Error::new(
-                        ErrorKind::InvalidOffset,
-                        format!("restart offset {offset} is beyond the end of the file ({size} bytes)"),
-                    ));
-                }
+                check_restart_offset(offset, file.metadata()?.len())?;
                 file.seek(SeekFrom::Start(offset))?;
                 file
             }

@@ -166,6 +166,23 @@ pub trait ReadFile: Read + Send {
     }
 }
 
+/// A file opened for download, with its size when opened (RETR announces it).
+pub struct OpenedFile {
+    pub file: Box<dyn ReadFile>,
+    pub size: u64,
+}
+
+/// A restart offset must not lie beyond the end of the file it restarts (REST then RETR or STOR).
+pub fn check_restart_offset(offset: u64, size: u64) -> Result<()> {
+    if offset > size {
+        return Err(Error::new(
+            ErrorKind::InvalidOffset,
+            format!("restart offset {offset} is beyond the end of the file ({size} bytes)"),
+        ));
+    }
+    Ok(())
+}
+
 /// A file opened for upload. Dropping it without [`WriteFile::finish`] means the upload failed: the
 /// backend keeps what was written as a partial file, or discards it where uploads are atomic.
 pub trait WriteFile: Write + Send {
@@ -189,8 +206,9 @@ pub trait Storage: Send {
     fn metadata(&self, path: &VPath) -> Result<Metadata>;
     /// Entries of a directory, streamed; `.` and `..` are not included.
     fn list(&self, path: &VPath) -> Result<Listing>;
-    /// Opens a file for reading, positioned at `offset`.
-    fn open_read(&self, path: &VPath, offset: u64) -> Result<Box<dyn ReadFile>>;
+    /// Opens a file for reading, positioned at `offset` (`InvalidOffset` beyond its end; `WrongType` for a
+    /// directory). One call, not `metadata` then open, so a download looks its path up once.
+    fn open_read(&self, path: &VPath, offset: u64) -> Result<OpenedFile>;
     /// Opens a file for writing; `mode` (permission bits, umask applied) is used when it is created.
     fn open_write(&self, path: &VPath, how: WriteMode, mode: u32) -> Result<Box<dyn WriteFile>>;
     fn make_dir(&self, path: &VPath, mode: u32) -> Result<()>;

@@ -20,8 +20,8 @@ use std::time::SystemTime;
 use hdfsftpd_ffi::hdfs::{self, FileInfo, FileSystem, Kind};
 
 use super::{
-    unusable_home, Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, ReadFile, Result, Storage,
-    WriteFile, WriteMode,
+    check_restart_offset, unusable_home, Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, OpenedFile,
+    Result, Storage, WriteFile, WriteMode,
 };
 use crate::auth::Identity;
 use crate::settings::{repeated, switch, value, ConfigError, Flag, Settings};
@@ -325,13 +325,19 @@ impl Storage for HdfsStorage {
         ))
     }
 
-    fn open_read(&self, path: &VPath, offset: u64) -> Result<Box<dyn ReadFile>> {
-        let real = self.real(path);
-        let mut file = self.fs.open_read(&real).map_err(storage_error)?;
+    /// A stat (the size, and whether it is a directory), then the open: the same NameNode calls as when
+    /// RETR asked for `metadata` first.
+    fn open_read(&self, path: &VPath, offset: u64) -> Result<OpenedFile> {
+        let info = self.stat(path)?;
+        if info.kind == Kind::Dir {
+            return Err(Error::new(ErrorKind::WrongType, "is a directory"));
+        }
+        check_restart_offset(offset, info.size)?;
+        let mut file = self.fs.open_read(&self.real(path)).map_err(storage_error)?;
         if offset > 0 {
             file.seek(offset).map_err(storage_error)?;
         }
-        Ok(Box::new(HdfsReader::new(file)))
+        Ok(OpenedFile { file: Box::new(HdfsReader::new(file)), size: info.size })
     }
 
     fn open_write(&self, path: &VPath, how: WriteMode, mode: u32) -> Result<Box<dyn WriteFile>> {
