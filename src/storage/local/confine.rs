@@ -19,7 +19,8 @@ pub enum Resolution {
     Inside(PathBuf),
     /// The path, or the parent of a new name, leads outside the home.
     Outside,
-    /// A directory on the way does not exist: the operation itself will report not-found.
+    /// A directory on the way (still under the home) does not exist: the operation itself will report
+    /// not-found.
     MissingParent,
 }
 
@@ -51,13 +52,12 @@ pub fn resolve(home: &Path, relative: &Path) -> io::Result<Resolution> {
             Err(e) if e.kind() == io::ErrorKind::InvalidInput => {} // not a link
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 resolved.pop();
-                if !pending.is_empty() {
-                    return Ok(Resolution::MissingParent);
-                }
-                return Ok(if resolved.starts_with(home) {
+                return Ok(if !resolved.starts_with(home) {
+                    Resolution::Outside
+                } else if pending.is_empty() {
                     Resolution::Inside(resolved.join(name))
                 } else {
-                    Resolution::Outside
+                    Resolution::MissingParent
                 });
             }
             Err(e) => return Err(e),
@@ -68,12 +68,12 @@ pub fn resolve(home: &Path, relative: &Path) -> io::Result<Resolution> {
                 }
                 resolved.pop();
                 match target.strip_prefix(home) {
-                    // The home is canonical: a target under it need not be walked again from `/`.
-                    Ok(below) if target.is_absolute() => {
+                    // The home is canonical: an absolute target under it need not be walked from `/`.
+                    Ok(below) => {
                         resolved = home.to_path_buf();
                         push_front(&mut pending, below);
                     }
-                    _ => push_front(&mut pending, &target),
+                    Err(_) => push_front(&mut pending, &target),
                 }
             }
         }
@@ -222,9 +222,11 @@ mod tests {
         tree.link("a/not-yet", "dangling");
         tree.link(tree.base.join("outside/not-yet"), "dangling-out");
         tree.link("missing-dir/x", "dangling-deep");
+        tree.link(tree.base.join("outside/missing-dir/x"), "dangling-deep-out");
         assert_eq!(tree.resolve("dangling").unwrap(), tree.inside("a/not-yet"));
         assert_eq!(tree.resolve("dangling-out").unwrap(), Resolution::Outside);
         assert_eq!(tree.resolve("dangling-deep").unwrap(), Resolution::MissingParent);
+        assert_eq!(tree.resolve("dangling-deep-out").unwrap(), Resolution::Outside);
     }
 
     #[test]
