@@ -72,6 +72,10 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
     assert re.search(r"^# java CLI start-up \(FsShell -test -d /\): [\d.]+ s$", done.stdout, re.M), done.stdout
     assert " hdfsftpd=0.00 " in lines["burst_200_clients_failed_ops"], lines["burst_200_clients_failed_ops"]
     assert "hdfsftpd_failures=0 " in lines["scale_100_idle_100_busy"], lines["scale_100_idle_100_busy"]
+    # Servers and clients on cores of their own, where there is more than one.
+    cpus = sorted(os.sched_getaffinity(0))
+    pinned = ([cpus[0]], cpus[1:]) if len(cpus) > 1 else (cpus, cpus)
+    assert f"# compared servers on CPU {pinned[0]}, their clients on CPU {pinned[1]}\n" in done.stdout, done.stdout
     for server in ("vsftpd", "pure-ftpd", "proftpd-core"):
         assert re.search(rf"^# {server} \d", done.stdout, re.M), done.stdout
 
