@@ -209,10 +209,14 @@ impl Session {
         }
     }
 
+    /// The session's transfer buffer, allocated zeroed at the first transfer (calloc: pages the kernel
+    /// maps only when first written), so a session whose transfers all go through sendfile or splice
+    /// never makes it resident; a resize would write every byte of it.
     fn take_buffer(&mut self) -> Vec<u8> {
-        let mut buffer = std::mem::take(&mut self.buffer);
-        buffer.resize(data::BUFFER_SIZE, 0);
-        buffer
+        match std::mem::take(&mut self.buffer) {
+            buffer if buffer.len() == data::BUFFER_SIZE => buffer,
+            _ => vec![0; data::BUFFER_SIZE],
+        }
     }
 
     pub(super) fn retr(&mut self, name: &str) -> Handled {
