@@ -533,6 +533,12 @@ fn handshake_failure(mid: &MidHandshakeSslStream<Wire>) -> io::Error {
     }
 }
 
+/// Whether a connection's error came from TLS itself (a record that does not verify, an alert) rather
+/// than from the socket under it: its text is OpenSSL's, with library internals and source file names.
+pub fn is_protocol_error(error: &io::Error) -> bool {
+    error.get_ref().is_some_and(|inner| inner.is::<openssl::ssl::Error>())
+}
+
 /// The protocol, cipher and client certificate of a connection, for the log.
 pub fn summary(tls: &TlsStream) -> String {
     let ssl = tls.ssl();

@@ -2,6 +2,7 @@
 
 import ftplib
 import io
+import os
 import shutil
 import signal
 import socket
@@ -292,6 +293,34 @@ def test_refused_upload_under_prot_p_is_reported_after_the_handshake(tls_server,
     finally:
         ftp.close()
     assert not (tls_server.home() / "no-such-dir").exists()
+
+
+def test_a_broken_tls_record_mid_upload_gets_426_without_openssl_internals(tls_server, certs):
+    """A PROT P upload whose data connection carries a forged TLS record after the handshake: the
+    transfer ends with 426 in plain words (OpenSSL's error text, with its source file names, goes to the
+    log only), nothing is published as complete, and the session goes on."""
+    ftp = connect_ftplib(tls_server, certs, implicit=False)
+    try:
+        ftp.prot_p()
+        ftp.voidcmd("TYPE I")
+        data, _ = ftp.ntransfercmd("STOR forged-record.bin")
+        data.sendall(b"genuine bytes first\n")
+        # The same connection under the TLS layer: an application-data record whose tag cannot verify.
+        with socket.socket(fileno=os.dup(data.fileno())) as raw:
+            raw.sendall(b"\x17\x03\x03\x00\x20" + bytes(range(32)))
+            with pytest.raises(ftplib.error_temp) as failed:
+                ftp.voidresp()
+        data.close()
+        reply = str(failed.value)
+        assert reply.startswith("426"), reply
+        assert "TLS" in reply, reply
+        for internal in ("error:", "SSL routines", ".c:", "ssl/"):
+            assert internal not in reply, reply
+        assert ftp.voidcmd("NOOP").startswith("200")
+        ftp.quit()
+    finally:
+        ftp.close()
+    assert "forged-record.bin" in tls_server.log_text() and "SSL" in tls_server.log_text()
 
 
 # ---------------------------------------------------------------------------------------------------

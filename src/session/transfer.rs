@@ -75,6 +75,15 @@ pub fn strip_list_options(args: &str) -> &str {
     }
 }
 
+/// What the client is told of a data connection that failed mid-transfer.
+// SECURITY: OpenSSL's error text (library internals, source file names) goes to the log, not to the client.
+fn data_failure(error: &std::io::Error) -> String {
+    match crate::tls::is_protocol_error(error) {
+        true => "TLS error (a record did not verify or the client sent an alert).".into(),
+        false => error.to_string(),
+    }
+}
+
 /// Lines of a listing are sent in batches of about this size.
 const LISTING_BATCH: usize = 64 * 1024;
 
@@ -386,7 +395,7 @@ impl Session {
             ),
             (Outcome::DataFailed(e), _) => (
                 format!("data connection failed: {e}"),
-                vec![Reply::new(TRANSFER_ABORTED, format!("Transfer aborted: data connection: {e}"))],
+                vec![Reply::new(TRANSFER_ABORTED, format!("Transfer aborted: data connection: {}", data_failure(e)))],
             ),
             (Outcome::StorageFailed(e), _) => (
                 format!("storage failed: {e}"),
