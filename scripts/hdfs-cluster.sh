@@ -3,10 +3,13 @@
 # 3 DataNodes of Hadoop's MiniDFSCluster in one JVM of their own, on 127.0.0.1 ephemeral ports, with
 # every file under DIR. Nothing is written outside DIR but the jar cache (scripts/provision-hadoop.sh).
 #
-#   scripts/hdfs-cluster.sh start DIR [--ha] [--secure] [--datanodes N]
+#   scripts/hdfs-cluster.sh start DIR [--ha] [--secure] [--datanodes N] [--owner PID]
 #       returns once the cluster accepts writes; writes DIR/cluster.env (HDFS_URI, HADOOP_CONF_DIR,
 #       HADOOP_CLASSPATH, HDFSFTPD_JVM_OPTS, HDFS_CLUSTER_CLASSPATH; with --secure also KRB5_CONFIG,
 #       HDFSFTPD_KRB5_KEYTAB, HDFSFTPD_KRB5_SERVICE) for a shell to source.
+#       --owner PID: the cluster cannot outlive process PID (a test run). Within seconds of PID's end,
+#       however it ended (SIGKILL included), the cluster shuts down, its KDC is stopped by pid, the pid
+#       files go and `stop DIR` has nothing left to do. Without it the cluster runs until `stop DIR`.
 #   scripts/hdfs-cluster.sh add-user DIR NAME PASSWORD
 #       /user/NAME owned by NAME, mode 0700 (and, on a secure cluster, the principal NAME@REALM).
 #   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser; one ARG may hold spaces)
@@ -88,16 +91,21 @@ ctl() {
 start() {
     local dir=$1
     shift
-    local ha="" secure="" datanodes=3
+    local ha="" secure="" datanodes=3 owner=""
     while [ $# -gt 0 ]; do
         case "$1" in
             --ha) ha=--ha ;;
             --secure) secure=1 ;;
             --datanodes) datanodes=$2; shift ;;
+            --owner) owner=${2:-}; shift ;;
             *) die "unknown start option $1" ;;
         esac
         shift
     done
+    if [ -n "$owner" ]; then
+        [[ "$owner" =~ ^[1-9][0-9]*$ ]] || die "--owner takes a process id, not '$owner'"
+        kill -0 "$owner" 2>/dev/null || die "--owner $owner: no such process"
+    fi
     alive "$dir/cluster.pid" && die "a cluster is already running in $dir (pid $(cat "$dir/cluster.pid"))"
     rm -rf "$dir/data" "$dir/conf" "$dir/control.port" "$dir/cluster.env"
 
@@ -107,7 +115,7 @@ start() {
     classes=$(cluster_classes "$cluster_jars")
 
     local java_opts="$JAVA17_OPTS -Xmx768m -XX:+UseSerialGC"
-    local secure_args=() secure_env=""
+    local secure_args=() secure_env="" owner_args=()
     if [ -n "$secure" ]; then
         start_kdc "$dir"
         secure_args=(--secure "$dir/kdc/hdfs.keytab" "hdfs/localhost@$REALM" "HTTP/localhost@$REALM" "$dir/kdc/krb5.conf")
@@ -117,10 +125,15 @@ HDFSFTPD_KRB5_KEYTAB=$dir/kdc/ftp.keytab
 HDFSFTPD_KRB5_SERVICE=ftp/localhost@$REALM
 HDFS_CLUSTER_REALM=$REALM"
     fi
-    say "starting HDFS in $dir (log: $dir/cluster.log)"
+    # The JVM watches the owner and, when it goes, stops the KDC too (by the pid it is given).
+    if [ -n "$owner" ]; then
+        owner_args=(--owner "$owner")
+        [ -n "$secure" ] && owner_args+=(--kdc "$(cat "$dir/kdc.pid")")
+    fi
+    say "starting HDFS in $dir (log: $dir/cluster.log)${owner:+; it stops when process $owner ends}"
     # shellcheck disable=SC2086  # the options are words
     java $java_opts -cp "$classes:$cluster_jars/*" HdfsCluster "$dir" --datanodes "$datanodes" $ha \
-        "${secure_args[@]}" </dev/null >"$dir/cluster.log" 2>&1 &
+        "${secure_args[@]}" "${owner_args[@]}" </dev/null >"$dir/cluster.log" 2>&1 &
     echo $! >"$dir/cluster.pid"
     local waited=0
     until [ -s "$dir/control.port" ]; do

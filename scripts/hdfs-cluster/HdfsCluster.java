@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.fs.FSDataOutputStream;
@@ -41,10 +42,14 @@ import org.apache.hadoop.security.UserGroupInformation;
  * MiniDFSCluster in this JVM, on 127.0.0.1 ephemeral ports, with its state under DIR/data.
  *
  * Usage: HdfsCluster DIR [--ha] [--datanodes N] [--secure KEYTAB PRINCIPAL HTTP_PRINCIPAL KRB5_CONF]
+ *                    [--owner PID [--kdc PID]]
  *
  * Once the cluster accepts writes it writes the client configuration (DIR/conf/core-site.xml and
  * hdfs-site.xml) and then DIR/control.port, the loopback port on which it takes one command per
  * connection (a line of tab-separated words) and answers one line, "ok ..." or "error ...". See scripts/hdfs-cluster.sh.
+ *
+ * With --owner, the cluster lives only as long as process PID (a test run): once PID is gone, however it
+ * died, the cluster shuts down, the KDC of --kdc is stopped by its pid, and this JVM exits.
  */
 public class HdfsCluster {
     private static final String NAMESERVICE = "hdfsftpd-ns";
@@ -54,7 +59,7 @@ public class HdfsCluster {
     private final boolean ha;
     private final int dataNodes;
     private final String[] secure;
-    private MiniDFSCluster cluster;
+    private volatile MiniDFSCluster cluster;
     private DistributedFileSystem adminFs;
     private final List<Integer> dataNodePorts = new ArrayList<>();
     private final Map<Integer, MiniDFSCluster.DataNodeProperties> stoppedDataNodes = new HashMap<>();
@@ -74,21 +79,80 @@ public class HdfsCluster {
         boolean ha = false;
         int dataNodes = 3;
         String[] secure = null;
+        long owner = 0;
+        long kdc = 0;
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--ha": ha = true; break;
                 case "--datanodes": dataNodes = Integer.parseInt(args[++i]); break;
                 case "--secure": secure = Arrays.copyOfRange(args, i + 1, i + 5); i += 4; break;
+                case "--owner": owner = Long.parseLong(args[++i]); break;
+                case "--kdc": kdc = Long.parseLong(args[++i]); break;
                 default: throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
+        HdfsCluster hdfsCluster = new HdfsCluster(dir, ha, dataNodes, secure);
+        if (owner != 0) {
+            hdfsCluster.watchOwner(owner, kdc);
+        }
         // Hadoop's non-daemon threads would keep a failed or stopped cluster's JVM alive.
         try {
-            new HdfsCluster(dir, ha, dataNodes, secure).run();
+            hdfsCluster.run();
         } catch (Throwable e) {
             e.printStackTrace();
             System.exit(1);
         }
+        System.exit(0);
+    }
+
+    /**
+     * Checks every second that the owner is alive (its handle knows the process's start time, so a reused
+     * pid is not mistaken for it); once it is gone, stops everything and exits. Started before the cluster
+     * is built: an owner killed during start-up stops it too.
+     */
+    private void watchOwner(long ownerPid, long kdcPid) {
+        ProcessHandle owner = ProcessHandle.of(ownerPid).orElse(null);
+        // Taken now, while the KDC surely runs: a pid reused after it died is not the KDC.
+        ProcessHandle kdc = kdcPid == 0 ? null : ProcessHandle.of(kdcPid).orElse(null);
+        Thread watcher = new Thread(() -> {
+            while (owner != null && owner.isAlive()) {
+                try {
+                    Thread.sleep(1000);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+            System.out.println("hdfs-cluster: owner process " + ownerPid + " is gone; shutting down");
+            stopOrphaned(kdc);
+        }, "owner-watcher");
+        watcher.setDaemon(true);
+        watcher.start();
+    }
+
+    /** The owner is gone: the cluster, then the KDC, go down, and the pid files that named them. */
+    private void stopOrphaned(ProcessHandle kdc) {
+        new File(dir, "control.port").delete();
+        MiniDFSCluster running = cluster;
+        if (running != null) {
+            try {
+                running.shutdown(true);
+            } catch (RuntimeException e) {
+                e.printStackTrace();
+            }
+        }
+        if (kdc != null) {
+            kdc.destroy();
+            try {
+                kdc.onExit().get(20, TimeUnit.SECONDS);
+            } catch (Exception e) {
+                kdc.destroyForcibly();
+            }
+            new File(dir, "kdc.pid").delete();
+        }
+        // Last: `scripts/hdfs-cluster.sh stop DIR` then finds nothing to stop (and no pid to mistake).
+        new File(dir, "cluster.pid").delete();
+        System.out.println("hdfs-cluster: stopped");
+        System.out.flush();
         System.exit(0);
     }
 
