@@ -772,7 +772,8 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
     print(f"# cluster directory {cluster_dir}", flush=True)
     gateway = None
     try:
-        run([str(HDFS_CLUSTER), "start", str(cluster_dir)])
+        # Owned by this process: a bench killed before its `finally` leaves no cluster behind.
+        run([str(HDFS_CLUSTER), "start", str(cluster_dir), "--owner", str(os.getpid())])
         env = read_env(cluster_dir / "cluster.env")
         run([str(HDFS_CLUSTER), "add-user", str(cluster_dir), "bench", "bench"])
         run([str(HDFS_CLUSTER), "ctl", str(cluster_dir), "mkdir", "/user/bench/up", "bench"])

@@ -3,6 +3,8 @@ JVM of their own, on 127.0.0.1 ephemeral ports) driven through its own verbs, st
 
 `hdfs_cluster` is one cluster shared by the whole pytest session (tests keep to their own users and paths);
 `HdfsCluster(dir).start("--ha")` gives a test module a cluster of its own for destructive work (faults).
+Every cluster is started `--owner` this pytest process: if the run dies without its teardown (SIGKILL, a
+CI timeout, the OOM killer), the cluster's JVM and KDC stop by themselves within seconds.
 What HDFS recorded is read through the cluster's own Hadoop API (`ctl stat/ls/get`, as the HDFS
 superuser), never through the gateway.
 """
@@ -44,8 +46,10 @@ class HdfsCluster:
         )
         return result
 
-    def start(self, *flags):
-        result = self._run("start", str(self.dir), *flags, timeout=START_TIMEOUT)
+    def start(self, *flags, owner=None):
+        """Starts the cluster with FLAGS; it stops by itself when process OWNER (this one) ends."""
+        owner = os.getpid() if owner is None else owner
+        result = self._run("start", str(self.dir), *flags, "--owner", str(owner), timeout=START_TIMEOUT)
         if result.returncode != 0:
             pytest.fail(f"scripts/hdfs-cluster.sh start {' '.join(flags)} failed:\n{result.stderr[-4000:]}")
         self.env = read_env(self.dir / "cluster.env")
