@@ -97,7 +97,7 @@ start() {
             --ha) ha=--ha ;;
             --secure) secure=1 ;;
             --datanodes) datanodes=$2; shift ;;
-            --owner) owner=${2:-}; shift ;;
+            --owner) [ $# -ge 2 ] || die "--owner takes a process id"; owner=$2; shift ;;
             *) die "unknown start option $1" ;;
         esac
         shift
