@@ -497,7 +497,8 @@ mod layout {
         std::fs::create_dir_all(&dir).unwrap();
         let prints: String = expressions.iter().map(|e| format!("    printf(\"%zu\\n\", (size_t)({e}));\n")).collect();
         let source = format!(
-            "#include <stddef.h>\n#include <stdio.h>\n#include <krb5/krb5.h>\nint main(void) {{\n{prints}    return 0;\n}}\n"
+            "#include <stddef.h>\n#include <stdio.h>\n#include <krb5/krb5.h>\n\
+             int main(void) {{\n{prints}    return 0;\n}}\n"
         );
         std::fs::write(dir.join("layout.c"), source).unwrap();
         let built = Command::new("cc").arg("-o").arg(dir.join("layout")).arg(dir.join("layout.c")).status();

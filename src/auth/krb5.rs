@@ -413,7 +413,8 @@ mod tests {
     #[test]
     fn kdc_entries_are_read_from_the_realm_block() {
         let conf = "[libdefaults]\n default_realm = A\n[realms]\n A = {\n  kdc = 127.0.0.1:88\n  kdc = h:750\n \
-                    auth_to_local_names = {\n  x = y\n  }\n  kdc = h2\n }\n B = {\n  kdc = 10.0.0.1\n }\n[domain_realm]\n kdc = no\n";
+                    auth_to_local_names = {\n  x = y\n  }\n  kdc = h2\n }\n B = {\n  kdc = 10.0.0.1\n }\n\
+                    [domain_realm]\n kdc = no\n";
         assert_eq!(configured_kdcs(conf, "A"), ["127.0.0.1:88", "h:750", "h2"]);
         assert_eq!(configured_kdcs(conf, "B"), ["10.0.0.1"]);
         assert!(configured_kdcs(conf, "C").is_empty());
