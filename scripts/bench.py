@@ -116,7 +116,8 @@ class Process:
 
     def __init__(self, name, cmd, port, env=None, cpus=None):
         self.name, self.port = name, port
-        self.log = open(Path(tempfile.gettempdir()) / f"bench-{name}.log", "wb")
+        # Named per run, so benches side by side keep their own logs; removed once the server stopped well.
+        self.log = open(Path(tempfile.gettempdir()) / f"{CpuGroup.PREFIX}-{name}.log", "wb")
         self.group = CpuGroup(name)
 
         def in_child():
@@ -169,6 +170,11 @@ class Process:
                 self.proc.kill()
                 self.proc.wait()
         self.group.remove()
+        self.log.close()
+        if self.proc.returncode in (0, -signal.SIGTERM):
+            Path(self.log.name).unlink(missing_ok=True)
+        else:
+            print(f"# {self.name} exited with {self.proc.returncode}; its log: {self.log.name}", file=sys.stderr)
 
 
 def children(pid):

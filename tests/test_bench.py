@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -86,6 +87,8 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
     assert not cgroup2_entries(cgroups + "-"), "the bench left cgroups behind"
     assert not processes_naming(work), "the bench left servers running"
     assert not Path(work).exists(), "the bench left its work directory (on /dev/shm)"
+    logs = list(Path(tempfile.gettempdir()).glob(f"{cgroups}-*.log"))
+    assert not logs, f"the bench left the logs of servers that stopped well: {logs}"
     cluster = re.search(r"^# cluster directory (\S+)$", done.stdout, re.M).group(1)
     assert not processes_naming(cluster), "the bench left its HDFS cluster running"
     assert not Path(cluster).exists(), "the bench left its cluster's directory"
