@@ -412,8 +412,7 @@ fn session_client(shared: &Shared, tcp: &TcpStream, admission: &mut Admission) -
 fn refuse_unread(tcp: &TcpStream, why: &str) {
     say_421(tcp, why);
     let _ = tcp.shutdown(std::net::Shutdown::Write);
-    let mut unread = Deadlined { tcp, deadline: Instant::now() + Duration::from_millis(500) };
-    let _ = io::copy(&mut (&mut unread).take(1 << 16), &mut io::sink());
+    crate::stream::drain_unread(tcp, Duration::from_millis(500), 64 << 10);
 }
 
 /// True when PROXY protocol is on and a peer that may not send a header starts with one (plain FTP

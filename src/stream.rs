@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::time::{Duration, Instant};
 
 use crate::tls::TlsStream;
 
@@ -58,6 +59,25 @@ impl Write for Stream {
         match self {
             Stream::Plain(tcp) => tcp.flush(),
             Stream::Tls(tls) => tls.flush(),
+        }
+    }
+}
+
+/// Reads and drops what the peer sent, until it closes, `limit` bytes have come or `within` has passed:
+/// closing a socket over unread bytes resets the connection, and the peer would see the reset instead of
+/// the refusal it was just sent.
+pub fn drain_unread(mut tcp: &TcpStream, within: Duration, limit: usize) {
+    let deadline = Instant::now() + within;
+    let mut sink = [0u8; 16 << 10];
+    let mut drained = 0;
+    while drained < limit {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || tcp.set_read_timeout(Some(left)).is_err() {
+            return;
+        }
+        match tcp.read(&mut sink) {
+            Ok(read @ 1..) => drained += read,
+            _ => return,
         }
     }
 }

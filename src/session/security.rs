@@ -1,9 +1,8 @@
 //! FTPS (RFC 4217): AUTH PBSZ PROT CCC, the policy gates for clear-text logins and clear data
 //! connections, and TLS on data connections.
 
-use std::io::Read;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openssl::ssl::SslAcceptor;
 
@@ -174,18 +173,11 @@ impl Session {
     }
 
     /// Ends a TLS data connection refused after the handshake (an upload the storage refused, a
-    /// session not resumed): close_notify, then
-    /// what the client sent meanwhile is read and dropped for a short while, because closing a
-    /// socket with unread data resets it, and the client would see a reset instead of the refusal.
+    /// session not resumed): close_notify, then what the client sent meanwhile is dropped for a short
+    /// while (`stream::drain_unread`).
     pub(super) fn refuse_data(&self, mut data: Stream) {
         self.send_close_notify(&mut data);
-        let deadline = Instant::now() + REFUSAL_DRAIN;
-        let mut sink = [0u8; 16 << 10];
-        while let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|left| !left.is_zero()) {
-            if data.tcp().set_read_timeout(Some(left)).is_err() || !matches!(data.read(&mut sink), Ok(1..)) {
-                break;
-            }
-        }
+        crate::stream::drain_unread(data.tcp(), REFUSAL_DRAIN, usize::MAX);
     }
 
     /// Ends a data connection. After a complete transfer a TLS one sends close_notify first, so the
