@@ -211,6 +211,27 @@ pub fn start_jvm() -> Result<()> {
     .clone()
 }
 
+/// A value of the Hadoop configuration the class path gives (`core-default.xml`, `core-site.xml`, …), as a
+/// new `Configuration` reads it, deprecated keys included; `None` when it is unset. Starts the JVM.
+pub fn conf_value(key: &str) -> Result<Option<String>> {
+    const OP: &str = "read configuration";
+    start_jvm()?;
+    let c_key = c_string(OP, key)?;
+    let mut value: *mut c_char = std::ptr::null_mut();
+    // SAFETY: NUL-terminated key and a writable pointer, which libhdfs sets to NULL (unset) or to a
+    // string of its own that is copied and then freed with hdfsConfStrFree.
+    unsafe {
+        if sys::hdfsConfGetStr(c_key.as_ptr(), &mut value) != 0 {
+            return Err(Error::last(OP, key));
+        }
+        let copied = owned(value);
+        if !value.is_null() {
+            sys::hdfsConfStrFree(value);
+        }
+        Ok(copied)
+    }
+}
+
 /// Copies libhdfs's thread-local record of the last exception, if there is one.
 fn last_exception() -> Option<JavaException> {
     // SAFETY: called on a thread libhdfs has state for (the JVM runs); each result is NULL or a
@@ -395,6 +416,24 @@ impl FileSystem {
             unsafe { sys::hdfsFreeFileInfo(info, 1) };
             Ok(converted)
         })
+    }
+
+    /// The filesystem's URI scheme (`hdfs`, `file`, …), read from its working directory, which Hadoop
+    /// keeps fully qualified; no NameNode call.
+    pub fn scheme(&self) -> Result<String> {
+        let mut buffer = vec![0 as c_char; 4096];
+        // SAFETY: valid handle; libhdfs writes at most `buffer.len()` bytes, NUL-terminated, and returns
+        // the buffer, or NULL on failure.
+        let written = unsafe { sys::hdfsGetWorkingDirectory(self.raw, buffer.as_mut_ptr(), buffer.len() as _) };
+        if written.is_null() {
+            return Err(Error::last("working directory", &self.uri));
+        }
+        // SAFETY: libhdfs NUL-terminated what it wrote into `buffer`, which is alive.
+        let directory = unsafe { owned(buffer.as_ptr()) }.unwrap_or_default();
+        match directory.split_once(':') {
+            Some((scheme, _)) if !scheme.is_empty() && !scheme.contains('/') => Ok(scheme.to_ascii_lowercase()),
+            _ => Err(Error::new("working directory", &self.uri, libc::EINVAL, &format!("'{directory}' has no scheme"))),
+        }
     }
 
     pub fn exists(&self, path: &str) -> Result<bool> {

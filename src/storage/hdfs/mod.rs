@@ -10,6 +10,7 @@
 //! unless `--hdfs-rename-overwrite`; with `--atomic-uploads` an upload goes to a hidden temporary name
 //! and is renamed onto its target only when complete.
 
+mod creation;
 mod download;
 mod startup;
 mod upload;
@@ -26,6 +27,7 @@ use super::{
 use crate::auth::Identity;
 use crate::settings::{repeated, switch, value, ConfigError, Flag, Settings};
 use crate::vpath::VPath;
+use creation::{Creation, DIR_DEFAULT, FILE_DEFAULT};
 use download::HdfsReader;
 use upload::{OpenUploads, Upload};
 
@@ -88,6 +90,7 @@ impl HdfsSettings {
 
 pub struct HdfsBackend {
     settings: Arc<HdfsSettings>,
+    creation: Creation,
     uploads: Arc<OpenUploads>,
 }
 
@@ -100,9 +103,10 @@ impl HdfsBackend {
         let class_path = startup::configured_class_path(settings.string("hadoop-classpath"))?;
         let class_path = startup::checked_class_path(&class_path, conf_dir.as_deref())?;
         let jvm_opts = startup::jvm_options(settings.string("jvm-opts"));
-        startup::start(&hdfs_settings, &class_path, &jvm_opts)?;
-        log::info!("HDFS storage: {} (JVM options: {jvm_opts})", hdfs_settings.uri);
-        Ok(HdfsBackend { settings: Arc::new(hdfs_settings), uploads: Arc::default() })
+        let scheme = startup::start(&hdfs_settings, &class_path, &jvm_opts)?;
+        let creation = Creation::of(scheme.as_deref(), &hdfs_settings.conf);
+        log::info!("HDFS storage: {} (JVM options: {jvm_opts}; {creation:?})", hdfs_settings.uri);
+        Ok(HdfsBackend { settings: Arc::new(hdfs_settings), creation, uploads: Arc::default() })
     }
 }
 
@@ -140,6 +144,7 @@ impl Backend for HdfsBackend {
             home,
             user,
             settings: Arc::clone(&self.settings),
+            creation: self.creation,
             uploads: Arc::clone(&self.uploads),
         }))
     }
@@ -190,6 +195,7 @@ struct HdfsStorage {
     home: String,
     user: String,
     settings: Arc<HdfsSettings>,
+    creation: Creation,
     uploads: Arc<OpenUploads>,
 }
 
@@ -203,13 +209,16 @@ impl HdfsStorage {
         }
     }
 
-    /// Gives what the session just created its user as owner and `mode` (the session's umask applied,
-    /// which HDFS's own, fs.permissions.umask-mode, does not know). HDFS made the user the owner already,
-    /// and with the usual umask (022 on both sides) the mode is right too; filesystems that write as the
-    /// server's OS user, like the local one, did not. Looked at first, because a change of owner or mode
-    /// is a logged, synced write on the NameNode: only what differs is changed. A refused change of
-    /// owner is only logged.
-    fn settle(&self, real: &str, mode: u32) -> hdfs::Result<()> {
+    /// Gives what the session just created (Hadoop's `created_with` mode less its umask) its user as
+    /// owner and `mode` (the session's umask applied, which HDFS's own, fs.permissions.umask-mode, does
+    /// not know). Where HDFS's result is known ahead ([`Creation`]: the owner is the user), only a mode
+    /// that differs is changed, without a look. Elsewhere (the local filesystem writes as the server's
+    /// OS user) the entry is looked at first, because a change of owner or mode is a logged, synced write
+    /// on the NameNode: only what differs is changed. A refused change of owner is only logged.
+    fn settle(&self, real: &str, created_with: u32, mode: u32) -> hdfs::Result<()> {
+        if let Some(applied) = self.creation.applied_mode(created_with) {
+            return if applied == mode { Ok(()) } else { self.fs.chmod(real, mode as u16) };
+        }
         let created = self.fs.stat(real);
         if !matches!(&created, Ok(info) if info.owner == self.user) {
             if let Err(e) = self.fs.chown(real, &self.user) {
@@ -257,7 +266,7 @@ impl HdfsStorage {
         };
         let written = temp.as_deref().unwrap_or(&target);
         let file = self.fs.create(written).map_err(storage_error)?;
-        if let Err(e) = self.settle(written, mode) {
+        if let Err(e) = self.settle(written, FILE_DEFAULT, mode) {
             log::warn!("HDFS: setting the mode of new file {written}: {e}");
         }
         Ok(Upload { file, fs: Arc::clone(&self.fs), target, temp })
@@ -340,9 +349,13 @@ impl Storage for HdfsStorage {
         Ok(OpenedFile { file: Box::new(HdfsReader::new(file)), size: info.size })
     }
 
+    /// The target is looked up first: an existing one has a directory as parent, so only a new one costs
+    /// the parent's stat.
     fn open_write(&self, path: &VPath, how: WriteMode, mode: u32) -> Result<Box<dyn WriteFile>> {
-        self.require_parent_dir(path)?;
         let existing = self.lookup(path)?;
+        if existing.is_none() {
+            self.require_parent_dir(path)?;
+        }
         if existing.as_ref().is_some_and(|info| info.kind == Kind::Dir) {
             return Err(Error::new(ErrorKind::WrongType, "is a directory"));
         }
@@ -364,7 +377,7 @@ impl Storage for HdfsStorage {
         }
         let real = self.real(path);
         self.fs.mkdirs(&real).map_err(storage_error)?;
-        self.settle(&real, mode).map_err(storage_error)
+        self.settle(&real, DIR_DEFAULT, mode).map_err(storage_error)
     }
 
     fn remove_dir(&self, path: &VPath) -> Result<()> {

@@ -115,18 +115,16 @@ pub fn jvm_options(given: Option<&str>) -> String {
 
 /// Sets the environment the JVM starts with, starts it, and connects and looks at `/` as the server's
 /// own user. Refused permission is only a warning: sessions connect with their own identities, and a
-/// Kerberos server may have no tickets of its own.
-pub fn start(settings: &HdfsSettings, class_path: &str, jvm_opts: &str) -> Result<(), ConfigError> {
+/// Kerberos server may have no tickets of its own. Returns the filesystem's scheme (`None`: unknown).
+pub fn start(settings: &HdfsSettings, class_path: &str, jvm_opts: &str) -> Result<Option<String>, ConfigError> {
     hdfs::start_jvm_with(class_path, jvm_opts).map_err(|e| ConfigError::new("hadoop-classpath", e.reason()))?;
     let fs = settings.builder().connect().map_err(|e| ConfigError::new("hdfs-uri", e.to_string()))?;
     match fs.stat("/") {
-        Ok(_) => Ok(()),
-        Err(e) if is_refusal(&e) => {
-            log::warn!("HDFS start-up check: {e}; sessions connect as their own users");
-            Ok(())
-        }
-        Err(e) => Err(ConfigError::new("hdfs-uri", e.to_string())),
+        Ok(_) => {}
+        Err(e) if is_refusal(&e) => log::warn!("HDFS start-up check: {e}; sessions connect as their own users"),
+        Err(e) => return Err(ConfigError::new("hdfs-uri", e.to_string())),
     }
+    Ok(fs.scheme().map_err(|e| log::info!("HDFS: {e}")).ok())
 }
 
 fn is_refusal(error: &hdfs::Error) -> bool {
