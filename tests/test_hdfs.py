@@ -98,6 +98,31 @@ def test_files_belong_to_the_ftp_user_in_hdfs(hdfs_server):
     assert listed["made"][0] == "drwxr-xr-x"
 
 
+def test_new_files_and_directories_take_the_session_umask(start_hdfs_server):
+    """HDFS applies its own umask (fs.permissions.umask-mode, here 077); what HDFS records is the session's
+    (SITE UMASK, 022 by default): for new files, overwritten files and new directories alike."""
+    server = start_hdfs_server("--hdfs-conf", "fs.permissions.umask-mode=077")
+    with server.ftp() as ftp:
+        upload(ftp, "default", b"d")
+        ftp.mkd("default-dir")
+        assert ftp.sendcmd("SITE UMASK 027").startswith("200")
+        upload(ftp, "masked", b"m")
+        upload(ftp, "default", b"overwritten")
+        ftp.mkd("masked-dir")
+        assert ftp.sendcmd("SITE UMASK 077").startswith("200")
+        upload(ftp, "private", b"p")
+    modes = {name: (server.stat(name)["mode"], server.stat(name)["owner"]) for name in server.ls()}
+    me = server.user
+    assert modes == {
+        "default": ("640", me),
+        "default-dir": ("755", me),
+        "masked": ("640", me),
+        "masked-dir": ("750", me),
+        "private": ("600", me),
+    }
+    assert server.read("default") == b"overwritten"
+
+
 def test_another_users_home_is_refused_with_hdfs_reason(hdfs_server):
     """eve's home is /user; ann's home is hers, mode 0700: HDFS refuses eve, and says so."""
     hdfs_server.write("private.txt", b"ann's")
