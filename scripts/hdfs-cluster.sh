@@ -3,13 +3,15 @@
 # 3 DataNodes of Hadoop's MiniDFSCluster in one JVM of their own, on 127.0.0.1 ephemeral ports, with
 # every file under DIR. Nothing is written outside DIR but the jar cache (scripts/provision-hadoop.sh).
 #
-#   scripts/hdfs-cluster.sh start DIR [--ha] [--secure] [--datanodes N] [--owner PID]
+#   scripts/hdfs-cluster.sh start DIR [--ha] [--secure] [--datanodes N] [--owner PID] [--audit]
 #       returns once the cluster accepts writes; writes DIR/cluster.env (HDFS_URI, HADOOP_CONF_DIR,
 #       HADOOP_CLASSPATH, HDFSFTPD_JVM_OPTS, HDFS_CLUSTER_CLASSPATH; with --secure also KRB5_CONFIG,
 #       HDFSFTPD_KRB5_KEYTAB, HDFSFTPD_KRB5_SERVICE) for a shell to source.
 #       --owner PID: the cluster cannot outlive process PID (a test run). Within seconds of PID's end,
 #       however it ended (SIGKILL included), the cluster shuts down, its KDC is stopped by pid, the pid
 #       files go and `stop DIR` has nothing left to do. Without it the cluster runs until `stop DIR`.
+#       --audit: the NameNode's audit log (one line per metadata call: cmd=create src=/user/ann/f …) goes
+#       to DIR/audit.log, for tests that check which calls the gateway makes.
 #   scripts/hdfs-cluster.sh add-user DIR NAME PASSWORD
 #       /user/NAME owned by NAME, mode 0700 (and, on a secure cluster, the principal NAME@REALM).
 #   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser; one ARG may hold spaces)
@@ -91,13 +93,14 @@ ctl() {
 start() {
     local dir=$1
     shift
-    local ha="" secure="" datanodes=3 owner=""
+    local ha="" secure="" datanodes=3 owner="" audit=""
     while [ $# -gt 0 ]; do
         case "$1" in
             --ha) ha=--ha ;;
             --secure) secure=1 ;;
             --datanodes) datanodes=$2; shift ;;
             --owner) [ $# -ge 2 ] || die "--owner takes a process id"; owner=$2; shift ;;
+            --audit) audit=--audit ;;
             *) die "unknown start option $1" ;;
         esac
         shift
@@ -132,7 +135,7 @@ HDFS_CLUSTER_REALM=$REALM"
     fi
     say "starting HDFS in $dir (log: $dir/cluster.log)${owner:+; it stops when process $owner ends}"
     # shellcheck disable=SC2086  # the options are words
-    java $java_opts -cp "$classes:$cluster_jars/*" HdfsCluster "$dir" --datanodes "$datanodes" $ha \
+    java $java_opts -cp "$classes:$cluster_jars/*" HdfsCluster "$dir" --datanodes "$datanodes" $ha $audit \
         "${secure_args[@]}" "${owner_args[@]}" </dev/null >"$dir/cluster.log" 2>&1 &
     echo $! >"$dir/cluster.pid"
     local waited=0

@@ -6,7 +6,7 @@ JVM of their own, on 127.0.0.1 ephemeral ports) driven through its own verbs, st
 Every cluster is started `--owner` this pytest process: if the run dies without its teardown (SIGKILL, a
 CI timeout, the OOM killer), the cluster's JVM and KDC stop by themselves within seconds.
 What HDFS recorded is read through the cluster's own Hadoop API (`ctl stat/ls/get`, as the HDFS
-superuser), never through the gateway.
+superuser), never through the gateway; the shared cluster also keeps the NameNode's audit log (`audit`).
 """
 
 import itertools
@@ -79,6 +79,15 @@ class HdfsCluster:
 
     def exists(self, path):
         return self.ctl("exists", path) == "true"
+
+    def audit(self, *paths):
+        """The NameNode's audit log (a cluster started --audit): the metadata calls on PATHS so far, in order,
+        as (cmd, src). Each is logged before it returns, so a call a client saw answered is in it."""
+        log = self.dir / "audit.log"
+        assert log.exists(), f"{log} is missing: the cluster was not started --audit"
+        calls = (dict(field.split("=", 1) for field in line.split("\t") if "=" in field)
+                 for line in log.read_text().splitlines())
+        return [(call["cmd"], call["src"]) for call in calls if call.get("src") in paths]
 
     def ls(self, path):
         return sorted(self.ctl("ls", path).split())
@@ -232,5 +241,5 @@ def read_env(path):
 @pytest.fixture(scope="session")
 def hdfs_cluster(tmp_path_factory):
     """The session's shared cluster (tests/conftest.py registers this fixture for every module)."""
-    with HdfsCluster.running(tmp_path_factory, "hdfs-cluster") as cluster:
+    with HdfsCluster.running(tmp_path_factory, "hdfs-cluster", "--audit") as cluster:
         yield cluster

@@ -123,6 +123,25 @@ def test_new_files_and_directories_take_the_session_umask(start_hdfs_server):
     assert server.read("default") == b"overwritten"
 
 
+def test_an_upload_makes_no_namenode_call_after_its_create(hdfs_server, hdfs_cluster):
+    """What the NameNode's audit log shows for STOR of a new 4 KiB file and for its overwrite. On hdfs:// the
+    owner and mode HDFS gives a new file are known ahead: nothing looks at it after its create (no
+    getfileinfo, setOwner or setPermission). An overwrite does not look at the directory (the existing
+    file's parent is one). libhdfs's stat of an existing path is two calls, an exists and a getfileinfo."""
+    home = f"/user/{hdfs_server.user}"
+    target = f"{home}/small"
+    with hdfs_server.ftp() as ftp:
+        before = len(hdfs_cluster.audit(home, target))
+        upload(ftp, "small", os.urandom(4096))
+        created = hdfs_cluster.audit(home, target)[before:]
+        upload(ftp, "small", os.urandom(4096))
+        overwritten = hdfs_cluster.audit(home, target)[before + len(created):]
+    stat_of = lambda path: [("getfileinfo", path)] * 2  # noqa: E731
+    assert created == [("getfileinfo", target), *stat_of(home), ("create", target)]
+    assert overwritten == [*stat_of(target), ("truncate", target), ("create", target)]
+    assert (hdfs_server.stat("small")["owner"], hdfs_server.stat("small")["mode"]) == (hdfs_server.user, "644")
+
+
 def test_another_users_home_is_refused_with_hdfs_reason(hdfs_server):
     """eve's home is /user; ann's home is hers, mode 0700: HDFS refuses eve, and says so."""
     hdfs_server.write("private.txt", b"ann's")

@@ -42,7 +42,7 @@ import org.apache.hadoop.security.UserGroupInformation;
  * MiniDFSCluster in this JVM, on 127.0.0.1 ephemeral ports, with its state under DIR/data.
  *
  * Usage: HdfsCluster DIR [--ha] [--datanodes N] [--secure KEYTAB PRINCIPAL HTTP_PRINCIPAL KRB5_CONF]
- *                    [--owner PID [--kdc PID]]
+ *                    [--owner PID [--kdc PID]] [--audit]
  *
  * Once the cluster accepts writes it writes the client configuration (DIR/conf/core-site.xml and
  * hdfs-site.xml) and then DIR/control.port, the loopback port on which it takes one command per
@@ -50,6 +50,9 @@ import org.apache.hadoop.security.UserGroupInformation;
  *
  * With --owner, the cluster lives only as long as process PID (a test run): once PID is gone, however it
  * died, the cluster shuts down, the KDC of --kdc is stopped by its pid, and this JVM exits.
+ *
+ * With --audit, the NameNode's audit log (a line per metadata call, written before the call returns) goes
+ * to DIR/audit.log.
  */
 public class HdfsCluster {
     private static final String NAMESERVICE = "hdfsftpd-ns";
@@ -81,6 +84,7 @@ public class HdfsCluster {
         String[] secure = null;
         long owner = 0;
         long kdc = 0;
+        boolean audit = false;
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--ha": ha = true; break;
@@ -88,8 +92,12 @@ public class HdfsCluster {
                 case "--secure": secure = Arrays.copyOfRange(args, i + 1, i + 5); i += 4; break;
                 case "--owner": owner = Long.parseLong(args[++i]); break;
                 case "--kdc": kdc = Long.parseLong(args[++i]); break;
+                case "--audit": audit = true; break;
                 default: throw new IllegalArgumentException("unknown argument " + args[i]);
             }
+        }
+        if (audit) {
+            logAuditTo(new File(dir, "audit.log"));
         }
         HdfsCluster hdfsCluster = new HdfsCluster(dir, ha, dataNodes, secure);
         if (owner != 0) {
@@ -110,6 +118,16 @@ public class HdfsCluster {
      * pid is not mistaken for it); once it is gone, stops everything and exits. Started before the cluster
      * is built: an owner killed during start-up stops it too.
      */
+    /** The NameNode's audit logger (FSNamesystem's, through slf4j to log4j), at INFO, into FILE only. */
+    private static void logAuditTo(File file) throws IOException {
+        org.apache.log4j.Logger audit = org.apache.log4j.Logger.getLogger(
+            "org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit");
+        audit.setLevel(org.apache.log4j.Level.INFO);
+        audit.setAdditivity(false);
+        org.apache.log4j.PatternLayout layout = new org.apache.log4j.PatternLayout("%m%n");
+        audit.addAppender(new org.apache.log4j.FileAppender(layout, file.getPath()));
+    }
+
     private void watchOwner(long ownerPid, long kdcPid) {
         ProcessHandle owner = ProcessHandle.of(ownerPid).orElse(null);
         // Taken now, while the KDC surely runs: a pid reused after it died is not the KDC.
