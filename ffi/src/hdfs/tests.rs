@@ -275,3 +275,12 @@ fn exceptions_libhdfs_has_no_errno_for_get_one_from_their_class() {
     let quota_error = Error { operation: "write", path: "/x".into(), errno: libc::EDQUOT, root_cause: None };
     assert_eq!(quota_error.kind(), io::ErrorKind::QuotaExceeded);
 }
+
+#[test]
+fn tells_its_scheme_and_reads_the_class_path_configuration() {
+    let fs = local_fs();
+    assert_eq!(fs.scheme().unwrap(), "file");
+    // core-default.xml's value, from the client jars.
+    assert_eq!(conf_value("fs.permissions.umask-mode").unwrap().as_deref(), Some("022"));
+    assert_eq!(conf_value("hdfsftpd.no.such.key").unwrap(), None);
+}
