@@ -16,7 +16,8 @@ use hdfsftpd_ffi::hdfs;
 pub const FILE_DEFAULT: u32 = 0o666;
 pub const DIR_DEFAULT: u32 = 0o777;
 
-/// Hadoop's umask key; `dfs.umaskmode` is its deprecated name, which `Configuration` maps onto it.
+/// Hadoop's umask key; `dfs.umaskmode` is its deprecated name, which older Hadoop read as a decimal
+/// number: a umask given under that name is not predicted.
 const UMASK_KEY: &str = "fs.permissions.umask-mode";
 const DEPRECATED_UMASK_KEY: &str = "dfs.umaskmode";
 /// `FsPermission.DEFAULT_UMASK`, for a configuration that has none.
@@ -33,11 +34,10 @@ impl Creation {
     /// For a filesystem of `scheme` (`None`: unknown) whose connections add `conf` to the class path's
     /// configuration.
     pub fn of(scheme: Option<&str>, conf: &[(String, String)]) -> Creation {
-        if scheme != Some("hdfs") {
+        if scheme != Some("hdfs") || conf.iter().any(|(key, _)| key == DEPRECATED_UMASK_KEY) {
             return Creation { umask: None };
         }
-        let given = conf.iter().rev().find(|(key, _)| key == UMASK_KEY || key == DEPRECATED_UMASK_KEY);
-        let umask = match given {
+        let umask = match conf.iter().rev().find(|(key, _)| key == UMASK_KEY) {
             Some((_, value)) => octal_umask(value),
             None => match hdfs::conf_value(UMASK_KEY) {
                 Ok(None) => Some(DEFAULT_UMASK),
@@ -57,15 +57,14 @@ impl Creation {
     }
 }
 
-/// An octal umask of three digits (`022`, or `0022`); `None` for the symbolic form (`u=rwx,g=rx,o=`) and
-/// anything else, which is then not predicted.
+/// An octal umask as Hadoop's `UmaskParser` reads one: three digits (`022`); `None` for the symbolic form
+/// (`u=rwx,g=rx,o=`) and anything else, which is then not predicted.
 fn octal_umask(text: &str) -> Option<u32> {
     let text = text.trim();
-    let digits = text.strip_prefix('0').filter(|rest| rest.len() == 3).unwrap_or(text);
-    if digits.len() != 3 || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+    if text.len() != 3 || !text.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
         return None;
     }
-    u32::from_str_radix(digits, 8).ok()
+    u32::from_str_radix(text, 8).ok()
 }
 
 #[cfg(test)]
@@ -88,16 +87,18 @@ mod tests {
     }
 
     #[test]
-    fn the_last_umask_given_wins_under_either_name() {
-        let given = conf(&[(UMASK_KEY, "077"), (DEPRECATED_UMASK_KEY, "0002")]);
+    fn the_last_umask_given_counts_and_one_under_the_deprecated_name_is_not_predicted() {
+        let given = conf(&[(UMASK_KEY, "077"), (UMASK_KEY, "002")]);
         assert_eq!(Creation::of(Some("hdfs"), &given).applied_mode(FILE_DEFAULT), Some(0o664));
+        let given = conf(&[(DEPRECATED_UMASK_KEY, "002"), (UMASK_KEY, "002")]);
+        assert_eq!(Creation::of(Some("hdfs"), &given).applied_mode(FILE_DEFAULT), None);
     }
 
     #[test]
     fn umasks_are_octal_digits_only() {
         assert_eq!(octal_umask(" 022 "), Some(0o022));
-        assert_eq!(octal_umask("0027"), Some(0o027));
-        for bad in ["22", "0o22", "088", "1022", "", "a=r"] {
+        assert_eq!(octal_umask("027"), Some(0o027));
+        for bad in ["22", "0022", "0o22", "088", "1022", "", "a=r"] {
             assert_eq!(octal_umask(bad), None, "{bad}");
         }
     }
