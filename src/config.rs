@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::name_rules::NamePatterns;
 use crate::settings::{repeated, switch, value, ConfigError, Flag, Result, Settings};
 
 pub const CORE_FLAGS: &[Flag] = &[
@@ -18,6 +19,13 @@ pub const CORE_FLAGS: &[Flag] = &[
     switch("anonymous", "allow anonymous read-only login through the users file's 'anonymous' entry"),
     value("max-clients", "N", "most sessions at once; also the worker pool size [16]"),
     value("max-per-ip", "N", "most sessions from one address; 0 = no limit [half of --max-clients]"),
+    value("max-per-user", "N", "most sessions one user may have logged in; 0 = no limit [0]"),
+    repeated("hide-name", "PATTERN", "leave names matching this shell pattern out of listings; repeatable"),
+    repeated(
+        "deny-name",
+        "PATTERN",
+        "hide names matching this shell pattern and refuse them (550) in every command; repeatable",
+    ),
     value("pasv-ports", "LO-HI", "port range for passive data connections [the kernel's ephemeral range]"),
     value("pasv-address", "ADDR", "address advertised in PASV replies [the control connection's]"),
     repeated(
@@ -53,6 +61,11 @@ pub struct Config {
     pub ftp_port: u16,
     pub max_clients: usize,
     pub max_per_ip: usize,
+    pub max_per_user: usize,
+    /// Names left out of listings (`--hide-name`).
+    pub hide_names: NamePatterns,
+    /// Names left out of listings and refused (`--deny-name`).
+    pub deny_names: NamePatterns,
     pub pasv_ports: Option<(u16, u16)>,
     pub pasv_address: Option<IpAddr>,
     /// `--proxy-protocol-from`: the balancers whose PROXY header names the client.
@@ -96,6 +109,9 @@ impl Config {
             max_clients,
             // One address can never take every worker.
             max_per_ip: s.parsed("max-per-ip", max_clients.div_ceil(2))?,
+            max_per_user: s.parsed("max-per-user", 0)?,
+            hide_names: NamePatterns::parse("hide-name", s.strings("hide-name"))?,
+            deny_names: NamePatterns::parse("deny-name", s.strings("deny-name"))?,
             pasv_ports: s.string("pasv-ports").map(parse_port_range).transpose()?,
             pasv_address: s.parsed::<IpAddr>("pasv-address", IpAddr::from([0, 0, 0, 0])).map(|a| {
                 if a.is_unspecified() {

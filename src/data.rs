@@ -360,6 +360,31 @@ pub fn send(
     }
 }
 
+/// Reads a file to its end into `consume` (HASH), looking at the control connection between chunks as a
+/// download does, so ABOR, a vanished client and shutdown end it.
+pub fn read_watched(
+    file: &mut dyn Read,
+    buffer: &mut [u8],
+    watch: &mut Watch,
+    mut consume: impl FnMut(&[u8]) -> io::Result<()>,
+) -> Outcome {
+    loop {
+        if let Some(end) = watch.check() {
+            return end;
+        }
+        let read = match file.read(buffer) {
+            Ok(0) => return Outcome::Complete,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Outcome::StorageFailed(e),
+        };
+        if let Err(e) = consume(&buffer[..read]) {
+            return Outcome::StorageFailed(e);
+        }
+        watch.progress(read as u64);
+    }
+}
+
 /// Writes a chunk and flushes it, waking every poll interval to look at the control connection.
 pub fn write_all_watched(data: &mut dyn DataConnection, mut chunk: &[u8], watch: &mut Watch) -> Option<Outcome> {
     while !chunk.is_empty() {

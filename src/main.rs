@@ -2,11 +2,13 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod checksum;
 mod config;
 mod daemon;
 mod data;
 mod listing;
 mod logfile;
+mod name_rules;
 mod proxy_protocol;
 mod random;
 mod server;

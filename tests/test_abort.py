@@ -301,3 +301,20 @@ def test_control_close_during_stalled_transfer_frees_slot(make_server):
             f.close()
     finally:
         d.close()
+
+
+def test_abor_during_hash(server, huge):
+    """HASH of 1 GiB (CRC32, the slowest algorithm here) is ended by ABOR: 426 for HASH, 226 for ABOR."""
+    c = server.raw()
+    try:
+        assert c.cmd("OPTS HASH CRC32").startswith("200")
+        c.send(f"HASH {huge}\r\n".encode())
+        time.sleep(0.2)
+        started = time.monotonic()
+        c.send(b"ABOR\r\n")
+        assert c.reply(timeout=ABORT_BOUND) == "426 HASH aborted."
+        assert c.reply(timeout=ABORT_BOUND) == "226 ABOR successful."
+        assert time.monotonic() - started < ABORT_BOUND
+        assert c.cmd("NOOP").startswith("200")
+    finally:
+        c.close()

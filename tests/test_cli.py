@@ -50,7 +50,8 @@ def test_check_config_ok(tmp_path):
 def test_check_config_bad_flag_value(tmp_path):
     for key, val in (("--max-clients", "abc"), ("--ftp-port", "99999"),
                      ("--idle-timeout", "ten"), ("--pasv-ports", "9000-8000"),
-                     ("--log-level", "loud"), ("--login-fail-delay", "soon")):
+                     ("--log-level", "loud"), ("--login-fail-delay", "soon"), ("--max-per-user", "two"),
+                     ("--deny-name", "a/b"), ("--hide-name", "[x")):
         p = run([str(BIN), "--check-config"] + _valid_args(tmp_path) + [key, val], timeout=30)
         assert p.returncode != 0, f"{key} {val} accepted: {_out(p)}"
         assert key.lstrip("-") in _out(p), f"error for {key} {val} does not name it: {_out(p)}"

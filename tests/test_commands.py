@@ -2,12 +2,15 @@
 SITE, EPSV ALL, read-only and anonymous users."""
 
 import ftplib
+import hashlib
 import io
+import os
 import stat
+import zlib
 
 import pytest
 
-from conftest import HOST, list_lines, listdir, parse_list, recv_all
+from conftest import HOST, list_lines, listdir, lftp, parse_list, recv_all
 
 
 def feat_names(resp):
@@ -342,3 +345,42 @@ def test_mlsd_perm_facts_read_only_user(server):
     dperm = entries["perm-dir"]["perm"]
     assert "r" in fperm and not set(fperm) & set("wadfm"), fperm
     assert "e" in dperm and "l" in dperm and not set(dperm) & set("cmpfd"), dperm
+
+
+def _hashes(data):
+    return {"SHA-256": hashlib.sha256(data).hexdigest(), "SHA-1": hashlib.sha1(data).hexdigest(),
+            "MD5": hashlib.md5(data).hexdigest(), "CRC32": f"{zlib.crc32(data):08x}"}
+
+
+def test_hash_each_algorithm_matches_the_uploaded_bytes(ftp):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    ftp.storbinary("STOR hashed.bin", io.BytesIO(data))
+    feats = feat_names(ftp.sendcmd("FEAT"))
+    assert feats["HASH"] == "HASH SHA-256*;SHA-1;MD5;CRC32", feats
+    assert ftp.sendcmd("OPTS HASH") == "200 SHA-256"
+    for name, expected in _hashes(data).items():
+        assert ftp.sendcmd(f"OPTS HASH {name.lower()}") == f"200 {name}"
+        assert ftp.sendcmd("HASH hashed.bin") == f"213 {name} 0-{len(data)} {expected} hashed.bin"
+    assert feat_names(ftp.sendcmd("FEAT"))["HASH"] == "HASH SHA-256;SHA-1;MD5;CRC32*"
+
+
+def test_hash_through_lftp_quote(server, ftp):
+    data = b"checked by lftp\n" * 1000
+    ftp.storbinary("STOR lftp-hash.txt", io.BytesIO(data))
+    out = lftp(server, "quote OPTS HASH MD5; quote HASH lftp-hash.txt").stdout.decode()
+    assert f"213 MD5 0-{len(data)} {hashlib.md5(data).hexdigest()} lftp-hash.txt" in out, out
+
+
+def test_hash_refusals(ftp):
+    ftp.mkd("hash-dir")
+    with pytest.raises(ftplib.error_perm, match="^504 Unknown algorithm"):
+        ftp.sendcmd("OPTS HASH SHA-512")
+    assert ftp.sendcmd("OPTS HASH") == "200 SHA-256", "a refused OPTS HASH changed the selection"
+    with pytest.raises(ftplib.error_perm, match="^550 /no-such-file"):
+        ftp.sendcmd("HASH no-such-file")
+    with pytest.raises(ftplib.error_perm, match="^550 /hash-dir"):
+        ftp.sendcmd("HASH hash-dir")
+    with pytest.raises(ftplib.error_perm, match="^501"):
+        ftp.sendcmd("HASH")
+    with pytest.raises(ftplib.error_perm, match="^550"):
+        ftp.sendcmd("HASH ../../etc/passwd")

@@ -33,7 +33,7 @@ def test_flag_reference_is_the_output_of_help():
     block = re.search(r"The output of `hdfsftpd --help`:\n\n```\n(.*?)```", reference, re.S)
     assert block, "docs/flags.md has no --help block"
     out = help_text()
-    assert block.group(1) == out[out.index("General:"):], "docs/flags.md's --help block differs from `hdfsftpd --help`"
+    assert block.group(1) == out[out.index("General:"):], "docs/flags.md's --help block differs from `hdfsftpd --help`: run scripts/make-flag-reference.py"
 
 
 def test_docs_name_only_flags_that_exist():

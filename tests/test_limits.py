@@ -425,3 +425,34 @@ def test_pasv_port_range_exhausted(make_server):
     finally:
         a.close()
         b.close()
+
+
+def test_max_per_user_refuses_one_more_login_of_that_user_only(make_server):
+    s = make_server("--max-per-user", "2", "--max-per-ip", "0")
+    first, second = s.ftp("alice"), s.ftp("alice")
+    carol = s.ftp("carol")
+    try:
+        third = s.raw(login=False)
+        assert third.cmd("USER alice").startswith("331")
+        reply = third.cmd(f"PASS {s.password('alice')}")
+        assert reply == "421 Too many sessions for alice (at most 2); try again later.", reply
+        assert _closed(third)
+        assert "login alice: refused, 2 sessions already (--max-per-user)" in s.log_text()
+        for f in (first, second, carol):
+            assert f.sendcmd("NOOP").startswith("200")
+        assert s.ftp("carol").sendcmd("NOOP").startswith("200"), "another user's logins are not counted"
+        first.quit()
+        wait_for(lambda: _login_works(s, "alice"), 10, "a slot given back at QUIT to be reusable")
+    finally:
+        for f in (second, carol):
+            with contextlib.suppress(Exception):
+                f.close()
+
+
+def _login_works(server, user):
+    try:
+        server.ftp(user).quit()
+        return True
+    except ftplib.error_temp:
+        return False
+

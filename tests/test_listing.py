@@ -365,3 +365,45 @@ def test_sizes_beyond_4gib(ftp, server):
     ftp.retrbinary("RETR sparse-5g.bin", buf.write, rest=size - 10)
     assert buf.getvalue() == b"\x00" * 4 + b"tail!\n"
     p.unlink()
+
+
+def test_hidden_and_denied_names(make_server):
+    """--hide-name keeps names out of listings only; --deny-name also refuses them, at any depth and in
+    every command that takes a path."""
+    s = make_server("--hide-name", "*.tmp", "--deny-name", "_temporary", "--deny-name", ".Trash")
+    home = s.home()
+    (home / "kept.txt").write_bytes(b"kept\n")
+    (home / "scratch.tmp").write_bytes(b"hidden but reachable\n")
+    (home / "_temporary").mkdir()
+    (home / "_temporary" / "part-0").write_bytes(b"denied\n")
+    (home / "out").mkdir()
+    (home / "out" / ".Trash").write_bytes(b"denied\n")
+    f = s.ftp()
+    try:
+        for names in (f.nlst(), list(mlsd(f)), [line.split()[-1] for line in list_lines(f)]):
+            assert "kept.txt" in names and "out" in names, names
+            assert not {"scratch.tmp", "_temporary"} & set(names), names
+        assert ".Trash" not in f.nlst("out")
+        assert "scratch.tmp" not in f.sendcmd("STAT .")
+        buf = io.BytesIO()
+        f.retrbinary("RETR scratch.tmp", buf.write)
+        assert buf.getvalue() == b"hidden but reachable\n"
+        refused = r"^550 /\S*: Permission denied: the name (_temporary|\.Trash) is not allowed$"
+        for command in ("CWD _temporary", "DELE out/.Trash", "SIZE out/.Trash", "MLST _temporary", "MKD .Trash",
+                        "HASH _temporary/part-0", "SITE CHMOD 600 _temporary/part-0"):
+            with pytest.raises(ftplib.error_perm, match=refused):
+                f.sendcmd(command)
+        with pytest.raises(ftplib.error_perm, match=refused):
+            f.retrbinary("RETR _temporary/part-0", buf.write)
+        with pytest.raises(ftplib.error_perm, match=refused):
+            f.retrlines("LIST _temporary", print)
+        with pytest.raises(ftplib.error_perm, match=refused):
+            f.storbinary("STOR out/.Trash", io.BytesIO(b"overwritten"))
+        f.sendcmd("RNFR kept.txt")
+        with pytest.raises(ftplib.error_perm, match=refused):
+            f.sendcmd("RNTO _temporary/kept.txt")
+        assert (home / "_temporary" / "part-0").read_bytes() == b"denied\n"
+        assert (home / "out" / ".Trash").read_bytes() == b"denied\n"
+        assert "refused by --deny-name (_temporary)" in s.log_text()
+    finally:
+        f.close()

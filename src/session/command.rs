@@ -50,6 +50,7 @@ pub enum Command {
         time: String,
         path: String,
     },
+    Hash(String),
     Retr(String),
     Stor(String),
     Appe(String),
@@ -217,6 +218,9 @@ pub static VERBS: &[Verb] = &[
         .features(&["EPRT"]),
     Verb::new("EPSV", Parsed, "EPSV [ALL]: listen for the next data connection", parse_epsv).features(&["EPSV"]),
     Verb::new("FEAT", Ignored, "FEAT: list the extensions", |_| Ok(Command::Feat)).before_login(),
+    Verb::new("HASH", Required, "HASH <path>: the file's hash, by the algorithm OPTS HASH selects",
+              |a| Ok(Command::Hash(a.into())))
+        .features(&["HASH"]),
     Verb::new("HELP", Optional, "HELP [verb]: list the commands, or say what one does",
               |a| Ok(Command::Help(optional(a))))
         .before_login(),
@@ -235,7 +239,7 @@ pub static VERBS: &[Verb] = &[
     Verb::new("MODE", Parsed, "MODE S: stream mode (the only one)", parse_mode),
     Verb::new("NLST", Optional, "NLST [path]: list names", |a| Ok(Command::Nlst(optional(a)))).opens_data(),
     Verb::new("NOOP", Ignored, "NOOP: do nothing", |_| Ok(Command::Noop)).before_login(),
-    Verb::new("OPTS", Required, "OPTS UTF8 ON | OPTS MLST <facts>: set an option", |a| Ok(Command::Opts(a.into())))
+    Verb::new("OPTS", Required, "OPTS UTF8 ON | OPTS MLST <facts> | OPTS HASH [name]: set an option", |a| Ok(Command::Opts(a.into())))
         .before_login().features(&["UTF8"]),
     Verb::new("PASS", Optional, "PASS <password>: finish the login", |a| Ok(Command::Pass(a.into())))
         .before_login().secret(),

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 use super::command::{self, TransferType, VERBS};
 use super::reply::*;
 use super::{storage_reply, Handled, Session};
+use crate::checksum::Algorithm;
 use crate::listing::{self, FactSet};
 use crate::storage::Metadata;
 use crate::vpath::VPath;
@@ -31,6 +32,7 @@ impl Session {
             for &feature in verb.features {
                 lines.push(match feature {
                     "MLST" => format!("MLST {}", self.mlst_facts.describe("*")),
+                    "HASH" => format!("HASH {}", Algorithm::feature_list(self.hash_algorithm)),
                     other => other.to_string(),
                 });
             }
@@ -49,6 +51,7 @@ impl Session {
                 self.mlst_facts = FactSet::parse(value);
                 self.reply(OK, format!("MLST OPTS {}", self.mlst_facts.describe("")))
             }
+            "HASH" => self.opts_hash(value),
             _ => self.reply(SYNTAX_ERROR_ARGS, format!("Option {name} not understood.")),
         }
     }
@@ -114,7 +117,7 @@ impl Session {
         let mut lines = vec![format!("Status of {path}:")];
         let meta = storage.metadata(path).map_err(|e| storage_reply(path, &e))?;
         if meta.is_dir() {
-            for entry in storage.list(path).map_err(|e| storage_reply(path, &e))? {
+            for entry in self.visible_entries(path).map_err(|e| storage_reply(path, &e))? {
                 let entry = entry.map_err(|e| storage_reply(path, &e))?;
                 lines.push(line(&entry.name, &entry.metadata));
             }

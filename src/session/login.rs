@@ -36,6 +36,12 @@ impl Session {
                 return self.send(&Reply::closing(SERVICE_UNAVAILABLE, format!("Login service unavailable: {reason}")));
             }
         };
+        let limit = self.shared.config.max_per_user;
+        let Some(slot) = self.shared.user_sessions.take(&identity.user, limit) else {
+            log::warn!("{peer}: login {}: refused, {limit} sessions already (--max-per-user)", identity.user);
+            let text = format!("Too many sessions for {} (at most {limit}); try again later.", identity.user);
+            return self.send(&Reply::closing(SERVICE_UNAVAILABLE, text));
+        };
         let storage = match self.shared.backend.open_session(&identity) {
             Ok(storage) => storage,
             Err(e) => {
@@ -52,7 +58,7 @@ impl Session {
         };
         let home = identity.home.as_deref().unwrap_or("default");
         log::info!("{peer}: login {} (home {home}, {})", identity.user, access(identity.writable));
-        self.user = Some(User { identity, storage, cwd: VPath::root() });
+        self.user = Some(User { identity, storage, cwd: VPath::root(), _slot: slot });
         self.reply(LOGGED_IN, "Login successful.")
     }
 

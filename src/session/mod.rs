@@ -6,11 +6,13 @@
 pub mod command;
 pub mod control;
 mod files;
+mod hash;
 mod info;
 mod login;
 pub mod reply;
 mod security;
 mod transfer;
+mod user_limit;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -39,6 +41,8 @@ pub struct Shared {
     /// Present when a certificate is configured.
     pub tls: Option<Tls>,
     pub shutdown: Shutdown,
+    /// Logged-in sessions per user, for `--max-per-user`.
+    user_sessions: user_limit::UserSessions,
 }
 
 impl Shared {
@@ -49,7 +53,7 @@ impl Shared {
         xferlog: Option<LogFile>,
         tls: Option<Tls>,
     ) -> Shared {
-        Shared { config, backend, auth, xferlog, tls, shutdown: Shutdown::default() }
+        Shared { config, backend, auth, xferlog, tls, shutdown: Shutdown::default(), user_sessions: Default::default() }
     }
 }
 
@@ -94,6 +98,8 @@ struct User {
     identity: Identity,
     storage: Box<dyn Storage>,
     cwd: VPath,
+    /// Held while logged in (`--max-per-user`).
+    _slot: user_limit::UserSlot,
 }
 
 pub struct Session {
@@ -114,6 +120,8 @@ pub struct Session {
     umask: u32,
     idle_timeout: Duration,
     mlst_facts: crate::listing::FactSet,
+    /// What HASH computes (OPTS HASH).
+    hash_algorithm: crate::checksum::Algorithm,
     /// The transfer buffer, allocated at the first transfer and reused.
     buffer: Vec<u8>,
     security: security::Security,
@@ -140,6 +148,7 @@ impl Session {
             umask: 0o022,
             idle_timeout,
             mlst_facts: crate::listing::FactSet::all(),
+            hash_algorithm: crate::checksum::Algorithm::Sha256,
             buffer: Vec::new(),
             security: security::Security::new(None),
         })
@@ -315,6 +324,7 @@ impl Session {
             Command::Size(path) => self.size(&path),
             Command::Mdtm(path) => self.mdtm(&path),
             Command::Mfmt { time, path } => self.mfmt(&time, &path),
+            Command::Hash(path) => self.hash(&path),
             Command::Retr(path) => self.retr(&path),
             Command::Stor(path) => self.store(&path, transfer::StoreKind::Stor),
             Command::Appe(path) => self.store(&path, transfer::StoreKind::Appe),
@@ -356,8 +366,30 @@ impl Session {
     }
 
     /// Resolves a client's path against the working directory.
+    /// Resolves a client's path against the working directory; a name `--deny-name` matches is refused.
     fn resolve(&self, name: &str) -> Result<VPath, Reply> {
-        self.logged_in().cwd.resolve(name).map_err(|BadPath(why)| Reply::new(NAME_NOT_ALLOWED, why))
+        let path = self.logged_in().cwd.resolve(name).map_err(|BadPath(why)| Reply::new(NAME_NOT_ALLOWED, why))?;
+        if let Some(denied) = self.shared.config.deny_names.first_match(&path) {
+            log::info!("{}: {} refused by --deny-name ({denied})", self.control.peer, path);
+            return Err(Reply::new(
+                FILE_UNAVAILABLE,
+                format!("{path}: Permission denied: the name {denied} is not allowed"),
+            ));
+        }
+        Ok(path)
+    }
+
+    /// A directory's entries without the names `--hide-name` and `--deny-name` keep out of listings.
+    fn visible_entries(&self, path: &VPath) -> storage::Result<storage::Listing> {
+        let entries = self.logged_in().storage.list(path)?;
+        let config = &self.shared.config;
+        if config.hide_names.is_empty() && config.deny_names.is_empty() {
+            return Ok(entries);
+        }
+        let (hide, deny) = (config.hide_names.clone(), config.deny_names.clone());
+        Ok(Box::new(entries.filter(move |entry| {
+            entry.as_ref().map_or(true, |entry| !hide.matches(&entry.name) && !deny.matches(&entry.name))
+        })))
     }
 
     /// Refuses changes for read-only users.

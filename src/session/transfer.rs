@@ -461,7 +461,7 @@ impl Session {
         }
         // Opened before the 150 reply, so a directory the user may not read gets 550, not a failed transfer.
         let entries: crate::storage::Listing = if meta.is_dir() {
-            match self.logged_in().storage.list(&path) {
+            match self.visible_entries(&path) {
                 Ok(entries) => entries,
                 Err(e) => return self.send(&storage_reply(&path, &e)),
             }
