@@ -17,6 +17,7 @@ declare -A need=(
   [tnftp]=tnftp    # tests/test_cli_clients.py: the classic BSD ftp command
   [javac]=openjdk-17-jdk-headless  # tests/test_java_clients.py (and libhdfs, scripts/provision-hadoop.sh)
   [haproxy]=haproxy  # tests/test_multinode.py balances over three nodes
+  [rsyslogd]=rsyslog  # tests/test_ops.py: --log-file syslog against a real syslog daemon
 )
 missing=()
 for cmd in "${!need[@]}"; do

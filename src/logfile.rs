@@ -7,37 +7,71 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::syslog::{self, Syslog};
+
+/// The `--log-file` / `--xferlog` value that means the local syslog instead of a file.
+pub const SYSLOG: &str = "syslog";
+
+pub fn is_syslog(path: &Path) -> bool {
+    path == Path::new(SYSLOG)
+}
+
+/// Where `--syslog-socket` and `--syslog-facility` send syslog records.
+pub struct SyslogTarget<'a> {
+    pub socket: &'a Path,
+    pub facility: u8,
+}
+
 #[derive(Clone)]
-pub struct LogFile {
-    path: PathBuf,
-    file: Arc<Mutex<File>>,
+pub enum LogFile {
+    File { path: PathBuf, file: Arc<Mutex<File>> },
+    Syslog(Arc<Syslog>),
 }
 
 impl LogFile {
-    pub fn open(path: &Path) -> io::Result<LogFile> {
+    /// The file at `path`, or the syslog when `path` is `syslog`.
+    pub fn open(path: &Path, syslog: &SyslogTarget) -> io::Result<LogFile> {
+        if is_syslog(path) {
+            return Ok(LogFile::Syslog(Arc::new(Syslog::connect(syslog.socket, syslog.facility)?)));
+        }
         let file = open_append(path)?;
-        Ok(LogFile { path: path.to_path_buf(), file: Arc::new(Mutex::new(file)) })
+        Ok(LogFile::File { path: path.to_path_buf(), file: Arc::new(Mutex::new(file)) })
     }
 
-    /// Opens the path afresh; the old file (rotated away) is closed.
+    /// Opens the path afresh; the old file (rotated away) is closed. The syslog needs nothing.
     pub fn reopen(&self) -> io::Result<()> {
-        let fresh = open_append(&self.path)?;
-        *self.file.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        if let LogFile::File { path, file } = self {
+            let fresh = open_append(path)?;
+            *file.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        }
         Ok(())
     }
 
-    /// The open file, e.g. to send stderr of a detached daemon to it.
-    pub fn try_clone_file(&self) -> io::Result<File> {
-        self.file.lock().unwrap_or_else(|p| p.into_inner()).try_clone()
+    /// The open file, to send stderr of a detached daemon to it; none for the syslog.
+    pub fn stderr_file(&self) -> io::Result<Option<File>> {
+        match self {
+            LogFile::File { file, .. } => file.lock().unwrap_or_else(|p| p.into_inner()).try_clone().map(Some),
+            LogFile::Syslog(_) => Ok(None),
+        }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the records go, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            LogFile::File { path, .. } => path.display().to_string(),
+            LogFile::Syslog(_) => SYSLOG.to_string(),
+        }
     }
 
-    /// Writes one whole record at once, so lines from several threads never interleave.
+    /// Writes one whole record at once, so lines from several threads never interleave; on the
+    /// syslog, at severity info.
     pub fn write_record(&self, record: &[u8]) -> io::Result<()> {
-        self.file.lock().unwrap_or_else(|p| p.into_inner()).write_all(record)
+        match self {
+            LogFile::File { file, .. } => file.lock().unwrap_or_else(|p| p.into_inner()).write_all(record),
+            LogFile::Syslog(syslog) => {
+                syslog.send(syslog::severity(log::Level::Info), &String::from_utf8_lossy(record))
+            }
+        }
     }
 }
 

@@ -17,6 +17,7 @@ mod settings;
 mod shutdown;
 mod storage;
 mod stream;
+mod syslog;
 mod tls;
 mod vpath;
 mod xferlog;
@@ -26,7 +27,7 @@ use std::sync::Arc;
 
 use config::Config;
 use hdfsftpd_ffi::process::{self, Readiness};
-use logfile::LogFile;
+use logfile::{LogFile, SyslogTarget};
 use settings::{FlagGroup, Invocation, Settings};
 
 /// Every feature's settings table, in `--help` order. The composition root assembles them, so the
@@ -95,8 +96,10 @@ impl Failure {
 /// terminal, then detach (before any thread or the JVM exists), then drop privileges, then the
 /// storage and authentication backends, then serve.
 fn start(settings: Settings, config: Config) -> Result<(), Failure> {
-    let log_file = config.log_file.as_deref().map(LogFile::open).transpose().map_err(Failure::runtime)?;
-    let xferlog = config.xferlog.as_deref().map(LogFile::open).transpose().map_err(Failure::runtime)?;
+    let syslog = SyslogTarget { socket: &config.syslog_socket, facility: config.syslog_facility };
+    let open = |path: &std::path::Path| LogFile::open(path, &syslog);
+    let log_file = config.log_file.as_deref().map(open).transpose().map_err(Failure::runtime)?;
+    let xferlog = config.xferlog.as_deref().map(open).transpose().map_err(Failure::runtime)?;
     init_logging(&config, log_file.as_ref());
     if let Some(pid_file) = &config.pid_file {
         daemon::PidFile::check_free(pid_file).map_err(Failure::runtime)?;
@@ -130,7 +133,7 @@ fn start(settings: Settings, config: Config) -> Result<(), Failure> {
 }
 
 fn detach(log_file: Option<&LogFile>) -> Result<Readiness, Failure> {
-    let stderr = log_file.map(LogFile::try_clone_file).transpose().map_err(Failure::runtime)?;
+    let stderr = log_file.map(LogFile::stderr_file).transpose().map_err(Failure::runtime)?.flatten();
     process::daemonize(stderr.as_ref()).map_err(|e| Failure::runtime(format!("cannot detach: {e}")))
 }
 
@@ -158,8 +161,12 @@ fn switch_user(config: &Config, user: &str) -> Result<(), Failure> {
         log::warn!("--user {user} ignored: not started as root");
         return Ok(());
     }
-    let owned: Vec<&std::path::Path> =
-        [&config.log_file, &config.xferlog, &config.pid_file].into_iter().flatten().map(|p| p.as_path()).collect();
+    let owned: Vec<&std::path::Path> = [&config.log_file, &config.xferlog, &config.pid_file]
+        .into_iter()
+        .flatten()
+        .map(|p| p.as_path())
+        .filter(|p| !logfile::is_syslog(p))
+        .collect();
     daemon::drop_privileges(user, config.run_as_group.as_deref(), &owned)
         .map_err(|e| Failure::runtime(format!("cannot switch to user {user}: {e}")))?;
     log::info!("running as user {user}");
@@ -192,10 +199,19 @@ fn check_config(settings: &Settings, config: &Config) -> ExitCode {
 fn init_logging(config: &Config, log_file: Option<&LogFile>) {
     let mut builder = env_logger::Builder::new();
     builder.filter_level(config.log_level).format_target(false).parse_default_env();
-    if let Some(file) = log_file {
-        builder.target(env_logger::Target::Pipe(Box::new(file.clone())));
+    match log_file {
+        Some(LogFile::Syslog(syslog)) => {
+            let filter = builder.build();
+            log::set_max_level(filter.filter());
+            let logger = syslog::Logger { filter, syslog: Arc::clone(syslog) };
+            log::set_boxed_logger(Box::new(logger)).expect("the logger is set once");
+        }
+        Some(file) => {
+            builder.target(env_logger::Target::Pipe(Box::new(file.clone())));
+            builder.init();
+        }
+        None => builder.init(),
     }
-    builder.init();
 }
 
 fn fail(code: u8, message: &str) -> ExitCode {

@@ -51,7 +51,7 @@ pub fn format(t: &Transfer) -> String {
 
 pub fn write(log: &LogFile, transfer: &Transfer) {
     if let Err(e) = log.write_record(format(transfer).as_bytes()) {
-        log::error!("cannot write the transfer log {}: {e}", log.path().display());
+        log::error!("cannot write the transfer log {}: {e}", log.describe());
     }
 }
 

@@ -369,3 +369,57 @@ def test_two_instances_side_by_side_share_storage(tmp_path):
         first.stop()
         second.stop()
 
+
+
+RSYSLOG_CONF = """global(workDirectory="{dir}")
+module(load="imuxsock" SysSock.Use="off")
+input(type="imuxsock" Socket="{dir}/log")
+template(name="line" type="string"
+         string="%syslogfacility-text%.%syslogseverity-text% %programname%[%procid%]:%msg%\\n")
+*.* action(type="omfile" file="{dir}/messages" template="line")
+"""
+
+
+@pytest.fixture
+def rsyslogd(tmp_path):
+    """A real rsyslogd of the test's own: its socket at DIR/log, everything it receives in DIR/messages,
+    one line each as 'facility.severity program[pid]: message'. Stopped by its pid."""
+    require_tool("rsyslogd")
+    directory = tmp_path / "rsyslog"
+    directory.mkdir()
+    (directory / "rsyslog.conf").write_text(RSYSLOG_CONF.format(dir=directory))
+    daemon = subprocess.Popen(["rsyslogd", "-n", "-f", str(directory / "rsyslog.conf"), "-i", str(directory / "pid")],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        wait_for(lambda: (directory / "log").exists(), 10, "rsyslogd's socket")
+        yield directory
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=10)
+
+
+def test_log_and_xferlog_to_a_real_syslog_daemon(make_server, rsyslogd):
+    messages = rsyslogd / "messages"
+    srv = make_server("--log-file", "syslog", "--xferlog", "syslog", "--syslog-socket", rsyslogd / "log",
+                      "--syslog-facility", "local3", start=False)
+    srv.log_path = messages  # where the harness looks for the ready line
+    srv.start()
+    ftp = srv.ftp("alice")
+    ftp.storbinary("STOR synced.txt", io.BytesIO(b"to syslog"))
+    ftp.quit()
+    with pytest.raises(ftplib.error_perm, match="^530"):
+        srv.ftp("alice", password="wrong")
+    pid = srv.proc.pid
+    wait_for(lambda: "failed login for alice" in messages.read_text(), 10, "the failed login in the syslog")
+    lines = messages.read_text().splitlines()
+    tag = f"hdfsftpd[{pid}]: "
+    assert f"local3.info {tag}hdfsftpd" in "\n".join(lines) and any(
+        line.startswith(f"local3.info {tag}") and "login alice" in line for line in lines), lines
+    assert any(line.startswith(f"local3.warning {tag}") and "failed login for alice" in line for line in lines), lines
+    transfers = [line[len(f"local3.info {tag}"):] for line in lines
+                 if line.startswith(f"local3.info {tag}") and XFERLOG_LINE.match(line[len(f"local3.info {tag}"):])]
+    assert len(transfers) == 1, lines
+    record = XFERLOG_LINE.match(transfers[0])
+    assert (record["filename"], record["bytes"], record["direction"], record["status"]) == (
+        "/synced.txt", "9", "i", "c"), transfers
+    assert not (Path.cwd() / "syslog").exists(), "'syslog' was taken for a file name"
