@@ -58,6 +58,11 @@ pub const DAEMON_FLAGS: &[Flag] = &[
     value("user", "NAME", "after binding the ports, run as this user (when started as root)"),
     value("group", "NAME", "with --user: run with this group [the user's primary group]"),
     value("shutdown-grace", "SECS", "on SIGTERM, let running transfers finish this long [10]"),
+    value(
+        "status-socket",
+        "PATH",
+        "UNIX socket (mode 0600) that --who reads; 'none' disables [--pid-file's path + .sock]",
+    ),
 ];
 
 /// The core daemon's settings, validated.
@@ -96,6 +101,8 @@ pub struct Config {
     pub run_as_user: Option<String>,
     pub run_as_group: Option<String>,
     pub shutdown_grace: Duration,
+    /// Where `--who` asks the daemon.
+    pub status_socket: Option<PathBuf>,
 }
 
 impl Config {
@@ -152,6 +159,11 @@ impl Config {
             run_as_user: s.string("user").map(String::from),
             run_as_group: s.string("group").map(String::from),
             shutdown_grace: s.seconds("shutdown-grace", 10.0)?,
+            status_socket: match s.path("status-socket") {
+                Some(path) if path.as_os_str() == "none" => None,
+                Some(path) => Some(path),
+                None => s.path("pid-file").map(|pid| PathBuf::from(format!("{}.sock", pid.display()))),
+            },
         };
         if config.run_as_group.is_some() && config.run_as_user.is_none() {
             return Err(ConfigError::new("group", "needs --user"));

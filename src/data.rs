@@ -5,7 +5,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
@@ -260,18 +261,37 @@ pub struct Watch<'a> {
     /// When, and after how many bytes, the control connection was last looked at.
     polled_at: Instant,
     polled_bytes: u64,
+    /// Where `bytes` is published for `--who`.
+    published: Option<Arc<AtomicU64>>,
 }
 
 impl<'a> Watch<'a> {
     pub fn new(control: &'a mut dyn ControlWatch, stall_limit: Duration, shutdown: &'a Shutdown) -> Self {
         let now = Instant::now();
-        Watch { control, stall_limit, shutdown, bytes: 0, last_progress: now, polled_at: now, polled_bytes: 0 }
+        Watch {
+            control,
+            stall_limit,
+            shutdown,
+            bytes: 0,
+            last_progress: now,
+            polled_at: now,
+            polled_bytes: 0,
+            published: None,
+        }
+    }
+
+    /// Publishes the byte count to `counter` as the transfer goes (one relaxed store per chunk).
+    pub fn publishing(self, counter: Arc<AtomicU64>) -> Self {
+        Watch { published: Some(counter), ..self }
     }
 
     fn progress(&mut self, bytes: u64) {
         if bytes > 0 {
             self.bytes += bytes;
             self.last_progress = Instant::now();
+            if let Some(published) = &self.published {
+                published.store(self.bytes, Ordering::Relaxed);
+            }
         }
     }
 

@@ -9,6 +9,7 @@ mod data;
 mod listing;
 mod logfile;
 mod name_rules;
+mod online;
 mod proxy_protocol;
 mod random;
 mod server;
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use config::Config;
 use hdfsftpd_ffi::process::{self, Readiness};
 use logfile::{LogFile, SyslogTarget};
-use settings::{FlagGroup, Invocation, Settings};
+use settings::{Action, FlagGroup, Invocation, Settings};
 
 /// Every feature's settings table, in `--help` order. The composition root assembles them, so the
 /// settings machinery knows no feature.
@@ -48,7 +49,7 @@ const EXIT_RUNTIME: u8 = 1;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (settings, check_only) = match settings::parse_command_line(&args, FLAG_GROUPS) {
+    let (settings, action) = match settings::parse_command_line(&args, FLAG_GROUPS) {
         Ok(Invocation::Help(text)) => {
             print!("{text}");
             return ExitCode::SUCCESS;
@@ -57,15 +58,17 @@ fn main() -> ExitCode {
             println!("hdfsftpd {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
-        Ok(Invocation::Run { settings, check_only }) => (settings, check_only),
+        Ok(Invocation::Run { settings, action }) => (settings, action),
         Err(e) => return fail(EXIT_CONFIG, &format!("{e} (see --help)")),
     };
     let config = match Config::from_settings(&settings) {
         Ok(config) => config,
         Err(e) => return fail(EXIT_CONFIG, &e.to_string()),
     };
-    if check_only {
-        return check_config(&settings, &config);
+    match action {
+        Action::CheckConfig => return check_config(&settings, &config),
+        Action::Who { json } => return who(&config, json),
+        Action::Serve => {}
     }
     if !config.enable {
         return fail(EXIT_CONFIG, "the service is disabled by configuration (enable = no); set enable = yes to run it");
@@ -104,6 +107,8 @@ fn start(settings: Settings, config: Config) -> Result<(), Failure> {
     if let Some(pid_file) = &config.pid_file {
         daemon::PidFile::check_free(pid_file).map_err(Failure::runtime)?;
     }
+    let status_socket =
+        config.status_socket.as_deref().map(online::StatusSocket::bind).transpose().map_err(Failure::runtime)?;
     // Certificates are read while still root and attached, so their errors reach the terminal.
     let tls = tls::Tls::from_settings(&settings).map_err(Failure::config)?;
     let ports =
@@ -115,11 +120,14 @@ fn start(settings: Settings, config: Config) -> Result<(), Failure> {
     };
     match prepare(&settings, config, log_file, xferlog, tls) {
         Ok((server, pid_file)) => {
+            if let Some(socket) = &status_socket {
+                socket.serve(server.online()).map_err(Failure::runtime)?;
+            }
             if let Some(readiness) = readiness {
                 readiness.ready();
             }
             let result = server.run(listeners).map_err(Failure::runtime);
-            drop(pid_file);
+            drop((status_socket, pid_file));
             result
         }
         Err(failure) => {
@@ -161,7 +169,7 @@ fn switch_user(config: &Config, user: &str) -> Result<(), Failure> {
         log::warn!("--user {user} ignored: not started as root");
         return Ok(());
     }
-    let owned: Vec<&std::path::Path> = [&config.log_file, &config.xferlog, &config.pid_file]
+    let owned: Vec<&std::path::Path> = [&config.log_file, &config.xferlog, &config.pid_file, &config.status_socket]
         .into_iter()
         .flatten()
         .map(|p| p.as_path())
@@ -171,6 +179,20 @@ fn switch_user(config: &Config, user: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::runtime(format!("cannot switch to user {user}: {e}")))?;
     log::info!("running as user {user}");
     Ok(())
+}
+
+/// `--who`: the running daemon's sessions, as its status socket lists them.
+fn who(config: &Config, json: bool) -> ExitCode {
+    let Some(path) = &config.status_socket else {
+        return fail(EXIT_CONFIG, "--who needs --status-socket, or the daemon's --pid-file");
+    };
+    match online::who(path, json) {
+        Ok(table) => {
+            print!("{table}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(EXIT_RUNTIME, &format!("cannot ask the daemon: {e} (is it running?)")),
+    }
 }
 
 fn check_config(settings: &Settings, config: &Config) -> ExitCode {

@@ -141,6 +141,11 @@ impl Server {
         Server { shared, occupancy: Arc::default(), log_files }
     }
 
+    /// What the sessions are doing, for the status socket.
+    pub fn online(&self) -> Arc<crate::online::Online> {
+        Arc::clone(&self.shared.online)
+    }
+
     /// Serves until SIGTERM or SIGINT, then drains running sessions.
     pub fn run(self, listeners: Vec<(TcpListener, Kind)>) -> io::Result<()> {
         // Registered before the ready line, so a SIGTERM that follows it is a clean shutdown.

@@ -43,6 +43,8 @@ pub const fn repeated(name: &'static str, hint: &'static str, help: &'static str
 const META_FLAGS: &[Flag] = &[
     value("config", "FILE", "read settings from FILE (key = value lines, # comments); flags win"),
     switch("check-config", "check the configuration, print it and exit (0 when valid)"),
+    switch("who", "list the running daemon's sessions (through --status-socket) and exit"),
+    switch("json", "with --who: one JSON object per session and line"),
     switch("help", "print this help and exit"),
     switch("version", "print the version and exit"),
 ];
@@ -190,7 +192,15 @@ fn parse_bool(value: &str) -> Option<bool> {
 pub enum Invocation {
     Help(String),
     Version,
-    Run { settings: Settings, check_only: bool },
+    Run { settings: Settings, action: Action },
+}
+
+/// What to do with the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Serve,
+    CheckConfig,
+    Who { json: bool },
 }
 
 /// Parses the command line (and the `--config` file it names) for the settings in `groups`.
@@ -215,7 +225,14 @@ pub fn parse_command_line(args: &[String], groups: &[FlagGroup]) -> Result<Invoc
         None => Settings::default(),
     };
     settings.overlay(&matches, groups);
-    Ok(Invocation::Run { settings, check_only: matches.opt_present("check-config") })
+    let action = match (matches.opt_present("check-config"), matches.opt_present("who")) {
+        (true, true) => return Err(ConfigError::new("who", "--who and --check-config exclude each other")),
+        (true, false) => Action::CheckConfig,
+        (false, true) => Action::Who { json: matches.opt_present("json") },
+        (false, false) if matches.opt_present("json") => return Err(ConfigError::new("json", "is for --who")),
+        (false, false) => Action::Serve,
+    };
+    Ok(Invocation::Run { settings, action })
 }
 
 fn options(groups: &[FlagGroup]) -> getopts::Options {

@@ -2,8 +2,10 @@
 (pid file, SIGHUP, SIGTERM with a grace period), privilege drop, the xferlog, and two instances
 side by side."""
 
+import contextlib
 import ftplib
 import io
+import json
 import os
 import pwd
 import re
@@ -127,6 +129,8 @@ def test_init_script_life_cycle(installed, tmp_path):
 
         ftp = srv.ftp()
         ftp.storbinary("STOR init.bin", io.BytesIO(b"x" * 70000))
+        rc, out = init(installed, env, "who")
+        assert rc == 0 and len(out.splitlines()) == 2 and " alice " in out.splitlines()[1], out
         ftp.quit()
         assert (srv.home() / "init.bin").read_bytes() == b"x" * 70000
 
@@ -423,3 +427,51 @@ def test_log_and_xferlog_to_a_real_syslog_daemon(make_server, rsyslogd):
     assert (record["filename"], record["bytes"], record["direction"], record["status"]) == (
         "/synced.txt", "9", "i", "c"), transfers
     assert not (Path.cwd() / "syslog").exists(), "'syslog' was taken for a file name"
+
+
+def test_who_lists_sessions_mid_transfer(make_server, tmp_path):
+    pid_file = tmp_path / "hdfsftpd.pid"
+    srv = make_server("--pid-file", pid_file)
+    socket_path = Path(f"{pid_file}.sock")
+    assert stat_mode(socket_path) == 0o600, "the status socket is for the daemon's user only"
+    (srv.home() / "big.bin").write_bytes(os.urandom(32 << 20))
+    idle = srv.ftp("carol")
+    stranger = srv.raw(login=False)
+    downloading = srv.raw()
+    try:
+        assert downloading.cmd("TYPE I").startswith("200")
+        data = downloading.pasv()
+        assert downloading.cmd("RETR big.bin").startswith("150")
+        data.recv(65536)  # then stop reading: the transfer stalls with bytes sent
+        text = run([str(BIN), "--who", "--pid-file", str(pid_file)], timeout=30, check=True).stdout.decode()
+        header, *rows = text.splitlines()
+        assert header.split()[:4] == ["ID", "CLIENT", "USER", "SINCE"], text
+        assert len(rows) == 3, text
+        assert any(" carol " in row and "NOOP" not in row for row in rows), text
+        def who_json():
+            out = run([str(BIN), "--who", "--json", "--status-socket", str(socket_path)], timeout=30, check=True)
+            return {record["user"]: record for record in map(json.loads, out.stdout.decode().splitlines())}
+        # The count is published per chunk: a blocked send shows its bytes once it returns.
+        wait_for(lambda: who_json()["alice"]["bytes"] > 0, 10, "the download's bytes in --who")
+        by_user = who_json()
+        assert set(by_user) == {"alice", "carol", ""}, by_user
+        transfer = by_user["alice"]
+        assert (transfer["command"], transfer["path"]) == ("RETR", "big.bin"), transfer
+        assert 65536 <= transfer["bytes"] < 32 << 20 and transfer["rate"] > 0, transfer
+        assert transfer["client"].startswith(f"{HOST}:"), transfer
+        assert by_user["carol"]["command"] == "PASS" and by_user["carol"]["path"] == "", by_user["carol"]
+        assert by_user[""]["command"] == "" and by_user[""]["idle_seconds"] >= 0, by_user[""]
+        data.close()
+        downloading.send(b"ABOR\r\n")
+    finally:
+        for client in (idle, stranger, downloading):
+            with contextlib.suppress(Exception):
+                client.close()
+    srv.stop()
+    assert not socket_path.exists(), "the status socket outlived the daemon"
+    refused = run([str(BIN), "--who", "--status-socket", str(socket_path)], timeout=30)
+    assert refused.returncode == 1 and b"is it running?" in refused.stderr, refused
+
+
+def stat_mode(path):
+    return os.stat(path).st_mode & 0o777

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::reply::*;
 use super::{storage_reply, Flow, Handled, Session};
 use crate::checksum::{Algorithm, Digest};
-use crate::data::{self, Outcome, Watch};
+use crate::data::{self, Outcome};
 use crate::storage::OpenedFile;
 
 /// The read size while hashing: large enough that HDFS reads are efficient, small next to a session's
@@ -44,7 +44,7 @@ impl Session {
         })?;
         let mut buffer = vec![0; HASH_CHUNK];
         let started = Instant::now();
-        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.shutdown);
+        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online);
         let outcome = data::read_watched(file.as_mut(), &mut buffer, &mut watch, |chunk| {
             digest.update(chunk).map_err(io::Error::other)
         });

@@ -36,6 +36,7 @@ impl Session {
                 return self.send(&Reply::closing(SERVICE_UNAVAILABLE, format!("Login service unavailable: {reason}")));
             }
         };
+        // SECURITY: --max-per-user: one user cannot take every worker.
         let limit = self.shared.config.max_per_user;
         let Some(slot) = self.shared.user_sessions.take(&identity.user, limit) else {
             log::warn!("{peer}: login {}: refused, {limit} sessions already (--max-per-user)", identity.user);
@@ -58,6 +59,7 @@ impl Session {
         };
         let home = identity.home.as_deref().unwrap_or("default");
         log::info!("{peer}: login {} (home {home}, {})", identity.user, access(identity.writable));
+        self.online.activity.logged_in(&identity.user);
         self.user = Some(User { identity, storage, cwd: VPath::root(), _slot: slot });
         self.reply(LOGGED_IN, "Login successful.")
     }
@@ -72,6 +74,7 @@ impl Session {
     pub(super) fn end_expired_login(&mut self) -> Handled {
         if let Some(user) = self.user.take() {
             log::info!("{}: logout {}: credentials expired", self.control.peer, user.identity.user);
+            self.online.activity.logged_out();
         }
         self.reply(NOT_LOGGED_IN, "Your Kerberos ticket has expired: log in again with USER and PASS.")
     }

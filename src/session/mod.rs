@@ -25,7 +25,9 @@ use reply::*;
 
 use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
+use crate::data::Watch;
 use crate::logfile::LogFile;
+use crate::online::Registration;
 use crate::shutdown::Shutdown;
 use crate::storage::{self, Backend, Storage};
 use crate::stream::Stream;
@@ -43,6 +45,8 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Logged-in sessions per user, for `--max-per-user`.
     user_sessions: user_limit::UserSessions,
+    /// What each session is doing, for `--who`.
+    pub online: Arc<crate::online::Online>,
 }
 
 impl Shared {
@@ -53,7 +57,16 @@ impl Shared {
         xferlog: Option<LogFile>,
         tls: Option<Tls>,
     ) -> Shared {
-        Shared { config, backend, auth, xferlog, tls, shutdown: Shutdown::default(), user_sessions: Default::default() }
+        Shared {
+            config,
+            backend,
+            auth,
+            xferlog,
+            tls,
+            shutdown: Shutdown::default(),
+            user_sessions: Default::default(),
+            online: Arc::default(),
+        }
     }
 }
 
@@ -125,12 +138,15 @@ pub struct Session {
     /// The transfer buffer, allocated at the first transfer and reused.
     buffer: Vec<u8>,
     security: security::Security,
+    /// This session's line of `--who`.
+    online: crate::online::Registration,
 }
 
 impl Session {
     /// A session for `client`: the connection's peer, or the client a balancer's PROXY header named.
     pub fn new(shared: Arc<Shared>, stream: Stream, client: SocketAddr) -> io::Result<Session> {
         let idle_timeout = shared.config.idle_timeout;
+        let online = shared.online.register(client);
         Ok(Session {
             shared,
             control: Control::new(stream, client)?,
@@ -151,6 +167,7 @@ impl Session {
             hash_algorithm: crate::checksum::Algorithm::Sha256,
             buffer: Vec::new(),
             security: security::Security::new(None),
+            online,
         })
     }
 
@@ -261,11 +278,13 @@ impl Session {
         let peer = self.control.peer;
         let handled = match command::parse(line) {
             Ok((verb, command)) => {
-                // SECURITY: passwords are never logged, at any level.
+                // SECURITY: passwords are never logged, at any level, nor shown by --who.
                 if verb.secret {
                     log::debug!("{peer} -> {} ****", verb.name);
+                    self.online.activity.command(verb.name, "");
                 } else {
                     log::debug!("{peer} -> {line}");
+                    self.online.activity.command(verb.name, command::split(line).1);
                 }
                 self.dispatch(verb, command)
             }
@@ -401,6 +420,12 @@ impl Session {
             Err(Reply::new(FILE_UNAVAILABLE, "Permission denied: this account is read-only"))
         }
     }
+}
+
+/// A transfer's (or HASH's) watch: the data timeout, shutdown, and the byte count `--who` shows.
+fn transfer_watch<'a>(control: &'a mut Control, shared: &'a Shared, online: &Registration) -> Watch<'a> {
+    online.activity.transfer_starts();
+    Watch::new(control, shared.config.data_timeout, &shared.shutdown).publishing(Arc::clone(&online.activity.bytes))
 }
 
 /// The reply code of a storage failure in the middle of a transfer or when its file is closed (where

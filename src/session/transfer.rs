@@ -244,7 +244,7 @@ impl Session {
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
-        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.shutdown);
+        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online);
         let outcome = data::send(file.as_mut(), &mut data, ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
@@ -283,7 +283,7 @@ impl Session {
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
-        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.shutdown);
+        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online);
         let outcome = data::receive(&mut data, file.as_mut(), ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
@@ -473,7 +473,7 @@ impl Session {
         self.reply(OPENING_DATA, "Here comes the directory listing.")?;
         let mut data = self.protect_data(data)?;
         let started = Instant::now();
-        let mut watch = Watch::new(&mut self.control, self.shared.config.data_timeout, &self.shared.shutdown);
+        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online);
         let user = self.user.as_ref().expect("logged in");
         let writer =
             ListingWriter { format, writable: user.identity.writable, facts: &self.mlst_facts, now: SystemTime::now() };
