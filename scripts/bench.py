@@ -35,6 +35,8 @@ import threading
 import time
 from pathlib import Path
 
+from cluster_env import read_env
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / "target/release/hdfsftpd"
 HDFS_COPY = REPO / "target/release/examples/hdfs_copy"
@@ -757,12 +759,6 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
     })
     report(f"hdfs_retr_{size}", {"hdfsftpd": median["ftp_get"], "direct_libhdfs": median["direct_get"]}, "MB/s")
     report(f"hdfs_stor_{size}", {"hdfsftpd": median["ftp_put"], "direct_libhdfs": median["direct_put"]}, "MB/s")
-
-
-def read_env(path):
-    """A cluster.env: KEY=VALUE lines, double-quoted values unquoted."""
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-    return {key: value.strip('"') for key, value in pairs}
 
 
 def cluster_bench(work, big, size, runs, quick, cert, key, servers):

@@ -11,9 +11,9 @@ superuser), never through the gateway; the shared cluster also keeps the NameNod
 
 import itertools
 import os
-import shlex
 import stat
 import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,6 +21,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "hdfs-cluster.sh"
+sys.path.insert(0, str(REPO / "scripts"))
+from cluster_env import read_env  # noqa: E402  (scripts/ is not a package)
 START_TIMEOUT = 900
 
 
@@ -226,16 +228,6 @@ _user_numbers = itertools.count(1)
 def unique_user(prefix="u"):
     """A user name no other test of the session uses (homes on the shared cluster stay apart)."""
     return f"{prefix}{os.getpid()}x{next(_user_numbers)}"
-
-
-def read_env(path):
-    """cluster.env's KEY=VALUE lines, values unquoted as a shell would."""
-    env = {}
-    for line in Path(path).read_text().splitlines():
-        if "=" in line and not line.startswith("#"):
-            key, value = line.split("=", 1)
-            env[key] = " ".join(shlex.split(value)) if value.startswith('"') else value
-    return env
 
 
 @pytest.fixture(scope="session")
