@@ -31,8 +31,10 @@ use settings::{FlagGroup, Invocation, Settings};
 /// settings machinery knows no feature.
 const FLAG_GROUPS: &[FlagGroup] = &[
     ("Core", config::CORE_FLAGS),
+    #[cfg(feature = "hdfs")]
     ("HDFS storage", storage::hdfs::FLAGS),
     ("TLS", tls::FLAGS),
+    #[cfg(feature = "krb5")]
     ("Kerberos", auth::krb5::FLAGS),
     ("Login lockout", auth::lockout::FLAGS),
     ("Daemon", config::DAEMON_FLAGS),
@@ -211,5 +213,34 @@ mod tests {
         for flag in FLAG_GROUPS.iter().flat_map(|(_, flags)| flags.iter()) {
             assert!(help.contains(&format!("--{}", flag.name)), "{} missing from --help", flag.name);
         }
+    }
+
+    fn settings_of(args: &[&str]) -> Settings {
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        match settings::parse_command_line(&args, FLAG_GROUPS) {
+            Ok(Invocation::Run { settings, .. }) => settings,
+            _ => panic!("{args:?} is not a run"),
+        }
+    }
+
+    #[cfg(not(feature = "hdfs"))]
+    #[test]
+    fn without_the_hdfs_feature_hdfs_storage_is_refused_saying_why() {
+        let refused = storage::build(&settings_of(&["--storage", "hdfs"])).err().expect("refused");
+        assert_eq!(
+            refused.to_string(),
+            "storage: hdfs: this hdfsftpd is built without HDFS storage (cargo feature hdfs, on by default)"
+        );
+        assert!(settings::parse_command_line(&["--hdfs-uri".into(), "default".into()], FLAG_GROUPS).is_err());
+    }
+
+    #[cfg(not(feature = "krb5"))]
+    #[test]
+    fn without_the_krb5_feature_kerberos_login_is_refused_saying_why() {
+        let refused = auth::build(&settings_of(&["--auth", "krb5"]), false).err().expect("refused");
+        assert_eq!(
+            refused.to_string(),
+            "auth: krb5: this hdfsftpd is built without Kerberos login (cargo feature krb5, on by default)"
+        );
     }
 }
