@@ -215,6 +215,7 @@ mod tests {
         }
     }
 
+    #[cfg(not(all(feature = "hdfs", feature = "krb5")))]
     fn settings_of(args: &[&str]) -> Settings {
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         match settings::parse_command_line(&args, FLAG_GROUPS) {
