@@ -7,6 +7,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::locks;
+
 #[derive(Clone)]
 pub struct LogFile {
     path: PathBuf,
@@ -22,13 +24,13 @@ impl LogFile {
     /// Opens the path afresh; the old file (rotated away) is closed.
     pub fn reopen(&self) -> io::Result<()> {
         let fresh = open_append(&self.path)?;
-        *self.file.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+        *locks::lock(&self.file) = fresh;
         Ok(())
     }
 
     /// The open file, e.g. to send stderr of a detached daemon to it.
     pub fn try_clone_file(&self) -> io::Result<File> {
-        self.file.lock().unwrap_or_else(|p| p.into_inner()).try_clone()
+        locks::lock(&self.file).try_clone()
     }
 
     pub fn path(&self) -> &Path {
@@ -37,7 +39,7 @@ impl LogFile {
 
     /// Writes one whole record at once, so lines from several threads never interleave.
     pub fn write_record(&self, record: &[u8]) -> io::Result<()> {
-        self.file.lock().unwrap_or_else(|p| p.into_inner()).write_all(record)
+        locks::lock(&self.file).write_all(record)
     }
 }
 

@@ -6,6 +6,7 @@ mod config;
 mod daemon;
 mod data;
 mod listing;
+mod locks;
 mod logfile;
 mod proxy_protocol;
 mod random;

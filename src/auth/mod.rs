@@ -69,11 +69,15 @@ impl fmt::Display for AuthError {
     }
 }
 
+/// Why an authenticator could not re-read its configuration (it keeps the previous one): the
+/// implementation's own error, whose `source` chain keeps the cause.
+pub type ReloadError = Box<dyn std::error::Error + Send + Sync>;
+
 pub trait Authenticator: Send + Sync {
     /// Checks `password` for `user` connecting from `peer`.
     fn authenticate(&self, user: &str, password: &str, peer: IpAddr) -> Result<Identity, AuthError>;
     /// Re-reads configuration that may change while running (the users file on SIGHUP).
-    fn reload(&self) -> Result<(), String> {
+    fn reload(&self) -> Result<(), ReloadError> {
         Ok(())
     }
     /// The one name under which failed logins of `user` are counted (`alice@REALM` is `alice`).
