@@ -7,7 +7,7 @@ BIN        := target/release/hdfsftpd
 DEMO_DIR   := target/demo
 DEMO_PORT  ?= 2121
 
-.PHONY: all build deps run run-hdfs test lint bench soak clean
+.PHONY: all build deps run run-hdfs test test-core lint bench soak clean
 
 all: build
 
@@ -30,13 +30,18 @@ run-hdfs: build
 
 # Every test: unit tests (the HDFS ones against a real JVM with the Hadoop client jars), then the
 # integration suite (real binary, real clients, a throwaway KDC, a real HDFS from scripts/hdfs-cluster.sh).
-test: build
+test: build test-core
 	@scripts/install-test-deps.sh
 	@scripts/install-krb5.sh
 	@jars="$$(scripts/provision-hadoop.sh | tail -n 1)" && export HDFSFTPD_HADOOP_JARS="$$jars" && \
 		$(CARGO) test --release --workspace && \
 		python3 -m pytest -ra tests/ && \
 		HDFSFTPD_TEST_STORAGE=hdfs python3 -m pytest -ra $(HDFS_CLIENT_SUITE)
+
+# The FTP core's unit tests without HDFS and Kerberos (`cargo test --workspace --no-default-features`),
+# checked to build with no JDK on PATH and to link no libjvm, libhdfs or libkrb5 (scripts/test-core.sh).
+test-core:
+	@CARGO="$(CARGO)" scripts/test-core.sh
 
 # The core client suite, run a second time with --storage hdfs on a real HDFS (one cluster for the run,
 # each server in a tree of its own, homes owned by their users). Tests of what only a local disk has
@@ -64,11 +69,12 @@ soak: build
 	@jars="$$(scripts/provision-hadoop.sh | tail -n 1)" && test -n "$$jars"
 	python3 scripts/soak.py --minutes $(SOAK_MINUTES)
 
-# Formatting, clippy with warnings as errors, and no import cycle between src/'s modules; .ci/run runs
-# it before the tests.
+# Formatting, clippy with warnings as errors (with and without the hdfs and krb5 features), and no
+# import cycle between src/'s modules; .ci/run runs it before the tests.
 lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --no-default-features --target-dir target/core -- -D warnings
 	python3 scripts/check-module-cycles.py
 
 clean:

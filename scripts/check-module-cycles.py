@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Fails when the daemon's top-level modules import each other in a cycle.
 
-A module is a top-level `mod` of src/main.rs (a file, or a directory with its children). An edge A -> B
-is any `crate::B` path in A's files. main.rs, the composition root, may use every module; no module may
+A module is a top-level `mod` of src/lib.rs (a file, or a directory with its children). An edge A -> B
+is any `crate::B` path in A's files. lib.rs, the composition root, may use every module; no module may
 use the root. Prints every cycle found (as strongly connected components) and exits 1, or exits 0.
 """
 
@@ -14,7 +14,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 
 
 def modules():
-    return re.findall(r"^\s*(?:pub\s+)?mod\s+(\w+);", (SRC / "main.rs").read_text(), re.M)
+    return re.findall(r"^\s*(?:pub\s+)?mod\s+(\w+);", (SRC / "lib.rs").read_text(), re.M)
 
 
 def files_of(module):
@@ -38,7 +38,7 @@ def graph():
                 sys.exit(f"{path.relative_to(SRC.parent)}: write `crate::{{a, b}}` as one path per module")
             for target in re.findall(r"\bcrate::(\w+)", code):
                 if target not in edges:
-                    sys.exit(f"{path.relative_to(SRC.parent)}: crate::{target} is not a module (the root is main.rs)")
+                    sys.exit(f"{path.relative_to(SRC.parent)}: crate::{target} is not a module (the root is lib.rs)")
                 if target != name:
                     edges[name].add(target)
     return edges

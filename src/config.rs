@@ -1,7 +1,8 @@
 //! The core daemon's settings ([`CORE_FLAGS`], [`DAEMON_FLAGS`]) and [`Config`], their validated form.
 //! The machinery that reads settings is in settings.rs.
 
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{AddrParseError, IpAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
@@ -210,17 +211,45 @@ impl Network {
     }
 }
 
-impl FromStr for Network {
-    type Err = String;
+/// Why a text is not an `ADDRESS[/PREFIX]` network.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkError {
+    Address(AddrParseError),
+    /// The prefix is not a number up to the address's length in bits (`longest`).
+    Prefix {
+        longest: u8,
+    },
+}
 
-    fn from_str(text: &str) -> std::result::Result<Network, String> {
+impl fmt::Display for NetworkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetworkError::Address(e) => write!(f, "{e}"),
+            NetworkError::Prefix { longest } => write!(f, "prefix is not 0-{longest}"),
+        }
+    }
+}
+
+impl std::error::Error for NetworkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            NetworkError::Address(e) => Some(e),
+            NetworkError::Prefix { .. } => None,
+        }
+    }
+}
+
+impl FromStr for Network {
+    type Err = NetworkError;
+
+    fn from_str(text: &str) -> std::result::Result<Network, NetworkError> {
         let (address, prefix) = text.split_once('/').map_or((text, None), |(a, p)| (a, Some(p)));
-        let address: IpAddr = address.parse().map_err(|e| format!("{e}"))?;
+        let address: IpAddr = address.parse().map_err(NetworkError::Address)?;
         let address = address.to_canonical();
         let longest = if address.is_ipv4() { 32 } else { 128 };
         let prefix = match prefix {
             None => longest,
-            Some(p) => p.parse().ok().filter(|p| *p <= longest).ok_or(format!("prefix is not 0-{longest}"))?,
+            Some(p) => p.parse().ok().filter(|p| *p <= longest).ok_or(NetworkError::Prefix { longest })?,
         };
         Ok(Network { address, prefix })
     }
@@ -296,6 +325,8 @@ mod tests {
         assert!(all.contains("192.0.2.1".parse().unwrap()));
         let v6: Network = "2001:db8::/32".parse().unwrap();
         assert!(v6.contains("2001:db8:1::5".parse().unwrap()) && !v6.contains("2001:db9::5".parse().unwrap()));
+        assert_eq!("10.0.0.0/33".parse::<Network>(), Err(NetworkError::Prefix { longest: 32 }));
+        assert!(matches!("10.0.0/8".parse::<Network>(), Err(NetworkError::Address(_))));
         for bad in ["10.0.0.0/33", "::/129", "10.0.0/8", "10.0.0.0/x"] {
             let err = Config::from_settings(&run(&["--proxy-protocol-from", bad]).unwrap()).unwrap_err();
             assert_eq!(err.key, "proxy-protocol-from", "{bad}");

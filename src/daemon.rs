@@ -1,5 +1,6 @@
 //! Daemon life cycle pieces: the pid file and the switch to an unprivileged user.
 
+use std::fmt;
 use std::fs;
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -13,19 +14,45 @@ pub struct PidFile {
     pid: u32,
 }
 
+/// Why the pid file stops the start.
+#[derive(Debug)]
+pub enum PidFileError {
+    /// A live process holds it.
+    Running { path: PathBuf, pid: i32 },
+    /// It cannot be written.
+    Write { path: PathBuf, cause: io::Error },
+}
+
+impl fmt::Display for PidFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PidFileError::Running { path, pid } => {
+                write!(f, "already running: {} holds pid {pid}; stop it first or remove the pid file", path.display())
+            }
+            PidFileError::Write { path, cause } => write!(f, "pid file {}: {cause}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for PidFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PidFileError::Running { .. } => None,
+            PidFileError::Write { cause, .. } => Some(cause),
+        }
+    }
+}
+
 impl PidFile {
     /// Refuses when a live process holds `path`; a stale file (its process gone) is replaced.
-    pub fn check_free(path: &Path) -> Result<(), String> {
+    pub fn check_free(path: &Path) -> Result<(), PidFileError> {
         match read_pid(path) {
-            Some(pid) if process::process_exists(pid) => Err(format!(
-                "already running: {} holds pid {pid}; stop it first or remove the pid file",
-                path.display()
-            )),
+            Some(pid) if process::process_exists(pid) => Err(PidFileError::Running { path: path.to_path_buf(), pid }),
             _ => Ok(()),
         }
     }
 
-    pub fn create(path: &Path) -> Result<PidFile, String> {
+    pub fn create(path: &Path) -> Result<PidFile, PidFileError> {
         Self::check_free(path)?;
         let _ = fs::remove_file(path);
         let pid = std::process::id();
@@ -35,7 +62,7 @@ impl PidFile {
             .mode(0o644)
             .open(path)
             .and_then(|mut file| writeln!(file, "{pid}"));
-        written.map_err(|e| format!("pid file {}: {e}", path.display()))?;
+        written.map_err(|cause| PidFileError::Write { path: path.to_path_buf(), cause })?;
         Ok(PidFile { path: path.to_path_buf(), pid })
     }
 }

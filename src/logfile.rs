@@ -7,6 +7,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::locks;
 use crate::syslog::{self, Syslog};
 
 /// The `--log-file` / `--xferlog` value that means the local syslog instead of a file.
@@ -21,7 +22,6 @@ pub struct SyslogTarget<'a> {
     pub socket: &'a Path,
     pub facility: u8,
 }
-
 #[derive(Clone)]
 pub enum LogFile {
     File { path: PathBuf, file: Arc<Mutex<File>> },
@@ -42,7 +42,7 @@ impl LogFile {
     pub fn reopen(&self) -> io::Result<()> {
         if let LogFile::File { path, file } = self {
             let fresh = open_append(path)?;
-            *file.lock().unwrap_or_else(|p| p.into_inner()) = fresh;
+            *locks::lock(file) = fresh;
         }
         Ok(())
     }
@@ -50,7 +50,7 @@ impl LogFile {
     /// The open file, to send stderr of a detached daemon to it; none for the syslog.
     pub fn stderr_file(&self) -> io::Result<Option<File>> {
         match self {
-            LogFile::File { file, .. } => file.lock().unwrap_or_else(|p| p.into_inner()).try_clone().map(Some),
+            LogFile::File { file, .. } => locks::lock(file).try_clone().map(Some),
             LogFile::Syslog(_) => Ok(None),
         }
     }
@@ -67,7 +67,7 @@ impl LogFile {
     /// syslog, at severity info.
     pub fn write_record(&self, record: &[u8]) -> io::Result<()> {
         match self {
-            LogFile::File { file, .. } => file.lock().unwrap_or_else(|p| p.into_inner()).write_all(record),
+            LogFile::File { file, .. } => locks::lock(file).write_all(record),
             LogFile::Syslog(syslog) => {
                 syslog.send(syslog::severity(log::Level::Info), &String::from_utf8_lossy(record))
             }

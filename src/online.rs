@@ -10,9 +10,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::locks;
 
 /// Every session's [`Activity`], by session number.
 #[derive(Default)]
@@ -63,7 +65,7 @@ impl Online {
     }
 
     fn table(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Arc<Activity>>> {
-        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
+        locks::lock(&self.sessions)
     }
 
     fn snapshot(&self) -> Vec<Arc<Activity>> {
@@ -79,7 +81,7 @@ impl Drop for Registration {
 
 impl Activity {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        locks::lock(&self.state)
     }
 
     /// A command arrived: its verb and its argument (none for a secret one: PASS).

@@ -15,6 +15,7 @@ use signal_hook::iterator::Signals;
 use socket2::{Domain, Socket, Type};
 
 use crate::config::Config;
+use crate::locks;
 use crate::logfile::LogFile;
 use crate::proxy_protocol::{self, Header};
 use crate::session::{Session, Shared};
@@ -105,7 +106,7 @@ impl Occupancy {
 impl Admission {
     /// Moves this place to `ip`, within the per-address cap: a balancer's client takes its place.
     fn move_to(&mut self, ip: IpAddr, max_per_ip: usize) -> Result<(), &'static str> {
-        let mut occupancy = self.occupancy.lock().unwrap_or_else(|p| p.into_inner());
+        let mut occupancy = locks::lock(&self.occupancy);
         if ip == self.ip {
             return Ok(());
         }
@@ -121,7 +122,7 @@ impl Admission {
 
 impl Drop for Admission {
     fn drop(&mut self) {
-        let mut occupancy = self.occupancy.lock().unwrap_or_else(|p| p.into_inner());
+        let mut occupancy = locks::lock(&self.occupancy);
         occupancy.total -= 1;
         occupancy.leave(self.ip);
     }
@@ -231,7 +232,7 @@ impl Server {
     fn wait_for_sessions(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         loop {
-            let running = self.occupancy.lock().unwrap_or_else(|p| p.into_inner()).total;
+            let running = locks::lock(&self.occupancy).total;
             if running == 0 {
                 return true;
             }
@@ -287,7 +288,7 @@ fn admit(
     max_clients: usize,
     max_per_ip: usize,
 ) -> Result<Admission, &'static str> {
-    let mut counts = occupancy.lock().unwrap_or_else(|p| p.into_inner());
+    let mut counts = locks::lock(occupancy);
     // SECURITY: sessions are bounded in total and per address.
     if counts.total >= max_clients {
         return Err("Too many users, please try again later.");

@@ -1,6 +1,6 @@
 //! The settings machinery: every setting has one name, used both as a `--flag` and as a `key = value`
 //! line of the `--config` file (flags win). Each concern declares its own settings in a [`Flag`] table and
-//! reads them from [`Settings`]; the composition root (main.rs) hands the tables to
+//! reads them from [`Settings`]; the composition root (lib.rs) hands the tables to
 //! [`parse_command_line`]. This module knows no feature.
 
 use std::collections::HashMap;

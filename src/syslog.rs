@@ -5,8 +5,9 @@
 use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
+use crate::locks;
 use crate::settings::ConfigError;
 
 /// syslog(3)'s facilities by name (`man 3 syslog`), with their numbers.
@@ -69,7 +70,7 @@ impl Syslog {
     /// Sends one record; a trailing newline is dropped (syslog records are lines).
     pub fn send(&self, severity: u8, message: &str) -> io::Result<()> {
         let datagram = format!("<{}>{}: {}", self.facility * 8 + severity, self.tag, message.trim_end_matches('\n'));
-        let mut socket = self.socket.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut socket = locks::lock(&self.socket);
         match socket.send(datagram.as_bytes()) {
             Ok(_) => Ok(()),
             Err(_) => {

@@ -1,6 +1,8 @@
 //! MIT Kerberos (libkrb5) through `krb5-sys`: a password check that gets a TGT, verifies it against the
 //! server's own keytab and stores it in a credential cache file.
 //!
+//! The one step callers take is [`check_password`]; the krb5 calls it is made of stay private.
+//!
 //! Every handle is owned (`Drop` calls the matching `krb5_free_*`/close) and borrows the [`Context`] it was
 //! made with. A context may move to another thread but is never shared: krb5 contexts are not thread-safe,
 //! so each thread makes its own. Errors carry krb5's own text (`krb5_get_error_message`) and code.
@@ -119,7 +121,7 @@ impl Context {
     }
 
     /// Gets a TGT for `client` with `password` from the realm's KDC (blocks while the KDC is asked).
-    pub fn get_init_creds_password(&self, client: &Principal<'_>, password: &str) -> Result<Creds<'_>, Krb5Error> {
+    fn get_init_creds_password(&self, client: &Principal<'_>, password: &str) -> Result<Creds<'_>, Krb5Error> {
         self.assert_owns(client.ctx);
         let password = c_string(password)?;
         // SAFETY: krb5_creds is plain C data (integers and pointers) for which all-zero is the empty value.
@@ -145,7 +147,7 @@ impl Context {
 
     /// Proves `creds` came from a KDC knowing a key in `keytab` (of `service`, or of any `host/`
     /// principal when `None`). A keytab without a usable key fails rather than skipping the check.
-    pub fn verify_init_creds(
+    fn verify_init_creds(
         &self,
         creds: &mut Creds<'_>,
         keytab: &Keytab<'_>,
@@ -169,7 +171,7 @@ impl Context {
     }
 
     /// Opens a credential cache by name (`FILE:/path`); nothing is written yet.
-    pub fn credential_cache(&self, name: &str) -> Result<CredentialCache<'_>, Krb5Error> {
+    fn credential_cache(&self, name: &str) -> Result<CredentialCache<'_>, Krb5Error> {
         let name = c_string(name)?;
         let mut raw = ptr::null_mut();
         // SAFETY: valid context, NUL-terminated name, valid out-pointer.
@@ -281,14 +283,14 @@ impl Drop for Keytab<'_> {
 }
 
 /// Credentials (a ticket and its session key) held in memory.
-pub struct Creds<'c> {
+struct Creds<'c> {
     ctx: &'c Context,
     raw: sys::krb5_creds,
 }
 
 impl Creds<'_> {
     /// When the ticket expires.
-    pub fn end_time(&self) -> SystemTime {
+    fn end_time(&self) -> SystemTime {
         // MIT krb5 reads timestamps as unsigned 32-bit seconds (valid until 2106).
         UNIX_EPOCH + Duration::from_secs(u64::from(self.raw.times.endtime as u32))
     }
@@ -303,14 +305,14 @@ impl Drop for Creds<'_> {
 }
 
 /// An open credential cache handle.
-pub struct CredentialCache<'c> {
+struct CredentialCache<'c> {
     ctx: &'c Context,
     raw: sys::krb5_ccache,
 }
 
 impl CredentialCache<'_> {
     /// Empties the cache (creating its file, mode 0600) and stores `creds` for their client.
-    pub fn store(&self, creds: &mut Creds<'_>) -> Result<(), Krb5Error> {
+    fn store(&self, creds: &mut Creds<'_>) -> Result<(), Krb5Error> {
         self.ctx.assert_owns(creds.ctx);
         // SAFETY: live cache and creds of this context; krb5 copies what it stores.
         self.ctx.check(unsafe { sys::krb5_cc_initialize(self.ctx.raw, self.raw, creds.raw.client) })?;
@@ -319,7 +321,7 @@ impl CredentialCache<'_> {
     }
 
     /// Removes the cache (its file) and closes the handle.
-    pub fn destroy(self) -> Result<(), Krb5Error> {
+    fn destroy(self) -> Result<(), Krb5Error> {
         let (ctx, raw) = (self.ctx, self.raw);
         std::mem::forget(self);
         // SAFETY: krb5_cc_destroy also closes the handle, so Drop must not run (forgotten above).

@@ -9,7 +9,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::{AuthError, Authenticator, Identity};
+use super::{AuthError, Authenticator, Identity, ReloadError};
+use crate::locks::lock;
 use crate::settings::{value, ConfigError, Flag, Settings};
 
 pub const FLAGS: &[Flag] = &[
@@ -76,7 +77,7 @@ impl Authenticator for Lockout {
         result
     }
 
-    fn reload(&self) -> Result<(), String> {
+    fn reload(&self) -> Result<(), ReloadError> {
         self.inner.reload()
     }
 
@@ -116,10 +117,6 @@ impl<K: Hash + Eq> Drop for Slot<'_, K> {
     fn drop(&mut self) {
         lock(self.tracker).end(&self.key);
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Failures per key: counted from the first one in a window; at the limit, locked until a window later.

@@ -8,11 +8,14 @@
 //! name (as in vsftpd and RFC 1635), so an entry named `ftp` could never log in: it is refused.
 //! A file without entries is refused, at start and on SIGHUP, unless it has a `# no users` line.
 
+use std::fmt;
+use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
-use super::{AuthError, Authenticator, Identity};
+use super::{AuthError, Authenticator, Identity, ReloadError};
+use crate::locks;
 
 const ANONYMOUS: &str = "anonymous";
 /// The anonymous login's other name.
@@ -27,40 +30,112 @@ pub struct UserEntry {
     pub writable: bool,
 }
 
+/// What is wrong with one line of a users file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineFault {
+    Fields,
+    Perms(String),
+    EmptyName,
+    /// An account named `ftp`, the anonymous login's other name.
+    FtpAccount,
+    /// An empty hash on an entry other than `anonymous`.
+    EmptyHash,
+}
+
+/// Why a users file's text is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalid {
+    /// Line `number` (from 1) is not an entry.
+    Line { number: usize, fault: LineFault },
+    /// Not one entry, and no [`NO_USERS_LINE`].
+    NoUsers,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Invalid::Line { number, fault } = self else {
+            return write!(
+                f,
+                "no users in it; refused, as it would lock everyone out (a line '{NO_USERS_LINE}' makes it deliberate)"
+            );
+        };
+        write!(f, "line {number}: ")?;
+        match fault {
+            LineFault::Fields => write!(f, "expected name:crypt-hash:home:perms"),
+            LineFault::Perms(perms) => write!(f, "perms must be r or rw, not '{perms}'"),
+            LineFault::EmptyName => write!(f, "the name may not be empty"),
+            LineFault::FtpAccount => write!(
+                f,
+                "'{ANONYMOUS_ALIAS}' is the anonymous login's other name and cannot be an account; \
+                 rename it (anonymous access is the '{ANONYMOUS}' entry)"
+            ),
+            LineFault::EmptyHash => write!(f, "only the anonymous entry may have an empty hash"),
+        }
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// A users file the server cannot use: at start it stops the server, on SIGHUP the previous one stays.
+#[derive(Debug)]
+pub enum UsersFileError {
+    Unreadable { path: PathBuf, cause: io::Error },
+    Invalid { path: PathBuf, cause: Invalid },
+}
+
+impl fmt::Display for UsersFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UsersFileError::Unreadable { path, cause } => write!(f, "users file {}: {cause}", path.display()),
+            UsersFileError::Invalid { path, cause } => write!(f, "users file {}: {cause}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for UsersFileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            UsersFileError::Unreadable { cause, .. } => Some(cause),
+            UsersFileError::Invalid { cause, .. } => Some(cause),
+        }
+    }
+}
+
 /// Parses a users file; errors name the line.
-pub fn parse(text: &str) -> Result<Vec<UserEntry>, String> {
+pub fn parse(text: &str) -> Result<Vec<UserEntry>, Invalid> {
     let mut users = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let fields: Vec<&str> = line.split(':').collect();
-        let [name, hash, home, perms] = fields[..] else {
-            return Err(format!("line {}: expected name:crypt-hash:home:perms", index + 1));
-        };
-        let writable = match perms {
-            "r" => false,
-            "rw" => true,
-            other => return Err(format!("line {}: perms must be r or rw, not '{other}'", index + 1)),
-        };
-        if name.is_empty() {
-            return Err(format!("line {}: the name may not be empty", index + 1));
-        }
-        if name == ANONYMOUS_ALIAS {
-            return Err(format!(
-                "line {}: '{ANONYMOUS_ALIAS}' is the anonymous login's other name and cannot be an account; \
-                 rename it (anonymous access is the '{ANONYMOUS}' entry)",
-                index + 1
-            ));
-        }
-        if hash.is_empty() && name != ANONYMOUS {
-            return Err(format!("line {}: only the anonymous entry may have an empty hash", index + 1));
-        }
-        let home = (!home.is_empty()).then(|| home.to_string());
-        users.push(UserEntry { name: name.into(), hash: hash.into(), home, writable });
+        let entry = parse_entry(line).map_err(|fault| Invalid::Line { number: index + 1, fault })?;
+        users.push(entry);
     }
     Ok(users)
+}
+
+fn parse_entry(line: &str) -> Result<UserEntry, LineFault> {
+    let fields: Vec<&str> = line.split(':').collect();
+    let [name, hash, home, perms] = fields[..] else {
+        return Err(LineFault::Fields);
+    };
+    let writable = match perms {
+        "r" => false,
+        "rw" => true,
+        other => return Err(LineFault::Perms(other.to_string())),
+    };
+    if name.is_empty() {
+        return Err(LineFault::EmptyName);
+    }
+    if name == ANONYMOUS_ALIAS {
+        return Err(LineFault::FtpAccount);
+    }
+    if hash.is_empty() && name != ANONYMOUS {
+        return Err(LineFault::EmptyHash);
+    }
+    let home = (!home.is_empty()).then(|| home.to_string());
+    Ok(UserEntry { name: name.into(), hash: hash.into(), home, writable })
 }
 
 pub struct UsersFile {
@@ -70,13 +145,13 @@ pub struct UsersFile {
 }
 
 impl UsersFile {
-    pub fn load(path: &Path, anonymous_enabled: bool) -> Result<UsersFile, String> {
+    pub fn load(path: &Path, anonymous_enabled: bool) -> Result<UsersFile, UsersFileError> {
         let users = read(path)?;
         Ok(UsersFile { path: path.to_path_buf(), users: RwLock::new(users), anonymous_enabled })
     }
 
     fn find(&self, name: &str) -> Option<UserEntry> {
-        let users = self.users.read().unwrap_or_else(|p| p.into_inner());
+        let users = locks::read(&self.users);
         users.iter().find(|u| u.name == name).cloned()
     }
 }
@@ -84,25 +159,20 @@ impl UsersFile {
 /// The line that makes a users file without entries deliberate.
 pub const NO_USERS_LINE: &str = "# no users";
 
-fn read(path: &Path) -> Result<Vec<UserEntry>, String> {
-    let checked = |text: String| {
-        let users = parse(&text)?;
-        check_not_empty(&users, &text)?;
-        Ok(users)
-    };
-    let users = std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(checked);
-    users.map_err(|e| format!("users file {}: {e}", path.display()))
+fn read(path: &Path) -> Result<Vec<UserEntry>, UsersFileError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|cause| UsersFileError::Unreadable { path: path.to_path_buf(), cause })?;
+    let checked = parse(&text).and_then(|users| check_not_empty(&users, &text).map(|()| users));
+    checked.map_err(|cause| UsersFileError::Invalid { path: path.to_path_buf(), cause })
 }
 
 /// A file without a single entry is what a failed deploy (`> users`) or a half-written file leaves, and
 /// it would lock everyone out: it is refused unless a line says that no users is meant.
-fn check_not_empty(users: &[UserEntry], text: &str) -> Result<(), String> {
+fn check_not_empty(users: &[UserEntry], text: &str) -> Result<(), Invalid> {
     if !users.is_empty() || text.lines().any(|line| line.trim().eq_ignore_ascii_case(NO_USERS_LINE)) {
         return Ok(());
     }
-    Err(format!(
-        "no users in it; refused, as it would lock everyone out (a line '{NO_USERS_LINE}' makes it deliberate)"
-    ))
+    Err(Invalid::NoUsers)
 }
 
 /// Hash checked for unknown users, so they cost what known ones do.
@@ -136,9 +206,9 @@ impl Authenticator for UsersFile {
         }
     }
 
-    fn reload(&self) -> Result<(), String> {
+    fn reload(&self) -> Result<(), ReloadError> {
         let users = read(&self.path)?;
-        *self.users.write().unwrap_or_else(|p| p.into_inner()) = users;
+        *locks::write(&self.users) = users;
         Ok(())
     }
 }
@@ -154,15 +224,18 @@ mod tests {
         assert_eq!(users[0].home.as_deref(), Some("/alice"));
         assert_eq!(users[2].home, None);
         assert!(users[0].writable && !users[1].writable);
-        assert!(parse("bob:$6$x$y:/bob:rwx").unwrap_err().contains("line 1"));
-        assert!(parse("bob::/bob:r").unwrap_err().contains("empty hash"));
-        assert!(parse("bob:/bob:r").unwrap_err().contains("expected"));
+        let at_line_1 = |fault| Err(Invalid::Line { number: 1, fault });
+        assert_eq!(parse("bob:$6$x$y:/bob:rwx"), at_line_1(LineFault::Perms("rwx".into())));
+        assert_eq!(parse("bob::/bob:r"), at_line_1(LineFault::EmptyHash));
+        assert_eq!(parse("bob:/bob:r"), at_line_1(LineFault::Fields));
+        assert_eq!(parse(":$6$x$y:/bob:r"), at_line_1(LineFault::EmptyName));
+        assert_eq!(parse("bob:/bob:r").unwrap_err().to_string(), "line 1: expected name:crypt-hash:home:perms");
     }
 
     #[test]
     fn a_file_without_users_is_refused_unless_it_says_so() {
         for text in ["", "\n\n", "# hdfsftpd users\n", "# no users yet\n"] {
-            assert!(check_not_empty(&parse(text).unwrap(), text).unwrap_err().contains("no users in it"), "{text:?}");
+            assert_eq!(check_not_empty(&parse(text).unwrap(), text), Err(Invalid::NoUsers), "{text:?}");
         }
         for text in ["# no users\n", "# maintenance\n  # No Users  \n"] {
             assert_eq!(check_not_empty(&parse(text).unwrap(), text), Ok(()), "{text:?}");
@@ -184,6 +257,7 @@ mod tests {
     #[test]
     fn an_entry_named_ftp_is_refused_because_ftp_means_anonymous() {
         let refused = parse("alice:$6$x$y:/alice:rw\nftp:$6$x$y:/ftp:rw\n").unwrap_err();
-        assert!(refused.contains("line 2") && refused.contains("anonymous login's other name"), "{refused}");
+        assert_eq!(refused, Invalid::Line { number: 2, fault: LineFault::FtpAccount });
+        assert!(refused.to_string().contains("line 2: 'ftp' is the anonymous login's other name"), "{refused}");
     }
 }

@@ -2,7 +2,9 @@
 //! `-y`). A login takes a slot; the slot goes back when the login ends, however the session ends.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
+
+use crate::locks;
 
 #[derive(Default)]
 pub struct UserSessions(Arc<Mutex<HashMap<String, usize>>>);
@@ -16,7 +18,7 @@ pub struct UserSlot {
 impl UserSessions {
     /// A slot for `user`, or `None` when `limit` (0: none) sessions of theirs are logged in already.
     pub fn take(&self, user: &str, limit: usize) -> Option<UserSlot> {
-        let mut counts = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = locks::lock(&self.0);
         let count = counts.entry(user.to_string()).or_insert(0);
         if limit > 0 && *count >= limit {
             return None;
@@ -28,7 +30,7 @@ impl UserSessions {
 
 impl Drop for UserSlot {
     fn drop(&mut self) {
-        let mut counts = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = locks::lock(&self.sessions);
         if let Some(count) = counts.get_mut(&self.user) {
             *count -= 1;
             if *count == 0 {

@@ -16,6 +16,7 @@ use super::{
     ReadFile, Result, Storage, WriteFile, WriteMode,
 };
 use crate::auth::Identity;
+use crate::locks;
 use crate::vpath::VPath;
 use confine::Resolution;
 
@@ -66,12 +67,12 @@ struct NameCache {
 
 impl NameCache {
     fn user(&self, uid: u32) -> String {
-        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let mut users = locks::lock(&self.users);
         users.entry(uid).or_insert_with(|| hdfsftpd_ffi::accounts::user_name(uid).unwrap_or(uid.to_string())).clone()
     }
 
     fn group(&self, gid: u32) -> String {
-        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let mut groups = locks::lock(&self.groups);
         groups.entry(gid).or_insert_with(|| hdfsftpd_ffi::accounts::group_name(gid).unwrap_or(gid.to_string())).clone()
     }
 }

@@ -4,6 +4,7 @@
 //! as that session's user and confined to that user's home. Paths handed to a `Storage` are virtual
 //! paths ([`VPath`]): absolute, normalised, relative to the user's home.
 
+#[cfg(feature = "hdfs")]
 pub mod hdfs;
 pub mod local;
 
@@ -240,7 +241,13 @@ pub fn build(settings: &Settings) -> std::result::Result<Box<dyn Backend>, Confi
             let backend = local::LocalBackend::new(&root).map_err(|e| ConfigError::new("local-root", e.to_string()))?;
             Ok(Box::new(backend))
         }
+        #[cfg(feature = "hdfs")]
         "hdfs" => Ok(Box::new(hdfs::HdfsBackend::new(settings)?)),
+        #[cfg(not(feature = "hdfs"))]
+        "hdfs" => Err(ConfigError::new(
+            "storage",
+            "hdfs: this hdfsftpd is built without HDFS storage (cargo feature hdfs, on by default)",
+        )),
         other => Err(ConfigError::new("storage", format!("unknown storage '{other}' (local, hdfs)"))),
     }
 }
