@@ -8,6 +8,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::name_rules::NamePatterns;
+use crate::rate_limit::RateLimits;
 use crate::settings::{repeated, switch, value, ConfigError, Flag, Result, Settings};
 
 pub const CORE_FLAGS: &[Flag] = &[
@@ -104,6 +105,7 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Where `--who` asks the daemon.
     pub status_socket: Option<PathBuf>,
+    pub rates: RateLimits,
 }
 
 impl Config {
@@ -160,6 +162,7 @@ impl Config {
             run_as_user: s.string("user").map(String::from),
             run_as_group: s.string("group").map(String::from),
             shutdown_grace: s.seconds("shutdown-grace", 10.0)?,
+            rates: RateLimits::from_settings(s)?,
             status_socket: match s.path("status-socket") {
                 Some(path) if path.as_os_str() == "none" => None,
                 Some(path) => Some(path),

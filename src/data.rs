@@ -31,6 +31,10 @@ const CONTROL_CLOSE_GRACE: Duration = Duration::from_millis(25);
 /// How much one sendfile call may move before the loop looks at the control connection.
 const SENDFILE_CHUNK: usize = 16 << 20;
 
+/// The smallest step of a rate-limited copy loop: below it, system calls would cost more than the pace
+/// gains in evenness.
+const MIN_LIMITED_CHUNK: usize = 16 << 10;
+
 /// What the control connection says while a transfer runs.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Interrupt {
@@ -263,6 +267,9 @@ pub struct Watch<'a> {
     polled_bytes: u64,
     /// Where `bytes` is published for `--who`.
     published: Option<Arc<AtomicU64>>,
+    /// The rate limit (bytes per second) and when the transfer started, which sets its pace.
+    rate: Option<u64>,
+    started: Instant,
 }
 
 impl<'a> Watch<'a> {
@@ -277,6 +284,42 @@ impl<'a> Watch<'a> {
             polled_at: now,
             polled_bytes: 0,
             published: None,
+            rate: None,
+            started: now,
+        }
+    }
+
+    /// Holds the transfer to `rate` bytes per second (`None`: as fast as it goes).
+    pub fn limited_to(self, rate: Option<u64>) -> Self {
+        Watch { rate, ..self }
+    }
+
+    /// The most one step of a copy loop may move: `default`, or under a rate limit a tenth of a second's
+    /// worth, so the pace is even and ABOR is seen within one step.
+    pub fn chunk_size(&self, default: usize) -> usize {
+        match self.rate {
+            None => default,
+            Some(rate) => default.min(usize::try_from(rate / 10).unwrap_or(usize::MAX).max(MIN_LIMITED_CHUNK)),
+        }
+    }
+
+    /// Under a rate limit, waits until the bytes moved so far are due, looking at the control
+    /// connection at least every poll interval meanwhile.
+    fn keep_pace(&mut self) -> Option<Outcome> {
+        let rate = self.rate?;
+        loop {
+            let due = Duration::from_secs_f64(self.bytes as f64 / rate as f64);
+            let ahead = due.checked_sub(self.started.elapsed())?;
+            std::thread::sleep(ahead.min(POLL_INTERVAL));
+            // Waiting on purpose is not a stalled client.
+            self.last_progress = Instant::now();
+            if self.shutdown.transfers_aborted() {
+                return Some(Outcome::ShutDown);
+            }
+            let interrupt = self.control.poll_abort();
+            if let Some(end) = self.end_by(interrupt) {
+                return Some(end);
+            }
         }
     }
 
@@ -301,6 +344,9 @@ impl<'a> Watch<'a> {
     fn check(&mut self) -> Option<Outcome> {
         if self.shutdown.transfers_aborted() {
             return Some(Outcome::ShutDown);
+        }
+        if let Some(end) = self.keep_pace() {
+            return Some(end);
         }
         let due = self.bytes - self.polled_bytes >= BUFFER_SIZE as u64 || self.polled_at.elapsed() >= POLL_INTERVAL;
         if !due {
@@ -364,7 +410,8 @@ pub fn send(
         if let Some(end) = watch.check() {
             return end;
         }
-        let read = match file.read(buffer) {
+        let step = watch.chunk_size(buffer.len());
+        let read = match file.read(&mut buffer[..step]) {
             Ok(0) => return Outcome::Complete,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -441,7 +488,7 @@ fn send_zero_copy(file: &mut std::fs::File, tcp: &mut TcpStream, watch: &mut Wat
         if let Some(end) = watch.check() {
             return end;
         }
-        match hdfsftpd_ffi::zero_copy::sendfile(tcp, file, SENDFILE_CHUNK) {
+        match hdfsftpd_ffi::zero_copy::sendfile(tcp, file, watch.chunk_size(SENDFILE_CHUNK)) {
             Ok(0) => return Outcome::Complete,
             Ok(sent) => watch.progress(sent as u64),
             Err(e) if is_timeout(&e) => {}
@@ -465,7 +512,8 @@ pub fn receive(
     }
     let mut converter = ascii.then(AsciiIn::default);
     loop {
-        let (read, stop) = fill(data, buffer);
+        let step = watch.chunk_size(buffer.len());
+        let (read, stop) = fill(data, &mut buffer[..step]);
         watch.progress(read as u64);
         let chunk = match converter.as_mut() {
             Some(converter) => converter.convert(&buffer[..read]),
@@ -518,7 +566,7 @@ fn receive_zero_copy(tcp: &TcpStream, file: &mut std::fs::File, watch: &mut Watc
         Err(e) => return Outcome::StorageFailed(e),
     };
     loop {
-        match pipe.fill_from(tcp, BUFFER_SIZE) {
+        match pipe.fill_from(tcp, watch.chunk_size(BUFFER_SIZE)) {
             Ok(0) => return watch.check_client_alive(false).unwrap_or(Outcome::Complete),
             Ok(moved) => {
                 watch.progress(moved as u64);

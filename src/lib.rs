@@ -17,6 +17,7 @@ mod name_rules;
 mod online;
 mod proxy_protocol;
 mod random;
+mod rate_limit;
 mod server;
 mod session;
 mod settings;
@@ -46,6 +47,7 @@ const FLAG_GROUPS: &[FlagGroup] = &[
     #[cfg(feature = "krb5")]
     ("Kerberos", auth::krb5::FLAGS),
     ("Login lockout", auth::lockout::FLAGS),
+    ("Transfer rates", rate_limit::FLAGS),
     ("Daemon", config::DAEMON_FLAGS),
 ];
 

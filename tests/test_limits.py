@@ -6,9 +6,13 @@ import io
 import os
 import signal
 import socket
+import threading
 import time
+from pathlib import Path
 
-from conftest import HOST, RawFTP, wait_for
+from conftest import BIN, HOST, REPO, RawFTP, curl, require_tool, run, wait_for
+
+MiB = 1 << 20
 
 
 def _connect_expect_421(port):
@@ -456,3 +460,67 @@ def _login_works(server, user):
     except ftplib.error_temp:
         return False
 
+
+
+# --------------------------------------------------------------------------
+# transfer rate limits
+# --------------------------------------------------------------------------
+
+MAVEN = Path(os.environ.get("HDFSFTPD_CACHE", Path.home() / ".cache" / "hdfsftpd")) / "maven"
+COMMONS_NET = [MAVEN / "commons-net-3.13.0.jar", MAVEN / "commons-io-2.21.0.jar"]
+
+
+def _curl_download_rate(server, user, name):
+    """curl's average download speed in bytes/s, for the whole transfer."""
+    out = curl("-u", f"{user}:{server.password(user)}", f"ftp://{HOST}:{server.port}/{name}", "-o", "/dev/null",
+               "-w", "%{speed_download}")
+    return float(out.stdout.decode())
+
+
+def _commons_net_upload_rate(server, user, local, remote):
+    """Apache commons-net's FTPClient.storeFile, timed from STOR to its reply: bytes/s."""
+    require_tool("java")
+    result = run(["java", "-cp", ":".join(map(str, COMMONS_NET)), str(REPO / "tests/java/TimedUpload.java"), HOST,
+                  str(server.port), user, server.password(user), str(local), remote], timeout=120, check=True)
+    code, size, millis = result.stdout.decode().split()
+    assert code == "226", result.stdout
+    return int(size) / (int(millis) / 1000)
+
+
+def test_rate_limits_hold_a_10_second_download_and_upload_within_5_percent(make_server, tmp_path):
+    s = make_server("--max-download-rate", "2M", "--max-upload-rate", "1M")
+    (s.home() / "limited.bin").write_bytes(os.urandom(20 * MiB))
+    down = _curl_download_rate(s, "alice", "limited.bin")
+    assert abs(down - 2 * MiB) <= 0.05 * 2 * MiB, f"download at {down:.0f} B/s, limit {2 * MiB}"
+    local = tmp_path / "up.bin"
+    local.write_bytes(os.urandom(10 * MiB))
+    up = _commons_net_upload_rate(s, "alice", local, "uploaded.bin")
+    assert abs(up - MiB) <= 0.05 * MiB, f"upload at {up:.0f} B/s, limit {MiB}"
+    assert (s.home() / "uploaded.bin").read_bytes() == local.read_bytes()
+
+
+def test_limited_sessions_do_not_slow_an_unlimited_one(make_server):
+    """--user-rate limits alice only; two of her 10 s downloads at 1 MiB/s run beside carol's unlimited one."""
+    s = make_server("--user-rate", "alice:1M:0", "--max-per-ip", "0")
+    (s.home() / "ten.bin").write_bytes(os.urandom(10 * MiB))
+    (s.home("carol") / "big.bin").write_bytes(os.urandom(64 * MiB))
+    rates = {}
+    limited = [threading.Thread(target=lambda i=i: rates.__setitem__(i, _curl_download_rate(s, "alice", "ten.bin")))
+               for i in range(2)]
+    for thread in limited:
+        thread.start()
+    time.sleep(0.5)
+    unlimited = _curl_download_rate(s, "carol", "big.bin")
+    for thread in limited:
+        thread.join(60)
+    for rate in rates.values():
+        assert abs(rate - MiB) <= 0.05 * MiB, f"alice's download at {rate:.0f} B/s, limit {MiB}"
+    assert len(rates) == 2, rates
+    assert unlimited > 10 * MiB, f"carol, unlimited, moved only {unlimited:.0f} B/s beside two limited sessions"
+
+
+def test_bad_rates_are_refused_at_start(make_server):
+    for flag, value in (("--max-download-rate", "fast"), ("--max-upload-rate", "1.5M"), ("--user-rate", "alice:1M")):
+        s = make_server(flag, value, start=False)
+        started = run([str(BIN)] + s.args, timeout=30)
+        assert started.returncode == 2 and flag.lstrip("-") in started.stderr.decode(), started.stderr

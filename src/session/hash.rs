@@ -44,7 +44,7 @@ impl Session {
         })?;
         let mut buffer = vec![0; HASH_CHUNK];
         let started = Instant::now();
-        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online);
+        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online, None);
         let outcome = data::read_watched(file.as_mut(), &mut buffer, &mut watch, |chunk| {
             digest.update(chunk).map_err(io::Error::other)
         });

@@ -411,6 +411,11 @@ impl Session {
         })))
     }
 
+    /// The logged-in user's rate limit for a transfer in `direction` (`--max-download-rate`, `--user-rate`).
+    fn rate_limit(&self, direction: crate::rate_limit::Direction) -> Option<u64> {
+        self.shared.config.rates.of(&self.logged_in().identity.user, direction)
+    }
+
     /// Refuses changes for read-only users.
     fn require_writable(&self) -> Result<(), Reply> {
         // SECURITY: read-only accounts (and anonymous) change nothing.
@@ -422,10 +427,18 @@ impl Session {
     }
 }
 
-/// A transfer's (or HASH's) watch: the data timeout, shutdown, and the byte count `--who` shows.
-fn transfer_watch<'a>(control: &'a mut Control, shared: &'a Shared, online: &Registration) -> Watch<'a> {
+/// A transfer's (or HASH's) watch: the data timeout, shutdown, the byte count `--who` shows, and the
+/// rate limit, if any.
+fn transfer_watch<'a>(
+    control: &'a mut Control,
+    shared: &'a Shared,
+    online: &Registration,
+    rate: Option<u64>,
+) -> Watch<'a> {
     online.activity.transfer_starts();
-    Watch::new(control, shared.config.data_timeout, &shared.shutdown).publishing(Arc::clone(&online.activity.bytes))
+    Watch::new(control, shared.config.data_timeout, &shared.shutdown)
+        .publishing(Arc::clone(&online.activity.bytes))
+        .limited_to(rate)
 }
 
 /// The reply code of a storage failure in the middle of a transfer or when its file is closed (where

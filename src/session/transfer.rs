@@ -9,6 +9,7 @@ use super::reply::*;
 use super::{storage_reply, transfer_failure_code, DataPlan, Flow, Handled, Session};
 use crate::data::{self, Outcome, SetupError, Watch};
 use crate::listing;
+use crate::rate_limit::Direction;
 use crate::storage::{OpenedFile, WriteMode};
 use crate::stream::Stream;
 use crate::vpath::VPath;
@@ -244,7 +245,8 @@ impl Session {
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
-        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online);
+        let rate = self.rate_limit(Direction::Download);
+        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online, rate);
         let outcome = data::send(file.as_mut(), &mut data, ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
@@ -283,7 +285,8 @@ impl Session {
         let ascii = self.transfer_type == TransferType::Ascii;
         let mut buffer = self.take_buffer();
         let started = Instant::now();
-        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online);
+        let rate = self.rate_limit(Direction::Upload);
+        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online, rate);
         let outcome = data::receive(&mut data, file.as_mut(), ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.buffer = buffer;
@@ -473,7 +476,7 @@ impl Session {
         self.reply(OPENING_DATA, "Here comes the directory listing.")?;
         let mut data = self.protect_data(data)?;
         let started = Instant::now();
-        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online);
+        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online, None);
         let user = self.user.as_ref().expect("logged in");
         let writer =
             ListingWriter { format, writable: user.identity.writable, facts: &self.mlst_facts, now: SystemTime::now() };
