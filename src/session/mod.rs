@@ -123,6 +123,7 @@ impl Session {
     /// A session for `client`: the connection's peer, or the client a balancer's PROXY header named.
     pub fn new(shared: Arc<Shared>, stream: Stream, client: SocketAddr) -> io::Result<Session> {
         let idle_timeout = shared.config.idle_timeout;
+        let mlst_facts = crate::listing::FactSet::offered(shared.backend.has_replication());
         Ok(Session {
             shared,
             control: Control::new(stream, client)?,
@@ -139,7 +140,7 @@ impl Session {
             epsv_all: false,
             umask: 0o022,
             idle_timeout,
-            mlst_facts: crate::listing::FactSet::all(),
+            mlst_facts,
             buffer: Vec::new(),
             security: security::Security::new(None),
         })
