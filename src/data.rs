@@ -55,6 +55,9 @@ pub trait ControlWatch {
 /// when there is one, for the kernel's zero-copy paths.
 pub trait DataConnection: Read + Write {
     fn plain_tcp(&mut self) -> Option<&mut TcpStream>;
+    /// Looks, without waiting, whether the client has ended the connection from its side while the
+    /// server still sends: why, if it has.
+    fn ended_by_client(&mut self) -> Option<io::Error>;
 }
 
 impl DataConnection for Stream {
@@ -62,6 +65,15 @@ impl DataConnection for Stream {
         match self {
             Stream::Plain(tcp) => Some(tcp),
             Stream::Tls(_) => None,
+        }
+    }
+
+    /// Only TLS needs looking at: a plain client that closes early resets the connection and the next
+    /// send fails.
+    fn ended_by_client(&mut self) -> Option<io::Error> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(tls) => crate::tls::ended_by_peer(tls),
         }
     }
 }
@@ -417,6 +429,12 @@ pub fn send(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Outcome::StorageFailed(e),
         };
+        // Looked at while bytes remain to be sent, so a client that ended the connection then cannot have
+        // taken the file whole (a Java client closing a TLS download early reads on after its
+        // close_notify, dropping what comes, so sends do not fail).
+        if let Some(why) = data.ended_by_client() {
+            return Outcome::DataFailed(why);
+        }
         let chunk = match converter.as_mut() {
             Some(converter) => converter.convert(&buffer[..read]),
             None => &buffer[..read],
@@ -669,6 +687,8 @@ mod tests {
         incoming: io::Cursor<Vec<u8>>,
         sent: Vec<u8>,
         stalled: bool,
+        /// The client ends the connection once this much has been sent.
+        client_ends_after: Option<usize>,
     }
 
     impl Read for MemoryConnection {
@@ -695,6 +715,11 @@ mod tests {
     impl DataConnection for MemoryConnection {
         fn plain_tcp(&mut self) -> Option<&mut TcpStream> {
             None
+        }
+
+        fn ended_by_client(&mut self) -> Option<io::Error> {
+            let ended = self.client_ends_after.is_some_and(|after| self.sent.len() >= after);
+            ended.then(|| io::ErrorKind::ConnectionAborted.into())
         }
     }
 
@@ -784,6 +809,24 @@ mod tests {
         let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
         let outcome = receive(&mut connection, &mut MemoryUpload::default(), false, &mut buffer, &mut watch);
         assert!(matches!(outcome, Outcome::ControlClosed), "{outcome:?}");
+    }
+
+    #[test]
+    fn a_download_the_client_ended_early_fails_and_one_ended_after_the_last_byte_completes() {
+        let data = payload(3 * BUFFER_SIZE);
+        let (mut control, shutdown, mut buffer) = (ScriptedControl::default(), Shutdown::default(), vec![0; 64 << 10]);
+        let mut file = MemoryFile(io::Cursor::new(data.clone()));
+        let mut connection = MemoryConnection { client_ends_after: Some(100_000), ..Default::default() };
+        let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
+        let outcome = send(&mut file, &mut connection, false, &mut buffer, &mut watch);
+        assert!(matches!(outcome, Outcome::DataFailed(_)), "{outcome:?}");
+        assert!(connection.sent.len() < 100_000 + buffer.len(), "the end is seen within one chunk");
+
+        let mut file = MemoryFile(io::Cursor::new(data.clone()));
+        let mut connection = MemoryConnection { client_ends_after: Some(data.len()), ..Default::default() };
+        let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
+        let outcome = send(&mut file, &mut connection, false, &mut buffer, &mut watch);
+        assert!(matches!(outcome, Outcome::Complete), "{outcome:?}");
     }
 
     #[test]

@@ -19,26 +19,40 @@ pub fn safe_name(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Which MLST facts the client asked for with `OPTS MLST` (all by default), as a bit per fact.
+/// The fact only storage with block replication (HDFS) has.
+const REPLICATION_FACT: &str = "x.hdfs.replication";
+
+/// A set of MLST facts, as a bit per fact: those the storage has, or those of them the client asked for
+/// with `OPTS MLST` (all it has by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FactSet(u32);
 
 impl FactSet {
-    pub fn all() -> FactSet {
-        FactSet((1 << MLST_FACTS.len()) - 1)
+    /// The facts storage can give: `x.hdfs.replication` only where it has replication.
+    pub fn offered(replication: bool) -> FactSet {
+        let all = FactSet((1 << MLST_FACTS.len()) - 1);
+        match replication {
+            true => all,
+            false => all.without(REPLICATION_FACT),
+        }
+    }
+
+    fn without(self, fact: &str) -> FactSet {
+        let bit = MLST_FACTS.iter().position(|f| *f == fact).map_or(0, |i| 1 << i);
+        FactSet(self.0 & !bit)
     }
 
     pub fn contains(&self, fact: &str) -> bool {
         MLST_FACTS.iter().position(|f| f.eq_ignore_ascii_case(fact)).is_some_and(|i| self.0 & (1 << i) != 0)
     }
 
-    /// `type;size;` as the client lists them; unknown names are ignored (RFC 3659 7.9).
-    pub fn parse(list: &str) -> FactSet {
+    /// Those of these facts a client's `type;size;` names; other names are ignored (RFC 3659 7.9).
+    pub fn chosen(self, list: &str) -> FactSet {
         let bits = list
             .split(';')
             .filter_map(|name| MLST_FACTS.iter().position(|f| f.eq_ignore_ascii_case(name.trim())))
             .fold(0, |bits, i| bits | (1 << i));
-        FactSet(bits)
+        FactSet(self.0 & bits)
     }
 
     /// `type;size;` for the OPTS reply, or `type*;size*;` for FEAT.
@@ -238,7 +252,7 @@ mod tests {
             "x\ry",
             &meta(FileType::File, 0o644, parse_timestamp("20200102030405").unwrap()),
             false,
-            &FactSet::all(),
+            &FactSet::offered(true),
         );
         assert_eq!(
             line,
@@ -250,9 +264,12 @@ mod tests {
 
     #[test]
     fn fact_sets() {
-        let set = FactSet::parse("Type;SIZE;bogus;");
+        let set = FactSet::offered(true).chosen("Type;SIZE;bogus;x.hdfs.replication");
         assert!(set.contains("type") && set.contains("size") && !set.contains("modify"));
-        assert_eq!(set.describe(""), "type;size;");
-        assert!(FactSet::all().describe("*").starts_with("type*;size*;modify*;"));
+        assert_eq!(set.describe(""), "type;size;x.hdfs.replication;");
+        assert!(FactSet::offered(true).describe("*").starts_with("type*;size*;modify*;"));
+        // Storage without replication neither offers the fact nor lets a client choose it.
+        assert!(!FactSet::offered(false).describe("*").contains("x.hdfs.replication"));
+        assert_eq!(FactSet::offered(false).chosen("size;x.hdfs.replication;").describe(""), "size;");
     }
 }

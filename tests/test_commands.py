@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from conftest import HOST, list_lines, listdir, lftp, parse_list, recv_all
+from conftest import HOST, STORAGE, list_lines, listdir, lftp, parse_list, recv_all
 
 
 def feat_names(resp):
@@ -29,6 +29,10 @@ def test_feat(ftp):
     for fact in ("type", "size", "modify", "perm", "unix.mode"):
         assert fact in mlst.lower(), f"MLST feature line lacks {fact}: {mlst!r}"
     assert "*" in mlst, f"MLST line marks no default facts: {mlst!r}"
+    # Replication is a fact of HDFS only: local storage neither offers it nor accepts it in OPTS MLST.
+    assert ("x.hdfs.replication" in mlst) == (STORAGE == "hdfs"), mlst
+    if STORAGE != "hdfs":
+        assert ftp.sendcmd("OPTS MLST size;x.hdfs.replication;") == "200 MLST OPTS size;"
 
 
 def test_feat_before_login(server):

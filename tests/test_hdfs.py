@@ -121,6 +121,17 @@ def test_new_files_and_directories_take_the_session_umask(start_hdfs_server):
         "private": ("600", me),
     }
     assert server.read("default") == b"overwritten"
+    # The start-up log names HDFS's umask as an operator writes it.
+    assert "; umask 077)" in server.log_text(), server.log_tail()
+
+
+def test_start_log_names_the_umask_and_feat_offers_replication(hdfs_server):
+    started = [line for line in hdfs_server.log_text().splitlines() if "HDFS storage:" in line]
+    assert started and started[0].endswith("; umask 022)"), hdfs_server.log_tail()
+    with hdfs_server.ftp() as ftp:
+        mlst = [line for line in ftp.sendcmd("FEAT").splitlines() if line.strip().startswith("MLST ")]
+        assert mlst and "x.hdfs.replication*;" in mlst[0], mlst
+        assert ftp.sendcmd("OPTS MLST size;x.hdfs.replication;") == "200 MLST OPTS size;x.hdfs.replication;"
 
 
 def test_an_upload_makes_no_namenode_call_after_its_create(hdfs_server, hdfs_cluster):

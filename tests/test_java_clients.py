@@ -25,6 +25,7 @@ from tls_fixtures import (
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tests" / "java" / "CommonsNetClient.java"
+PARTIAL_SOURCE = ROOT / "tests" / "java" / "PartialDownload.java"
 MAVEN = Path(os.environ.get("HDFSFTPD_CACHE", Path.home() / ".cache" / "hdfsftpd")) / "maven"
 # As scripts/install-test-deps.sh fetches them: commons-net and its run-time dependency.
 JARS = [MAVEN / "commons-net-3.13.0.jar", MAVEN / "commons-io-2.21.0.jar"]
@@ -47,7 +48,7 @@ def client_classes(tmp_path_factory):
         if not jar.is_file():
             pytest.fail(f"{jar} is missing: run scripts/install-test-deps.sh")
     classes = tmp_path_factory.mktemp("java-classes")
-    compiled = run(["javac", "-cp", CLASSPATH, "-d", str(classes), str(SOURCE)], timeout=180)
+    compiled = run(["javac", "-cp", CLASSPATH, "-d", str(classes), str(SOURCE), str(PARTIAL_SOURCE)], timeout=180)
     assert compiled.returncode == 0, compiled.stderr
     return classes
 
@@ -180,3 +181,30 @@ def test_ftpsclient_cannot_meet_require_ssl_reuse(client_classes, certs, tmp_pat
         assert result.returncode == 1, (result.stdout, result.stderr[-3000:])
         assert "FAILED storeFile: 522 " in result.stdout
         assert not (server.home() / "reuse" / "upload.bin").exists()
+
+
+@pytest.mark.parametrize("version", ["TLSv1.3", "TLSv1.2"])
+def test_a_download_the_application_closed_early_is_not_complete(client_classes, certs, tmp_path, version):
+    """An application reads 100 KB of a 20 MiB PROT P download and closes the stream: the JDK sends its
+    close_notify, then reads and drops what follows before it resets. The server must answer 426 and log
+    the transfer incomplete, every time (before the fix, 6 tries in 40 got 226 and a complete line)."""
+    tries, size = 40, 20 << 20
+    xferlog = tmp_path / "xferlog"
+    with running_tls(tmp_path / "server", certs, ["--xferlog", str(xferlog)]) as server:
+        (server.home() / "big.bin").write_bytes(os.urandom(size))
+        command = [
+            "java", f"-Djdk.tls.client.protocols={version}", "-cp", f"{CLASSPATH}:{client_classes}",
+            "PartialDownload", "127.0.0.1", str(server.port), USER, PASSWORD, str(certs["cert"]), "big.bin",
+            "100000", str(tries),
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stderr[-3000:]
+        replies = [line.removeprefix("reply: ") for line in result.stdout.splitlines()]
+        assert len(replies) == tries, result.stdout
+        assert all(reply.startswith("426 ") for reply in replies), [r for r in replies if not r.startswith("426 ")]
+        assert f"control connection now {version}" in server.log_text()
+    # xferlog: one line per try, each marked incomplete (last field i) and short of the file's size.
+    records = [line.split() for line in xferlog.read_text().splitlines()]
+    assert len(records) == tries
+    assert all(record[-1] == "i" and int(record[7]) < size for record in records), records
+

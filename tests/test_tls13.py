@@ -130,6 +130,20 @@ def test_default_ciphers_are_mozilla_intermediate(tls_server, certs):
         assert refused.returncode != 0 and "alert handshake failure" in refused.out, (cipher, refused.out)
 
 
+
+@pytest.mark.parametrize("version, offer, chosen", [
+    ("1_3", ["-ciphersuites", "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"],
+     "TLS_AES_128_GCM_SHA256"),
+    ("1_2", ["-cipher", "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256"],
+     "ECDHE-RSA-AES128-GCM-SHA256"),
+])
+def test_the_servers_cipher_order_wins(tls_server, certs, version, offer, chosen):
+    # OpenSSL clients (curl, lftp, Python) list AES-256 first; the server's first choice, AES-128, is
+    # cheaper per byte on bulk data.
+    result = s_client(certs, tls_server.port, f"-tls{version}", *offer, starttls=True)
+    assert negotiated(result)[1] == chosen, result.out
+    assert replied(result, "221 "), result.out
+
 def test_cipher_flags_take_effect(tmp_path, certs):
     extra = ["--tls-ciphers", "ECDHE-RSA-AES256-GCM-SHA384", "--tls-ciphersuites", "TLS_CHACHA20_POLY1305_SHA256"]
     with running_tls(tmp_path, certs, extra) as server:

@@ -48,7 +48,7 @@ impl Session {
             "UTF8" if value.is_empty() || value.eq_ignore_ascii_case("ON") => self.reply(OK, "Always in UTF8 mode."),
             "UTF8" => self.reply(NOT_IMPLEMENTED_FOR_PARAM, "UTF8 cannot be turned off."),
             "MLST" => {
-                self.mlst_facts = FactSet::parse(value);
+                self.mlst_facts = FactSet::offered(self.shared.backend.has_replication()).chosen(value);
                 self.reply(OK, format!("MLST OPTS {}", self.mlst_facts.describe("")))
             }
             "HASH" => self.opts_hash(value),

@@ -147,6 +147,7 @@ impl Session {
     pub fn new(shared: Arc<Shared>, stream: Stream, client: SocketAddr) -> io::Result<Session> {
         let idle_timeout = shared.config.idle_timeout;
         let online = shared.online.register(client);
+        let mlst_facts = crate::listing::FactSet::offered(shared.backend.has_replication());
         Ok(Session {
             shared,
             control: Control::new(stream, client)?,
@@ -163,7 +164,7 @@ impl Session {
             epsv_all: false,
             umask: 0o022,
             idle_timeout,
-            mlst_facts: crate::listing::FactSet::all(),
+            mlst_facts,
             hash_algorithm: crate::checksum::Algorithm::Sha256,
             buffer: Vec::new(),
             security: security::Security::new(None),

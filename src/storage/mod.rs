@@ -226,6 +226,10 @@ pub trait Storage: Send {
 pub trait Backend: Send + Sync {
     /// A short name for logs and `STAT` ("local", "hdfs").
     fn name(&self) -> &'static str;
+    /// Whether files have a block replication (`Metadata::replication`), which listings then show.
+    fn has_replication(&self) -> bool {
+        false
+    }
     /// Opens storage for one session, acting as `identity` and confined to its home.
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>>;
     /// Called once when the server stops, after the grace period: closes whatever sessions still hold

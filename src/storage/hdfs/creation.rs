@@ -57,6 +57,16 @@ impl Creation {
     }
 }
 
+/// For the start-up log, in an operator's words: `umask 022`.
+impl std::fmt::Display for Creation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.umask {
+            Some(umask) => write!(f, "umask {umask:03o}"),
+            None => f.write_str("umask not known ahead: new files and directories are looked at after their create"),
+        }
+    }
+}
+
 /// An octal umask as Hadoop's `UmaskParser` reads one: three digits (`022`); `None` for the symbolic form
 /// (`u=rwx,g=rx,o=`) and anything else, which is then not predicted.
 fn octal_umask(text: &str) -> Option<u32> {
@@ -101,5 +111,12 @@ mod tests {
         for bad in ["22", "0022", "0o22", "088", "1022", "", "a=r"] {
             assert_eq!(octal_umask(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn the_log_names_the_umask_in_octal() {
+        assert_eq!(Creation { umask: Some(0o022) }.to_string(), "umask 022");
+        assert_eq!(Creation { umask: Some(0o007) }.to_string(), "umask 007");
+        assert!(Creation { umask: None }.to_string().starts_with("umask not known ahead"));
     }
 }

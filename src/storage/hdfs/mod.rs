@@ -105,7 +105,7 @@ impl HdfsBackend {
         let jvm_opts = startup::jvm_options(settings.string("jvm-opts"));
         let scheme = startup::start(&hdfs_settings, &class_path, &jvm_opts)?;
         let creation = Creation::of(scheme.as_deref(), &hdfs_settings.conf);
-        log::info!("HDFS storage: {} (JVM options: {jvm_opts}; {creation:?})", hdfs_settings.uri);
+        log::info!("HDFS storage: {} (JVM options: {jvm_opts}; {creation})", hdfs_settings.uri);
         Ok(HdfsBackend { settings: Arc::new(hdfs_settings), creation, uploads: Arc::default() })
     }
 }
@@ -121,6 +121,10 @@ fn home_of(identity: &Identity, pattern: &str) -> Result<String> {
 impl Backend for HdfsBackend {
     fn name(&self) -> &'static str {
         "hdfs"
+    }
+
+    fn has_replication(&self) -> bool {
+        true
     }
 
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>> {
