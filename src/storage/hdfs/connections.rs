@@ -140,6 +140,12 @@ impl Connections {
         drop(unused);
     }
 
+    /// When an unheld connection is to be closed; `None` while held, or never (an idle time too long to
+    /// add to the clock).
+    fn closing_time(&self, entry: &Shared) -> Option<Instant> {
+        (entry.sessions == 0).then(|| entry.released_at.checked_add(self.idle_close)).flatten()
+    }
+
     /// The closing thread: waits for the next connection to reach `idle_close` unheld, and closes it.
     fn close_unused(&self) {
         let mut shared = self.lock();
@@ -147,7 +153,7 @@ impl Connections {
             let now = Instant::now();
             let expired: Vec<String> = shared
                 .iter()
-                .filter(|(_, entry)| entry.sessions == 0 && now >= entry.released_at + self.idle_close)
+                .filter(|(_, entry)| self.closing_time(entry).is_some_and(|time| now >= time))
                 .map(|(user, _)| user.clone())
                 .collect();
             if !expired.is_empty() {
@@ -162,11 +168,7 @@ impl Connections {
                 shared = self.lock();
                 continue;
             }
-            let next = shared
-                .values()
-                .filter(|entry| entry.sessions == 0)
-                .map(|entry| entry.released_at + self.idle_close)
-                .min();
+            let next = shared.values().filter_map(|entry| self.closing_time(entry)).min();
             shared = match next {
                 Some(deadline) => {
                     self.released.wait_timeout(shared, deadline - now).unwrap_or_else(|p| p.into_inner()).0
