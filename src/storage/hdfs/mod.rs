@@ -61,9 +61,9 @@ const DEFAULT_IDLE_CLOSE_SECS: f64 = 60.0;
 
 /// Hadoop client settings of every connection unless `--hdfs-conf` gives the key. A file's close ends
 /// with the NameNode's complete(), which answers "not yet" while no DataNode has reported the last block
-/// stored (on the loopback cluster, for 10-25% of 4 KiB uploads); the client then sleeps the initial
+/// stored (on the loopback cluster, for 10-50% of 4 KiB uploads); the client then sleeps the initial
 /// delay, doubling it on each retry. Hadoop's 400 ms made such an upload take 0.4 s; 10 ms costs the same
-/// complete() calls per file (1.1-1.2 on average, 3 at most, measured with the NameNode's log). More
+/// complete() calls per file (1.1-1.4 on average, 3 at most, counted in the NameNode's log). More
 /// retries keep Hadoop's patience: 10 ms doubled 11 times waits up to 20 s before close fails, Hadoop's
 /// default (400 ms, 5 retries) 12.4 s. The same schedule paces addBlock's NotReplicatedYet retries.
 const CLIENT_DEFAULTS: &[(&str, &str)] = &[
