@@ -15,7 +15,8 @@ hash in each. pure-ftpd and ProFTPD are Debian's packages unpacked into a cache,
 
 Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, stages (where a small transfer's time goes), logins, burst, scale, hdfs (libhdfs on
 file:///), cluster (a real HDFS from scripts/hdfs-cluster.sh: hdfsftpd next to Hadoop's Java CLI and a
-direct libhdfs copy).
+direct libhdfs copy; then small files and sessions: one session, 16 at once, login to first command, a
+session per file, and the server's threads, RSS and descriptors over many sequential sessions).
 """
 
 import argparse
@@ -484,6 +485,84 @@ def small_file_stages(target, count=300, size=4096):
     return tuple(statistics.median(ticks[stage]) for stage in STAGES)
 
 
+def small_files_each_way(target, count, size=4096):
+    """One session: `count` files of `size` up, then down; (uploads/s, downloads/s)."""
+    payload = os.urandom(size)
+    names = [f"{target.upload_dir}/{target.name}-each-{i}.bin" for i in range(count)]
+    ftp = target.ftp()
+    ftp.voidcmd("TYPE I")
+    started = time.monotonic()
+    for name in names:
+        ftp.storbinary(f"STOR {name}", io.BytesIO(payload))
+    uploaded = time.monotonic()
+    for name in names:
+        ftp.retrbinary(f"RETR {name}", lambda data: None)
+    downloaded = time.monotonic()
+    ftp.quit()
+    return count / (uploaded - started), count / (downloaded - uploaded)
+
+
+def concurrent_uploads_per_s(target, sessions, count, size=4096):
+    """`sessions` sessions at once, each logging in and uploading `count` files: files/s in all."""
+    payload = os.urandom(size)
+    failures = []
+    gate = threading.Barrier(sessions + 1)
+
+    def client(number):
+        try:
+            ftp = target.ftp()
+            ftp.voidcmd("TYPE I")
+            gate.wait(timeout=120)
+            for i in range(count):
+                ftp.storbinary(f"STOR {target.upload_dir}/{target.name}-s{number}-{i}.bin", io.BytesIO(payload))
+            ftp.quit()
+        except Exception as e:  # every failure counts, whatever its kind
+            failures.append(repr(e))
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(sessions)]
+    for t in threads:
+        t.start()
+    gate.wait(timeout=120)
+    started = time.monotonic()
+    for t in threads:
+        t.join()
+    elapsed = time.monotonic() - started
+    if failures:
+        raise RuntimeError(f"{target.name}: {len(failures)} of {sessions} sessions failed: {failures[0]}")
+    return sessions * count / elapsed
+
+
+def first_command_ms(target, count, name):
+    """Median milliseconds from connecting to the answer of the first command that asks the storage
+    (SIZE `name`), logged in; `count` sessions one after the other."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        ftp = target.ftp()
+        ftp.sendcmd(f"SIZE {name}")
+        times.append((time.perf_counter() - started) * 1000)
+        ftp.quit()
+    return statistics.median(times)
+
+
+def sessions_per_file_per_s(target, count, size=4096):
+    """A session per file, as curl uploads: log in, STOR `size` bytes, QUIT; sessions/s."""
+    payload = os.urandom(size)
+    started = time.monotonic()
+    for i in range(count):
+        ftp = target.ftp()
+        ftp.storbinary(f"STOR {target.upload_dir}/{target.name}-session-{i}.bin", io.BytesIO(payload))
+        ftp.quit()
+    return count / (time.monotonic() - started)
+
+
+def resources(process):
+    """(threads, RSS MiB, open file descriptors) of a server process."""
+    status = Path(f"/proc/{process.proc.pid}/status").read_text().splitlines()
+    field = lambda key: int(next(line.split()[1] for line in status if line.startswith(key)))  # noqa: E731
+    return field("Threads:"), round(field("VmRSS:") / 1024), len(os.listdir(f"/proc/{process.proc.pid}/fd"))
+
+
 def logins_per_s(target, count=200):
     started = time.monotonic()
     for _ in range(count):
@@ -570,6 +649,16 @@ def report(metric, figures, unit, lower_is_better=False):
     shown = " ".join(f"{name}={value:.2f}" if abs(value) < 10 else f"{name}={value:.1f}"
                      for name, value in figures.items())
     line = f"metric={metric} {shown} best_peer={best} ratio={ratio} unit={unit}"
+    print(line, flush=True)
+    RESULTS.append(line)
+
+
+def report_alone(metric, figures, unit):
+    """A metric line of figures without a peer to compare with (name -> value; counts stay whole)."""
+    shown = " ".join(f"{name}={value}" if isinstance(value, int) else
+                     f"{name}={value:.2f}" if abs(value) < 10 else f"{name}={value:.1f}"
+                     for name, value in figures.items())
+    line = f"metric={metric} {shown} unit={unit}"
     print(line, flush=True)
     RESULTS.append(line)
 
@@ -830,12 +919,40 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
         small = alternate(runs, {"hdfsftpd": lambda: small_files_per_s(gateway, count=small_count),
                                  "java_cli": cli_small}, warm_up=not quick)
         report(f"cluster_small_files_{small_count}_4KiB_up_and_down", small, "files/s")
+        sessions_bench(gateway, runs, quick)
     finally:
         if gateway:
             gateway.process.stop()
         # The script stops the cluster by its pid; a failure here must not hide the bench's own.
         subprocess.run([str(HDFS_CLUSTER), "stop", str(cluster_dir)], capture_output=True, timeout=300)
         shutil.rmtree(cluster_dir, ignore_errors=True)
+
+
+def sessions_bench(gateway, runs, quick):
+    """Small files and sessions on the cluster (issue 20's targets): one session's 4 KiB uploads and
+    downloads, 16 sessions uploading at once (the ratio is against one session), connect + login + the
+    first command that asks HDFS (SIZE), a session per file, and the server's threads, RSS and file
+    descriptors before and after many sequential sessions (the first rounds warm it up)."""
+    count, logins, sequential = (20, 20, 100) if quick else (200, 100, 1000)
+    figures = alternate(runs, {
+        "one_session": lambda: small_files_each_way(gateway, count),
+        "sixteen": lambda: concurrent_uploads_per_s(gateway, 16, max(count // 16, 2)),
+        "first_command": lambda: first_command_ms(gateway, logins, f"{gateway.upload_dir}/{gateway.name}-each-0.bin"),
+        "session_per_file": lambda: sessions_per_file_per_s(gateway, logins),
+    }, warm_up=not quick)
+    up, down = figures["one_session"]
+    report_alone("cluster_one_session_4KiB", {"hdfsftpd_uploads": up, "hdfsftpd_downloads": down}, "files/s")
+    report("cluster_16_sessions_4KiB_uploads", {"hdfsftpd": figures["sixteen"], "one_session": up}, "files/s")
+    report_alone("cluster_connect_login_first_command", {"hdfsftpd": figures["first_command"]},
+                 "ms median (lower is better)")
+    report_alone("cluster_session_per_file_4KiB", {"hdfsftpd": figures["session_per_file"]}, "sessions/s")
+    before = resources(gateway.process)
+    rate = sessions_per_file_per_s(gateway, sequential)
+    after = resources(gateway.process)
+    report_alone(f"cluster_{sequential}_sequential_sessions", {
+        "sessions_per_s": rate, "threads_before": before[0], "threads_after": after[0],
+        "rss_mib_before": before[1], "rss_mib_after": after[1], "fds_before": before[2], "fds_after": after[2]},
+        "count")
 
 
 if __name__ == "__main__":

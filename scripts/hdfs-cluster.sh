@@ -11,7 +11,8 @@
 #       however it ended (SIGKILL included), the cluster shuts down, its KDC is stopped by pid, the pid
 #       files go and `stop DIR` has nothing left to do. Without it the cluster runs until `stop DIR`.
 #       --audit: the NameNode's audit log (one line per metadata call: cmd=create src=/user/ann/f …) goes
-#       to DIR/audit.log, for tests that check which calls the gateway makes.
+#       to DIR/audit.log, for tests that check which calls the gateway makes; each complete() call, which
+#       the audit log leaves out, goes to DIR/complete.log (DIR* NameSystem.completeFile: /user/ann/f for …).
 #   scripts/hdfs-cluster.sh add-user DIR NAME PASSWORD
 #       /user/NAME owned by NAME, mode 0700 (and, on a secure cluster, the principal NAME@REALM).
 #   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser; one ARG may hold spaces)

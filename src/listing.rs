@@ -55,9 +55,15 @@ impl FactSet {
         FactSet(self.0 & bits)
     }
 
-    /// `type;size;` for the OPTS reply, or `type*;size*;` for FEAT.
-    pub fn describe(&self, marker: &str) -> String {
-        MLST_FACTS.iter().filter(|f| self.contains(f)).map(|f| format!("{f}{marker};")).collect()
+    /// `type;size;`, for the OPTS MLST reply.
+    pub fn describe(&self) -> String {
+        MLST_FACTS.iter().filter(|f| self.contains(f)).map(|f| format!("{f};")).collect()
+    }
+
+    /// FEAT's MLST line (RFC 3659 7.8): every fact offered, the enabled ones marked, `type*;size;...`.
+    pub fn feature_line(&self, enabled: &FactSet) -> String {
+        let marked = |f: &&str| format!("{f}{};", if enabled.contains(f) { "*" } else { "" });
+        MLST_FACTS.iter().filter(|f| self.contains(f)).map(marked).collect()
     }
 }
 
@@ -266,10 +272,13 @@ mod tests {
     fn fact_sets() {
         let set = FactSet::offered(true).chosen("Type;SIZE;bogus;x.hdfs.replication");
         assert!(set.contains("type") && set.contains("size") && !set.contains("modify"));
-        assert_eq!(set.describe(""), "type;size;x.hdfs.replication;");
-        assert!(FactSet::offered(true).describe("*").starts_with("type*;size*;modify*;"));
+        assert_eq!(set.describe(), "type;size;x.hdfs.replication;");
+        let offered = FactSet::offered(true);
+        assert!(offered.feature_line(&offered).starts_with("type*;size*;modify*;"));
+        assert!(offered.feature_line(&set).starts_with("type*;size*;modify;perm;"));
         // Storage without replication neither offers the fact nor lets a client choose it.
-        assert!(!FactSet::offered(false).describe("*").contains("x.hdfs.replication"));
-        assert_eq!(FactSet::offered(false).chosen("size;x.hdfs.replication;").describe(""), "size;");
+        let local = FactSet::offered(false);
+        assert!(!local.feature_line(&local).contains("x.hdfs.replication"));
+        assert_eq!(local.chosen("size;x.hdfs.replication;").describe(), "size;");
     }
 }

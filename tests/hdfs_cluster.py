@@ -91,6 +91,14 @@ class HdfsCluster:
                  for line in log.read_text().splitlines())
         return [(call["cmd"], call["src"]) for call in calls if call.get("src") in paths]
 
+    def complete_calls(self, path):
+        """How many complete() calls the NameNode has had for PATH (a cluster started --audit): the client
+        repeats the call, after a back-off, while the file's last block is not yet reported stored."""
+        log = self.dir / "complete.log"
+        assert log.exists(), f"{log} is missing: the cluster was not started --audit"
+        prefix = f"DIR* NameSystem.completeFile: {path} for "
+        return sum(line.startswith(prefix) for line in log.read_text().splitlines())
+
     def ls(self, path):
         return sorted(self.ctl("ls", path).split())
 

@@ -27,6 +27,15 @@ HDFS = [f"hdfs_retr_{SIZE}", f"hdfs_stor_{SIZE}"]
 # On a real cluster (scripts/hdfs-cluster.sh), next to Hadoop's Java CLI and the direct libhdfs copy.
 CLUSTER = [f"cluster_retr_{SIZE}", f"cluster_stor_{SIZE}"]
 CLUSTER_SMALL = "cluster_small_files_20_4KiB_up_and_down"
+# Small files and sessions on the cluster (scripts/bench.py sessions_bench), with their figures' names.
+CLUSTER_SESSIONS = {
+    "cluster_one_session_4KiB": ("hdfsftpd_uploads", "hdfsftpd_downloads"),
+    "cluster_16_sessions_4KiB_uploads": ("hdfsftpd", "one_session"),
+    "cluster_connect_login_first_command": ("hdfsftpd",),
+    "cluster_session_per_file_4KiB": ("hdfsftpd",),
+    "cluster_100_sequential_sessions": ("sessions_per_s", "threads_before", "threads_after", "rss_mib_before",
+                                        "rss_mib_after", "fds_before", "fds_after"),
+}
 
 
 def cgroup2_entries(prefix):
@@ -57,7 +66,8 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
 
     lines = {re.match(r"metric=(\S+)", line).group(1): line for line in done.stdout.splitlines()
              if line.startswith("metric=")}
-    assert list(lines) == COMPARED + ["scale_100_idle_100_busy"] + HDFS + CLUSTER + [CLUSTER_SMALL], done.stdout
+    assert list(lines) == (COMPARED + ["scale_100_idle_100_busy"] + HDFS + CLUSTER + [CLUSTER_SMALL]
+                           + list(CLUSTER_SESSIONS)), done.stdout
     for name in COMPARED:
         figures = r" hdfsftpd=[\d.]+ vsftpd=[\d.]+ pure-ftpd=[\d.]+ proftpd=[\d.]+"
         best = r" best_peer=(vsftpd|pure-ftpd|proftpd) ratio=([\d.]+|inf) unit="
@@ -70,6 +80,9 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
                          r"ratio=[\d.]+ unit=MB/s", lines[name]), lines[name]
     assert re.search(r" hdfsftpd=[\d.]+ java_cli=[\d.]+ best_peer=java_cli ratio=[\d.]+ unit=files/s",
                      lines[CLUSTER_SMALL]), done.stdout
+    for name, figures in CLUSTER_SESSIONS.items():
+        assert re.search("".join(rf" {figure}=[\d.]+" for figure in figures), lines[name]), lines[name]
+    assert " best_peer=one_session ratio=" in lines["cluster_16_sessions_4KiB_uploads"]
     assert re.search(r"^# java CLI start-up \(FsShell -test -d /\): [\d.]+ s$", done.stdout, re.M), done.stdout
     assert " hdfsftpd=0.00 " in lines["burst_200_clients_failed_ops"], lines["burst_200_clients_failed_ops"]
     assert "hdfsftpd_failures=0 " in lines["scale_100_idle_100_busy"], lines["scale_100_idle_100_busy"]

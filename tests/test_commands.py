@@ -33,6 +33,12 @@ def test_feat(ftp):
     assert ("x.hdfs.replication" in mlst) == (STORAGE == "hdfs"), mlst
     if STORAGE != "hdfs":
         assert ftp.sendcmd("OPTS MLST size;x.hdfs.replication;") == "200 MLST OPTS size;"
+    else:
+        assert ftp.sendcmd("OPTS MLST size;x.hdfs.replication;") == "200 MLST OPTS size;x.hdfs.replication;"
+    # RFC 3659 7.8: FEAT still lists every fact offered, marking the enabled ones.
+    after = feat_names(ftp.sendcmd("FEAT"))["MLST"]
+    assert after.split(" ", 1)[1].split(";")[:3] == ["type", "size*", "modify"], after
+    assert after.count("*") == (2 if STORAGE == "hdfs" else 1) and "unix.mode;" in after, after
 
 
 def test_feat_before_login(server):

@@ -293,6 +293,27 @@ def test_namenode_down_commands_fail_with_a_clear_reply_then_work_again(fault_se
         assert fault_server.recorded("after-start.bin") == b"back"
 
 
+def test_a_shared_connection_that_failed_goes_to_no_new_session(fault_server, fault_cluster):
+    """The user's sessions share one HDFS connection. A login whose look at the home fails on it for a
+    reason other than the path (here the NameNode is down) withdraws it and tries a new connection; the
+    login is refused with 421 while HDFS cannot answer, and the next one after works."""
+    with fault_server.session() as held:
+        held.storbinary("STOR shared-before.bin", io.BytesIO(b"kept"))
+        fault_cluster.ctl("stop-namenode")
+        try:
+            with pytest.raises(Exception) as refused:
+                fault_server.ftp()
+            assert str(refused.value).startswith("421 ") and "Connection refused" in str(refused.value)
+            fault_server.wait_for_log(f"the shared connection of {fault_server.user} goes to no new session")
+        finally:
+            fault_cluster.ctl("start-namenode")
+        with fault_server.session() as fresh:
+            assert fresh.storbinary("STOR shared-after.bin", io.BytesIO(b"back")).startswith("226")
+        # The session that held the withdrawn connection goes on with it.
+        assert held.sendcmd("SIZE shared-before.bin") == "213 4"
+    assert fault_server.recorded("shared-after.bin") == b"back"
+
+
 # --------------------------------------------------------------------------------------------------
 # safe mode and quotas
 # --------------------------------------------------------------------------------------------------

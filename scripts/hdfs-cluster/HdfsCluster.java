@@ -52,7 +52,8 @@ import org.apache.hadoop.security.UserGroupInformation;
  * died, the cluster shuts down, the KDC of --kdc is stopped by its pid, and this JVM exits.
  *
  * With --audit, the NameNode's audit log (a line per metadata call, written before the call returns) goes
- * to DIR/audit.log.
+ * to DIR/audit.log, and a line per complete() call (which the audit log leaves out; a client repeats it
+ * until the last block is reported stored) to DIR/complete.log.
  */
 public class HdfsCluster {
     private static final String NAMESERVICE = "hdfsftpd-ns";
@@ -98,6 +99,7 @@ public class HdfsCluster {
         }
         if (audit) {
             logAuditTo(new File(dir, "audit.log"));
+            logCompleteCallsTo(new File(dir, "complete.log"));
         }
         HdfsCluster hdfsCluster = new HdfsCluster(dir, ha, dataNodes, secure);
         if (owner != 0) {
@@ -126,6 +128,29 @@ public class HdfsCluster {
         audit.setAdditivity(false);
         org.apache.log4j.PatternLayout layout = new org.apache.log4j.PatternLayout("%m%n");
         audit.addAppender(new org.apache.log4j.FileAppender(layout, file.getPath()));
+    }
+
+    /**
+     * Each complete() call as the NameNode logs it at DEBUG ("DIR* NameSystem.completeFile: SRC for CLIENT"),
+     * into FILE only; the state-change logger's other messages still reach the console at WARN, as before.
+     */
+    private static void logCompleteCallsTo(File file) throws IOException {
+        org.apache.log4j.Logger stateChange = org.apache.log4j.Logger.getLogger("org.apache.hadoop.hdfs.StateChange");
+        stateChange.setLevel(org.apache.log4j.Level.DEBUG);
+        stateChange.setAdditivity(false);
+        org.apache.log4j.ConsoleAppender console = new org.apache.log4j.ConsoleAppender(
+            new org.apache.log4j.PatternLayout("%d{ISO8601} %p %c{1}: %m%n"));
+        console.setThreshold(org.apache.log4j.Level.WARN);
+        stateChange.addAppender(console);
+        org.apache.log4j.FileAppender calls =
+            new org.apache.log4j.FileAppender(new org.apache.log4j.PatternLayout("%m%n"), file.getPath());
+        calls.addFilter(new org.apache.log4j.spi.Filter() {
+            @Override
+            public int decide(org.apache.log4j.spi.LoggingEvent event) {
+                return String.valueOf(event.getMessage()).startsWith("DIR* NameSystem.completeFile: ") ? ACCEPT : DENY;
+            }
+        });
+        stateChange.addAppender(calls);
     }
 
     private void watchOwner(long ownerPid, long kdcPid) {

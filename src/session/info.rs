@@ -31,7 +31,10 @@ impl Session {
         for verb in VERBS.iter().filter(|verb| tls || !verb.needs_tls) {
             for &feature in verb.features {
                 lines.push(match feature {
-                    "MLST" => format!("MLST {}", self.mlst_facts.describe("*")),
+                    "MLST" => {
+                        let offered = FactSet::offered(self.shared.backend.has_replication());
+                        format!("MLST {}", offered.feature_line(&self.mlst_facts))
+                    }
                     "HASH" => format!("HASH {}", Algorithm::feature_list(self.hash_algorithm)),
                     other => other.to_string(),
                 });
@@ -49,7 +52,7 @@ impl Session {
             "UTF8" => self.reply(NOT_IMPLEMENTED_FOR_PARAM, "UTF8 cannot be turned off."),
             "MLST" => {
                 self.mlst_facts = FactSet::offered(self.shared.backend.has_replication()).chosen(value);
-                self.reply(OK, format!("MLST OPTS {}", self.mlst_facts.describe("")))
+                self.reply(OK, format!("MLST OPTS {}", self.mlst_facts.describe()))
             }
             "HASH" => self.opts_hash(value),
             _ => self.reply(SYNTAX_ERROR_ARGS, format!("Option {name} not understood.")),

@@ -1,8 +1,9 @@
 //! HDFS storage through libhdfs (the `ffi` crate's safe wrapper).
 //!
-//! Each session has its own filesystem handle, connected as the session's user (simple authentication)
-//! or with its Kerberos ticket cache, and created as a new instance, so that a session's disconnect never
-//! closes another's filesystem. HDFS enforces permissions itself; its refusals reach the client with
+//! Each session reaches HDFS as its user: under simple authentication through a connection shared by the
+//! user's sessions ([`connections`]), with Kerberos through one of its own, made with its ticket cache.
+//! Connections are new instances, closed only by their owners, never by another handle's disconnect.
+//! HDFS enforces permissions itself; its refusals reach the client with
 //! HDFS's reason. The same code serves `hdfs://` and every other scheme Hadoop knows (`file:///` in tests).
 //!
 //! HDFS semantics are mapped honestly: files are created or appended to, never written in the middle
@@ -10,13 +11,14 @@
 //! unless `--hdfs-rename-overwrite`; with `--atomic-uploads` an upload goes to a hidden temporary name
 //! and is renamed onto its target only when complete.
 
+mod connections;
 mod creation;
 mod download;
 mod startup;
 mod upload;
 
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use hdfsftpd_ffi::hdfs::{self, FileInfo, FileSystem, Kind};
 
@@ -27,6 +29,7 @@ use super::{
 use crate::auth::Identity;
 use crate::settings::{repeated, switch, value, ConfigError, Flag, Settings};
 use crate::vpath::VPath;
+use connections::{Connection, Connections};
 use creation::{Creation, DIR_DEFAULT, FILE_DEFAULT};
 use download::HdfsReader;
 use upload::{OpenUploads, Upload};
@@ -44,10 +47,29 @@ pub const FLAGS: &[Flag] = &[
     repeated("hdfs-conf", "KEY=VALUE", "Hadoop configuration value for every connection; repeatable"),
     switch("atomic-uploads", "upload to a hidden temporary name, renamed onto the target when complete"),
     switch("hdfs-rename-overwrite", "let RNTO replace an existing file (HDFS refuses by default)"),
+    value(
+        "hdfs-idle-close",
+        "SECONDS",
+        "close a user's HDFS connection shared by its sessions after this long unused [60]",
+    ),
 ];
 
 const DEFAULT_JVM_OPTS: &str = "-Xrs -Xmx1g";
 const DEFAULT_HOME: &str = "/user/%u";
+/// As long as HttpFS keeps its per-user FileSystem cache (`httpfs.filesystem.cache.purge.timeout`).
+const DEFAULT_IDLE_CLOSE_SECS: f64 = 60.0;
+
+/// Hadoop client settings of every connection unless `--hdfs-conf` gives the key. A file's close ends
+/// with the NameNode's complete(), which answers "not yet" while no DataNode has reported the last block
+/// stored (on the loopback cluster, for 10-50% of 4 KiB uploads); the client then sleeps the initial
+/// delay, doubling it on each retry. Hadoop's 400 ms made such an upload take 0.4 s; 10 ms costs the same
+/// complete() calls per file (1.1-1.4 on average, 3 at most, counted in the NameNode's log). More
+/// retries keep Hadoop's patience: 10 ms doubled 11 times waits up to 20 s before close fails, Hadoop's
+/// default (400 ms, 5 retries) 12.4 s. The same schedule paces addBlock's NotReplicatedYet retries.
+const CLIENT_DEFAULTS: &[(&str, &str)] = &[
+    ("dfs.client.block.write.locateFollowingBlock.initial.delay.ms", "10"),
+    ("dfs.client.block.write.locateFollowingBlock.retries", "11"),
+];
 
 /// The backend's settings, read from `--hdfs-*` and friends.
 pub struct HdfsSettings {
@@ -56,6 +78,7 @@ pub struct HdfsSettings {
     home_pattern: String,
     atomic_uploads: bool,
     rename_overwrite: bool,
+    idle_close: Duration,
 }
 
 impl HdfsSettings {
@@ -78,13 +101,21 @@ impl HdfsSettings {
             home_pattern,
             atomic_uploads: settings.switch("atomic-uploads")?,
             rename_overwrite: settings.switch("hdfs-rename-overwrite")?,
+            idle_close: settings.seconds("hdfs-idle-close", DEFAULT_IDLE_CLOSE_SECS)?,
         })
     }
 
     /// How every connection is made; the session adds its identity.
     fn builder(&self) -> hdfs::Builder {
         let builder = hdfs::Builder::new(&self.uri).force_new_instance();
-        self.conf.iter().fold(builder, |builder, (key, value)| builder.conf(key, value))
+        self.client_conf().fold(builder, |builder, (key, value)| builder.conf(key, value))
+    }
+
+    /// [`CLIENT_DEFAULTS`] that `--hdfs-conf` does not set, then `--hdfs-conf`.
+    fn client_conf(&self) -> impl Iterator<Item = (&str, &str)> {
+        let defaults =
+            CLIENT_DEFAULTS.iter().copied().filter(|(key, _)| !self.conf.iter().any(|(given, _)| given == key));
+        defaults.chain(self.conf.iter().map(|(key, value)| (key.as_str(), value.as_str())))
     }
 }
 
@@ -92,6 +123,7 @@ pub struct HdfsBackend {
     settings: Arc<HdfsSettings>,
     creation: Creation,
     uploads: Arc<OpenUploads>,
+    connections: Arc<Connections>,
 }
 
 impl HdfsBackend {
@@ -106,8 +138,36 @@ impl HdfsBackend {
         let scheme = startup::start(&hdfs_settings, &class_path, &jvm_opts)?;
         let creation = Creation::of(scheme.as_deref(), &hdfs_settings.conf);
         log::info!("HDFS storage: {} (JVM options: {jvm_opts}; {creation})", hdfs_settings.uri);
-        Ok(HdfsBackend { settings: Arc::new(hdfs_settings), creation, uploads: Arc::default() })
+        let connections = Connections::start(hdfs_settings.idle_close)
+            .map_err(|e| ConfigError::new("hdfs-idle-close", format!("cannot start its thread: {e}")))?;
+        Ok(HdfsBackend { settings: Arc::new(hdfs_settings), creation, uploads: Arc::default(), connections })
     }
+
+    /// The session's connection: its own, made with its Kerberos ticket cache, or its user's shared one.
+    fn connect(&self, identity: &Identity) -> hdfs::Result<Connection> {
+        let builder = self.settings.builder();
+        // SECURITY: the session acts in HDFS as its user (its own TGT, or its name under simple
+        // authentication), so HDFS permissions and quotas apply to it. A connection made with a session's
+        // ticket is never shared; one made with a user name only by sessions of that user name.
+        match identity.credentials.as_ref().and_then(|c| c.ticket_cache()) {
+            Some(cache) => Ok(Connection::own(builder.ticket_cache(cache).connect()?)),
+            None => self.connections.shared(&identity.user, &builder.user_name(&identity.user)),
+        }
+    }
+}
+
+/// Whether `home` is a directory, as the session's connection sees it.
+fn check_home(fs: &FileSystem, home: &str) -> hdfs::Result<Result<()>> {
+    match fs.stat(home) {
+        Ok(info) if info.kind == Kind::Dir => Ok(Ok(())),
+        Ok(_) => Ok(Err(unusable_home(home, Error::new(ErrorKind::NotFound, "not a directory")))),
+        Err(e) => Err(e),
+    }
+}
+
+/// An answer about the path itself, which any connection would have had.
+fn is_about_the_path(error: &hdfs::Error) -> bool {
+    matches!(error.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied)
 }
 
 /// The user's own home, or the `--hdfs-home` pattern's; normalised like every client path, so it has no
@@ -127,19 +187,19 @@ impl Backend for HdfsBackend {
         true
     }
 
+    /// Looks at the home through the session's connection; a shared one that fails for a reason other
+    /// than the path is withdrawn, and the session tries once more on a new connection.
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>> {
-        let builder = self.settings.builder();
-        // SECURITY: the session acts in HDFS as its user (its own TGT, or its name under simple
-        // authentication), so HDFS permissions and quotas apply to it.
-        let builder = match identity.credentials.as_ref().and_then(|c| c.ticket_cache()) {
-            Some(cache) => builder.ticket_cache(cache),
-            None => builder.user_name(&identity.user),
-        };
-        let fs = Arc::new(builder.connect().map_err(storage_error)?);
         let home = home_of(identity, &self.settings.home_pattern)?;
-        match fs.stat(&home) {
-            Ok(info) if info.kind == Kind::Dir => {}
-            Ok(_) => return Err(unusable_home(&home, Error::new(ErrorKind::NotFound, "not a directory"))),
+        let mut fs = self.connect(identity).map_err(storage_error)?;
+        match check_home(&fs, &home) {
+            Ok(checked) => checked?,
+            Err(e) if fs.is_shared() && !is_about_the_path(&e) => {
+                log::warn!("HDFS: {e}: the shared connection of {} goes to no new session", identity.user);
+                fs.withdraw();
+                fs = self.connect(identity).map_err(storage_error)?;
+                check_home(&fs, &home).map_err(|e| unusable_home(&home, storage_error(e)))??;
+            }
             Err(e) => return Err(unusable_home(&home, storage_error(e))),
         }
         let user = identity.user.clone();
@@ -155,6 +215,7 @@ impl Backend for HdfsBackend {
 
     fn shutdown(&self) {
         self.uploads.close_all();
+        self.connections.close_all();
     }
 }
 
@@ -194,7 +255,7 @@ fn sibling(path: &VPath, name: &str) -> Result<VPath> {
 }
 
 struct HdfsStorage {
-    fs: Arc<FileSystem>,
+    fs: Connection,
     /// Absolute and normalised: `/user/alice`, or `/`.
     home: String,
     user: String,
@@ -464,6 +525,12 @@ mod tests {
         let parsed = HdfsSettings::from_settings(&settings(&["hdfs-conf = a.b=c=d", "hdfs-conf = x = y"])).unwrap();
         assert_eq!(parsed.conf, [("a.b".into(), "c=d".into()), ("x".into(), "y".into())]);
         assert_eq!((parsed.uri.as_str(), parsed.home_pattern.as_str()), ("default", "/user/%u"));
+        let conf: Vec<_> = parsed.client_conf().collect();
+        assert_eq!(conf[..2], *CLIENT_DEFAULTS);
+        assert_eq!(conf[2..], [("a.b", "c=d"), ("x", "y")]);
+        let delay = CLIENT_DEFAULTS[0].0;
+        let given = HdfsSettings::from_settings(&settings(&[&format!("hdfs-conf = {delay}=400")])).unwrap();
+        assert_eq!(given.client_conf().collect::<Vec<_>>(), [CLIENT_DEFAULTS[1], (delay, "400")]);
         let error = HdfsSettings::from_settings(&settings(&["hdfs-conf = novalue"])).err().unwrap();
         assert_eq!(error.key, "hdfs-conf");
         let error = HdfsSettings::from_settings(&settings(&["hdfs-home = home/%u"])).err().unwrap();
