@@ -1,6 +1,11 @@
 //! hdfs-sys puts libjvm's directory on the rpath of its own targets only, so binaries that depend on it
 //! do not find libjvm.so at run time. This script passes that directory on: to this crate's own test
 //! binaries, and (as `DEP_HDFSFTPD_FFI_JVM_DIR`) to the daemon's build script.
+//!
+//! It also compiles the JNI code libhdfs lacks (`src/hdfs/listing.c`), with the `jni.h` of the JDK whose
+//! libjvm hdfs-sys links (`<java home>/lib/server`), as hdfs-sys compiles libhdfs itself.
+
+use std::path::Path;
 
 fn main() {
     let metadata = std::env::var("DEP_HDFS_METADATA").expect("hdfs-sys exports its JVM_PATH as metadata");
@@ -8,4 +13,17 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,-rpath,{jvm_dir}");
     println!("cargo:jvm_dir={jvm_dir}");
     println!("cargo:rerun-if-env-changed=DEP_HDFS_METADATA");
+
+    let java_home = Path::new(jvm_dir).ancestors().nth(2).expect("JVM_PATH is <java home>/lib/server");
+    let include = java_home.join("include");
+    assert!(include.join("jni.h").exists(), "no jni.h in {} (a JDK is needed to build)", include.display());
+    cc::Build::new()
+        .file("src/hdfs/listing.c")
+        .include(&include)
+        .include(include.join("linux"))
+        .flag("-std=gnu11")
+        .warnings(true)
+        .extra_warnings(true)
+        .compile("hdfsftpd_jni");
+    println!("cargo:rerun-if-changed=src/hdfs/listing.c");
 }

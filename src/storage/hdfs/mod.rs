@@ -323,15 +323,15 @@ impl Storage for HdfsStorage {
         Ok(metadata_of(&self.stat(path)?))
     }
 
-    /// libhdfs returns a whole directory as one C array (it has no paging call); the entries are
-    /// converted one at a time as the client receives them, never collected into a second list.
+    /// Streamed: HDFS sends the entries in batches of `dfs.ls.limit` as the client reads them, so a
+    /// listing's memory does not grow with the directory.
     fn list(&self, path: &VPath) -> Result<Listing> {
         let entries = self.fs.list(&self.real(path)).map_err(storage_error)?;
-        Ok(Box::new(
-            entries
-                .filter(|info| !upload::is_temp_name(info.file_name()))
-                .map(|info| Ok(DirEntry { name: info.file_name().to_string(), metadata: metadata_of(&info) })),
-        ))
+        Ok(Box::new(entries.filter_map(|entry| match entry {
+            Ok(info) if upload::is_temp_name(info.file_name()) => None,
+            Ok(info) => Some(Ok(DirEntry { name: info.file_name().to_string(), metadata: metadata_of(&info) })),
+            Err(e) => Some(Err(storage_error(e))),
+        })))
     }
 
     /// A stat (the size, and whether it is a directory), then the open: the same NameNode calls as when
