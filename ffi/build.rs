@@ -2,7 +2,7 @@
 //! do not find libjvm.so at run time. This script passes that directory on: to this crate's own test
 //! binaries, and (as `DEP_HDFSFTPD_FFI_JVM_DIR`) to the daemon's build script.
 //!
-//! It also compiles the JNI code libhdfs lacks (`src/hdfs/listing.c`), with the `jni.h` of the JDK whose
+//! It also compiles the JNI code libhdfs lacks (`src/hdfs/jni.c`), with the `jni.h` of the JDK whose
 //! libjvm hdfs-sys links (`<java home>/lib/server`), as hdfs-sys compiles libhdfs itself.
 
 use std::path::Path;
@@ -18,12 +18,12 @@ fn main() {
     let include = java_home.join("include");
     assert!(include.join("jni.h").exists(), "no jni.h in {} (a JDK is needed to build)", include.display());
     cc::Build::new()
-        .file("src/hdfs/listing.c")
+        .file("src/hdfs/jni.c")
         .include(&include)
         .include(include.join("linux"))
         .flag("-std=gnu11")
         .warnings(true)
         .extra_warnings(true)
         .compile("hdfsftpd_jni");
-    println!("cargo:rerun-if-changed=src/hdfs/listing.c");
+    println!("cargo:rerun-if-changed=src/hdfs/jni.c");
 }

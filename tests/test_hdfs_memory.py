@@ -10,6 +10,7 @@ Servers run on the session's shared cluster with a heap of their own; what HDFS 
 the cluster's own Hadoop API.
 """
 
+import ftplib
 import hashlib
 import io
 import os
@@ -111,4 +112,68 @@ def test_a_directory_larger_than_the_heap_is_listed_completely_by_list_nlst_and_
         name = f"other-{command}"
         assert hashlib.sha256(others[name]).digest() == hashlib.sha256(payload).digest(), command
         assert server.read(name) == payload
+    client.quit()
+
+
+def upload_raw(server, name, payload):
+    """STOR of PAYLOAD in a session of its own over a raw data connection, so that a server that stops
+    reading midway still has its reply read: (the reply, whether the control connection still answers)."""
+    client = server.ftp()
+    client.voidcmd("TYPE I")
+    data = open_listing(client, f"STOR {name}")
+    try:
+        data.sendall(payload)
+    except OSError:
+        pass  # the server gave up on the upload: its reply says why
+    data.close()
+    try:
+        reply = client.getresp()
+    except ftplib.Error as error:
+        reply = str(error)
+    alive = client.sendcmd("NOOP").startswith("200")
+    client.quit()
+    return reply, alive
+
+
+def test_a_session_that_exhausts_the_heap_gets_451_and_the_others_and_later_sessions_go_on(start_hdfs_server,
+                                                                                          hdfs_cluster):
+    # The administrator's own queue of 80 packets of 1 MiB per upload cannot fit a 64 MiB heap: the server
+    # says so at start (and keeps it), and concurrent uploads then run the heap out.
+    server = start_hdfs_server("--jvm-opts", with_heap(hdfs_cluster, SMALL_HEAP), "--max-clients", "8",
+                               "--max-per-ip", "0", "--hdfs-conf", "dfs.client-write-packet-size=1048576",
+                               "--hdfs-conf", "dfs.client.write.max-packets-in-flight=80")
+    assert "cannot hold --max-clients 8 uploads at once" in server.log_text()
+    payloads = {f"big-{i}": os.urandom(32 << 20) for i in range(6)}
+    replies = {}
+
+    def upload(name):
+        replies[name] = upload_raw(server, name, payloads[name])
+
+    uploads = [threading.Thread(target=upload, args=(name,)) for name in payloads]
+    for thread in uploads:
+        thread.start()
+    for thread in uploads:
+        thread.join()
+    exhausted = [name for name, (reply, _) in replies.items() if not reply.startswith("226")]
+    assert exhausted, f"the heap was not exhausted: {replies}"
+    for name, (reply, alive) in replies.items():
+        assert alive, (name, reply)  # the session goes on after its failed upload
+        if name in exhausted:
+            assert reply.startswith("451 ") and "OutOfMemoryError" in reply, (name, reply)
+        else:
+            assert server.read(name) == payloads[name], name
+
+    # The JVM's Hadoop client still works for new sessions: uploads, downloads, listings.
+    others = {}
+    sessions = [threading.Thread(target=round_trip, args=(server, f"after-{i}", payloads["big-0"][:8 << 20], others))
+                for i in range(2)]
+    for thread in sessions:
+        thread.start()
+    for thread in sessions:
+        thread.join()
+    for name, back in others.items():
+        assert back == payloads["big-0"][:8 << 20] and server.read(name) == back, name
+    assert len(others) == 2
+    client = server.ftp()
+    assert {"after-0", "after-1"} <= set(client.nlst())
     client.quit()

@@ -3,7 +3,7 @@
 //!
 //! Owned handles: [`FileSystem`] disconnects on drop, [`File`] closes on drop (but [`File::close`]
 //! reports the close error, which is where HDFS write errors surface), [`Listing`] streams a directory
-//! (listing.rs: libhdfs has no call for it).
+//! (listing.rs: libhdfs has no call for it; jvm.rs reads the JVM's heap limit).
 //! Every failure is an [`Error`] with errno and the Java root cause, read at once: libhdfs keeps it in
 //! thread-local state that its next call on the same thread clears.
 //!
@@ -21,7 +21,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdfs_sys as sys;
 
+mod jvm;
 mod listing;
+pub use jvm::{initialize_classes, jvm_max_heap};
 pub use listing::Listing;
 
 /// libhdfs's errno for a Java exception it has no errno for, and for a thread without a JVM.
@@ -84,6 +86,8 @@ impl Error {
         match (&self.root_cause, self.errno) {
             (Some(cause), _) => cause.clone(),
             (None, EINTERNAL) => "libhdfs internal error (its messages on stderr tell more)".to_string(),
+            // A full heap can leave Java unable to describe its own OutOfMemoryError.
+            (None, libc::ENOMEM) => "OutOfMemoryError: the JVM's heap is exhausted".to_string(),
             (None, errno) => {
                 let text = io::Error::from_raw_os_error(errno).to_string();
                 text.split(" (os error").next().unwrap_or(&text).to_string()

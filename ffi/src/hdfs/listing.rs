@@ -1,4 +1,4 @@
-//! Directory listings that stream (`listing.c`: Hadoop's `FileSystem.listStatusIterator` through JNI):
+//! Directory listings that stream (`jni.c`: Hadoop's `FileSystem.listStatusIterator` through JNI):
 //! libhdfs's `hdfsListDirectory` holds a whole directory in the JVM's heap and then in a C array, and a
 //! 1,000,000-entry HDFS directory exhausts a 512 MiB heap. Here an entry is converted when it is taken,
 //! and HDFS sends `dfs.ls.limit` (default 1000) entries per NameNode call, so a listing holds about one
@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use super::{c_string, idempotent, set_errno, Error, FileInfo, FileSystem, Kind, Result};
 
-/// `struct hdfsftpd_entry` of listing.c.
+/// `struct hdfsftpd_entry` of jni.c.
 #[repr(C)]
 struct RawEntry {
     is_dir: i32,
@@ -39,7 +39,7 @@ pub struct Listing {
     ended: bool,
 }
 
-// SAFETY: the C listing holds a JNI global reference, usable from any thread (listing.c attaches the
+// SAFETY: the C listing holds a JNI global reference, usable from any thread (jni.c attaches the
 // calling one); `&mut self` keeps one thread at a time on it.
 unsafe impl Send for Listing {}
 

@@ -171,6 +171,23 @@ fn listed_entries_carry_their_metadata_and_a_missing_directory_fails_with_java_s
 }
 
 #[test]
+fn the_jvm_s_heap_limit_is_its_xmx() {
+    let _fs = local_fs();
+    // LIBHDFS_OPTS has -Xmx256m; the JVM reports a little less (a survivor space is not counted).
+    let bytes = jvm_max_heap().unwrap();
+    assert!((200 << 20..=256 << 20).contains(&bytes), "{bytes}");
+}
+
+#[test]
+fn classes_are_initialized_with_the_classes_nested_in_them_and_a_missing_one_is_named() {
+    let _fs = local_fs();
+    let count = initialize_classes("org.apache.hadoop.hdfs.protocol.proto.DataTransferProtos").unwrap();
+    assert!(count > 50, "{count}");
+    let error = initialize_classes("org.apache.hadoop.NoSuchClass").unwrap_err();
+    assert_eq!(error.reason(), "ClassNotFoundException: org.apache.hadoop.NoSuchClass");
+}
+
+#[test]
 fn changes_mode_times_and_names() {
     let fs = local_fs();
     let dir = TempDir::new("meta");

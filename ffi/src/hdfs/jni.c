@@ -1,8 +1,11 @@
 /*
- * Directory listings that stream: Hadoop's FileSystem.listStatusIterator(Path) through JNI, which libhdfs
- * does not offer (its hdfsListDirectory holds the whole directory, as Java objects and then as a C array).
- * For HDFS the iterator is a DirListingIterator: one NameNode call per dfs.ls.limit entries (1000 by
- * default), so the memory of a listing does not depend on the directory's size.
+ * The JNI calls libhdfs lacks, in the JVM libhdfs started:
+ *  - directory listings that stream: Hadoop's FileSystem.listStatusIterator(Path), where libhdfs's
+ *    hdfsListDirectory holds the whole directory (as Java objects, then as a C array). For HDFS the
+ *    iterator is a DirListingIterator: one NameNode call per dfs.ls.limit entries (1000 by default), so
+ *    the memory of a listing does not depend on the directory's size;
+ *  - the JVM's heap limit (Runtime.maxMemory), which the gateway checks its configuration against;
+ *  - initializing classes ahead of their first use (see hdfsftpd_initialize_classes).
  *
  * It runs in the JVM libhdfs started and follows libhdfs's own discipline, using two functions of the
  * vendored libhdfs 3.3 (jni_helper.c, exception.c; linked statically into the same binary):
@@ -241,4 +244,82 @@ void hdfsftpd_list_close(struct hdfsftpd_listing *listing)
     if (env)
         (*env)->DeleteGlobalRef(env, listing->iterator);
     free(listing);
+}
+
+/* Runtime.getRuntime().maxMemory(): the heap the JVM may grow to (-Xmx), in bytes; -1 with errno set. */
+int64_t hdfsftpd_jvm_max_heap(void)
+{
+    JNIEnv *env = java("(JVM)");
+    if (!env)
+        return -1;
+    if ((*env)->PushLocalFrame(env, FRAME) != 0)
+        return failed(env, "PushLocalFrame", "(JVM)");
+    int64_t bytes = -1;
+    jclass runtime = (*env)->FindClass(env, "java/lang/Runtime");
+    jmethodID get_runtime =
+        runtime ? (*env)->GetStaticMethodID(env, runtime, "getRuntime", "()Ljava/lang/Runtime;") : NULL;
+    jmethodID max_memory = get_runtime ? (*env)->GetMethodID(env, runtime, "maxMemory", "()J") : NULL;
+    jobject current = max_memory ? (*env)->CallStaticObjectMethod(env, runtime, get_runtime) : NULL;
+    if (current)
+        bytes = (*env)->CallLongMethod(env, current, max_memory);
+    if (!current || (*env)->ExceptionCheck(env))
+        bytes = failed(env, "Runtime#maxMemory", "(JVM)");
+    (*env)->PopLocalFrame(env, NULL);
+    return bytes;
+}
+
+/* Initializes the class NAME (a/b/C, FindClass initializes) and every class nested in it, and theirs. A
+ * class whose static initializer fails (an OutOfMemoryError while another session filled the heap) can
+ * never be used again in this JVM: initialized at start, it cannot fail later. Returns how many classes
+ * were initialized, or -1 with errno set (and the Java root cause recorded). */
+static int initialize_tree(JNIEnv *env, const char *name, jmethodID get_declared, jmethodID get_name)
+{
+    if ((*env)->PushLocalFrame(env, FRAME) != 0)
+        return failed(env, "PushLocalFrame", name);
+    int count = -1;
+    jclass class = (*env)->FindClass(env, name);
+    jobjectArray nested = class ? (*env)->CallObjectMethod(env, class, get_declared) : NULL;
+    if (!nested || (*env)->ExceptionCheck(env)) {
+        (*env)->PopLocalFrame(env, NULL);
+        return failed(env, "initialize class", name);
+    }
+    count = 1;
+    jsize length = (*env)->GetArrayLength(env, nested);
+    for (jsize i = 0; i < length && count > 0; i++) {
+        jobject inner = (*env)->GetObjectArrayElement(env, nested, i);
+        jstring binary = inner ? (*env)->CallObjectMethod(env, inner, get_name) : NULL;
+        char *inner_name = binary ? c_string(env, binary) : NULL;
+        if (!inner_name) {
+            count = failed(env, "Class#getName", name);
+            break;
+        }
+        for (char *c = inner_name; *c; c++)
+            if (*c == '.')
+                *c = '/';
+        int more = initialize_tree(env, inner_name, get_declared, get_name);
+        free(inner_name);
+        (*env)->DeleteLocalRef(env, binary);
+        (*env)->DeleteLocalRef(env, inner);
+        count = more < 0 ? -1 : count + more;
+    }
+    (*env)->PopLocalFrame(env, NULL);
+    return count;
+}
+
+int hdfsftpd_initialize_classes(const char *name)
+{
+    JNIEnv *env = java(name);
+    if (!env)
+        return -1;
+    jclass class_class = (*env)->FindClass(env, "java/lang/Class");
+    jmethodID get_declared =
+        class_class ? (*env)->GetMethodID(env, class_class, "getDeclaredClasses", "()[Ljava/lang/Class;") : NULL;
+    jmethodID get_name = get_declared ? (*env)->GetMethodID(env, class_class, "getName", "()Ljava/lang/String;") : NULL;
+    if (!get_name) {
+        (*env)->DeleteLocalRef(env, class_class);
+        return failed(env, "initialize class", name);
+    }
+    int count = initialize_tree(env, name, get_declared, get_name);
+    (*env)->DeleteLocalRef(env, class_class);
+    return count;
 }
