@@ -27,6 +27,7 @@ HDFS = [f"hdfs_retr_{SIZE}", f"hdfs_stor_{SIZE}"]
 # On a real cluster (scripts/hdfs-cluster.sh), next to Hadoop's Java CLI and the direct libhdfs copy.
 CLUSTER = [f"cluster_retr_{SIZE}", f"cluster_stor_{SIZE}"]
 CLUSTER_SMALL = "cluster_small_files_20_4KiB_up_and_down"
+CLUSTER_LIST = "cluster_list_100000_entries"
 
 
 def cgroup2_entries(prefix):
@@ -57,7 +58,8 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
 
     lines = {re.match(r"metric=(\S+)", line).group(1): line for line in done.stdout.splitlines()
              if line.startswith("metric=")}
-    assert list(lines) == COMPARED + ["scale_100_idle_100_busy"] + HDFS + CLUSTER + [CLUSTER_SMALL], done.stdout
+    assert list(lines) == COMPARED + ["scale_100_idle_100_busy"] + HDFS + CLUSTER + [CLUSTER_SMALL, CLUSTER_LIST], \
+        done.stdout
     for name in COMPARED:
         figures = r" hdfsftpd=[\d.]+ vsftpd=[\d.]+ pure-ftpd=[\d.]+ proftpd=[\d.]+"
         best = r" best_peer=(vsftpd|pure-ftpd|proftpd) ratio=([\d.]+|inf) unit="
@@ -70,6 +72,8 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
                          r"ratio=[\d.]+ unit=MB/s", lines[name]), lines[name]
     assert re.search(r" hdfsftpd=[\d.]+ java_cli=[\d.]+ best_peer=java_cli ratio=[\d.]+ unit=files/s",
                      lines[CLUSTER_SMALL]), done.stdout
+    listings = "".join(rf" hdfsftpd_{c}_first_line_s=[\d.]+ hdfsftpd_{c}_s=[\d.]+" for c in ("list", "nlst", "mlsd"))
+    assert re.search(listings + r" hdfsftpd_rss_growth_mib=-?\d+$", lines[CLUSTER_LIST]), lines[CLUSTER_LIST]
     assert re.search(r"^# java CLI start-up \(FsShell -test -d /\): [\d.]+ s$", done.stdout, re.M), done.stdout
     assert " hdfsftpd=0.00 " in lines["burst_200_clients_failed_ops"], lines["burst_200_clients_failed_ops"]
     assert "hdfsftpd_failures=0 " in lines["scale_100_idle_100_busy"], lines["scale_100_idle_100_busy"]

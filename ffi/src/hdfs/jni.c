@@ -125,9 +125,11 @@ static JNIEnv *java(const char *path)
         errno = EINTERNAL;
         return NULL;
     }
+    if (__atomic_load_n(&java_ready, __ATOMIC_ACQUIRE))
+        return env;
     pthread_mutex_lock(&java_lock);
     int rc = java_ready ? 0 : look_up_java(env);
-    java_ready = rc == 0;
+    __atomic_store_n(&java_ready, rc == 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&java_lock);
     if (rc) {
         failed(env, "hdfsftpd listing: looking up Hadoop's classes", path);
