@@ -1,10 +1,12 @@
 """The gateway's memory on a real HDFS does not depend on what clients do (issue #20, items 4 and 5).
 
 - A directory far larger than the JVM's heap could hold materialised (ENTRIES entries, a 64 MiB heap) is
-  listed completely by LIST, NLST and MLSD: HDFS's entries are streamed in batches of `dfs.ls.limit` as
-  the client reads them, the first line comes at once, and another session's transfer meanwhile is intact.
-  (With libhdfs's hdfsListDirectory, which holds the whole directory, each of them answered
+  listed completely by LIST, NLST, MLSD and STAT: HDFS's entries are streamed in batches of `dfs.ls.limit`
+  as the client reads them, the first line comes at once, and another session's transfer meanwhile is
+  intact. (With libhdfs's hdfsListDirectory, which holds the whole directory, each of them answered
   `451 OutOfMemoryError: Java heap space`.)
+- A session whose upload exhausts the heap gets a 451 naming the OutOfMemoryError and goes on; the other
+  sessions' uploads that complete are intact, and new sessions work afterwards.
 
 Servers run on the session's shared cluster with a heap of their own; what HDFS recorded is read through
 the cluster's own Hadoop API.
@@ -82,8 +84,8 @@ def small_heap_server(start_hdfs_server, hdfs_cluster):
     return start_hdfs_server("--jvm-opts", with_heap(hdfs_cluster, SMALL_HEAP), "--max-clients", "4")
 
 
-def test_a_directory_larger_than_the_heap_is_listed_completely_by_list_nlst_and_mlsd(small_heap_server,
-                                                                                    huge_directory):
+def test_a_directory_larger_than_the_heap_is_listed_completely_by_list_nlst_mlsd_and_stat(small_heap_server,
+                                                                                        huge_directory):
     server = small_heap_server
     expected = {f"e{i:07d}" for i in range(ENTRIES)}
     payload = os.urandom(8 << 20)
@@ -112,6 +114,13 @@ def test_a_directory_larger_than_the_heap_is_listed_completely_by_list_nlst_and_
         name = f"other-{command}"
         assert hashlib.sha256(others[name]).digest() == hashlib.sha256(payload).digest(), command
         assert server.read(name) == payload
+    # STAT lists over the control connection, as a multi-line reply sent as it is made.
+    client.putcmd(f"STAT {huge_directory}")
+    lines = [client.getline()]
+    while not lines[-1].startswith("213 "):
+        lines.append(client.getline())
+    assert lines[0] == f"213-Status of /{huge_directory}:" and lines[-1] == "213 End of status", (lines[0], lines[-1])
+    assert {line.split()[-1] for line in lines[1:-1]} == expected and len(lines) == ENTRIES + 2
     client.quit()
 
 
@@ -135,45 +144,42 @@ def upload_raw(server, name, payload):
     return reply, alive
 
 
-def test_a_session_that_exhausts_the_heap_gets_451_and_the_others_and_later_sessions_go_on(start_hdfs_server,
+def test_a_session_that_runs_the_heap_out_gets_451_and_the_others_and_later_sessions_go_on(start_hdfs_server,
                                                                                           hdfs_cluster):
-    # The administrator's own queue of 80 packets of 1 MiB per upload cannot fit a 64 MiB heap: the server
-    # says so at start (and keeps it), and concurrent uploads then run the heap out.
-    server = start_hdfs_server("--jvm-opts", with_heap(hdfs_cluster, SMALL_HEAP), "--max-clients", "8",
-                               "--max-per-ip", "0", "--hdfs-conf", "dfs.client-write-packet-size=1048576",
+    # An administrator's packets of 128 MiB cannot fit a 64 MiB heap: the server says so at start and keeps
+    # them. Hadoop allocates an upload's packet at its first write, so every upload then runs out of heap,
+    # in its own session's thread, while downloads (which need no packet) go on.
+    server = start_hdfs_server("--jvm-opts", with_heap(hdfs_cluster, SMALL_HEAP), "--max-clients", "4",
+                               "--max-per-ip", "0", "--hdfs-conf", "dfs.client-write-packet-size=134217728",
                                "--hdfs-conf", "dfs.client.write.max-packets-in-flight=80")
-    assert "cannot hold --max-clients 8 uploads at once" in server.log_text()
-    payloads = {f"big-{i}": os.urandom(32 << 20) for i in range(6)}
-    replies = {}
+    assert "cannot hold --max-clients 4 uploads at once" in server.log_text()
+    payload = os.urandom(16 << 20)
+    server.write("existing.bin", payload)
+    downloads = {}
 
-    def upload(name):
-        replies[name] = upload_raw(server, name, payloads[name])
+    def download(name):
+        client = server.ftp()
+        client.voidcmd("TYPE I")
+        received = bytearray()
+        client.retrbinary("RETR existing.bin", received.extend)
+        client.quit()
+        downloads[name] = bytes(received)
 
-    uploads = [threading.Thread(target=upload, args=(name,)) for name in payloads]
-    for thread in uploads:
+    others = [threading.Thread(target=download, args=(f"during-{i}",)) for i in range(2)]
+    for thread in others:
         thread.start()
-    for thread in uploads:
+    reply, alive = upload_raw(server, "upload.bin", os.urandom(8 << 20))
+    for thread in others:
         thread.join()
-    exhausted = [name for name, (reply, _) in replies.items() if not reply.startswith("226")]
-    assert exhausted, f"the heap was not exhausted: {replies}"
-    for name, (reply, alive) in replies.items():
-        assert alive, (name, reply)  # the session goes on after its failed upload
-        if name in exhausted:
-            assert reply.startswith("451 ") and "OutOfMemoryError" in reply, (name, reply)
-        else:
-            assert server.read(name) == payloads[name], name
+    assert reply.startswith("451 ") and "OutOfMemoryError: Java heap space" in reply, reply
+    assert alive, "the session goes on after its failed upload"
+    assert downloads == {"during-0": payload, "during-1": payload}
 
-    # The JVM's Hadoop client still works for new sessions: uploads, downloads, listings.
-    others = {}
-    sessions = [threading.Thread(target=round_trip, args=(server, f"after-{i}", payloads["big-0"][:8 << 20], others))
-                for i in range(2)]
-    for thread in sessions:
-        thread.start()
-    for thread in sessions:
-        thread.join()
-    for name, back in others.items():
-        assert back == payloads["big-0"][:8 << 20] and server.read(name) == back, name
-    assert len(others) == 2
+    # The JVM and its Hadoop client still serve new sessions.
+    download("after")
+    assert downloads["after"] == payload
     client = server.ftp()
-    assert {"after-0", "after-1"} <= set(client.nlst())
+    assert client.sendcmd("MKD made-after").startswith("257")
+    assert {"existing.bin", "made-after"} <= set(client.nlst())
     client.quit()
+    assert server.stat("made-after")["type"] == "dir"
