@@ -16,7 +16,8 @@ hash in each. pure-ftpd and ProFTPD are Debian's packages unpacked into a cache,
 Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, stages (where a small transfer's time goes), logins, burst, scale, hdfs (libhdfs on
 file:///), cluster (a real HDFS from scripts/hdfs-cluster.sh: hdfsftpd next to Hadoop's Java CLI and a
 direct libhdfs copy; then small files and sessions: one session, 16 at once, login to first command, a
-session per file, and the server's threads, RSS and descriptors over many sequential sessions).
+session per file, and the server's threads, RSS and descriptors over many sequential sessions; and a
+directory of 1,000,000 entries listed by LIST, NLST and MLSD).
 """
 
 import argparse
@@ -561,6 +562,20 @@ def resources(process):
     status = Path(f"/proc/{process.proc.pid}/status").read_text().splitlines()
     field = lambda key: int(next(line.split()[1] for line in status if line.startswith(key)))  # noqa: E731
     return field("Threads:"), round(field("VmRSS:") / 1024), len(os.listdir(f"/proc/{process.proc.pid}/fd"))
+def listing_seconds(target, command, path):
+    """(seconds to the first line, seconds to the 226, lines) of one listing, timed from the command."""
+    ftp = target.ftp()
+    ftp.sock.settimeout(600)
+    with ftp.transfercmd(f"{command} {path}") as data:
+        started = time.monotonic()
+        first, lines = None, 0
+        while chunk := data.recv(1 << 20):
+            first = time.monotonic() - started if first is None else first
+            lines += chunk.count(b"\r\n")
+    ftp.voidresp()
+    total = time.monotonic() - started
+    ftp.quit()
+    return first, total, lines
 
 
 def logins_per_s(target, count=200):
@@ -920,6 +935,23 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
                                  "java_cli": cli_small}, warm_up=not quick)
         report(f"cluster_small_files_{small_count}_4KiB_up_and_down", small, "files/s")
         sessions_bench(gateway, runs, quick)
+
+        # A directory of ENTRIES entries, listed once by each of LIST, NLST and MLSD (each listing takes
+        # seconds): the first line's and the whole listing's time, and the gateway's RSS growth meanwhile.
+        entries = 100_000 if quick else 1_000_000
+        run([str(HDFS_CLUSTER), "ctl", str(cluster_dir), "entries", "/user/bench/entries", str(entries)])
+        rss_before, timings = gateway.process.rss_kib(), {}
+        with PeakRss(gateway.process) as peak:
+            for command in ("LIST", "NLST", "MLSD"):
+                first, total, lines = listing_seconds(gateway, command, "entries")
+                assert lines == entries, f"{command} listed {lines} of {entries} entries"
+                timings[command.lower()] = (first, total)
+        figures = " ".join(f"hdfsftpd_{c}_first_line_s={first:.2f} hdfsftpd_{c}_s={total:.1f}"
+                           for c, (first, total) in timings.items())
+        line = (f"metric=cluster_list_{entries}_entries {figures} "
+                f"hdfsftpd_rss_growth_mib={(peak.peak - rss_before) / 1024:.0f}")
+        print(line, flush=True)
+        RESULTS.append(line)
     finally:
         if gateway:
             gateway.process.stop()

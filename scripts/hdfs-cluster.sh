@@ -23,6 +23,7 @@
 #       stat PATH (owner group mode replication length mtime-ms type) | ls DIR | exists PATH
 #       mkdir PATH [OWNER [MODE]] | put LOCAL PATH [OWNER [MODE]] | get PATH LOCAL | chmod PATH MODE | rm PATH
 #       touch DIR PREFIX COUNT OWNER [SUFFIX] (COUNT empty files) | fill PATH BYTES OWNER (BYTES zero bytes)
+#       entries DIR COUNT (COUNT empty directories DIR/e0000000..., fast, not audited)
 #   scripts/hdfs-cluster.sh stop DIR
 #       stops the cluster (and its KDC) by pid; nothing is left running.
 set -euo pipefail

@@ -11,6 +11,9 @@ use crate::name_rules::NamePatterns;
 use crate::rate_limit::RateLimits;
 use crate::settings::{repeated, switch, value, ConfigError, Flag, Result, Settings};
 
+/// `--max-clients` when none is given (the storage sizes its buffers for it too).
+pub const DEFAULT_MAX_CLIENTS: usize = 16;
+
 pub const CORE_FLAGS: &[Flag] = &[
     repeated("bind", "ADDR", "address to listen on, IPv4 or IPv6; repeatable [0.0.0.0]"),
     value("ftp-port", "N", "plain FTP port; 0 disables plain FTP [21]"),
@@ -117,7 +120,7 @@ impl Config {
                 .map(|b| b.parse().map_err(|e| ConfigError::new("bind", format!("'{b}': {e}"))))
                 .collect::<Result<_>>()?,
         };
-        let max_clients: usize = s.parsed("max-clients", 16)?;
+        let max_clients: usize = s.parsed("max-clients", DEFAULT_MAX_CLIENTS)?;
         if max_clients == 0 {
             return Err(ConfigError::new("max-clients", "must be at least 1"));
         }

@@ -42,8 +42,11 @@ class HdfsDaemon(Daemon):
             self.user: (PASSWORD, "", "rw"), self.other: (PASSWORD, "", "rw"), self.browser: (PASSWORD, "/user", "rw"),
         })
         homes = {name: HdfsPath(cluster, f"/user/{name}", name, workdir) for name in (self.user, self.other)}
-        args = [*listen_args(port), *users_auth_args(users_file), *cluster.server_args(), "--login-fail-delay", "0",
-                *extra_args]
+        storage = cluster.server_args()
+        if "--jvm-opts" in extra_args:  # a flag is given once: the test's options replace the cluster's
+            at = storage.index("--jvm-opts")
+            del storage[at:at + 2]
+        args = [*listen_args(port), *users_auth_args(users_file), *storage, "--login-fail-delay", "0", *extra_args]
         super().__init__(workdir, args, port=port, users={name: PASSWORD for name in (self.user, self.other,
                          self.browser)}, homes=homes, users_file=users_file, client_timeout=300)
 

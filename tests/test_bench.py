@@ -36,6 +36,7 @@ CLUSTER_SESSIONS = {
     "cluster_100_sequential_sessions": ("sessions_per_s", "threads_before", "threads_after", "rss_mib_before",
                                         "rss_mib_after", "fds_before", "fds_after"),
 }
+CLUSTER_LIST = "cluster_list_100000_entries"
 
 
 def cgroup2_entries(prefix):
@@ -67,7 +68,7 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
     lines = {re.match(r"metric=(\S+)", line).group(1): line for line in done.stdout.splitlines()
              if line.startswith("metric=")}
     assert list(lines) == (COMPARED + ["scale_100_idle_100_busy"] + HDFS + CLUSTER + [CLUSTER_SMALL]
-                           + list(CLUSTER_SESSIONS)), done.stdout
+                           + list(CLUSTER_SESSIONS) + [CLUSTER_LIST]), done.stdout
     for name in COMPARED:
         figures = r" hdfsftpd=[\d.]+ vsftpd=[\d.]+ pure-ftpd=[\d.]+ proftpd=[\d.]+"
         best = r" best_peer=(vsftpd|pure-ftpd|proftpd) ratio=([\d.]+|inf) unit="
@@ -83,6 +84,8 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
     for name, figures in CLUSTER_SESSIONS.items():
         assert re.search("".join(rf" {figure}=[\d.]+" for figure in figures), lines[name]), lines[name]
     assert " best_peer=one_session ratio=" in lines["cluster_16_sessions_4KiB_uploads"]
+    listings = "".join(rf" hdfsftpd_{c}_first_line_s=[\d.]+ hdfsftpd_{c}_s=[\d.]+" for c in ("list", "nlst", "mlsd"))
+    assert re.search(listings + r" hdfsftpd_rss_growth_mib=-?\d+$", lines[CLUSTER_LIST]), lines[CLUSTER_LIST]
     assert re.search(r"^# java CLI start-up \(FsShell -test -d /\): [\d.]+ s$", done.stdout, re.M), done.stdout
     assert " hdfsftpd=0.00 " in lines["burst_200_clients_failed_ops"], lines["burst_200_clients_failed_ops"]
     assert "hdfsftpd_failures=0 " in lines["scale_100_idle_100_busy"], lines["scale_100_idle_100_busy"]

@@ -401,6 +401,15 @@ def test_a_jvm_that_cannot_start_is_one_clear_error(hadoop_jars, tmp_path):
     assert "Too small maximum heap" in result.stdout + result.stderr, result
 
 
+def test_a_heap_that_cannot_hold_max_clients_uploads_is_refused_at_start_with_the_numbers(hadoop_jars, tmp_path):
+    args = base_args(BIN, tmp_path, f"{hadoop_jars}/*") + ["--jvm-opts", "-Xmx64m", "--max-clients", "200"]
+    result = run_server_expecting_failure(args)
+    errors = [line for line in result.stderr.splitlines() if line.startswith("hdfsftpd:")]
+    assert len(errors) == 1, result.stderr
+    assert errors[0].startswith("hdfsftpd: jvm-opts: the JVM's heap (64 MiB) cannot hold --max-clients 200 uploads"), errors
+    assert "8 packets of 64 KiB" in errors[0] and "333 MiB in all" in errors[0], errors
+
+
 def test_a_missing_jvm_is_one_clear_error(hadoop_jars, tmp_path):
     """A copy of the binary whose run path to libjvm.so leads nowhere, as after the JDK is removed."""
     image = binary().read_bytes()

@@ -2,7 +2,8 @@
 //! scheme Hadoop knows (`file:///` in tests).
 //!
 //! Owned handles: [`FileSystem`] disconnects on drop, [`File`] closes on drop (but [`File::close`]
-//! reports the close error, which is where HDFS write errors surface), [`Listing`] frees libhdfs's array.
+//! reports the close error, which is where HDFS write errors surface), [`Listing`] streams a directory
+//! (listing.rs: libhdfs has no call for it; jvm.rs reads the JVM's heap limit).
 //! Every failure is an [`Error`] with errno and the Java root cause, read at once: libhdfs keeps it in
 //! thread-local state that its next call on the same thread clears.
 //!
@@ -19,6 +20,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdfs_sys as sys;
+
+mod jvm;
+mod listing;
+pub use jvm::{initialize_classes, jvm_max_heap};
+pub use listing::Listing;
 
 /// libhdfs's errno for a Java exception it has no errno for, and for a thread without a JVM.
 const EINTERNAL: i32 = 255;
@@ -80,6 +86,8 @@ impl Error {
         match (&self.root_cause, self.errno) {
             (Some(cause), _) => cause.clone(),
             (None, EINTERNAL) => "libhdfs internal error (its messages on stderr tell more)".to_string(),
+            // A full heap can leave Java unable to describe its own OutOfMemoryError.
+            (None, libc::ENOMEM) => "OutOfMemoryError: the JVM's heap is exhausted".to_string(),
             (None, errno) => {
                 let text = io::Error::from_raw_os_error(errno).to_string();
                 text.split(" (os error").next().unwrap_or(&text).to_string()
@@ -446,26 +454,6 @@ impl FileSystem {
         }
     }
 
-    /// The entries of a directory, unsorted. libhdfs fetches the whole directory in one array; the
-    /// [`Listing`] converts its entries one by one as they are consumed.
-    pub fn list(&self, path: &str) -> Result<Listing> {
-        let c_path = c_string("list", path)?;
-        idempotent(|| {
-            let mut count: c_int = 0;
-            // An empty directory is NULL with errno 0, so errno must not hold an older value.
-            set_errno(0);
-            // SAFETY: valid handle, NUL-terminated path, `count` is writable.
-            let entries = unsafe { sys::hdfsListDirectory(self.raw, c_path.as_ptr(), &mut count) };
-            if entries.is_null() {
-                if io::Error::last_os_error().raw_os_error() == Some(0) {
-                    return Ok(Listing { entries, count: 0, next: 0 });
-                }
-                return Err(Error::last("list", path));
-            }
-            Ok(Listing { entries, count, next: 0 })
-        })
-    }
-
     /// Creates a directory and any missing parents (Hadoop's `mkdirs`); succeeds if it exists.
     pub fn mkdirs(&self, path: &str) -> Result<()> {
         let c_path = c_string("mkdir", path)?;
@@ -579,7 +567,8 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileInfo {
     pub kind: Kind,
-    /// The full path as Hadoop gives it: a URI in listings (`hdfs://nn/user/a/x`, `file:/tmp/x`).
+    /// From `stat`, the full path as Hadoop gives it (`hdfs://nn/user/a/x`, `file:/tmp/x`); in a
+    /// [`Listing`], the entry's name.
     pub name: String,
     pub size: u64,
     pub modified: SystemTime,
@@ -618,44 +607,6 @@ impl FileInfo {
     /// The last component of [`FileInfo::name`]: the entry's name in its directory.
     pub fn file_name(&self) -> &str {
         self.name.trim_end_matches('/').rsplit('/').next().unwrap_or("")
-    }
-}
-
-/// A directory listing: libhdfs's array, freed on drop; entries are converted as they are taken.
-pub struct Listing {
-    entries: *mut sys::hdfsFileInfo,
-    count: c_int,
-    next: c_int,
-}
-
-// SAFETY: the array is plain C memory owned by this value alone.
-unsafe impl Send for Listing {}
-
-impl Iterator for Listing {
-    type Item = FileInfo;
-
-    fn next(&mut self) -> Option<FileInfo> {
-        if self.next >= self.count {
-            return None;
-        }
-        // SAFETY: `next` < `count`, the array's length; the entry is valid until the array is freed.
-        let info = unsafe { FileInfo::from_raw(&*self.entries.add(self.next as usize)) };
-        self.next += 1;
-        Some(info)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = (self.count - self.next) as usize;
-        (left, Some(left))
-    }
-}
-
-impl Drop for Listing {
-    fn drop(&mut self) {
-        if !self.entries.is_null() {
-            // SAFETY: the array and its length as hdfsListDirectory returned them, freed once.
-            unsafe { sys::hdfsFreeFileInfo(self.entries, self.count) };
-        }
     }
 }
 

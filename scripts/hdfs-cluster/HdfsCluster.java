@@ -452,6 +452,12 @@ public class HdfsCluster {
                 }
                 return w[3];
             }
+            case "entries": {
+                // entries DIR COUNT: COUNT empty directories DIR/e0000000... (owned by the superuser), made
+                // in this JVM straight through the NameNode's RPC server: ~10x faster than over RPC, for
+                // directories of hundreds of thousands of entries. Not audited (the audit log stays short).
+                return Integer.toString(makeEntries(w[1], Integer.parseInt(w[2])));
+            }
             case "fill": {
                 // fill PATH BYTES OWNER: a file of BYTES zero bytes (large files for transfer tests).
                 DistributedFileSystem fs = fs();
@@ -586,6 +592,43 @@ public class HdfsCluster {
             default:
                 throw new IllegalArgumentException("unknown command " + w[0]);
         }
+    }
+
+    private int makeEntries(String dir, int count) throws Exception {
+        org.apache.hadoop.hdfs.server.protocol.NamenodeProtocols nameNode = cluster.getNameNodeRpc(activeNameNode());
+        nameNode.mkdirs(dir, new FsPermission((short) 0755), true);
+        org.apache.log4j.Logger audit = org.apache.log4j.Logger.getLogger(
+            "org.apache.hadoop.hdfs.server.namenode.FSNamesystem.audit");
+        org.apache.log4j.Level auditLevel = audit.getLevel();
+        audit.setLevel(org.apache.log4j.Level.WARN);
+        try {
+            int threads = 4;
+            List<Thread> makers = new ArrayList<>();
+            List<Exception> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+            for (int t = 0; t < threads; t++) {
+                int first = t;
+                Thread maker = new Thread(() -> {
+                    try {
+                        for (int i = first; i < count; i += threads) {
+                            nameNode.mkdirs(String.format("%s/e%07d", dir, i), new FsPermission((short) 0755), false);
+                        }
+                    } catch (Exception e) {
+                        failures.add(e);
+                    }
+                });
+                maker.start();
+                makers.add(maker);
+            }
+            for (Thread maker : makers) {
+                maker.join();
+            }
+            if (!failures.isEmpty()) {
+                throw failures.get(0);
+            }
+        } finally {
+            audit.setLevel(auditLevel);
+        }
+        return count;
     }
 
     private int activeNameNode() throws IOException {

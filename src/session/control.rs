@@ -109,6 +109,12 @@ impl Control {
         }
     }
 
+    /// Sends part of a reply that is written as it is made (a multi-line reply's lines).
+    pub fn reply_part(&mut self, wire: &[u8]) -> io::Result<()> {
+        self.stream.write_all(wire)?;
+        self.stream.flush()
+    }
+
     pub fn reply(&mut self, reply: &Reply) -> io::Result<()> {
         self.out.clear();
         reply.to_wire(&mut self.out);

@@ -4,11 +4,14 @@ use std::time::SystemTime;
 
 use super::command::{self, TransferType, VERBS};
 use super::reply::*;
-use super::{storage_reply, Handled, Session};
+use super::{storage_reply, Flow, Handled, Session};
 use crate::checksum::Algorithm;
 use crate::listing::{self, FactSet};
-use crate::storage::Metadata;
+use crate::storage::{DirEntry, Listing};
 use crate::vpath::VPath;
+
+/// How much of a STAT listing is sent at once.
+const STATUS_BATCH: usize = 64 * 1024;
 
 impl Session {
     pub(super) fn quit(&mut self) -> Handled {
@@ -100,35 +103,54 @@ impl Session {
         self.send(&Reply::multi(SYSTEM_STATUS, lines))
     }
 
-    /// `STAT path`: the listing over the control connection.
+    /// `STAT path`: the listing over the control connection, its lines sent in batches as the storage
+    /// produces them, so a directory of any size is listed in the same memory. A listing that fails
+    /// midway cannot change the reply's code any more: its last line says it is incomplete, and why.
     // SECURITY: this listing travels on the control connection: --require-data-tls does not
     // apply, --require-tls-login protects it.
     fn stat_path(&mut self, args: &str) -> Handled {
         let path = self.resolve(super::transfer::strip_list_options(args))?;
-        let lines = self.status_lines(&path)?;
-        self.send(&Reply::multi(FILE_STATUS, lines))
+        let entries = match self.status_entries(&path) {
+            Ok(entries) => entries,
+            Err(reply) => return self.send(&reply),
+        };
+        let now = SystemTime::now();
+        let (mut wire, mut line) = (Vec::with_capacity(STATUS_BATCH + 1024), String::new());
+        first_line(FILE_STATUS, &format!("Status of {path}:"), &mut wire);
+        let mut end = "End of status".to_string();
+        for entry in entries {
+            match entry {
+                Ok(entry) => {
+                    line.clear();
+                    listing::ls_line(&mut line, &entry.name, &entry.metadata, now);
+                    inner_line(&line, &mut wire);
+                }
+                Err(e) => {
+                    log::warn!("{}: STAT {path}: {e}", self.control.peer);
+                    end = format!("End of status (incomplete: {e})");
+                    break;
+                }
+            }
+            if wire.len() >= STATUS_BATCH {
+                self.control.reply_part(&wire)?;
+                wire.clear();
+            }
+        }
+        last_line(FILE_STATUS, &end, &mut wire);
+        self.control.reply_part(&wire)?;
+        Ok(Flow::Continue)
     }
 
-    fn status_lines(&self, path: &VPath) -> Result<Vec<String>, Reply> {
+    /// The entries STAT lists: a directory's, opened before the first line so a refusal is a 550, or
+    /// the one file.
+    fn status_entries(&self, path: &VPath) -> Result<Listing, Reply> {
         let storage = &self.logged_in().storage;
-        let now = SystemTime::now();
-        let line = |name: &str, meta: &Metadata| {
-            let mut line = String::new();
-            listing::ls_line(&mut line, name, meta, now);
-            line
-        };
-        let mut lines = vec![format!("Status of {path}:")];
         let meta = storage.metadata(path).map_err(|e| storage_reply(path, &e))?;
         if meta.is_dir() {
-            for entry in self.visible_entries(path).map_err(|e| storage_reply(path, &e))? {
-                let entry = entry.map_err(|e| storage_reply(path, &e))?;
-                lines.push(line(&entry.name, &entry.metadata));
-            }
-        } else {
-            lines.push(line(path.file_name().unwrap_or("/"), &meta));
+            return self.visible_entries(path).map_err(|e| storage_reply(path, &e));
         }
-        lines.push("End of status".to_string());
-        Ok(lines)
+        let name = path.file_name().unwrap_or("/").to_string();
+        Ok(Box::new(std::iter::once(Ok(DirEntry { name, metadata: meta }))))
     }
 
     pub(super) fn mlst(&mut self, name: Option<&str>) -> Handled {

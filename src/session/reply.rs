@@ -81,20 +81,37 @@ impl Reply {
     /// indented by a space (so none can pose as the closing line), `code last`. CR and LF inside the
     /// text are replaced so no reply can smuggle a second one.
     pub fn to_wire(&self, out: &mut Vec<u8>) {
-        // SECURITY: no reply injection: CR/LF in reply text become spaces.
-        let clean = |text: &str| text.replace(['\r', '\n'], " ");
         match self.lines.as_slice() {
             [] => out.extend_from_slice(format!("{} \r\n", self.code).as_bytes()),
-            [only] => out.extend_from_slice(format!("{} {}\r\n", self.code, clean(only)).as_bytes()),
+            [only] => last_line(self.code, only, out),
             [first, middle @ .., last] => {
-                out.extend_from_slice(format!("{}-{}\r\n", self.code, clean(first)).as_bytes());
+                first_line(self.code, first, out);
                 for line in middle {
-                    out.extend_from_slice(format!(" {}\r\n", clean(line)).as_bytes());
+                    inner_line(line, out);
                 }
-                out.extend_from_slice(format!("{} {}\r\n", self.code, clean(last)).as_bytes());
+                last_line(self.code, last, out);
             }
         }
     }
+}
+
+// The three kinds of line of a multi-line reply, also for one written as its lines come (STAT of a
+// directory of any size), each through `clean`.
+fn clean(text: &str) -> String {
+    // SECURITY: no reply injection: CR/LF in reply text become spaces.
+    text.replace(['\r', '\n'], " ")
+}
+
+pub fn first_line(code: u16, text: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("{code}-{}\r\n", clean(text)).as_bytes());
+}
+
+pub fn inner_line(text: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!(" {}\r\n", clean(text)).as_bytes());
+}
+
+pub fn last_line(code: u16, text: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(format!("{code} {}\r\n", clean(text)).as_bytes());
 }
 
 /// Quotes a path for a 257 reply: embedded quotes are doubled (RFC 959 appendix II).

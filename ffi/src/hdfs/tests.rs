@@ -144,10 +144,47 @@ fn lists_directories_including_empty_ones() {
         write_file(&fs, &dir.path(name), name.as_bytes());
     }
     let listing = fs.list(&dir.0.to_string_lossy()).unwrap();
-    let mut names: Vec<(String, Kind)> = listing.map(|e| (e.file_name().to_string(), e.kind)).collect();
+    let mut names: Vec<(String, Kind)> = listing.map(|e| e.map(|e| (e.name, e.kind))).collect::<Result<_>>().unwrap();
     names.sort();
     let expected = [("a", Kind::File), ("b c", Kind::File), ("d", Kind::File), ("empty", Kind::Dir)];
     assert_eq!(names, expected.map(|(n, k)| (n.to_string(), k)));
+}
+
+#[test]
+fn listed_entries_carry_their_metadata_and_a_missing_directory_fails_with_java_s_cause() {
+    let fs = local_fs();
+    let dir = TempDir::new("list-meta");
+    let path = dir.path(" spaced name ");
+    write_file(&fs, &path, b"12345");
+    fs.chmod(&path, 0o640).unwrap();
+    let entries: Vec<FileInfo> = fs.list(&dir.0.to_string_lossy()).unwrap().collect::<Result<_>>().unwrap();
+    assert_eq!(entries.len(), 1);
+    let (entry, stat) = (&entries[0], fs.stat(&path).unwrap());
+    assert_eq!(entry.name, " spaced name ");
+    assert_eq!((entry.kind, entry.size, entry.permissions), (Kind::File, 5, 0o640));
+    assert_eq!((&entry.owner, &entry.group, entry.modified), (&stat.owner, &stat.group, stat.modified));
+
+    let missing = dir.path("missing");
+    let error = fs.list(&missing).err().expect("listing a missing directory fails");
+    assert_eq!(error.errno, libc::ENOENT, "{error}");
+    assert!(error.reason().starts_with("FileNotFoundException: "), "{error}");
+}
+
+#[test]
+fn the_jvm_s_heap_limit_is_its_xmx() {
+    let _fs = local_fs();
+    // LIBHDFS_OPTS has -Xmx256m; the JVM reports a little less (a survivor space is not counted).
+    let bytes = jvm_max_heap().unwrap();
+    assert!((200 << 20..=256 << 20).contains(&bytes), "{bytes}");
+}
+
+#[test]
+fn classes_are_initialized_with_the_classes_nested_in_them_and_a_missing_one_is_named() {
+    let _fs = local_fs();
+    let count = initialize_classes("org.apache.hadoop.hdfs.protocol.proto.DataTransferProtos").unwrap();
+    assert!(count > 50, "{count}");
+    let error = initialize_classes("org.apache.hadoop.NoSuchClass").unwrap_err();
+    assert_eq!(error.reason(), "ClassNotFoundException: org.apache.hadoop.NoSuchClass");
 }
 
 #[test]

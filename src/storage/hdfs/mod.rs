@@ -14,6 +14,7 @@
 mod connections;
 mod creation;
 mod download;
+mod heap;
 mod startup;
 mod upload;
 
@@ -42,7 +43,11 @@ pub const FLAGS: &[Flag] = &[
         "PATH",
         "Hadoop client jars: a:b.jar:dir/* (a jar directory is dir/*) [hadoop classpath]",
     ),
-    value("jvm-opts", "OPTS", "options of the JVM libhdfs starts; -Xrs is always added [-Xrs -Xmx1g]"),
+    value(
+        "jvm-opts",
+        "OPTS",
+        "options of the JVM libhdfs starts; -Xrs is always added [-Xrs, -Xmx for --max-clients uploads, >= 1g]",
+    ),
     value("hdfs-home", "PATTERN", "home of users the users file gives none; %u is the user name [/user/%u]"),
     repeated("hdfs-conf", "KEY=VALUE", "Hadoop configuration value for every connection; repeatable"),
     switch("atomic-uploads", "upload to a hidden temporary name, renamed onto the target when complete"),
@@ -54,7 +59,6 @@ pub const FLAGS: &[Flag] = &[
     ),
 ];
 
-const DEFAULT_JVM_OPTS: &str = "-Xrs -Xmx1g";
 const DEFAULT_HOME: &str = "/user/%u";
 /// As long as HttpFS keeps its per-user FileSystem cache (`httpfs.filesystem.cache.purge.timeout`).
 const DEFAULT_IDLE_CLOSE_SECS: f64 = 60.0;
@@ -105,6 +109,44 @@ impl HdfsSettings {
         })
     }
 
+    /// A configured value: `--hdfs-conf`'s, else the Hadoop configuration's.
+    fn conf_value(&self, key: &str) -> Option<String> {
+        match self.conf.iter().rev().find(|(k, _)| k == key) {
+            Some((_, value)) => Some(value.clone()),
+            None => hdfs::conf_value(key).ok().flatten(),
+        }
+    }
+
+    /// Checks that `max_clients` uploads at once fit in the JVM's heap, with Hadoop's queue of packets
+    /// per upload shortened for every connection when the heap needs it; refuses what cannot hold.
+    fn fit_uploads_in_heap(&mut self, max_clients: usize) -> std::result::Result<(), ConfigError> {
+        let number = |key: &str, default: u64| -> std::result::Result<u64, ConfigError> {
+            match self.conf_value(key) {
+                None => Ok(default),
+                Some(text) => text
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError::new("hdfs-conf", format!("{key}={text}: not a number"))),
+            }
+        };
+        let packet_size = number(heap::PACKET_SIZE_KEY, heap::DEFAULT_PACKET_SIZE)?;
+        // Hadoop's default queue may be shortened; a queue the administrator chose is only checked.
+        let configured = number(heap::PACKETS_KEY, heap::DEFAULT_PACKETS)?;
+        let given = configured != heap::DEFAULT_PACKETS || self.conf.iter().any(|(k, _)| k == heap::PACKETS_KEY);
+        let packets = given.then_some(configured);
+        let max_heap = hdfs::jvm_max_heap().map_err(|e| ConfigError::new("jvm-opts", e.to_string()))?;
+        let fitted = heap::packets_in_flight(max_heap, max_clients, packet_size, packets)?;
+        if packets.is_none() {
+            self.conf.push((heap::PACKETS_KEY.to_string(), fitted.to_string()));
+        }
+        log::info!(
+            "HDFS: JVM heap {} MiB for --max-clients {max_clients}: {fitted} packets of {} KiB in flight per upload",
+            max_heap >> 20,
+            packet_size >> 10
+        );
+        Ok(())
+    }
+
     /// How every connection is made; the session adds its identity.
     fn builder(&self) -> hdfs::Builder {
         let builder = hdfs::Builder::new(&self.uri).force_new_instance();
@@ -134,8 +176,12 @@ impl HdfsBackend {
         let conf_dir = settings.path("hadoop-conf-dir").or_else(|| std::env::var_os("HADOOP_CONF_DIR").map(Into::into));
         let class_path = startup::configured_class_path(settings.string("hadoop-classpath"))?;
         let class_path = startup::checked_class_path(&class_path, conf_dir.as_deref())?;
-        let jvm_opts = startup::jvm_options(settings.string("jvm-opts"));
+        let max_clients = settings.parsed("max-clients", crate::config::DEFAULT_MAX_CLIENTS)?;
+        let jvm_opts = startup::jvm_options(settings.string("jvm-opts"), max_clients);
         let scheme = startup::start(&hdfs_settings, &class_path, &jvm_opts)?;
+        let mut hdfs_settings = hdfs_settings;
+        hdfs_settings.fit_uploads_in_heap(max_clients)?;
+        heap::initialize_transfer_classes();
         let creation = Creation::of(scheme.as_deref(), &hdfs_settings.conf);
         log::info!("HDFS storage: {} (JVM options: {jvm_opts}; {creation})", hdfs_settings.uri);
         let connections = Connections::start(hdfs_settings.idle_close)
@@ -388,15 +434,15 @@ impl Storage for HdfsStorage {
         Ok(metadata_of(&self.stat(path)?))
     }
 
-    /// libhdfs returns a whole directory as one C array (it has no paging call); the entries are
-    /// converted one at a time as the client receives them, never collected into a second list.
+    /// Streamed: HDFS sends the entries in batches of `dfs.ls.limit` as the client reads them, so a
+    /// listing's memory does not grow with the directory.
     fn list(&self, path: &VPath) -> Result<Listing> {
         let entries = self.fs.list(&self.real(path)).map_err(storage_error)?;
-        Ok(Box::new(
-            entries
-                .filter(|info| !upload::is_temp_name(info.file_name()))
-                .map(|info| Ok(DirEntry { name: info.file_name().to_string(), metadata: metadata_of(&info) })),
-        ))
+        Ok(Box::new(entries.filter_map(|entry| match entry {
+            Ok(info) if upload::is_temp_name(info.file_name()) => None,
+            Ok(info) => Some(Ok(DirEntry { name: info.file_name().to_string(), metadata: metadata_of(&info) })),
+            Err(e) => Some(Err(storage_error(e))),
+        })))
     }
 
     /// A stat (the size, and whether it is a directory), then the open: the same NameNode calls as when

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use hdfsftpd_ffi::hdfs;
 
-use super::HdfsSettings;
+use super::{heap, HdfsSettings};
 use crate::settings::ConfigError;
 
 /// Jars libhdfs cannot work without; each group is satisfied by a jar whose name starts with one of its
@@ -103,14 +103,17 @@ fn jars_in(dir: &Path) -> std::io::Result<Vec<String>> {
 }
 
 /// JVM options for libhdfs. `-Xrs` is always there: without it the JVM takes SIGTERM and SIGINT and the
-/// process dies without closing its HDFS files.
-pub fn jvm_options(given: Option<&str>) -> String {
-    let options = given.unwrap_or(super::DEFAULT_JVM_OPTS).trim();
-    if options.split_whitespace().any(|o| o == "-Xrs") {
-        options.to_string()
-    } else {
-        format!("-Xrs {options}").trim_end().to_string()
+/// process dies without closing its HDFS files. Without a heap limit of the user's, the heap is sized
+/// for `max_clients` uploads at once ([`heap::default_heap_option`]).
+pub fn jvm_options(given: Option<&str>, max_clients: usize) -> String {
+    let mut options: Vec<String> = given.unwrap_or("").split_whitespace().map(str::to_string).collect();
+    if !options.iter().any(|o| o == "-Xrs") {
+        options.insert(0, "-Xrs".to_string());
     }
+    if !options.iter().any(|o| o.starts_with("-Xmx") || o.starts_with("-XX:MaxHeapSize=")) {
+        options.push(heap::default_heap_option(max_clients));
+    }
+    options.join(" ")
 }
 
 /// Sets the environment the JVM starts with, starts it, and connects and looks at `/` as the server's
@@ -178,10 +181,11 @@ mod tests {
     }
 
     #[test]
-    fn xrs_is_always_among_the_jvm_options() {
-        assert!(jvm_options(None).split_whitespace().any(|o| o == "-Xrs"));
-        assert_eq!(jvm_options(Some("-Xmx2g")), "-Xrs -Xmx2g");
-        assert_eq!(jvm_options(Some("-Xmx2g -Xrs")), "-Xmx2g -Xrs");
-        assert_eq!(jvm_options(Some("")), "-Xrs");
+    fn xrs_is_always_among_the_jvm_options_and_a_heap_limit_is_added_when_none_is_given() {
+        assert_eq!(jvm_options(None, 16), "-Xrs -Xmx1024m");
+        assert_eq!(jvm_options(Some("-Xmx2g"), 16), "-Xrs -Xmx2g");
+        assert_eq!(jvm_options(Some("-Xmx2g -Xrs"), 16), "-Xmx2g -Xrs");
+        assert_eq!(jvm_options(Some(" -XX:MaxHeapSize=3g "), 16), "-Xrs -XX:MaxHeapSize=3g");
+        assert_eq!(jvm_options(Some("-Dx=y"), 400), format!("-Xrs -Dx=y {}", heap::default_heap_option(400)));
     }
 }

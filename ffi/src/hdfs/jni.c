@@ -1,0 +1,327 @@
+/*
+ * The JNI calls libhdfs lacks, in the JVM libhdfs started:
+ *  - directory listings that stream: Hadoop's FileSystem.listStatusIterator(Path), where libhdfs's
+ *    hdfsListDirectory holds the whole directory (as Java objects, then as a C array). For HDFS the
+ *    iterator is a DirListingIterator: one NameNode call per dfs.ls.limit entries (1000 by default), so
+ *    the memory of a listing does not depend on the directory's size;
+ *  - the JVM's heap limit (Runtime.maxMemory), which the gateway checks its configuration against;
+ *  - initializing classes ahead of their first use (see hdfsftpd_initialize_classes).
+ *
+ * It runs in the JVM libhdfs started and follows libhdfs's own discipline, using two functions of the
+ * vendored libhdfs 3.3 (jni_helper.c, exception.c; linked statically into the same binary):
+ *  - getJNIEnv(): the calling thread's JNIEnv, attached to the JVM by libhdfs (JNI_GetCreatedJavaVMs +
+ *    AttachCurrentThread) and detached by libhdfs when the thread ends, as for every libhdfs call;
+ *  - printExceptionAndFree(): turns a Java exception into an errno and records its root cause and stack
+ *    trace where hdfsGetLastExceptionRootCause() reads them, as every libhdfs call does on failure.
+ * So a failure here reads exactly like a failure of libhdfs itself on the Rust side.
+ *
+ * Every call runs inside a local frame (PushLocalFrame/PopLocalFrame): no local reference outlives it.
+ */
+
+#include <errno.h>
+#include <jni.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* From libhdfs 3.3 (jni_helper.h, exception.h, hdfs.h). */
+JNIEnv *getJNIEnv(void);
+int printExceptionAndFree(JNIEnv *env, jthrowable exc, int noPrintFlags, const char *fmt, ...);
+#define NOPRINT_EXC_FILE_NOT_FOUND 0x01
+#define NOPRINT_EXC_ACCESS_CONTROL 0x02
+#define NOPRINT_EXC_UNRESOLVED_LINK 0x04
+#define EINTERNAL 255
+
+/* One listed entry; the strings are malloc'd and freed by hdfsftpd_entry_free. */
+struct hdfsftpd_entry {
+    int32_t is_dir;
+    int16_t replication;
+    int16_t permissions;
+    int64_t size;
+    int64_t modified_ms;
+    char *name;
+    char *owner;
+    char *group;
+};
+
+struct hdfsftpd_listing {
+    jobject iterator; /* global reference to the RemoteIterator<FileStatus> */
+};
+
+/* Classes (global references, so the method IDs stay valid) and methods, looked up once. */
+static struct {
+    jclass path, file_system, remote_iterator, file_status, permission;
+    jmethodID path_new, path_get_name, list_status_iterator, has_next, next;
+    jmethodID get_path, is_directory, get_len, get_modification_time, get_replication, get_owner, get_group,
+        get_permission, to_short;
+} J;
+static int java_ready;
+static pthread_mutex_t java_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The frame capacity a call needs: every local reference one entry makes, with room to spare. */
+#define FRAME 16
+/* Exceptions HDFS answers routinely (a missing or forbidden directory) are not printed to stderr. */
+#define QUIET (NOPRINT_EXC_FILE_NOT_FOUND | NOPRINT_EXC_ACCESS_CONTROL | NOPRINT_EXC_UNRESOLVED_LINK)
+
+/* Records the pending Java exception (errno, root cause) as libhdfs does; -1. */
+static int failed(JNIEnv *env, const char *call, const char *path)
+{
+    jthrowable exc = (*env)->ExceptionOccurred(env);
+    if (!exc) {
+        errno = EINTERNAL;
+        return -1;
+    }
+    (*env)->ExceptionClear(env);
+    errno = printExceptionAndFree(env, exc, QUIET, "%s(%s)", call, path);
+    return -1;
+}
+
+static jclass global_class(JNIEnv *env, const char *name)
+{
+    jclass local = (*env)->FindClass(env, name);
+    if (!local)
+        return NULL;
+    jclass global = (*env)->NewGlobalRef(env, local);
+    (*env)->DeleteLocalRef(env, local);
+    return global;
+}
+
+static int look_up_java(JNIEnv *env)
+{
+    if ((J.path = global_class(env, "org/apache/hadoop/fs/Path")) == NULL
+        || (J.file_system = global_class(env, "org/apache/hadoop/fs/FileSystem")) == NULL
+        || (J.remote_iterator = global_class(env, "org/apache/hadoop/fs/RemoteIterator")) == NULL
+        || (J.file_status = global_class(env, "org/apache/hadoop/fs/FileStatus")) == NULL
+        || (J.permission = global_class(env, "org/apache/hadoop/fs/permission/FsPermission")) == NULL)
+        return -1;
+#define METHOD(field, class, name, signature) \
+    if ((J.field = (*env)->GetMethodID(env, J.class, name, signature)) == NULL) \
+        return -1;
+    METHOD(path_new, path, "<init>", "(Ljava/lang/String;)V");
+    METHOD(path_get_name, path, "getName", "()Ljava/lang/String;");
+    METHOD(list_status_iterator, file_system, "listStatusIterator",
+           "(Lorg/apache/hadoop/fs/Path;)Lorg/apache/hadoop/fs/RemoteIterator;");
+    METHOD(has_next, remote_iterator, "hasNext", "()Z");
+    METHOD(next, remote_iterator, "next", "()Ljava/lang/Object;");
+    METHOD(get_path, file_status, "getPath", "()Lorg/apache/hadoop/fs/Path;");
+    METHOD(is_directory, file_status, "isDirectory", "()Z");
+    METHOD(get_len, file_status, "getLen", "()J");
+    METHOD(get_modification_time, file_status, "getModificationTime", "()J");
+    METHOD(get_replication, file_status, "getReplication", "()S");
+    METHOD(get_owner, file_status, "getOwner", "()Ljava/lang/String;");
+    METHOD(get_group, file_status, "getGroup", "()Ljava/lang/String;");
+    METHOD(get_permission, file_status, "getPermission", "()Lorg/apache/hadoop/fs/permission/FsPermission;");
+    METHOD(to_short, permission, "toShort", "()S");
+#undef METHOD
+    return 0;
+}
+
+/* This thread's JNIEnv with the classes and methods looked up; NULL with errno set otherwise. */
+static JNIEnv *java(const char *path)
+{
+    JNIEnv *env = getJNIEnv();
+    if (!env) {
+        errno = EINTERNAL;
+        return NULL;
+    }
+    if (__atomic_load_n(&java_ready, __ATOMIC_ACQUIRE))
+        return env;
+    pthread_mutex_lock(&java_lock);
+    int rc = java_ready ? 0 : look_up_java(env);
+    __atomic_store_n(&java_ready, rc == 0, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&java_lock);
+    if (rc) {
+        failed(env, "hdfsftpd listing: looking up Hadoop's classes", path);
+        return NULL;
+    }
+    return env;
+}
+
+/* A malloc'd copy of a Java string (modified UTF-8, as libhdfs gives names); NULL on failure. */
+static char *c_string(JNIEnv *env, jstring text)
+{
+    if (!text)
+        return strdup("");
+    const char *chars = (*env)->GetStringUTFChars(env, text, NULL);
+    if (!chars)
+        return NULL;
+    char *copy = strdup(chars);
+    (*env)->ReleaseStringUTFChars(env, text, chars);
+    return copy;
+}
+
+/* Starts listing PATH of the FileSystem FS (libhdfs's hdfsFS, a global reference to the Java object). The
+ * first batch is fetched now, so a missing or forbidden directory fails here. NULL with errno set (and the
+ * Java root cause recorded) on failure. */
+struct hdfsftpd_listing *hdfsftpd_list_open(jobject fs, const char *path)
+{
+    JNIEnv *env = java(path);
+    if (!env)
+        return NULL;
+    if ((*env)->PushLocalFrame(env, FRAME) != 0) {
+        failed(env, "PushLocalFrame", path);
+        return NULL;
+    }
+    struct hdfsftpd_listing *listing = NULL;
+    jstring text = (*env)->NewStringUTF(env, path);
+    jobject jpath = text ? (*env)->NewObject(env, J.path, J.path_new, text) : NULL;
+    jobject iterator = jpath ? (*env)->CallObjectMethod(env, fs, J.list_status_iterator, jpath) : NULL;
+    if (!iterator || (*env)->ExceptionCheck(env)) {
+        failed(env, "FileSystem#listStatusIterator", path);
+    } else if ((listing = malloc(sizeof *listing)) == NULL) {
+        errno = ENOMEM;
+    } else if ((listing->iterator = (*env)->NewGlobalRef(env, iterator)) == NULL) {
+        free(listing);
+        listing = NULL;
+        failed(env, "NewGlobalRef", path);
+    }
+    (*env)->PopLocalFrame(env, NULL);
+    return listing;
+}
+
+/* Copies one FileStatus into ENTRY (its name only, not the full URI); -1 with the exception pending. */
+static int copy_status(JNIEnv *env, jobject status, struct hdfsftpd_entry *entry)
+{
+    memset(entry, 0, sizeof *entry);
+    jobject jpath = (*env)->CallObjectMethod(env, status, J.get_path);
+    jobject name = jpath ? (*env)->CallObjectMethod(env, jpath, J.path_get_name) : NULL;
+    jobject owner = name ? (*env)->CallObjectMethod(env, status, J.get_owner) : NULL;
+    jobject group = owner ? (*env)->CallObjectMethod(env, status, J.get_group) : NULL;
+    jobject permission = group ? (*env)->CallObjectMethod(env, status, J.get_permission) : NULL;
+    if (!permission || (*env)->ExceptionCheck(env))
+        return -1;
+    entry->is_dir = (*env)->CallBooleanMethod(env, status, J.is_directory);
+    entry->size = (*env)->CallLongMethod(env, status, J.get_len);
+    entry->modified_ms = (*env)->CallLongMethod(env, status, J.get_modification_time);
+    entry->replication = (*env)->CallShortMethod(env, status, J.get_replication);
+    entry->permissions = (*env)->CallShortMethod(env, permission, J.to_short);
+    if ((*env)->ExceptionCheck(env))
+        return -1;
+    entry->name = c_string(env, name);
+    entry->owner = c_string(env, owner);
+    entry->group = c_string(env, group);
+    if (!entry->name || !entry->owner || !entry->group)
+        return -1;
+    return 0;
+}
+
+void hdfsftpd_entry_free(struct hdfsftpd_entry *entry)
+{
+    free(entry->name);
+    free(entry->owner);
+    free(entry->group);
+    memset(entry, 0, sizeof *entry);
+}
+
+/* The next entry into ENTRY: 1, or 0 at the end; -1 with errno set (and the Java root cause recorded) on
+ * failure. A NameNode call is made every dfs.ls.limit entries. PATH is for the error message. */
+int hdfsftpd_list_next(struct hdfsftpd_listing *listing, const char *path, struct hdfsftpd_entry *entry)
+{
+    JNIEnv *env = java(path);
+    if (!env)
+        return -1;
+    if ((*env)->PushLocalFrame(env, FRAME) != 0)
+        return failed(env, "PushLocalFrame", path);
+    int rc = 0;
+    jboolean more = (*env)->CallBooleanMethod(env, listing->iterator, J.has_next);
+    if ((*env)->ExceptionCheck(env)) {
+        rc = failed(env, "RemoteIterator#hasNext", path);
+    } else if (more) {
+        jobject status = (*env)->CallObjectMethod(env, listing->iterator, J.next);
+        if (!status || copy_status(env, status, entry) != 0) {
+            hdfsftpd_entry_free(entry);
+            rc = (*env)->ExceptionCheck(env) ? failed(env, "RemoteIterator#next", path) : (errno = ENOMEM, -1);
+        } else {
+            rc = 1;
+        }
+    }
+    (*env)->PopLocalFrame(env, NULL);
+    return rc;
+}
+
+void hdfsftpd_list_close(struct hdfsftpd_listing *listing)
+{
+    JNIEnv *env = getJNIEnv();
+    if (env)
+        (*env)->DeleteGlobalRef(env, listing->iterator);
+    free(listing);
+}
+
+/* Runtime.getRuntime().maxMemory(): the heap the JVM may grow to (-Xmx), in bytes; -1 with errno set. */
+int64_t hdfsftpd_jvm_max_heap(void)
+{
+    JNIEnv *env = java("(JVM)");
+    if (!env)
+        return -1;
+    if ((*env)->PushLocalFrame(env, FRAME) != 0)
+        return failed(env, "PushLocalFrame", "(JVM)");
+    int64_t bytes = -1;
+    jclass runtime = (*env)->FindClass(env, "java/lang/Runtime");
+    jmethodID get_runtime =
+        runtime ? (*env)->GetStaticMethodID(env, runtime, "getRuntime", "()Ljava/lang/Runtime;") : NULL;
+    jmethodID max_memory = get_runtime ? (*env)->GetMethodID(env, runtime, "maxMemory", "()J") : NULL;
+    jobject current = max_memory ? (*env)->CallStaticObjectMethod(env, runtime, get_runtime) : NULL;
+    if (current)
+        bytes = (*env)->CallLongMethod(env, current, max_memory);
+    if (!current || (*env)->ExceptionCheck(env))
+        bytes = failed(env, "Runtime#maxMemory", "(JVM)");
+    (*env)->PopLocalFrame(env, NULL);
+    return bytes;
+}
+
+/* Initializes the class NAME (a/b/C, FindClass initializes) and every class nested in it, and theirs. A
+ * class whose static initializer fails (an OutOfMemoryError while another session filled the heap) can
+ * never be used again in this JVM: initialized at start, it cannot fail later. Returns how many classes
+ * were initialized, or -1 with errno set (and the Java root cause recorded). */
+static int initialize_tree(JNIEnv *env, const char *name, jmethodID get_declared, jmethodID get_name)
+{
+    if ((*env)->PushLocalFrame(env, FRAME) != 0)
+        return failed(env, "PushLocalFrame", name);
+    int count = -1;
+    jclass class = (*env)->FindClass(env, name);
+    jobjectArray nested = class ? (*env)->CallObjectMethod(env, class, get_declared) : NULL;
+    if (!nested || (*env)->ExceptionCheck(env)) {
+        (*env)->PopLocalFrame(env, NULL);
+        return failed(env, "initialize class", name);
+    }
+    count = 1;
+    jsize length = (*env)->GetArrayLength(env, nested);
+    for (jsize i = 0; i < length && count > 0; i++) {
+        jobject inner = (*env)->GetObjectArrayElement(env, nested, i);
+        jstring binary = inner ? (*env)->CallObjectMethod(env, inner, get_name) : NULL;
+        char *inner_name = binary ? c_string(env, binary) : NULL;
+        if (!inner_name) {
+            count = failed(env, "Class#getName", name);
+            break;
+        }
+        for (char *c = inner_name; *c; c++)
+            if (*c == '.')
+                *c = '/';
+        int more = initialize_tree(env, inner_name, get_declared, get_name);
+        free(inner_name);
+        (*env)->DeleteLocalRef(env, binary);
+        (*env)->DeleteLocalRef(env, inner);
+        count = more < 0 ? -1 : count + more;
+    }
+    (*env)->PopLocalFrame(env, NULL);
+    return count;
+}
+
+int hdfsftpd_initialize_classes(const char *name)
+{
+    JNIEnv *env = java(name);
+    if (!env)
+        return -1;
+    jclass class_class = (*env)->FindClass(env, "java/lang/Class");
+    jmethodID get_declared =
+        class_class ? (*env)->GetMethodID(env, class_class, "getDeclaredClasses", "()[Ljava/lang/Class;") : NULL;
+    jmethodID get_name = get_declared ? (*env)->GetMethodID(env, class_class, "getName", "()Ljava/lang/String;") : NULL;
+    if (!get_name) {
+        (*env)->DeleteLocalRef(env, class_class);
+        return failed(env, "initialize class", name);
+    }
+    int count = initialize_tree(env, name, get_declared, get_name);
+    (*env)->DeleteLocalRef(env, class_class);
+    return count;
+}
