@@ -115,6 +115,15 @@ class HdfsCluster:
         self.ctl("put", local, path, *([owner] if owner else []), *([mode] if mode else []))
         local.unlink()
 
+    def fs_shell(self, *args):
+        """Hadoop's Java CLI (FsShell, what `hdfs dfs` runs) on this cluster, as the HDFS superuser: its output."""
+        env = self.env
+        command = ["java", *env["HDFSFTPD_JVM_OPTS"].split(), "-cp", f"{env['HADOOP_CONF_DIR']}:{env['HADOOP_CLASSPATH']}",
+                   "org.apache.hadoop.fs.FsShell", "-fs", env["HDFS_URI"], *map(str, args)]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, f"FsShell {' '.join(map(str, args))}: {result.stderr[-2000:]}"
+        return result.stdout
+
     def server_args(self):
         """hdfsftpd's storage flags for this cluster, as cluster.env gives them."""
         return ["--storage", "hdfs", "--hdfs-uri", self.env["HDFS_URI"], "--hadoop-conf-dir",

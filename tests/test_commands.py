@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from conftest import HOST, STORAGE, list_lines, listdir, lftp, parse_list, recv_all
+from conftest import HOST, SHARED_CLUSTER, STORAGE, list_lines, listdir, lftp, parse_list, recv_all
 
 
 def feat_names(resp):
@@ -394,3 +394,23 @@ def test_hash_refusals(ftp):
         ftp.sendcmd("HASH")
     with pytest.raises(ftplib.error_perm, match="^550"):
         ftp.sendcmd("HASH ../../etc/passwd")
+
+
+def test_site_checksum_is_what_hdfs_dfs_checksum_prints(ftp, server):
+    """SITE CHECKSUM: HDFS's own file checksum, as Hadoop's Java CLI (`hdfs dfs -checksum`) prints it; a
+    clear 502 on local disk, which keeps none."""
+    data = os.urandom(1_500_000)
+    ftp.storbinary("STOR summed.bin", io.BytesIO(data))
+    if STORAGE != "hdfs":
+        with pytest.raises(ftplib.error_perm, match=r"^502 SITE CHECKSUM: /summed.bin: this storage keeps no file "
+                                                    r"checksums \(HASH computes one on any storage\)$"):
+            ftp.sendcmd("SITE CHECKSUM summed.bin")
+        return
+    reply = ftp.sendcmd("SITE CHECKSUM summed.bin")
+    assert reply.startswith("213 /summed.bin\t"), reply
+    _, algorithm, hex_bytes = reply[4:].split("\t")
+    printed = SHARED_CLUSTER[0].fs_shell("-checksum", server.home() / "summed.bin").rstrip("\n")
+    assert printed.split("\t")[1:] == [algorithm, hex_bytes], (printed, reply)
+    assert algorithm.startswith("MD5-of-") and algorithm.endswith("CRC32C"), algorithm
+    with pytest.raises(ftplib.error_perm, match="^550 /no-such.bin"):
+        ftp.sendcmd("SITE CHECKSUM no-such.bin")

@@ -21,8 +21,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hdfs_sys as sys;
 
+mod checksum;
 mod jvm;
 mod listing;
+pub use checksum::FileChecksum;
 pub use jvm::{initialize_classes, jvm_max_heap};
 pub use listing::Listing;
 

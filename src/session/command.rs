@@ -261,7 +261,7 @@ pub static VERBS: &[Verb] = &[
         .aliases(&["XRMD"]),
     Verb::new("RNFR", Required, "RNFR <path>: rename from (RNTO follows)", |a| Ok(Command::Rnfr(a.into()))),
     Verb::new("RNTO", Required, "RNTO <path>: rename to", |a| Ok(Command::Rnto(a.into()))),
-    Verb::new("SITE", Required, "SITE CHMOD | UMASK | IDLE | HELP: site commands", |a| Ok(Command::Site(a.into()))),
+    Verb::new("SITE", Required, "SITE CHMOD | UMASK | IDLE | CHECKSUM | HELP: site commands", |a| Ok(Command::Site(a.into()))),
     Verb::new("SIZE", Required, "SIZE <path>: a file's size", |a| Ok(Command::Size(a.into()))).features(&["SIZE"]),
     Verb::new("STAT", Optional, "STAT [path]: the session's status, or a listing on the control connection",
               |a| Ok(Command::Stat(optional(a)))),

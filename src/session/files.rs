@@ -3,6 +3,7 @@
 use super::reply::*;
 use super::{storage_reply, Handled, Session};
 use crate::listing;
+use crate::storage::ErrorKind;
 
 impl Session {
     pub(super) fn pwd(&mut self) -> Handled {
@@ -133,7 +134,8 @@ impl Session {
             "CHMOD" => self.site_chmod(rest),
             "UMASK" => self.site_umask(rest),
             "IDLE" => self.site_idle(rest),
-            "HELP" => self.reply(HELP, "SITE commands: CHMOD UMASK IDLE HELP"),
+            "CHECKSUM" => self.site_checksum(rest),
+            "HELP" => self.reply(HELP, "SITE commands: CHMOD UMASK IDLE CHECKSUM HELP"),
             _ => self.reply(SYNTAX_ERROR_ARGS, format!("Unknown SITE command {verb}; try SITE HELP")),
         }
     }
@@ -150,6 +152,22 @@ impl Session {
         let path = self.resolve(name)?;
         match self.logged_in().storage.set_mode(&path, mode) {
             Ok(()) => self.reply(OK, format!("SITE CHMOD {mode:o} {path} ok.")),
+            Err(e) => self.send(&storage_reply(&path, &e)),
+        }
+    }
+
+    /// `SITE CHECKSUM path`: the checksum HDFS keeps for the file, as `hdfs dfs -checksum` prints it
+    /// (path, algorithm and hex, tab-separated), to compare with a copy elsewhere in the cluster.
+    fn site_checksum(&mut self, name: &str) -> Handled {
+        if name.is_empty() {
+            return self.reply(SYNTAX_ERROR_ARGS, "usage: SITE CHECKSUM <path>");
+        }
+        let path = self.resolve(name)?;
+        match self.logged_in().storage.checksum(&path) {
+            Ok((algorithm, hex)) => self.reply(FILE_STATUS, format!("{path}\t{algorithm}\t{hex}")),
+            Err(e) if e.kind == ErrorKind::Unsupported => {
+                self.reply(NOT_IMPLEMENTED, format!("SITE CHECKSUM: {e} (HASH computes one on any storage)"))
+            }
             Err(e) => self.send(&storage_reply(&path, &e)),
         }
     }

@@ -220,6 +220,11 @@ pub trait Storage: Send {
     fn rename(&self, from: &VPath, to: &VPath) -> Result<()>;
     fn set_mode(&self, path: &VPath, mode: u32) -> Result<()>;
     fn set_modified(&self, path: &VPath, modified: SystemTime) -> Result<()>;
+    /// The file's checksum as the storage itself keeps it, as (algorithm, hex): on HDFS what
+    /// `hdfs dfs -checksum` prints. `Unsupported` where the storage keeps none.
+    fn checksum(&self, path: &VPath) -> Result<(String, String)> {
+        Err(Error::new(ErrorKind::Unsupported, format!("{path}: this storage keeps no file checksums")))
+    }
 }
 
 /// A storage system shared by the server; opens a [`Storage`] for each logged-in session.

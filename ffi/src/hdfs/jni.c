@@ -5,7 +5,8 @@
  *    iterator is a DirListingIterator: one NameNode call per dfs.ls.limit entries (1000 by default), so
  *    the memory of a listing does not depend on the directory's size;
  *  - the JVM's heap limit (Runtime.maxMemory), which the gateway checks its configuration against;
- *  - initializing classes ahead of their first use (see hdfsftpd_initialize_classes).
+ *  - initializing classes ahead of their first use (see hdfsftpd_initialize_classes);
+ *  - a file's checksum (FileSystem.getFileChecksum), which `hdfs dfs -checksum` prints.
  *
  * It runs in the JVM libhdfs started and follows libhdfs's own discipline, using two functions of the
  * vendored libhdfs 3.3 (jni_helper.c, exception.c; linked statically into the same binary):
@@ -22,6 +23,7 @@
 #include <jni.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -268,6 +270,61 @@ int64_t hdfsftpd_jvm_max_heap(void)
         bytes = failed(env, "Runtime#maxMemory", "(JVM)");
     (*env)->PopLocalFrame(env, NULL);
     return bytes;
+}
+
+/* FileSystem.getFileChecksum(PATH), as `hdfs dfs -checksum` prints it: the algorithm's name and the
+ * checksum's getLength() bytes in lower-case hex, malloc'd into *ALGORITHM and *HEX (both left NULL when
+ * the filesystem keeps no checksum, as file:/// does). 0, or -1 with errno set (and the Java root cause
+ * recorded). */
+int hdfsftpd_file_checksum(jobject fs, const char *path, char **algorithm, char **hex)
+{
+    *algorithm = *hex = NULL;
+    JNIEnv *env = java(path);
+    if (!env)
+        return -1;
+    if ((*env)->PushLocalFrame(env, FRAME) != 0)
+        return failed(env, "PushLocalFrame", path);
+    int rc = 0;
+    jclass checksum_class = (*env)->FindClass(env, "org/apache/hadoop/fs/FileChecksum");
+    jmethodID get_checksum = checksum_class ? (*env)->GetMethodID(env, J.file_system, "getFileChecksum",
+        "(Lorg/apache/hadoop/fs/Path;)Lorg/apache/hadoop/fs/FileChecksum;") : NULL;
+    jmethodID get_name =
+        get_checksum ? (*env)->GetMethodID(env, checksum_class, "getAlgorithmName", "()Ljava/lang/String;") : NULL;
+    jmethodID get_bytes = get_name ? (*env)->GetMethodID(env, checksum_class, "getBytes", "()[B") : NULL;
+    jmethodID get_length = get_bytes ? (*env)->GetMethodID(env, checksum_class, "getLength", "()I") : NULL;
+    jstring text = get_length ? (*env)->NewStringUTF(env, path) : NULL;
+    jobject jpath = text ? (*env)->NewObject(env, J.path, J.path_new, text) : NULL;
+    jobject checksum = jpath ? (*env)->CallObjectMethod(env, fs, get_checksum, jpath) : NULL;
+    if (!jpath || (*env)->ExceptionCheck(env)) {
+        rc = failed(env, "FileSystem#getFileChecksum", path);
+    } else if (checksum) {
+        jstring name = (*env)->CallObjectMethod(env, checksum, get_name);
+        jbyteArray bytes = name ? (*env)->CallObjectMethod(env, checksum, get_bytes) : NULL;
+        jint length = bytes ? (*env)->CallIntMethod(env, checksum, get_length) : 0;
+        jbyte *raw = bytes && !(*env)->ExceptionCheck(env) ? (*env)->GetByteArrayElements(env, bytes, NULL) : NULL;
+        if (!raw) {
+            rc = failed(env, "FileChecksum#getBytes", path);
+        } else {
+            jsize available = (*env)->GetArrayLength(env, bytes);
+            length = length < 0 || length > available ? available : length;
+            *algorithm = c_string(env, name);
+            *hex = malloc(2 * (size_t)length + 1);
+            if (!*algorithm || !*hex) {
+                free(*algorithm);
+                free(*hex);
+                *algorithm = *hex = NULL;
+                errno = ENOMEM;
+                rc = -1;
+            } else {
+                for (jint i = 0; i < length; i++)
+                    snprintf(*hex + 2 * i, 3, "%02x", (unsigned char)raw[i]);
+                (*hex)[2 * length] = '\0';
+            }
+            (*env)->ReleaseByteArrayElements(env, bytes, raw, JNI_ABORT);
+        }
+    }
+    (*env)->PopLocalFrame(env, NULL);
+    return rc;
 }
 
 /* Initializes the class NAME (a/b/C, FindClass initializes) and every class nested in it, and theirs. A

@@ -537,6 +537,13 @@ impl Storage for HdfsStorage {
     fn set_modified(&self, path: &VPath, modified: SystemTime) -> Result<()> {
         self.fs.set_modified(&self.real(path), modified).map_err(storage_error)
     }
+
+    fn checksum(&self, path: &VPath) -> Result<(String, String)> {
+        match self.fs.checksum(&self.real(path)).map_err(storage_error)? {
+            Some(checksum) => Ok((checksum.algorithm, checksum.hex)),
+            None => Err(Error::new(ErrorKind::Unsupported, format!("{path}: this filesystem keeps no checksum"))),
+        }
+    }
 }
 
 /// A read or write failure during a transfer, as the transfer loop reports it to the client: HDFS's
