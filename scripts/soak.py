@@ -197,10 +197,20 @@ class Client(threading.Thread):
         elif self.kind == "lftp":
             self.lftp_put(name, segments)
         else:
-            self.session().storbinary(f"STOR {name}", Source(segments), blocksize=256 * KiB)
+            self.send_data(lambda: self.session().storbinary(f"STOR {name}", Source(segments), blocksize=256 * KiB))
         self.files[name] = segments
         self.uncertain.discard(name)
         return "226", sum(size for _, size in segments)
+
+    def send_data(self, transfer):
+        """Runs an upload's data phase. A server that refuses the upload midway (a quota, a storage
+        failure) closes the data connection while the client still sends: the reply on the control
+        connection then says why, and only a missing or a positive one is unclear."""
+        try:
+            transfer()
+        except (BrokenPipeError, ConnectionResetError) as broken:
+            reply = self.session().voidresp()  # raises the 4xx/5xx the server gave
+            raise RuntimeError(f"{reply} after the data connection broke ({broken})") from broken
 
     def local_copy(self, segments):
         path = self.soak.scratch / f"{self.name}.up"
@@ -304,7 +314,7 @@ class Client(threading.Thread):
         extra = [(self.rng.getrandbits(64), self.rng.randrange(1, 64 * KiB))]
         segments = self.files[name] + extra
         self.mark_uncertain(name)
-        self.session().storbinary(f"APPE {name}", Source(extra))
+        self.send_data(lambda: self.session().storbinary(f"APPE {name}", Source(extra)))
         self.files[name] = segments
         self.uncertain.discard(name)
         return "226", extra[0][1]
@@ -337,11 +347,13 @@ class Client(threading.Thread):
         self.uncertain.add(name)
         if isinstance(ftp, ftplib.FTP_TLS):
             connection = ftp.context.wrap_socket(connection, server_hostname=ftp.host)
-        with connection:
-            for chunk in content(segments):
-                connection.sendall(chunk)
-            if isinstance(connection, ssl.SSLSocket):
-                connection.unwrap()
+        def send():
+            with connection:
+                for chunk in content(segments):
+                    connection.sendall(chunk)
+                if isinstance(connection, ssl.SSLSocket):
+                    connection.unwrap()
+        self.send_data(send)
         reply = ftp.voidresp()
         self.files[name] = segments
         self.uncertain.discard(name)
