@@ -74,7 +74,7 @@ soak: build
 lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --workspace --all-targets --no-default-features --target-dir target/core -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --no-default-features --features fuzzing --target-dir target/core -- -D warnings
 	python3 scripts/check-module-cycles.py
 
 clean:
