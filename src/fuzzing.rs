@@ -137,6 +137,7 @@ pub struct ListedFile<'a> {
     pub links: u64,
     pub replication: Option<u16>,
     pub writable: bool,
+    /// As `OPTS MLST` gives them; empty for all.
     pub facts: &'a str,
 }
 
@@ -157,7 +158,8 @@ pub fn listing(file: &ListedFile) {
     let mut ls = String::new();
     listing::ls_line(&mut ls, file.name, &meta, SystemTime::now());
     assert!(!ls.contains(['\r', '\n', '\0']), "{ls:?}");
-    let facts = FactSet::parse(file.facts);
+    // No list: all facts, as a session starts with.
+    let facts = if file.facts.is_empty() { FactSet::all() } else { FactSet::parse(file.facts) };
     let mut line = String::new();
     listing::mlst_line(&mut line, file.name, &meta, file.writable, &facts);
     assert!(!line.contains(['\r', '\n', '\0']), "{line:?}");
@@ -176,8 +178,8 @@ pub fn listing(file: &ListedFile) {
                 value.to_string()
             }
             "unix.mode" => format!("{:04o}", meta.mode),
-            "unix.owner" => file.owner.to_string(),
-            "unix.group" => file.group.to_string(),
+            "unix.owner" => file.owner.replace([';', ' ', '\r', '\n', '\0'], "?"),
+            "unix.group" => file.group.replace([';', ' ', '\r', '\n', '\0'], "?"),
             "x.hdfs.replication" => file.replication.map(|r| r.to_string()).unwrap_or_default(),
             _ => value.to_string(),
         };

@@ -19,6 +19,18 @@ pub fn safe_name(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// A fact's value as RFC 3659 allows it (no `;`, which ends the fact, nor a space, which ends the
+/// facts): an owner or group name from storage (an HDFS user name can be anything its client said) is
+/// shown with those characters, CR, LF and NUL as `?`.
+fn fact_value(value: &str) -> std::borrow::Cow<'_, str> {
+    const UNSAFE: [char; 5] = [';', ' ', '\r', '\n', '\0'];
+    if value.contains(UNSAFE) {
+        value.replace(UNSAFE, "?").into()
+    } else {
+        value.into()
+    }
+}
+
 /// Which MLST facts the client asked for with `OPTS MLST` (all by default), as a bit per fact.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FactSet(u32);
@@ -59,8 +71,8 @@ pub fn ls_line(out: &mut String, name: &str, meta: &Metadata, now: SystemTime) {
         "{kind}{} {:>3} {:<8} {:<8} {:>12} {} {}",
         permission_string(meta.mode),
         meta.links.max(1),
-        meta.owner,
-        meta.group,
+        safe_name(&meta.owner),
+        safe_name(&meta.group),
         meta.size,
         ls_date(meta.modified, now),
         safe_name(name)
@@ -122,8 +134,8 @@ pub fn mlst_line(out: &mut String, name: &str, meta: &Metadata, writable: bool, 
         Some(timestamp(meta.modified)),
         Some(perm.to_string()),
         Some(mode),
-        Some(meta.owner.clone()),
-        Some(meta.group.clone()),
+        Some(fact_value(&meta.owner).into_owned()),
+        Some(fact_value(&meta.group).into_owned()),
         replication,
     ];
     for (fact, value) in MLST_FACTS.iter().zip(values) {
@@ -246,6 +258,21 @@ mod tests {
         );
         assert_eq!(permission_string(0o4755), "rwsr-xr-x");
         assert_eq!(permission_string(0o1777), "rwxrwxrwt");
+    }
+
+    /// Found by fuzzing (fuzz target listing): an owner or group name (HDFS takes whatever user name its
+    /// client gives) carrying CR/LF broke a listing line, and one carrying `;` or a space broke the facts.
+    #[test]
+    fn owner_and_group_names_cannot_break_a_listing_line() {
+        let mut meta = meta(FileType::File, 0o644, parse_timestamp("20200102030405").unwrap());
+        meta.owner = "evil\r\n226 done".into();
+        meta.group = "a;b\0".into();
+        let mut line = String::new();
+        ls_line(&mut line, "f", &meta, parse_timestamp("20200202030405").unwrap());
+        assert_eq!(line, "-rw-r--r--   1 evil??226 done a;b?             1234 Jan  2 03:04 f");
+        line.clear();
+        mlst_line(&mut line, "f", &meta, false, &FactSet::parse("unix.owner;unix.group;"));
+        assert_eq!(line, "unix.owner=evil??226?done;unix.group=a?b?; f");
     }
 
     #[test]
