@@ -146,9 +146,14 @@ pub fn mlst_line(out: &mut String, name: &str, meta: &Metadata, writable: bool, 
     let _ = write!(out, " {}", safe_name(name));
 }
 
-/// `YYYYMMDDHHMMSS` in UTC, as MDTM and the `modify` fact give it.
+/// The last time a `YYYYMMDDHHMMSS` can say: 9999-12-31 23:59:59 UTC.
+const LAST_TIMESTAMP_SECS: u64 = 253_402_300_799;
+
+/// `YYYYMMDDHHMMSS` in UTC, as MDTM and the `modify` fact give it. A later time (an HDFS client may set
+/// any modification time) shows as the last one the format can carry, so it stays 14 digits.
 pub fn timestamp(time: SystemTime) -> String {
-    let (year, month, day, hour, minute, second) = civil(time);
+    let (year, month, day, hour, minute, second) =
+        civil(time.min(UNIX_EPOCH + Duration::from_secs(LAST_TIMESTAMP_SECS)));
     format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}")
 }
 
@@ -273,6 +278,15 @@ mod tests {
         line.clear();
         mlst_line(&mut line, "f", &meta, false, &FactSet::parse("unix.owner;unix.group;"));
         assert_eq!(line, "unix.owner=evil??226?done;unix.group=a?b?; f");
+    }
+
+    /// Found by fuzzing (fuzz target listing): a modification time after the year 9999 gave a `modify`
+    /// fact (and an MDTM reply) of more than 14 digits, which no client parses.
+    #[test]
+    fn times_after_the_year_9999_stay_14_digits() {
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(LAST_TIMESTAMP_SECS)), "99991231235959");
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(2_173_866_780_700_402)), "99991231235959");
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(i64::MAX as u64)), "99991231235959");
     }
 
     #[test]
