@@ -7,7 +7,7 @@ BIN        := target/release/hdfsftpd
 DEMO_DIR   := target/demo
 DEMO_PORT  ?= 2121
 
-.PHONY: all build deps run run-hdfs test test-core lint bench soak clean
+.PHONY: all build deps run run-hdfs test test-core lint bench soak fuzz clean
 
 all: build
 
@@ -69,12 +69,20 @@ soak: build
 	@jars="$$(scripts/provision-hadoop.sh | tail -n 1)" && test -n "$$jars"
 	python3 scripts/soak.py --minutes $(SOAK_MINUTES)
 
+# Coverage-guided fuzzing (cargo fuzz on nightly; installs cargo-fuzz when missing): each target in fuzz/
+# for FUZZ_SECONDS (60); fails on a crash, an input over 1 s or over 256 MiB. FUZZ_TARGETS picks targets
+# (all by default). docs/fuzzing.md says more.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 # Formatting, clippy with warnings as errors (with and without the hdfs and krb5 features), and no
 # import cycle between src/'s modules; .ci/run runs it before the tests.
 lint: deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --release --workspace --all-targets -- -D warnings
-	$(CARGO) clippy --workspace --all-targets --no-default-features --target-dir target/core -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --no-default-features --features fuzzing --target-dir target/core -- -D warnings
 	python3 scripts/check-module-cycles.py
 
 clean:

@@ -10,6 +10,8 @@ mod checksum;
 mod config;
 mod daemon;
 mod data;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod listing;
 mod locks;
 mod logfile;

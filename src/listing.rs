@@ -22,6 +22,18 @@ pub fn safe_name(name: &str) -> std::borrow::Cow<'_, str> {
 /// The fact only storage with block replication (HDFS) has.
 const REPLICATION_FACT: &str = "x.hdfs.replication";
 
+/// A fact's value as RFC 3659 allows it (no `;`, which ends the fact, nor a space, which ends the
+/// facts): an owner or group name from storage (an HDFS user name can be anything its client said) is
+/// shown with those characters, CR, LF and NUL as `?`.
+fn fact_value(value: &str) -> std::borrow::Cow<'_, str> {
+    const UNSAFE: [char; 5] = [';', ' ', '\r', '\n', '\0'];
+    if value.contains(UNSAFE) {
+        value.replace(UNSAFE, "?").into()
+    } else {
+        value.into()
+    }
+}
+
 /// A set of MLST facts, as a bit per fact: those the storage has, or those of them the client asked for
 /// with `OPTS MLST` (all it has by default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +91,8 @@ pub fn ls_line(out: &mut String, name: &str, meta: &Metadata, now: SystemTime) {
         "{kind}{} {:>3} {:<8} {:<8} {:>12} {} {}",
         permission_string(meta.mode),
         meta.links.max(1),
-        meta.owner,
-        meta.group,
+        safe_name(&meta.owner),
+        safe_name(&meta.group),
         meta.size,
         ls_date(meta.modified, now),
         safe_name(name)
@@ -142,8 +154,8 @@ pub fn mlst_line(out: &mut String, name: &str, meta: &Metadata, writable: bool, 
         Some(timestamp(meta.modified)),
         Some(perm.to_string()),
         Some(mode),
-        Some(meta.owner.clone()),
-        Some(meta.group.clone()),
+        Some(fact_value(&meta.owner).into_owned()),
+        Some(fact_value(&meta.group).into_owned()),
         replication,
     ];
     for (fact, value) in MLST_FACTS.iter().zip(values) {
@@ -154,9 +166,14 @@ pub fn mlst_line(out: &mut String, name: &str, meta: &Metadata, writable: bool, 
     let _ = write!(out, " {}", safe_name(name));
 }
 
-/// `YYYYMMDDHHMMSS` in UTC, as MDTM and the `modify` fact give it.
+/// The last time a `YYYYMMDDHHMMSS` can say: 9999-12-31 23:59:59 UTC.
+const LAST_TIMESTAMP_SECS: u64 = 253_402_300_799;
+
+/// `YYYYMMDDHHMMSS` in UTC, as MDTM and the `modify` fact give it. A later time (an HDFS client may set
+/// any modification time) shows as the last one the format can carry, so it stays 14 digits.
 pub fn timestamp(time: SystemTime) -> String {
-    let (year, month, day, hour, minute, second) = civil(time);
+    let (year, month, day, hour, minute, second) =
+        civil(time.min(UNIX_EPOCH + Duration::from_secs(LAST_TIMESTAMP_SECS)));
     format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}")
 }
 
@@ -266,6 +283,30 @@ mod tests {
         );
         assert_eq!(permission_string(0o4755), "rwsr-xr-x");
         assert_eq!(permission_string(0o1777), "rwxrwxrwt");
+    }
+
+    /// Found by fuzzing (fuzz target listing): an owner or group name (HDFS takes whatever user name its
+    /// client gives) carrying CR/LF broke a listing line, and one carrying `;` or a space broke the facts.
+    #[test]
+    fn owner_and_group_names_cannot_break_a_listing_line() {
+        let mut meta = meta(FileType::File, 0o644, parse_timestamp("20200102030405").unwrap());
+        meta.owner = "evil\r\n226 done".into();
+        meta.group = "a;b\0".into();
+        let mut line = String::new();
+        ls_line(&mut line, "f", &meta, parse_timestamp("20200202030405").unwrap());
+        assert_eq!(line, "-rw-r--r--   1 evil??226 done a;b?             1234 Jan  2 03:04 f");
+        line.clear();
+        mlst_line(&mut line, "f", &meta, false, &FactSet::offered(false).chosen("unix.owner;unix.group;"));
+        assert_eq!(line, "unix.owner=evil??226?done;unix.group=a?b?; f");
+    }
+
+    /// Found by fuzzing (fuzz target listing): a modification time after the year 9999 gave a `modify`
+    /// fact (and an MDTM reply) of more than 14 digits, which no client parses.
+    #[test]
+    fn times_after_the_year_9999_stay_14_digits() {
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(LAST_TIMESTAMP_SECS)), "99991231235959");
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(2_173_866_780_700_402)), "99991231235959");
+        assert_eq!(timestamp(UNIX_EPOCH + Duration::from_secs(i64::MAX as u64)), "99991231235959");
     }
 
     #[test]

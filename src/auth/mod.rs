@@ -3,6 +3,8 @@
 #[cfg(feature = "krb5")]
 pub mod krb5;
 pub mod lockout;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod memory;
 pub mod users_file;
 
 use std::fmt;

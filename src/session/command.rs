@@ -191,7 +191,7 @@ impl Verb {
     }
 
     /// Whether `name` (upper case) is this verb or one of its aliases.
-    fn is_named(&self, name: &str) -> bool {
+    pub fn is_named(&self, name: &str) -> bool {
         self.name == name || self.aliases.contains(&name)
     }
 }

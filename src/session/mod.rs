@@ -275,7 +275,7 @@ impl Session {
         self.write_reply(&Reply::closing(SERVICE_UNAVAILABLE, text))
     }
 
-    fn handle_line(&mut self, line: &str) -> io::Result<Flow> {
+    pub(crate) fn handle_line(&mut self, line: &str) -> io::Result<Flow> {
         let peer = self.control.peer;
         let handled = match command::parse(line) {
             Ok((verb, command)) => {

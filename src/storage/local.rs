@@ -20,7 +20,7 @@ use crate::locks;
 use crate::vpath::VPath;
 use confine::Resolution;
 
-mod confine;
+pub mod confine;
 
 pub struct LocalBackend {
     root: PathBuf,

@@ -7,6 +7,8 @@
 #[cfg(feature = "hdfs")]
 pub mod hdfs;
 pub mod local;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod memory;
 
 use std::fmt;
 use std::fs::File;

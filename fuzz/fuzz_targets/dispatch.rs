@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|script: &[u8]| hdfsftpd::fuzzing::dispatch(script));
