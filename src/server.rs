@@ -1,15 +1,15 @@
-//! Listeners, the accept loops, admission (the session cap and the per-address cap), the fixed worker
-//! pool, signals and shutdown.
+//! Listeners, the accept loops, admission (the session cap and the per-address cap), a thread per
+//! session, what ended sessions freed handed back to the kernel, signals and shutdown.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use socket2::{Domain, Socket, Type};
@@ -25,8 +25,16 @@ use crate::tls;
 /// Connections waiting in the kernel before accept: deep, so a burst of clients is not dropped.
 const LISTEN_BACKLOG: i32 = 4096;
 
-/// Worker stack size: libhdfs's JVM needs well over 256 KiB on every thread that calls it.
-const WORKER_STACK: usize = 2 << 20;
+/// Session thread stack size: libhdfs's JVM needs well over 256 KiB on every thread that calls it.
+const SESSION_STACK: usize = 2 << 20;
+
+/// Allocations this large or larger are mappings of their own, unmapped when freed: transfer buffers,
+/// TLS buffers, listing batches. Only the pages a session writes are resident, and only while it holds
+/// them.
+pub const LARGE_BLOCK: usize = 64 << 10;
+
+/// How often the memory sessions freed is handed back to the kernel, when sessions have ended.
+const RELEASE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// After the grace period, how long sessions get to report their stopped transfers.
 const ABORT_WAIT: Duration = Duration::from_secs(5);
@@ -39,9 +47,6 @@ pub enum Kind {
     /// Implicit FTPS: TLS from the first byte.
     ImplicitFtps,
 }
-
-/// A connection on its way from an accept loop to a worker.
-type Accepted = (TcpStream, Admission, Kind);
 
 /// Opens every listening socket: each bind address on each enabled port.
 pub fn bind_listeners(binds: &[IpAddr], ports: &[(u16, Kind)]) -> io::Result<Vec<(TcpListener, Kind)>> {
@@ -132,42 +137,38 @@ const TOO_MANY_FROM_ADDRESS: &str = "Too many connections from your address.";
 pub struct Server {
     shared: Arc<Shared>,
     occupancy: Arc<Mutex<Occupancy>>,
+    /// Sessions ended so far: the memory releaser looks for new ones.
+    ended: Arc<AtomicU64>,
     /// Log files reopened on SIGHUP.
     log_files: Vec<LogFile>,
 }
 
 impl Server {
     pub fn new(shared: Arc<Shared>, log_files: Vec<LogFile>) -> Server {
-        Server { shared, occupancy: Arc::default(), log_files }
+        Server { shared, occupancy: Arc::default(), ended: Arc::default(), log_files }
     }
 
     /// Serves until SIGTERM or SIGINT, then drains running sessions.
     pub fn run(self, listeners: Vec<(TcpListener, Kind)>) -> io::Result<()> {
         // Registered before the ready line, so a SIGTERM that follows it is a clean shutdown.
         let signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-        let max_clients = self.shared.config.max_clients;
-        let (sender, receiver) = crossbeam_channel::bounded::<Accepted>(max_clients);
-        for index in 0..max_clients {
-            let (shared, receiver) = (Arc::clone(&self.shared), receiver.clone());
-            thread::Builder::new()
-                .name(format!("worker-{index}"))
-                .stack_size(WORKER_STACK)
-                .spawn(move || work(shared, receiver))?;
-        }
-        drop(receiver);
+        hdfsftpd_ffi::memory::map_large_blocks(LARGE_BLOCK);
+        let (shared, ended) = (Arc::clone(&self.shared), Arc::clone(&self.ended));
+        thread::Builder::new().name("memory".into()).spawn(move || release_memory(&shared, &ended))?;
         let mut acceptors = Vec::new();
         for (listener, kind) in listeners {
             let what = if kind == Kind::Ftp { "FTP" } else { "implicit FTPS" };
             log::info!("listening on {} ({what})", listener.local_addr()?);
-            let (sender, occupancy, shared) = (sender.clone(), Arc::clone(&self.occupancy), Arc::clone(&self.shared));
+            let (occupancy, shared, ended) =
+                (Arc::clone(&self.occupancy), Arc::clone(&self.shared), Arc::clone(&self.ended));
             acceptors.push(
                 thread::Builder::new()
                     .name("accept".into())
-                    .spawn(move || accept_loop(&listener, kind, &sender, &occupancy, &shared))?,
+                    .spawn(move || accept_loop(&listener, kind, &occupancy, &shared, &ended))?,
             );
         }
-        drop(sender);
-        log::info!("hdfsftpd {} ready: {} workers", env!("CARGO_PKG_VERSION"), max_clients);
+        // "N workers": up to N session threads at once (tests and scripts wait for this line).
+        log::info!("hdfsftpd {} ready: {} workers", env!("CARGO_PKG_VERSION"), self.shared.config.max_clients);
         self.wait_for_signals(signals);
         self.shared.shutdown.begin();
         for acceptor in acceptors {
@@ -242,9 +243,9 @@ impl Server {
 fn accept_loop(
     listener: &TcpListener,
     kind: Kind,
-    sender: &Sender<Accepted>,
     occupancy: &Arc<Mutex<Occupancy>>,
-    shared: &Shared,
+    shared: &Arc<Shared>,
+    ended: &Arc<AtomicU64>,
 ) {
     let (max_clients, max_per_ip) = (shared.config.max_clients, shared.config.max_per_ip);
     while !shared.shutdown.is_stopping() {
@@ -267,9 +268,7 @@ fn accept_loop(
                     log::warn!("{peer}: cannot set up the control connection: {e}");
                     continue;
                 }
-                if sender.send((stream, admission, kind)).is_err() {
-                    return;
-                }
+                start_session(stream, admission, kind, shared, ended);
             }
             Err(why) => refuse(stream, peer, why),
         }
@@ -315,21 +314,49 @@ fn prepare_control(stream: &TcpStream) -> io::Result<()> {
     stream.set_write_timeout(Some(Duration::from_secs(60)))
 }
 
-fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>) {
-    for (stream, mut admission, kind) in receiver {
-        let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-        log::debug!("{peer}: session starts on {}", thread::current().name().unwrap_or("?"));
-        // The socket closes only when this second handle goes, after the slot is free: a client that
-        // sees the close and reconnects at once must find its place in the cap again.
-        let last_handle = stream.try_clone();
-        let shared = Arc::clone(&shared);
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| serve(shared, stream, kind, &mut admission)));
-        if outcome.is_err() {
-            log::error!("session crashed (a bug); the worker carries on");
+/// Hands what ended sessions freed back to the kernel, once a `RELEASE_INTERVAL` at most, until shutdown.
+fn release_memory(shared: &Shared, ended: &AtomicU64) {
+    let mut released = 0;
+    while !shared.shutdown.is_stopping() {
+        thread::sleep(RELEASE_INTERVAL);
+        let now = ended.load(Ordering::Relaxed);
+        if now != released {
+            released = now;
+            let took = hdfsftpd_ffi::memory::release_free_memory();
+            log::debug!("freed memory handed back to the kernel in {took:.1?}");
         }
-        drop(admission);
-        drop(last_handle);
     }
+}
+
+/// Serves the connection on a thread of its own, which ends with the session: glibc then gives back the
+/// stack pages it touched and its cache of freed blocks, which a pooled thread would keep for good.
+fn start_session(stream: TcpStream, admission: Admission, kind: Kind, shared: &Arc<Shared>, ended: &Arc<AtomicU64>) {
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    // For the 421 should no thread start.
+    let spare = stream.try_clone();
+    let (shared, ended) = (Arc::clone(shared), Arc::clone(ended));
+    let started = thread::Builder::new().name("session".into()).stack_size(SESSION_STACK).spawn(move || {
+        run_session(shared, stream, kind, admission);
+        ended.fetch_add(1, Ordering::Relaxed);
+    });
+    if let Err(e) = started {
+        log::error!("{peer}: connection refused: cannot start a session thread: {e}");
+        if let Ok(stream) = spare {
+            say_421(&stream, "Server out of resources, please try again later.");
+        }
+    }
+}
+
+fn run_session(shared: Arc<Shared>, stream: TcpStream, kind: Kind, mut admission: Admission) {
+    // The socket closes only when this second handle goes, after the slot is free: a client that
+    // sees the close and reconnects at once must find its place in the cap again.
+    let last_handle = stream.try_clone();
+    let outcome = panic::catch_unwind(AssertUnwindSafe(|| serve(shared, stream, kind, &mut admission)));
+    if outcome.is_err() {
+        log::error!("session crashed (a bug); the server carries on");
+    }
+    drop(admission);
+    drop(last_handle);
 }
 
 /// One connection, from its implicit TLS handshake (on this worker, not the accept thread) to the end of

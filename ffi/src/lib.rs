@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod crypt;
 pub mod hdfs;
 pub mod krb5;
+pub mod memory;
 pub mod process;
 mod sys;
 pub mod zero_copy;

@@ -114,8 +114,6 @@ pub struct Session {
     umask: u32,
     idle_timeout: Duration,
     mlst_facts: crate::listing::FactSet,
-    /// The transfer buffer, allocated at the first transfer and reused.
-    buffer: Vec<u8>,
     security: security::Security,
 }
 
@@ -140,7 +138,6 @@ impl Session {
             umask: 0o022,
             idle_timeout,
             mlst_facts: crate::listing::FactSet::all(),
-            buffer: Vec::new(),
             security: security::Security::new(None),
         })
     }
