@@ -16,7 +16,7 @@ pub const CORE_FLAGS: &[Flag] = &[
     value("auth", "KIND", "authenticator: users or krb5 [users]"),
     value("users-file", "FILE", "users file: name:crypt-hash:home:perms lines"),
     switch("anonymous", "allow anonymous read-only login through the users file's 'anonymous' entry"),
-    value("max-clients", "N", "most sessions at once; also the worker pool size [16]"),
+    value("max-clients", "N", "most sessions at once, each on a thread of its own [16]"),
     value("max-per-ip", "N", "most sessions from one address; 0 = no limit [half of --max-clients]"),
     value("pasv-ports", "LO-HI", "port range for passive data connections [the kernel's ephemeral range]"),
     value("pasv-address", "ADDR", "address advertised in PASV replies [the control connection's]"),

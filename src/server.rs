@@ -25,8 +25,10 @@ use crate::tls;
 /// Connections waiting in the kernel before accept: deep, so a burst of clients is not dropped.
 const LISTEN_BACKLOG: i32 = 4096;
 
-/// Session thread stack size: libhdfs's JVM needs well over 256 KiB on every thread that calls it.
-const SESSION_STACK: usize = 2 << 20;
+/// Session thread stack size. Java code runs on it under libhdfs: the Kerberos suite on HDFS overflowed the
+/// JVM's stack at 128 KiB and passed at 256 KiB; this leaves a margin, and is what the JVM gives its own
+/// threads. Only the pages a session touches are resident.
+const SESSION_STACK: usize = 1 << 20;
 
 /// Allocations this large or larger are mappings of their own, unmapped when freed: transfer buffers,
 /// TLS buffers, listing batches. Only the pages a session writes are resident, and only while it holds
