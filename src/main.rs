@@ -44,6 +44,7 @@ const EXIT_CONFIG: u8 = 2;
 const EXIT_RUNTIME: u8 = 1;
 
 fn main() -> ExitCode {
+    server::tune_allocator();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (settings, check_only) = match settings::parse_command_line(&args, FLAG_GROUPS) {
         Ok(Invocation::Help(text)) => {

