@@ -1,5 +1,5 @@
-//! Listeners, the accept loops, admission (the session cap and the per-address cap), a thread per
-//! session, what ended sessions freed handed back to the kernel, signals and shutdown.
+//! Listeners, the accept loops, admission (the session cap and the per-address cap), the fixed worker
+//! pool, what ended sessions freed handed back to the kernel, signals and shutdown.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use socket2::{Domain, Socket, Type};
@@ -25,10 +26,10 @@ use crate::tls;
 /// Connections waiting in the kernel before accept: deep, so a burst of clients is not dropped.
 const LISTEN_BACKLOG: i32 = 4096;
 
-/// Session thread stack size. Java code runs on it under libhdfs: the Kerberos suite on HDFS overflowed the
-/// JVM's stack at 128 KiB and passed at 256 KiB; this leaves a margin, and is what the JVM gives its own
-/// threads. Only the pages a session touches are resident.
-const SESSION_STACK: usize = 1 << 20;
+/// Worker stack size. Java code runs on it under libhdfs: the Kerberos suite on HDFS overflowed the JVM's
+/// stack at 128 KiB and passed at 256 KiB; this leaves a margin, and is what the JVM gives its own threads.
+/// Only the pages a session touches are resident.
+const WORKER_STACK: usize = 1 << 20;
 
 /// Allocations this large or larger are mappings of their own, unmapped when freed: transfer buffers,
 /// TLS buffers, listing batches. Only the pages a session writes are resident, and only while it holds
@@ -47,6 +48,9 @@ pub fn tune_allocator() {
 
 /// How often the memory sessions freed is handed back to the kernel, when sessions have ended.
 const RELEASE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A connection on its way from an accept loop to a worker.
+type Accepted = (TcpStream, Admission, Kind);
 
 /// After the grace period, how long sessions get to report their stopped transfers.
 const ABORT_WAIT: Duration = Duration::from_secs(5);
@@ -164,22 +168,31 @@ impl Server {
     pub fn run(self, listeners: Vec<(TcpListener, Kind)>) -> io::Result<()> {
         // Registered before the ready line, so a SIGTERM that follows it is a clean shutdown.
         let signals = Signals::new([SIGTERM, SIGINT, SIGHUP])?;
+        let max_clients = self.shared.config.max_clients;
+        let (sender, receiver) = crossbeam_channel::bounded::<Accepted>(max_clients);
+        for index in 0..max_clients {
+            let (shared, receiver, ended) = (Arc::clone(&self.shared), receiver.clone(), Arc::clone(&self.ended));
+            thread::Builder::new()
+                .name(format!("worker-{index}"))
+                .stack_size(WORKER_STACK)
+                .spawn(move || work(shared, receiver, &ended))?;
+        }
+        drop(receiver);
         let (shared, ended) = (Arc::clone(&self.shared), Arc::clone(&self.ended));
         thread::Builder::new().name("memory".into()).spawn(move || release_memory(&shared, &ended))?;
         let mut acceptors = Vec::new();
         for (listener, kind) in listeners {
             let what = if kind == Kind::Ftp { "FTP" } else { "implicit FTPS" };
             log::info!("listening on {} ({what})", listener.local_addr()?);
-            let (occupancy, shared, ended) =
-                (Arc::clone(&self.occupancy), Arc::clone(&self.shared), Arc::clone(&self.ended));
+            let (sender, occupancy, shared) = (sender.clone(), Arc::clone(&self.occupancy), Arc::clone(&self.shared));
             acceptors.push(
                 thread::Builder::new()
                     .name("accept".into())
-                    .spawn(move || accept_loop(&listener, kind, &occupancy, &shared, &ended))?,
+                    .spawn(move || accept_loop(&listener, kind, &sender, &occupancy, &shared))?,
             );
         }
-        // "N workers": up to N session threads at once (tests and scripts wait for this line).
-        log::info!("hdfsftpd {} ready: {} workers", env!("CARGO_PKG_VERSION"), self.shared.config.max_clients);
+        drop(sender);
+        log::info!("hdfsftpd {} ready: {} workers", env!("CARGO_PKG_VERSION"), max_clients);
         self.wait_for_signals(signals);
         self.shared.shutdown.begin();
         for acceptor in acceptors {
@@ -254,9 +267,9 @@ impl Server {
 fn accept_loop(
     listener: &TcpListener,
     kind: Kind,
+    sender: &Sender<Accepted>,
     occupancy: &Arc<Mutex<Occupancy>>,
-    shared: &Arc<Shared>,
-    ended: &Arc<AtomicU64>,
+    shared: &Shared,
 ) {
     let (max_clients, max_per_ip) = (shared.config.max_clients, shared.config.max_per_ip);
     while !shared.shutdown.is_stopping() {
@@ -279,7 +292,9 @@ fn accept_loop(
                     log::warn!("{peer}: cannot set up the control connection: {e}");
                     continue;
                 }
-                start_session(stream, admission, kind, shared, ended);
+                if sender.send((stream, admission, kind)).is_err() {
+                    return;
+                }
             }
             Err(why) => refuse(stream, peer, why),
         }
@@ -339,22 +354,11 @@ fn release_memory(shared: &Shared, ended: &AtomicU64) {
     }
 }
 
-/// Serves the connection on a thread of its own, which ends with the session: glibc then gives back the
-/// stack pages it touched and its cache of freed blocks, which a pooled thread would keep for good.
-fn start_session(stream: TcpStream, admission: Admission, kind: Kind, shared: &Arc<Shared>, ended: &Arc<AtomicU64>) {
-    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
-    // For the 421 should no thread start.
-    let spare = stream.try_clone();
-    let (shared, ended) = (Arc::clone(shared), Arc::clone(ended));
-    let started = thread::Builder::new().name("session".into()).stack_size(SESSION_STACK).spawn(move || {
-        run_session(shared, stream, kind, admission);
+/// A worker: serves one session after another; each ended one counts for the memory releaser.
+fn work(shared: Arc<Shared>, receiver: Receiver<Accepted>, ended: &AtomicU64) {
+    for (stream, admission, kind) in receiver {
+        run_session(Arc::clone(&shared), stream, kind, admission);
         ended.fetch_add(1, Ordering::Relaxed);
-    });
-    if let Err(e) = started {
-        log::error!("{peer}: connection refused: cannot start a session thread: {e}");
-        if let Ok(stream) = spare {
-            say_421(&stream, "Server out of resources, please try again later.");
-        }
     }
 }
 
@@ -364,7 +368,7 @@ fn run_session(shared: Arc<Shared>, stream: TcpStream, kind: Kind, mut admission
     let last_handle = stream.try_clone();
     let outcome = panic::catch_unwind(AssertUnwindSafe(|| serve(shared, stream, kind, &mut admission)));
     if outcome.is_err() {
-        log::error!("session crashed (a bug); the server carries on");
+        log::error!("session crashed (a bug); the worker carries on");
     }
     drop(admission);
     drop(last_handle);
