@@ -13,7 +13,9 @@ hash in each. pure-ftpd and ProFTPD are Debian's packages unpacked into a cache,
 
   scripts/bench.py [--runs N] [--size-mib N] [--quick] [--only GROUP[,GROUP...]] [--output FILE]
 
-Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, stages (where a small transfer's time goes), logins, burst, scale, hdfs (libhdfs on
+Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, stages (where a small transfer's time goes), logins, burst, memory
+(bursts plain and PROT P from a compiled client: peak RSS, and RSS 10 s later against before; hdfsftpd
+alone: 1,000 concurrent 4 MiB downloads, 10,000 idle logged-in sessions), scale, hdfs (libhdfs on
 file:///), cluster (a real HDFS from scripts/hdfs-cluster.sh: hdfsftpd next to Hadoop's Java CLI and a
 direct libhdfs copy; then small files and sessions: one session, 16 at once, login to first command, a
 session per file, and the server's threads, RSS and descriptors over many sequential sessions; and a
@@ -618,6 +620,48 @@ def burst(target, clients=200):
     return len(failures), rss.peak / 1024
 
 
+def clients_at_once(target, count, scheme, path, listing):
+    """`count` clients of scripts/ftp_get.rs at once (`ftp`, or `ftpes`: PROT P), each logging in,
+    listing (with `listing`), fetching `path` and quitting: (failures, wall s, p50 s, p99 s per client,
+    peak RSS MiB)."""
+    cmd = [str(FTP_GET), "--clients", str(count), *(["--list"] if listing else []), scheme, HOST, str(target.port),
+           target.user, target.password, path]
+    with PeakRss(target.process) as rss:
+        out = run(cmd).stdout
+    figures = dict(field.split("=") for field in out.split())
+    return int(figures["failures"]), *(float(figures[k]) for k in ("wall", "p50", "p99")), rss.peak / 1024
+
+
+# How long after a burst the server's memory is looked at again.
+SETTLE_SECONDS = 10
+
+
+def memory_burst(target, scheme, clients=200):
+    """A burst of `clients` (login, NLST, RETR 1 MiB), then RSS `SETTLE_SECONDS` later against RSS
+    before it: (failures, wall s, peak RSS MiB, RSS after / RSS before)."""
+    before = target.process.rss_kib()
+    failures, wall, _, _, peak = clients_at_once(target, clients, scheme, "1m.bin", listing=True)
+    time.sleep(SETTLE_SECONDS)
+    return failures, wall, peak, target.process.rss_kib() / before
+
+
+def held_sessions(target, count):
+    """`count` sessions logged in one after the other and held (scripts/ftp_get.rs --hold), RSS then, and
+    NOOP on each: (failures, RSS MiB, RSS MiB before)."""
+    before = target.process.rss_kib() / 1024
+    holder = subprocess.Popen([str(FTP_GET), "--hold", str(count), "ftp", HOST, str(target.port), target.user,
+                               target.password], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        holder.stdout.readline()  # held=N failures=F: all are logged in or refused
+        rss = target.process.rss_kib() / 1024
+        alive = dict(field.split("=") for field in holder.communicate("\n", timeout=600)[0].split())
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    return count - int(alive.get("alive", 0)), rss, before
+
+
 def idle_and_busy(target, idle=1000, busy=100):
     """`idle` logged-in sessions held open while `busy` others transfer 1 MiB each: (failures, RSS MiB)."""
     failures, held = [], []
@@ -735,7 +779,7 @@ def versions(peers):
     return lines
 
 
-GROUPS = ["transfers", "small", "stages", "logins", "burst", "scale", "hdfs", "cluster"]
+GROUPS = ["transfers", "small", "stages", "logins", "burst", "memory", "scale", "hdfs", "cluster"]
 
 
 def main():
@@ -771,6 +815,7 @@ def main():
             for _ in range(args.size_mib):
                 f.write(os.urandom(1 << 20))
         (work / "pub" / "1m.bin").write_bytes(os.urandom(1 << 20))
+        (work / "pub" / "4m.bin").write_bytes(os.urandom(4 << 20))
         run([str(REPO / "scripts/make-test-cert.sh"), str(work / "tls")])
         cert, key = work / "tls/cert.pem", work / "tls/key.pem"
         targets = []
@@ -816,8 +861,12 @@ def main():
                    "failures (lower is better)", lower_is_better=True)
             report("burst_200_clients_peak_rss", {n: b[1] for n, b in bursts.items()},
                    "MiB (lower is better)", lower_is_better=True)
+        if "memory" in only:
+            memory_bench(targets)
         # The groups below compare hdfsftpd with itself or with HDFS clients: no pinning.
         os.sched_setaffinity(0, CPUS)
+        if "memory" in only:
+            memory_alone_bench(work, cert, key, args.quick, servers)
         if "scale" in only:
             scale = start_hdfsftpd(work, cert, key, name="hdfsftpd-1200", max_clients=1200, cpus=None)
             servers.append(scale.process)
@@ -838,6 +887,37 @@ def main():
     out = args.output
     out.write_text("\n".join([f"# {time.strftime('%Y-%m-%d')}"] + [f"# {v}" for v in tool_versions] + RESULTS) + "\n")
     print(f"# results written to {out}")
+
+
+def memory_bench(targets):
+    """Each server's memory through a burst of 200 clients, plain then PROT P, from the compiled client."""
+    for mode, scheme in [("plain", "ftp"), ("ftps-prot-p", "ftpes")]:
+        bursts = {t.name: memory_burst(t, scheme) for t in targets}
+        for i, (figure, unit) in enumerate([("failed_ops", "failures"), ("wall", "s"), ("peak_rss", "MiB"),
+                                            (f"rss_{SETTLE_SECONDS}s_after_vs_before", "ratio")]):
+            report(f"memory_burst_200_{mode}_{figure}", {n: b[i] for n, b in bursts.items()},
+                   f"{unit} (lower is better)", lower_is_better=True)
+
+
+def memory_alone_bench(work, cert, key, quick, servers):
+    """hdfsftpd alone: many concurrent 4 MiB downloads from the compiled client (peak RSS, failures,
+    per-client p50 and p99 from connect to QUIT's reply), then many idle logged-in sessions (RSS)."""
+    downloads, idle = (100, 200) if quick else (1000, 10000)
+    # Sessions stay idle while the others log in (10,000 logins take minutes on a loaded machine).
+    server = start_hdfsftpd(work, cert, key, "--idle-timeout", "3600", name="hdfsftpd-memory",
+                            max_clients=idle + 100, cpus=None)
+    servers.append(server.process)
+    failures, wall, p50, p99, peak = clients_at_once(server, downloads, "ftp", "4m.bin", listing=False)
+    line = (f"metric=memory_{downloads}_downloads_4MiB hdfsftpd_failures={failures} hdfsftpd_peak_rss_mib={peak:.1f} "
+            f"p50_s={p50:.3f} p99_s={p99:.3f} p99_over_p50={p99 / p50:.2f} wall_s={wall:.2f}")
+    print(line, flush=True)
+    RESULTS.append(line)
+    failures, rss, before = held_sessions(server, idle)
+    line = (f"metric=memory_{idle}_idle_sessions hdfsftpd_failures={failures} hdfsftpd_rss_mib={rss:.1f} "
+            f"hdfsftpd_rss_mib_before={before:.1f}")
+    print(line, flush=True)
+    RESULTS.append(line)
+    server.process.stop()
 
 
 def hdfs_bench(work, big, size, runs, cert, key, servers):

@@ -11,12 +11,22 @@
 //! pace, not the server. This client receives 1 MiB at a time and writes whole megabytes.
 //!
 //!   ftp_get ftp|ftps|ftpes HOST PORT USER PASSWORD PATH [LOCAL]
+//!
+//! With `--clients N`, N clients at once (threads released together), each logging in, listing its
+//! directory (NLST) with `--list`, fetching PATH (discarded) and quitting; it prints
+//! `clients=N failures=F wall=S p50=S p99=S`, the times per client from connect to QUIT's reply.
+//! With `--hold N`, N sessions log in one after the other and stay; it prints `held=N failures=F`,
+//! waits for a line (or the end) on standard input, sends NOOP on each and prints `alive=A`.
+//!
+//!   ftp_get --clients N [--list] ftp|ftps|ftpes HOST PORT USER PASSWORD PATH
+//!   ftp_get --hold N ftp HOST PORT USER PASSWORD
 
 use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
 use std::fs::OpenOptions;
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::time::Instant;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -128,77 +138,215 @@ fn fill(data: &mut dyn Connection, buffer: &mut [u8]) -> io::Result<usize> {
     Ok(filled)
 }
 
-fn fetch(args: &[String]) -> Result<(u64, f64)> {
-    let [scheme, host, port, user, password, path, local @ ..] = args else {
-        return Err("usage: ftp_get ftp|ftps|ftpes HOST PORT USER PASSWORD PATH [LOCAL]".into());
-    };
-    let connector = || -> Result<SslConnector> {
-        let mut builder = SslConnector::builder(SslMethod::tls())?;
-        builder.set_verify(SslVerifyMode::NONE);
-        Ok(builder.build())
-    };
-    let (tls, explicit) = match scheme.as_str() {
-        "ftp" => (None, false),
-        "ftps" => (Some(connector()?), false),
-        "ftpes" => (Some(connector()?), true),
-        other => return Err(format!("unknown scheme {other} (ftp, ftps or ftpes)").into()),
-    };
-    let transport = Transport { tls, host: host.clone() };
-    let mut output =
-        local.first().map(|path| OpenOptions::new().write(true).create(true).truncate(false).open(path)).transpose()?;
-    let tcp = TcpStream::connect(format!("{host}:{port}"))?;
-    let mut control = if explicit {
-        let plain: Box<dyn Connection> = Box::new(tcp.try_clone()?);
-        let mut plain = Control { connection: BufReader::new(plain) };
-        plain.exchange(None, "2")?;
-        plain.exchange(Some("AUTH TLS"), "2")?;
-        Control { connection: BufReader::new(transport.open(tcp)?) }
-    } else {
-        let mut control = Control { connection: BufReader::new(transport.open(tcp)?) };
+/// How long a connect, or a wait for the server, may take before the client gives up: a server that drops
+/// a connection or stops answering makes a failure, not a client that never ends.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+fn connect(address: &str) -> io::Result<TcpStream> {
+    let target = address.to_socket_addrs()?.next().ok_or_else(|| io::Error::other(format!("{address}: no address")))?;
+    let tcp = TcpStream::connect_timeout(&target, PATIENCE)?;
+    tcp.set_read_timeout(Some(PATIENCE))?;
+    tcp.set_write_timeout(Some(PATIENCE))?;
+    Ok(tcp)
+}
+
+/// Where and as whom the client connects.
+struct Server {
+    transport: Transport,
+    explicit: bool,
+    address: String,
+    user: String,
+    password: String,
+}
+
+impl Server {
+    fn new(args: &[String]) -> Result<Server> {
+        let [scheme, host, port, user, password] = args else {
+            return Err("expected ftp|ftps|ftpes HOST PORT USER PASSWORD".into());
+        };
+        let connector = || -> Result<SslConnector> {
+            let mut builder = SslConnector::builder(SslMethod::tls())?;
+            builder.set_verify(SslVerifyMode::NONE);
+            Ok(builder.build())
+        };
+        let (tls, explicit) = match scheme.as_str() {
+            "ftp" => (None, false),
+            "ftps" => (Some(connector()?), false),
+            "ftpes" => (Some(connector()?), true),
+            other => return Err(format!("unknown scheme {other} (ftp, ftps or ftpes)").into()),
+        };
+        Ok(Server {
+            transport: Transport { tls, host: host.clone() },
+            explicit,
+            address: format!("{host}:{port}"),
+            user: user.clone(),
+            password: password.clone(),
+        })
+    }
+
+    /// A logged-in session in binary mode, with PROT P over TLS.
+    fn login(&self) -> Result<Control> {
+        let tcp = connect(&self.address)?;
+        let mut control = if self.explicit {
+            let plain: Box<dyn Connection> = Box::new(tcp.try_clone()?);
+            let mut plain = Control { connection: BufReader::new(plain) };
+            plain.exchange(None, "2")?;
+            plain.exchange(Some("AUTH TLS"), "2")?;
+            Control { connection: BufReader::new(self.transport.open(tcp)?) }
+        } else {
+            let mut control = Control { connection: BufReader::new(self.transport.open(tcp)?) };
+            control.exchange(None, "2")?;
+            control
+        };
+        // A server may log an anonymous user in at USER (230) without asking for a password.
+        if control.exchange(Some(&format!("USER {}", self.user)), "23")?.starts_with('3') {
+            control.exchange(Some(&format!("PASS {}", self.password)), "2")?;
+        }
+        control.exchange(Some("TYPE I"), "2")?;
+        if self.transport.tls.is_some() {
+            control.exchange(Some("PBSZ 0"), "2")?;
+            control.exchange(Some("PROT P"), "2")?;
+        }
+        Ok(control)
+    }
+
+    /// Runs `command` (RETR, NLST) on a passive data connection; every byte it brings goes to `sink`.
+    fn receive(
+        &self,
+        control: &mut Control,
+        command: &str,
+        chunk: usize,
+        mut sink: impl FnMut(&[u8]) -> io::Result<()>,
+    ) -> Result<u64> {
+        let address = passive_address(&control.exchange(Some("PASV"), "2")?)?;
+        // Servers accept the data connection before they answer with 150, and start TLS after it.
+        let data = connect(&address)?;
+        control.exchange(Some(command), "1")?;
+        let mut data = self.transport.open(data)?;
+        let mut buffer = vec![0; chunk];
+        let mut total = 0u64;
+        loop {
+            let got = fill(&mut *data, &mut buffer)?;
+            if got == 0 {
+                break;
+            }
+            sink(&buffer[..got])?;
+            total += got as u64;
+        }
+        drop(data);
         control.exchange(None, "2")?;
-        control
+        Ok(total)
+    }
+}
+
+fn fetch(args: &[String]) -> Result<(u64, f64)> {
+    let (server, path, local) = match args {
+        [server @ .., path] if server.len() == 5 => (server, path, None),
+        [server @ .., path, local] if server.len() == 5 => (server, path, Some(local)),
+        _ => return Err("usage: ftp_get ftp|ftps|ftpes HOST PORT USER PASSWORD PATH [LOCAL]".into()),
     };
-    // A server may log an anonymous user in at USER (230) without asking for a password.
-    if control.exchange(Some(&format!("USER {user}")), "23")?.starts_with('3') {
-        control.exchange(Some(&format!("PASS {password}")), "2")?;
-    }
-    control.exchange(Some("TYPE I"), "2")?;
-    if transport.tls.is_some() {
-        control.exchange(Some("PBSZ 0"), "2")?;
-        control.exchange(Some("PROT P"), "2")?;
-    }
-    let address = passive_address(&control.exchange(Some("PASV"), "2")?)?;
-    // Servers accept the data connection before they answer RETR with 150, and start TLS after it.
-    let data = TcpStream::connect(address)?;
+    let server = Server::new(server)?;
+    let mut output =
+        local.map(|path| OpenOptions::new().write(true).create(true).truncate(false).open(path)).transpose()?;
+    let mut control = server.login()?;
     let started = Instant::now();
-    control.exchange(Some(&format!("RETR {path}")), "1")?;
-    let mut data = transport.open(data)?;
-    let mut buffer = vec![0; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let got = fill(&mut *data, &mut buffer)?;
-        if got == 0 {
-            break;
-        }
-        if let Some(file) = output.as_mut() {
-            file.write_all(&buffer[..got])?;
-        }
-        total += got as u64;
-    }
-    drop(data);
+    let total = server.receive(&mut control, &format!("RETR {path}"), CHUNK, |chunk| match output.as_mut() {
+        Some(file) => file.write_all(chunk),
+        None => Ok(()),
+    })?;
     if let Some(file) = output {
         file.set_len(total)?;
     }
-    control.exchange(None, "2")?;
     let seconds = started.elapsed().as_secs_f64();
     control.exchange(Some("QUIT"), "2")?;
     Ok((total, seconds))
 }
 
+/// One of `--clients`: log in, list (with `list`), fetch `path`, quit; the seconds it took.
+fn one_client(server: &Server, path: &str, list: bool) -> Result<f64> {
+    let started = Instant::now();
+    let mut control = server.login()?;
+    if list {
+        server.receive(&mut control, "NLST", CLIENTS_CHUNK, |_| Ok(()))?;
+    }
+    server.receive(&mut control, &format!("RETR {path}"), CLIENTS_CHUNK, |_| Ok(()))?;
+    control.exchange(Some("QUIT"), "2")?;
+    Ok(started.elapsed().as_secs_f64())
+}
+
+/// Receive buffer of each of many clients: a thousand 1 MiB buffers would cost the client a GiB.
+const CLIENTS_CHUNK: usize = 128 << 10;
+
+/// `count` clients at once: `clients=N failures=F wall=S p50=S p99=S`.
+fn clients(count: usize, list: bool, args: &[String]) -> Result<String> {
+    let [server @ .., path] = args else { return Err("no PATH".into()) };
+    let server = Arc::new(Server::new(server)?);
+    let gate = Arc::new(Barrier::new(count + 1));
+    let mut threads = Vec::new();
+    for _ in 0..count {
+        let (server, gate, path) = (Arc::clone(&server), Arc::clone(&gate), path.clone());
+        let spawned = std::thread::Builder::new().stack_size(256 << 10).spawn(move || {
+            gate.wait();
+            one_client(&server, &path, list).map_err(|e| e.to_string())
+        })?;
+        threads.push(spawned);
+    }
+    gate.wait();
+    let started = Instant::now();
+    let (mut times, mut failures) = (Vec::new(), Vec::new());
+    for thread in threads {
+        match thread.join().map_err(|_| "a client thread panicked".to_string()).and_then(|r| r) {
+            Ok(seconds) => times.push(seconds),
+            Err(e) => failures.push(e),
+        }
+    }
+    let wall = started.elapsed().as_secs_f64();
+    if let Some(first) = failures.first() {
+        eprintln!("ftp_get: {} client(s) failed; the first: {first}", failures.len());
+    }
+    times.sort_by(f64::total_cmp);
+    let percentile = |p: f64| times.get(((times.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied();
+    let (p50, p99) = (percentile(0.5).unwrap_or(f64::NAN), percentile(0.99).unwrap_or(f64::NAN));
+    Ok(format!("clients={count} failures={} wall={wall:.3} p50={p50:.3} p99={p99:.3}", failures.len()))
+}
+
+/// `count` sessions logged in and held until standard input has a line or ends.
+fn hold(count: usize, args: &[String]) -> Result<String> {
+    let server = Server::new(args)?;
+    let (mut held, mut failures) = (Vec::new(), 0);
+    for _ in 0..count {
+        match server.login() {
+            Ok(control) => held.push(control),
+            Err(e) => {
+                if failures == 0 {
+                    eprintln!("ftp_get: a login failed: {e}");
+                }
+                failures += 1;
+            }
+        }
+    }
+    println!("held={} failures={failures}", held.len());
+    io::stdout().flush()?;
+    io::stdin().read_line(&mut String::new())?;
+    let alive = held.iter_mut().map(|control| control.exchange(Some("NOOP"), "2")).filter(Result::is_ok).count();
+    Ok(format!("alive={alive}"))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match fetch(&args) {
-        Ok((bytes, seconds)) => println!("{bytes} {seconds:.6}"),
+    let count = |n: &String| n.parse::<usize>().map_err(|e| format!("{n}: {e}"));
+    let done: Result<String> = match &args[..] {
+        [flag, n, list, rest @ ..] if flag == "--clients" && list == "--list" => {
+            count(n).map_err(Into::into).and_then(|n| clients(n, true, rest))
+        }
+        [flag, n, rest @ ..] if flag == "--clients" => {
+            count(n).map_err(Into::into).and_then(|n| clients(n, false, rest))
+        }
+        [flag, n, rest @ ..] if flag == "--hold" => count(n).map_err(Into::into).and_then(|n| hold(n, rest)),
+        _ => fetch(&args).map(|(bytes, seconds)| format!("{bytes} {seconds:.6}")),
+    };
+    match done {
+        Ok(line) => println!("{line}"),
         Err(e) => {
             eprintln!("ftp_get: {e}");
             std::process::exit(1);

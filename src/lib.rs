@@ -60,6 +60,7 @@ const EXIT_RUNTIME: u8 = 1;
 
 /// Runs the daemon with its command-line arguments (without the program name) and says how it ended.
 pub fn run(args: &[String]) -> ExitCode {
+    server::tune_allocator();
     let (settings, action) = match settings::parse_command_line(args, FLAG_GROUPS) {
         Ok(Invocation::Help(text)) => {
             print!("{text}");

@@ -1,8 +1,9 @@
 """`make bench`'s script end to end in its quick mode: it starts hdfsftpd, vsftpd, pure-ftpd and ProFTPD
 itself, and a real HDFS (scripts/hdfs-cluster.sh) for the cluster rows, runs the same work against each,
 prints a metric line for every measurement with every server's figure and hdfsftpd's ratio against the
-best peer, and leaves no process, cgroup or file behind. No speed is asserted (the bench prints, the README records); failed operations are, since a
-burst or 100 held sessions must cost hdfsftpd none."""
+best peer, and leaves no process, cgroup or file behind. No speed or size is asserted (the bench prints, the
+README records); failed operations are, since a burst, concurrent downloads or held sessions must cost
+hdfsftpd none."""
 
 import os
 import re
@@ -23,6 +24,12 @@ TRANSFERS = [f"{verb}_{SIZE}_{mode}{cpu}" for mode in ("plain", "ftps-prot-p", "
 STAGES = [f"small_file_stage_{stage}" for stage in ("pasv", "retr_150", "retr_data", "retr_226", "stor_150", "stor_226")]
 COMPARED = TRANSFERS + ["small_files_4KiB_up_and_down"] + STAGES + [
     "sequential_login_quit", "burst_200_clients_failed_ops", "burst_200_clients_peak_rss"]
+# A burst from the compiled client against every server: its failures, wall time, peak RSS, and RSS 10 s later
+# against RSS before.
+MEMORY = [f"memory_burst_200_{mode}_{figure}" for mode in ("plain", "ftps-prot-p")
+          for figure in ("failed_ops", "wall", "peak_rss", "rss_10s_after_vs_before")]
+# hdfsftpd alone, at the quick mode's counts.
+MEMORY_ALONE = ["memory_100_downloads_4MiB", "memory_200_idle_sessions"]
 HDFS = [f"hdfs_retr_{SIZE}", f"hdfs_stor_{SIZE}"]
 # On a real cluster (scripts/hdfs-cluster.sh), next to Hadoop's Java CLI and the direct libhdfs copy.
 CLUSTER = [f"cluster_retr_{SIZE}", f"cluster_stor_{SIZE}"]
@@ -67,9 +74,9 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
 
     lines = {re.match(r"metric=(\S+)", line).group(1): line for line in done.stdout.splitlines()
              if line.startswith("metric=")}
-    assert list(lines) == (COMPARED + ["scale_100_idle_100_busy"] + HDFS + CLUSTER + [CLUSTER_SMALL]
-                           + list(CLUSTER_SESSIONS) + [CLUSTER_LIST]), done.stdout
-    for name in COMPARED:
+    assert list(lines) == (COMPARED + MEMORY + MEMORY_ALONE + ["scale_100_idle_100_busy"] + HDFS + CLUSTER
+                           + [CLUSTER_SMALL] + list(CLUSTER_SESSIONS) + [CLUSTER_LIST]), done.stdout
+    for name in COMPARED + MEMORY:
         figures = r" hdfsftpd=[\d.]+ vsftpd=[\d.]+ pure-ftpd=[\d.]+ proftpd=[\d.]+"
         best = r" best_peer=(vsftpd|pure-ftpd|proftpd) ratio=([\d.]+|inf) unit="
         assert re.search(figures + best, lines[name]), lines[name]
@@ -89,6 +96,13 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
     assert re.search(r"^# java CLI start-up \(FsShell -test -d /\): [\d.]+ s$", done.stdout, re.M), done.stdout
     assert " hdfsftpd=0.00 " in lines["burst_200_clients_failed_ops"], lines["burst_200_clients_failed_ops"]
     assert "hdfsftpd_failures=0 " in lines["scale_100_idle_100_busy"], lines["scale_100_idle_100_busy"]
+    for mode in ("plain", "ftps-prot-p"):
+        failed = lines[f"memory_burst_200_{mode}_failed_ops"]
+        assert " hdfsftpd=0.00 " in failed, failed
+    downloads, idle = (lines[name] for name in MEMORY_ALONE)
+    assert re.search(r" hdfsftpd_failures=0 hdfsftpd_peak_rss_mib=[\d.]+ p50_s=[\d.]+ p99_s=[\d.]+ p99_over_p50=[\d.]+ "
+                     r"wall_s=[\d.]+$", downloads), downloads
+    assert re.search(r" hdfsftpd_failures=0 hdfsftpd_rss_mib=[\d.]+ hdfsftpd_rss_mib_before=[\d.]+$", idle), idle
     # Servers and clients on cores of their own, where there is more than one.
     cpus = sorted(os.sched_getaffinity(0))
     pinned = ([cpus[0]], cpus[1:]) if len(cpus) > 1 else (cpus, cpus)

@@ -7,7 +7,9 @@ import shutil
 import signal
 import socket
 import ssl
+import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -28,7 +30,7 @@ from tls_fixtures import (
     tls_daemon,
     tls_server,  # noqa: F401 (fixture)
 )
-from harness import BIN
+from harness import BIN, wait_for
 
 HOST = "127.0.0.1"
 
@@ -512,3 +514,44 @@ def test_sighup_reloads_the_certificate_without_dropping_sessions(tmp_path, cert
         finally:
             after.close()
 
+
+
+def resident_mib(server):
+    status = (Path("/proc") / str(server.proc.pid) / "status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))) / 1024
+
+
+def test_memory_goes_back_after_bursts_of_prot_p_sessions(tmp_path, certs):
+    """Three bursts of 40 clients at once, each logging in over TLS, listing and fetching 1 MiB with PROT
+    P: the server's resident memory comes back to near where it was before them. (Sessions once kept
+    their 1 MiB buffers in the allocator after they ended, and the pooled threads their caches: 40 MiB
+    and more stayed after such bursts.)"""
+    extra = ["--max-clients", "64", "--max-per-ip", "0"]
+    with running_tls(tmp_path, certs, extra=extra) as server:
+        (server.homes[USER] / "1m.bin").write_bytes(os.urandom(1 << 20))
+        before = resident_mib(server)
+        failures = []
+
+        def client():
+            try:
+                ftp = ftplib.FTP_TLS(context=client_context(certs), timeout=TIMEOUT)
+                ftp.connect(HOST, server.port)
+                ftp.login(USER, PASSWORD)
+                ftp.prot_p()
+                assert ftp.nlst() == ["1m.bin"]
+                got = bytearray()
+                ftp.retrbinary("RETR 1m.bin", got.extend)
+                assert len(got) == 1 << 20
+                ftp.quit()
+            except Exception as e:  # every failure counts, whatever its kind
+                failures.append(repr(e))
+
+        for _ in range(3):
+            clients = [threading.Thread(target=client) for _ in range(40)]
+            for thread in clients:
+                thread.start()
+            for thread in clients:
+                thread.join()
+        assert not failures, failures
+        # Generous: what 40 sessions of buffers would hold is several times this.
+        wait_for(lambda: resident_mib(server) < before + 8, 30, f"RSS back below {before + 8:.0f} MiB")

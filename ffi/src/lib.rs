@@ -11,6 +11,7 @@ pub mod crypt;
 pub mod hdfs;
 #[cfg(feature = "krb5")]
 pub mod krb5;
+pub mod memory;
 pub mod process;
 mod sys;
 pub mod zero_copy;

@@ -135,8 +135,6 @@ pub struct Session {
     mlst_facts: crate::listing::FactSet,
     /// What HASH computes (OPTS HASH).
     hash_algorithm: crate::checksum::Algorithm,
-    /// The transfer buffer, allocated at the first transfer and reused.
-    buffer: Vec<u8>,
     security: security::Security,
     /// This session's line of `--who`.
     online: crate::online::Registration,
@@ -166,7 +164,6 @@ impl Session {
             idle_timeout,
             mlst_facts,
             hash_algorithm: crate::checksum::Algorithm::Sha256,
-            buffer: Vec::new(),
             security: security::Security::new(None),
             online,
         })
