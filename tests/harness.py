@@ -395,3 +395,14 @@ def _strip_iac(line):
     while line[:1] == b"\xff" and len(line) >= 2:
         line = line[3:] if line[1:2] in (b"\xfb", b"\xfc", b"\xfd", b"\xfe") else line[2:]
     return line
+
+
+def open_transfer(client, command):
+    """Sends COMMAND (an ftplib client's) over a passive data connection; the data socket once the 150 came."""
+    reply = client.sendcmd("PASV")
+    numbers = re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", reply).groups()
+    data = socket.create_connection((".".join(numbers[:4]), int(numbers[4]) * 256 + int(numbers[5])), timeout=120)
+    client.putcmd(command)
+    reply = client.getresp()
+    assert reply.startswith("150"), reply
+    return data

@@ -17,12 +17,12 @@ What HDFS recorded is read through the cluster's own Hadoop API (`ctl get/stat`)
 import io
 import os
 import re
-import socket
 from collections import Counter
 
 import pytest
 
-from harness import Daemon, free_port, listen_args, users_auth_args, wait_for, write_users_file
+from harness import (Daemon, free_port, listen_args, open_transfer, users_auth_args, wait_for,
+                     write_users_file)
 from hdfs_cluster import HdfsCluster, unique_user
 
 PASSWORD = "secret"
@@ -108,17 +108,6 @@ def ha_server(ha_cluster, tmp_path_factory):
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
-
-def open_transfer(client, command):
-    """Sends COMMAND over a passive data connection; returns the connected data socket after the 150."""
-    reply = client.sendcmd("PASV")
-    numbers = re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", reply).groups()
-    data = socket.create_connection((".".join(numbers[:4]), int(numbers[4]) * 256 + int(numbers[5])), timeout=120)
-    client.putcmd(command)
-    reply = client.getresp()
-    assert reply.startswith("150"), reply
-    return data
-
 
 def read_all(data):
     received = bytearray()

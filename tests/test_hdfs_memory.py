@@ -16,13 +16,12 @@ import ftplib
 import hashlib
 import io
 import os
-import re
-import socket
 import threading
 import time
 
 import pytest
 
+from harness import open_transfer
 from hdfs_fixtures import hadoop_jars, start_hdfs_server  # noqa: F401  (fixtures are found by name)
 
 ENTRIES = 300_000
@@ -35,17 +34,6 @@ def with_heap(cluster, heap):
     """The cluster's JVM options for the gateway with HEAP (-Xmx...) instead of its own."""
     options = [o for o in cluster.env["HDFSFTPD_JVM_OPTS"].split() if not o.startswith("-Xmx")]
     return " ".join([*options, heap])
-
-
-def open_listing(client, command):
-    """Sends COMMAND over a passive data connection; the data socket once the 150 came."""
-    reply = client.sendcmd("PASV")
-    numbers = re.search(r"(\d+),(\d+),(\d+),(\d+),(\d+),(\d+)", reply).groups()
-    data = socket.create_connection((".".join(numbers[:4]), int(numbers[4]) * 256 + int(numbers[5])), timeout=120)
-    client.putcmd(command)
-    reply = client.getresp()
-    assert reply.startswith("150"), reply
-    return data
 
 
 def read_listing(data):
@@ -96,7 +84,7 @@ def test_a_directory_larger_than_the_heap_is_listed_completely_by_list_nlst_mlsd
         ("MLSD", lambda line: line.split(" ", 1)[1]),
     ):
         others = {}
-        data = open_listing(client, f"{command} {huge_directory}")
+        data = open_transfer(client, f"{command} {huge_directory}")
         # Another session moves a file while the listing streams.
         other = threading.Thread(target=round_trip, args=(server, f"other-{command}", payload, others))
         other.start()
@@ -129,7 +117,7 @@ def upload_raw(server, name, payload):
     reading midway still has its reply read: (the reply, whether the control connection still answers)."""
     client = server.ftp()
     client.voidcmd("TYPE I")
-    data = open_listing(client, f"STOR {name}")
+    data = open_transfer(client, f"STOR {name}")
     try:
         data.sendall(payload)
     except OSError:
