@@ -3,6 +3,7 @@
 //! connection as a [`DataConnection`] and the control connection as a [`ControlWatch`], so they know
 //! nothing of the session and run in unit tests without sockets.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -225,18 +226,42 @@ fn still_wanted(control: &mut dyn ControlWatch, shutdown: &Shutdown) -> Result<(
     }
 }
 
-/// Why an active-mode target is refused, if it is (RFC 2577 bounce protection).
-pub fn check_active_target(target: SocketAddr, peer: IpAddr, allow_foreign: bool) -> Result<(), String> {
+/// Why an active-mode target is refused (RFC 2577 bounce protection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForeignTarget {
+    /// Not the client's own address.
+    OtherHost { peer: IpAddr, target: IpAddr },
+    /// A port below 1024.
+    PrivilegedPort(u16),
+}
+
+impl fmt::Display for ForeignTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ForeignTarget::OtherHost { peer, target } => {
+                write!(f, "data connections go to your own address ({peer}) only, not {target}")
+            }
+            ForeignTarget::PrivilegedPort(port) => {
+                write!(f, "data connections to privileged ports ({port}) are refused")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ForeignTarget {}
+
+/// Refuses an active-mode target other than the client's own unprivileged ports.
+pub fn check_active_target(target: SocketAddr, peer: IpAddr, allow_foreign: bool) -> Result<(), ForeignTarget> {
     if allow_foreign {
         return Ok(());
     }
     // SECURITY: no bounce (RFC 2577): PORT/EPRT only to the client's own address, unprivileged
     // ports, unless --allow-foreign-port.
     if !same_host(target.ip(), peer) {
-        return Err(format!("data connections go to your own address ({peer}) only, not {}", target.ip()));
+        return Err(ForeignTarget::OtherHost { peer, target: target.ip() });
     }
     if target.port() < 1024 {
-        return Err(format!("data connections to privileged ports ({}) are refused", target.port()));
+        return Err(ForeignTarget::PrivilegedPort(target.port()));
     }
     Ok(())
 }
@@ -871,8 +896,15 @@ mod tests {
     fn active_targets_are_checked() {
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
         assert!(check_active_target("127.0.0.1:5000".parse().unwrap(), peer, false).is_ok());
-        assert!(check_active_target("127.0.0.2:5000".parse().unwrap(), peer, false).is_err());
-        assert!(check_active_target("127.0.0.1:21".parse().unwrap(), peer, false).is_err());
+        let foreign = "127.0.0.2".parse().unwrap();
+        assert_eq!(
+            check_active_target("127.0.0.2:5000".parse().unwrap(), peer, false),
+            Err(ForeignTarget::OtherHost { peer, target: foreign })
+        );
+        assert_eq!(
+            check_active_target("127.0.0.1:21".parse().unwrap(), peer, false),
+            Err(ForeignTarget::PrivilegedPort(21))
+        );
         assert!(check_active_target("127.0.0.2:5000".parse().unwrap(), peer, true).is_ok());
         assert!(check_active_target("[::ffff:127.0.0.1]:5000".parse().unwrap(), peer, false).is_ok());
     }

@@ -199,7 +199,7 @@ impl Tls {
     // SECURITY: a context (session cache, ticket keys) per FTP session: a data connection can resume
     // only its own session's TLS session.
     pub fn acceptor(&self) -> io::Result<Arc<SslAcceptor>> {
-        let material = Arc::clone(&self.material.read().unwrap_or_else(|p| p.into_inner()));
+        let material = Arc::clone(&crate::locks::read(&self.material));
         build_acceptor(&self.protocol, &material).map(Arc::new).map_err(io::Error::other)
     }
 
@@ -208,7 +208,7 @@ impl Tls {
     pub fn reload(&self) -> Result<(), ConfigError> {
         let material = load(&self.sources)?;
         check(&self.protocol, &material)?;
-        *self.material.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(material);
+        *crate::locks::write(&self.material) = Arc::new(material);
         Ok(())
     }
 

@@ -94,7 +94,7 @@ fn discard(fs: &FileSystem, temp: &str) {
 type Slot = Arc<Mutex<Option<Upload>>>;
 
 fn lock(slot: &Slot) -> MutexGuard<'_, Option<Upload>> {
-    slot.lock().unwrap_or_else(|p| p.into_inner())
+    crate::locks::lock(slot)
 }
 
 /// Every upload in progress, so that shutdown can close them.
@@ -106,7 +106,7 @@ pub struct OpenUploads {
 
 impl OpenUploads {
     fn slots(&self) -> MutexGuard<'_, HashMap<u64, Slot>> {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+        crate::locks::lock(&self.slots)
     }
 
     /// Registers an upload; the returned writer unregisters it when dropped.
