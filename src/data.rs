@@ -350,14 +350,19 @@ impl<'a> Watch<'a> {
             std::thread::sleep(ahead.min(POLL_INTERVAL));
             // Waiting on purpose is not a stalled client.
             self.last_progress = Instant::now();
-            if self.shutdown.transfers_aborted() {
-                return Some(Outcome::ShutDown);
-            }
-            let interrupt = self.control.poll_abort();
-            if let Some(end) = self.end_by(interrupt) {
+            if let Some(end) = self.interrupted() {
                 return Some(end);
             }
         }
+    }
+
+    /// Has the server stopped transfers, or the client sent ABOR or left?
+    fn interrupted(&mut self) -> Option<Outcome> {
+        if self.shutdown.transfers_aborted() {
+            return Some(Outcome::ShutDown);
+        }
+        let interrupt = self.control.poll_abort();
+        self.end_by(interrupt)
     }
 
     /// Publishes the byte count to `counter` as the transfer goes (one relaxed store per chunk).
@@ -390,8 +395,7 @@ impl<'a> Watch<'a> {
             return None;
         }
         (self.polled_at, self.polled_bytes) = (Instant::now(), self.bytes);
-        let interrupt = self.control.poll_abort();
-        self.end_by(interrupt)
+        self.interrupted()
     }
 
     /// Called when an upload's data connection ends. A client killed mid-upload closes its data
