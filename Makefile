@@ -35,8 +35,8 @@ test: build test-core
 	@scripts/install-krb5.sh
 	@jars="$$(scripts/provision-hadoop.sh | tail -n 1)" && export HDFSFTPD_HADOOP_JARS="$$jars" && \
 		$(CARGO) test --release --workspace && \
-		python3 -m pytest -ra tests/ && \
-		HDFSFTPD_TEST_STORAGE=hdfs python3 -m pytest -ra $(HDFS_CLIENT_SUITE)
+		python3 -m pytest -ra --durations=15 tests/ && \
+		HDFSFTPD_TEST_STORAGE=hdfs python3 -m pytest -ra --durations=10 $(HDFS_CLIENT_SUITE)
 
 # The FTP core's unit tests without HDFS and Kerberos (`cargo test --workspace --no-default-features`),
 # checked to build with no JDK on PATH and to link no libjvm, libhdfs or libkrb5 (scripts/test-core.sh).
