@@ -121,7 +121,7 @@ def require_tool(name):
     path = shutil.which(name)
     if path is None:
         pytest.fail(f"required tool {name!r} is not installed "
-                    f"(run scripts/install-test-deps.sh)")
+                    f"(run scripts/install/install-test-deps.sh)")
     return path
 
 

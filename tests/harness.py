@@ -109,13 +109,13 @@ def local_storage_args(root):
 
 
 def hadoop_jars():
-    """The Hadoop client jars directory (HDFSFTPD_HADOOP_JARS, from scripts/provision-hadoop.sh)."""
+    """The Hadoop client jars directory (HDFSFTPD_HADOOP_JARS, from scripts/cluster/provision-hadoop.sh)."""
     jars = os.environ.get("HDFSFTPD_HADOOP_JARS")
     if not jars:
-        pytest.fail("HDFSFTPD_HADOOP_JARS is not set: run scripts/provision-hadoop.sh and export its output")
+        pytest.fail("HDFSFTPD_HADOOP_JARS is not set: run scripts/cluster/provision-hadoop.sh and export its output")
     jars = Path(jars)
     if not any(jars.glob("hadoop-client-api-*.jar")):
-        pytest.fail(f"no Hadoop client jars in {jars}: run scripts/provision-hadoop.sh")
+        pytest.fail(f"no Hadoop client jars in {jars}: run scripts/cluster/provision-hadoop.sh")
     return jars
 
 

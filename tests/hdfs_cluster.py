@@ -1,4 +1,4 @@
-"""A real HDFS for the tests: scripts/hdfs-cluster.sh (NameNode + 3 DataNodes of Hadoop's MiniDFSCluster in a
+"""A real HDFS for the tests: scripts/cluster/hdfs-cluster.sh (NameNode + 3 DataNodes of Hadoop's MiniDFSCluster in a
 JVM of their own, on 127.0.0.1 ephemeral ports) driven through its own verbs, start/add-user/ctl/stop.
 
 `hdfs_cluster` is one cluster shared by the whole pytest session (tests keep to their own users and paths);
@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "scripts" / "hdfs-cluster.sh"
-sys.path.insert(0, str(REPO / "scripts"))
-from cluster_env import read_env  # noqa: E402  (scripts/ is not a package)
+SCRIPT = REPO / "scripts" / "cluster" / "hdfs-cluster.sh"
+sys.path.insert(0, str(REPO / "scripts" / "cluster"))
+from cluster_env import read_env  # noqa: E402  (scripts/cluster/ is not a package)
 START_TIMEOUT = 900
 
 
@@ -53,7 +53,7 @@ class HdfsCluster:
         owner = os.getpid() if owner is None else owner
         result = self._run("start", str(self.dir), *flags, "--owner", str(owner), timeout=START_TIMEOUT)
         if result.returncode != 0:
-            pytest.fail(f"scripts/hdfs-cluster.sh start {' '.join(flags)} failed:\n{result.stderr[-4000:]}")
+            pytest.fail(f"scripts/cluster/hdfs-cluster.sh start {' '.join(flags)} failed:\n{result.stderr[-4000:]}")
         self.env = read_env(self.dir / "cluster.env")
         return self
 
@@ -63,7 +63,7 @@ class HdfsCluster:
         assert not (self.dir / "cluster.pid").exists()
 
     def ctl(self, *words, check=True):
-        """One control command (scripts/hdfs-cluster.sh ctl); its answer, or an AssertionError."""
+        """One control command (scripts/cluster/hdfs-cluster.sh ctl); its answer, or an AssertionError."""
         result = self._run("ctl", str(self.dir), *map(str, words))
         if check and result.returncode != 0:
             raise AssertionError(f"ctl {' '.join(map(str, words))}: {result.stderr.strip()}")

@@ -1,6 +1,6 @@
 """Fixtures for the HDFS backend tests: harness.Daemon running the real hdfsftpd binary with `--storage hdfs`
 on a real HDFS (the session's shared cluster, `hdfs_cluster` from tests/hdfs_cluster.py), permissions on.
-Every server gets users of its own, made with `scripts/hdfs-cluster.sh add-user` (home /user/NAME, owned by
+Every server gets users of its own, made with `scripts/cluster/hdfs-cluster.sh add-user` (home /user/NAME, owned by
 NAME, mode 0700), so tests on the shared cluster never see each other's files; sessions act as those users,
 never as the HDFS superuser.
 
@@ -11,7 +11,7 @@ An HdfsDaemon's users: `user` (the default), `other`, and `browser`, whose home 
 others' 0700 homes can be reached, and HDFS refuses). stat/read/write/ls look at HDFS through the
 cluster's own Hadoop API, not through the gateway.
 
-Needs HDFSFTPD_HADOOP_JARS (the client jar directory scripts/provision-hadoop.sh prints). Missing
+Needs HDFSFTPD_HADOOP_JARS (the client jar directory scripts/cluster/provision-hadoop.sh prints). Missing
 prerequisites fail the tests; nothing is skipped.
 """
 

@@ -7,7 +7,7 @@ Principals are added with `kadmin.local`, keytabs exported with `ktadd`. Nothing
 every tool is pointed at the realm's own files through KRB5_CONFIG and KRB5_KDC_PROFILE (`realm.env`).
 Missing packages are installed by scripts/install-krb5.sh.
 
-Developers: `scripts/kdc-fixture.sh` runs a realm in the foreground and prints how to use it.
+Developers: `scripts/cluster/kdc-fixture.sh` runs a realm in the foreground and prints how to use it.
 """
 
 import os
@@ -29,7 +29,7 @@ def tool(name):
     """The path of a krb5 tool (the KDC tools live in /usr/sbin, often not on a user's PATH)."""
     found = shutil.which(name) or shutil.which(name, path=os.pathsep.join(SBIN))
     if found is None:
-        raise RuntimeError(f"{name} not found (run scripts/install-krb5.sh)")
+        raise RuntimeError(f"{name} not found (run scripts/install/install-krb5.sh)")
     return found
 
 
@@ -37,7 +37,7 @@ def ensure_installed():
     """Installs the krb5 packages when one of the tools is missing."""
     if all(shutil.which(t) or shutil.which(t, path=os.pathsep.join(SBIN)) for t in TOOLS):
         return
-    subprocess.run([str(REPO / "scripts" / "install-krb5.sh")], check=True, timeout=600,
+    subprocess.run([str(REPO / "scripts" / "install" / "install-krb5.sh")], check=True, timeout=600,
                    stdin=subprocess.DEVNULL)
 
 

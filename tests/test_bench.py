@@ -1,5 +1,5 @@
 """`make bench`'s script end to end in its quick mode: it starts hdfsftpd, vsftpd, pure-ftpd and ProFTPD
-itself, and a real HDFS (scripts/hdfs-cluster.sh) for the cluster rows, runs the same work against each,
+itself, and a real HDFS (scripts/cluster/hdfs-cluster.sh) for the cluster rows, runs the same work against each,
 prints a metric line for every measurement with every server's figure and hdfsftpd's ratio against the
 best peer, and leaves no process, cgroup or file behind. No speed or size is asserted (the bench prints, the
 README records); failed operations are, since a burst, concurrent downloads or held sessions must cost
@@ -20,7 +20,7 @@ from hdfs_fixtures import hadoop_jars  # noqa: F401  (the bench provisions the s
 SIZE = "64MiB"
 TRANSFERS = [f"{verb}_{SIZE}_{mode}{cpu}" for mode in ("plain", "ftps-prot-p", "ftps-prot-c")
              for verb in ("retr", "stor") for cpu in ("", "_server_cpu")]
-# Where a small transfer's time goes, per stage, seen from the client (scripts/bench.py small_file_stages).
+# Where a small transfer's time goes, per stage, seen from the client (scripts/bench/bench.py small_file_stages).
 STAGES = [f"small_file_stage_{stage}" for stage in ("pasv", "retr_150", "retr_data", "retr_226", "stor_150", "stor_226")]
 COMPARED = TRANSFERS + ["small_files_4KiB_up_and_down"] + STAGES + [
     "sequential_login_quit", "burst_200_clients_failed_ops", "burst_200_clients_peak_rss"]
@@ -31,10 +31,10 @@ MEMORY = [f"memory_burst_200_{mode}_{figure}" for mode in ("plain", "ftps-prot-p
 # hdfsftpd alone, at the quick mode's counts.
 MEMORY_ALONE = ["memory_100_downloads_4MiB", "memory_200_idle_sessions"]
 HDFS = [f"hdfs_retr_{SIZE}", f"hdfs_stor_{SIZE}"]
-# On a real cluster (scripts/hdfs-cluster.sh), next to Hadoop's Java CLI and the direct libhdfs copy.
+# On a real cluster (scripts/cluster/hdfs-cluster.sh), next to Hadoop's Java CLI and the direct libhdfs copy.
 CLUSTER = [f"cluster_retr_{SIZE}", f"cluster_stor_{SIZE}"]
 CLUSTER_SMALL = "cluster_small_files_20_4KiB_up_and_down"
-# Small files and sessions on the cluster (scripts/bench.py sessions_bench), with their figures' names.
+# Small files and sessions on the cluster (scripts/bench/bench.py sessions_bench), with their figures' names.
 CLUSTER_SESSIONS = {
     "cluster_one_session_4KiB": ("hdfsftpd_uploads", "hdfsftpd_downloads"),
     "cluster_16_sessions_4KiB_uploads": ("hdfsftpd", "one_session"),
@@ -68,7 +68,7 @@ def processes_naming(text):
 def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars, tmp_path):  # noqa: F811
     require_tool("vsftpd")
     output = tmp_path / "bench.txt"
-    done = subprocess.run([sys.executable, "scripts/bench.py", "--quick", "--output", str(output)], cwd=REPO,
+    done = subprocess.run([sys.executable, "scripts/bench/bench.py", "--quick", "--output", str(output)], cwd=REPO,
                           capture_output=True, text=True, timeout=1500, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
 

@@ -1,6 +1,6 @@
 """The everyday command-line clients against the real server: wget (ftp:// and ftps://, explicit and
 implicit, PROT P and PROT C, a recursive fetch) and tnftp, the classic BSD `ftp` command, driven by a
-script (passive and active) and by URL. Both come from Debian through scripts/install-test-deps.sh."""
+script (passive and active) and by URL. Both come from Debian through scripts/install/install-test-deps.sh."""
 
 import os
 

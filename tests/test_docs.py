@@ -22,7 +22,7 @@ def help_flags():
     return flags
 
 
-# Flags of other programs the docs quote: cargo, hadoop, java, curl, scripts/hdfs-cluster.sh, the bench.
+# Flags of other programs the docs quote: cargo, hadoop, java, curl, scripts/cluster/hdfs-cluster.sh, the bench.
 OTHER_PROGRAMS_FLAGS = {"--workspace", "--release", "--no-default-features", "--target-dir", "--glob", "--add-opens",
                         "--no-ftp-skip-pasv-ip", "--owner", "--secure", "--ha", "--quick", "--only", "--output",
                         "--runs", "--size-mib", "--audit", "--clients", "--hold"}
@@ -34,7 +34,7 @@ def test_flag_reference_is_the_output_of_help():
     block = re.search(r"The output of `hdfsftpd --help`:\n\n```\n(.*?)```", reference, re.S)
     assert block, "docs/flags.md has no --help block"
     out = help_text()
-    assert block.group(1) == out[out.index("General:"):], "docs/flags.md's --help block differs from `hdfsftpd --help`: run scripts/make-flag-reference.py"
+    assert block.group(1) == out[out.index("General:"):], "docs/flags.md's --help block differs from `hdfsftpd --help`: run scripts/release/make-flag-reference.py"
 
 
 def test_docs_name_only_flags_that_exist():

@@ -1,4 +1,4 @@
-"""A cluster cannot outlive the test run that started it: `scripts/hdfs-cluster.sh start --owner PID`
+"""A cluster cannot outlive the test run that started it: `scripts/cluster/hdfs-cluster.sh start --owner PID`
 (which tests/hdfs_cluster.py and the bench pass their own pid to) stops the cluster's JVM and its KDC when
 PID dies, even by SIGKILL, when no teardown runs. One secure cluster with a single DataNode, the cheapest
 start that has both a JVM and a KDC to leave behind."""

@@ -2,7 +2,7 @@
 
 Every failure must end in either a complete file with 226, or a 4xx/5xx reply plus an xferlog line that
 says the transfer did not complete; never a 226 for a short file, never a hung worker. The faults are
-real: DataNodes and NameNodes of the module's own clusters (scripts/hdfs-cluster.sh, destructive work
+real: DataNodes and NameNodes of the module's own clusters (scripts/cluster/hdfs-cluster.sh, destructive work
 stays off the session's shared cluster) are stopped, restarted, put in safe mode, failed over, and space
 and name quotas are set, through the fixture's `ctl` verbs.
 

@@ -1,4 +1,4 @@
-"""Kerberos end to end on a secure HDFS: `scripts/hdfs-cluster.sh start --secure` runs a NameNode and
+"""Kerberos end to end on a secure HDFS: `scripts/cluster/hdfs-cluster.sh start --secure` runs a NameNode and
 DataNodes with hadoop.security.authentication=kerberos, keyed in a throwaway MIT KDC (tests/kdc.py, the
 realm the Kerberos login tests use), and hdfsftpd checks users' passwords against the same KDC
 (--auth krb5). Each session reaches HDFS with its own ticket cache; what HDFS recorded and refused is read

@@ -4,7 +4,7 @@ retrieve, REST resume, listFiles via SYST, mlistDir, rename, delete, mkdir/rmdir
 FTPClient in passive and active mode and FTPSClient explicit and implicit, under PROT P and PROT C.
 What each step did is checked on the server's side.
 
-commons-net comes from Maven Central through scripts/install-test-deps.sh (cached outside the
+commons-net comes from Maven Central through scripts/install/install-test-deps.sh (cached outside the
 repository); a JDK 17 from Debian compiles the program."""
 
 import os
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "tests" / "java" / "CommonsNetClient.java"
 PARTIAL_SOURCE = ROOT / "tests" / "java" / "PartialDownload.java"
 MAVEN = Path(os.environ.get("HDFSFTPD_CACHE", Path.home() / ".cache" / "hdfsftpd")) / "maven"
-# As scripts/install-test-deps.sh fetches them: commons-net and its run-time dependency.
+# As scripts/install/install-test-deps.sh fetches them: commons-net and its run-time dependency.
 JARS = [MAVEN / "commons-net-3.13.0.jar", MAVEN / "commons-io-2.21.0.jar"]
 CLASSPATH = ":".join(map(str, JARS))
 
@@ -46,7 +46,7 @@ def client_classes(tmp_path_factory):
     require_tool("javac")
     for jar in JARS:
         if not jar.is_file():
-            pytest.fail(f"{jar} is missing: run scripts/install-test-deps.sh")
+            pytest.fail(f"{jar} is missing: run scripts/install/install-test-deps.sh")
     classes = tmp_path_factory.mktemp("java-classes")
     compiled = run(["javac", "-cp", CLASSPATH, "-d", str(classes), str(SOURCE), str(PARTIAL_SOURCE)], timeout=180)
     assert compiled.returncode == 0, compiled.stderr

@@ -8,7 +8,7 @@ from conftest import REPO, run
 
 
 def test_three_minute_soak_with_faults_loses_nothing():
-    result = run([sys.executable, str(REPO / "scripts/soak.py"), "--minutes", "3", "--max-size-mib", "8"],
+    result = run([sys.executable, str(REPO / "scripts/test/soak.py"), "--minutes", "3", "--max-size-mib", "8"],
                  timeout=1500)
     out = result.stdout.decode()
     assert result.returncode == 0, out[-6000:] + result.stderr.decode()[-3000:]

@@ -32,7 +32,7 @@ from harness import (  # noqa: F401  (free_port, require_tool used by test_tls t
 )
 from conftest import require_tool  # noqa: F401
 
-CERT_SCRIPT = REPO / "scripts" / "make-test-cert.sh"
+CERT_SCRIPT = REPO / "scripts" / "test" / "make-test-cert.sh"
 USER, PASSWORD = "alice", "secret-pw"
 PAYLOAD_SIZE = 100 << 20
 TIMEOUT = 60

@@ -1,5 +1,5 @@
 //! Runs the real libhdfs, JVM and Hadoop client classes against Hadoop's local filesystem (`file:///`),
-//! with the jars of `HDFSFTPD_HADOOP_JARS` (scripts/provision-hadoop.sh prints that directory).
+//! with the jars of `HDFSFTPD_HADOOP_JARS` (scripts/cluster/provision-hadoop.sh prints that directory).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +22,7 @@ extern "C" fn set_jvm_environment() {
 
 fn start_jvm_environment() {
     let jars = std::env::var("HDFSFTPD_HADOOP_JARS")
-        .expect("HDFSFTPD_HADOOP_JARS must name the Hadoop client jar directory (scripts/provision-hadoop.sh)");
+        .expect("HDFSFTPD_HADOOP_JARS must name the Hadoop client jar directory (scripts/cluster/provision-hadoop.sh)");
     let has_client_api = std::fs::read_dir(&jars)
         .map(|dir| dir.flatten().any(|e| e.file_name().to_string_lossy().starts_with("hadoop-client-api-")))
         .unwrap_or(false);

@@ -60,7 +60,7 @@ pub fn checked_class_path(class_path: &str, conf_dir: Option<&Path>) -> Result<S
     for (prefixes, why) in REQUIRED_JARS {
         if !jars.iter().any(|jar| prefixes.iter().any(|prefix| jar.starts_with(prefix))) {
             return Err(error(format!(
-                "no {}*.jar in the class path '{class_path}' ({why}); scripts/provision-hadoop.sh provides the jars",
+                "no {}*.jar in the class path '{class_path}' ({why}); scripts/cluster/provision-hadoop.sh provides the jars",
                 prefixes.join("*.jar or ")
             )));
         }

@@ -9,14 +9,14 @@ on free high ports, and are stopped by pid. vsftpd serves it anonymously with up
 local users need system accounts and PAM, which a benchmark must not touch); hdfsftpd, pure-ftpd
 (PureDB) and ProFTPD (AuthUserFile) serve it to a virtual user whose password is the same SHA-512 crypt
 hash in each. pure-ftpd and ProFTPD are Debian's packages unpacked into a cache, not installed
-(scripts/provision-bench-peers.sh). FTPS is explicit (AUTH TLS) for all: pure-ftpd has no implicit FTPS.
+(scripts/bench/provision-bench-peers.sh). FTPS is explicit (AUTH TLS) for all: pure-ftpd has no implicit FTPS.
 
-  scripts/bench.py [--runs N] [--size-mib N] [--quick] [--only GROUP[,GROUP...]] [--output FILE]
+  scripts/bench/bench.py [--runs N] [--size-mib N] [--quick] [--only GROUP[,GROUP...]] [--output FILE]
 
 Groups: transfers (1 GiB RETR/STOR, plain and FTPS), small, stages (where a small transfer's time goes), logins, burst, memory
 (bursts plain and PROT P from a compiled client: peak RSS, and RSS 10 s later against before; hdfsftpd
 alone: 1,000 concurrent 4 MiB downloads, 10,000 idle logged-in sessions), scale, hdfs (libhdfs on
-file:///), cluster (a real HDFS from scripts/hdfs-cluster.sh: hdfsftpd next to Hadoop's Java CLI and a
+file:///), cluster (a real HDFS from scripts/cluster/hdfs-cluster.sh: hdfsftpd next to Hadoop's Java CLI and a
 direct libhdfs copy; then small files and sessions: one session, 16 at once, login to first command, a
 session per file, and the server's threads, RSS and descriptors over many sequential sessions; and a
 directory of 1,000,000 entries listed by LIST, NLST and MLSD).
@@ -39,12 +39,13 @@ import threading
 import time
 from pathlib import Path
 
-from cluster_env import read_env
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts" / "cluster"))
+from cluster_env import read_env  # noqa: E402  (scripts/cluster/ is not a package)
 
-REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / "target/release/hdfsftpd"
 HDFS_COPY = REPO / "target/release/examples/hdfs_copy"
-HDFS_CLUSTER = REPO / "scripts/hdfs-cluster.sh"
+HDFS_CLUSTER = REPO / "scripts/cluster/hdfs-cluster.sh"
 FTP_GET = REPO / "target/release/examples/ftp_get"
 HOST = "127.0.0.1"
 RAW_LOCAL_FS = "fs.file.impl=org.apache.hadoop.fs.RawLocalFileSystem"
@@ -415,7 +416,7 @@ def retr_mb_s(target, mode, name):
 
 
 def client_retr_mb_s(target, scheme, name, sink=None):
-    """A download by scripts/ftp_get.rs (`ftp`, or `ftpes`: explicit FTPS with PROT P), where curl,
+    """A download by scripts/bench/ftp_get.rs (`ftp`, or `ftpes`: explicit FTPS with PROT P), where curl,
     not the server, would set the pace: over TLS (it decrypts slowly) and into a file (it writes 16 KiB
     at a time)."""
     out = run([str(FTP_GET), scheme, HOST, str(target.port), target.user, target.password, name,
@@ -621,7 +622,7 @@ def burst(target, clients=200):
 
 
 def clients_at_once(target, count, scheme, path, listing):
-    """`count` clients of scripts/ftp_get.rs at once (`ftp`, or `ftpes`: PROT P), each logging in,
+    """`count` clients of scripts/bench/ftp_get.rs at once (`ftp`, or `ftpes`: PROT P), each logging in,
     listing (with `listing`), fetching `path` and quitting: (failures, wall s, p50 s, p99 s per client,
     peak RSS MiB)."""
     cmd = [str(FTP_GET), "--clients", str(count), *(["--list"] if listing else []), scheme, HOST, str(target.port),
@@ -646,7 +647,7 @@ def memory_burst(target, scheme, clients=200):
 
 
 def held_sessions(target, count):
-    """`count` sessions logged in one after the other and held (scripts/ftp_get.rs --hold), RSS then, and
+    """`count` sessions logged in one after the other and held (scripts/bench/ftp_get.rs --hold), RSS then, and
     NOOP on each: (failures, RSS MiB, RSS MiB before)."""
     before = target.process.rss_kib() / 1024
     holder = subprocess.Popen([str(FTP_GET), "--hold", str(count), "ftp", HOST, str(target.port), target.user,
@@ -760,8 +761,8 @@ def print_samples(samples):
 
 
 def provision_peers():
-    """The unpacked root of pure-ftpd and ProFTPD (scripts/provision-bench-peers.sh)."""
-    return Path(run([str(REPO / "scripts/provision-bench-peers.sh")]).stdout.strip().splitlines()[-1])
+    """The unpacked root of pure-ftpd and ProFTPD (scripts/bench/provision-bench-peers.sh)."""
+    return Path(run([str(REPO / "scripts/bench/provision-bench-peers.sh")]).stdout.strip().splitlines()[-1])
 
 
 def versions(peers):
@@ -816,7 +817,7 @@ def main():
                 f.write(os.urandom(1 << 20))
         (work / "pub" / "1m.bin").write_bytes(os.urandom(1 << 20))
         (work / "pub" / "4m.bin").write_bytes(os.urandom(4 << 20))
-        run([str(REPO / "scripts/make-test-cert.sh"), str(work / "tls")])
+        run([str(REPO / "scripts/test/make-test-cert.sh"), str(work / "tls")])
         cert, key = work / "tls/cert.pem", work / "tls/key.pem"
         targets = []
         for start in (start_hdfsftpd, start_vsftpd):
@@ -922,7 +923,7 @@ def memory_alone_bench(work, cert, key, quick, servers):
 
 def hdfs_bench(work, big, size, runs, cert, key, servers):
     """RETR/STOR through hdfsftpd with --storage hdfs next to a direct libhdfs copy of the same file."""
-    jars = run([str(REPO / "scripts/provision-hadoop.sh")]).stdout.strip().splitlines()[-1]
+    jars = run([str(REPO / "scripts/cluster/provision-hadoop.sh")]).stdout.strip().splitlines()[-1]
     env = dict(os.environ, CLASSPATH=f"{jars}/*", LIBHDFS_OPTS="-Xrs -Xmx1g", HDFS_CONF=RAW_LOCAL_FS)
     # On file:/// the user's home is the bench tree's absolute path.
     hdfs = start_hdfsftpd(work, cert, key, "--storage", "hdfs", "--hdfs-uri", "file:///", "--hdfs-conf", RAW_LOCAL_FS,
@@ -946,7 +947,7 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
 
 
 def cluster_bench(work, big, size, runs, quick, cert, key, servers):
-    """The same file through hdfsftpd on a real HDFS (scripts/hdfs-cluster.sh: a NameNode and 3 DataNodes
+    """The same file through hdfsftpd on a real HDFS (scripts/cluster/hdfs-cluster.sh: a NameNode and 3 DataNodes
     on this machine, 2 replicas), next to Hadoop's Java CLI (FsShell -get/-put, one JVM per command as
     `hdfs dfs` runs, its start-up included) and the direct libhdfs copy (hdfs_copy, in the same JVM set-up
     as the gateway's, its start-up excluded). All three act as the same HDFS user. The cluster's blocks

@@ -2,11 +2,11 @@
 # Provisions what the HDFS backend needs to build and to be tested on a machine without Hadoop:
 #   - JDK 17 and Maven from Debian (libhdfs's build needs jni.h and javac; Hadoop fails on newer JDKs);
 #   - from Maven Central, cached outside the repository:
-#       client:  the Hadoop client jars hdfsftpd runs libhdfs on (scripts/hadoop-client/pom.xml);
-#       cluster: the test cluster's jars, MiniDFSCluster and friends (scripts/hdfs-cluster/pom.xml).
+#       client:  the Hadoop client jars hdfsftpd runs libhdfs on (scripts/cluster/hadoop-client/pom.xml);
+#       cluster: the test cluster's jars, MiniDFSCluster and friends (scripts/cluster/hdfs-cluster/pom.xml).
 # Idempotent; runs unattended (CI=true, no stdin). Prints the jar directory of the set asked for
 # (client unless told) on its last line.
-#   scripts/provision-hadoop.sh [client|cluster]
+#   scripts/cluster/provision-hadoop.sh [client|cluster]
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 binary = sys.argv[1] if len(sys.argv) > 1 else "target/release/hdfsftpd"
-reference = Path(__file__).resolve().parent.parent / "docs" / "flags.md"
+reference = Path(__file__).resolve().parents[2] / "docs" / "flags.md"
 out = subprocess.run([binary, "--help"], check=True, capture_output=True, text=True).stdout
 block = out[out.index("General:"):]
 text = reference.read_text()

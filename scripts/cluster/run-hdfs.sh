@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# `make run-hdfs`: a real HDFS on this machine (scripts/hdfs-cluster.sh) and hdfsftpd in front of it, with
+# `make run-hdfs`: a real HDFS on this machine (scripts/cluster/hdfs-cluster.sh) and hdfsftpd in front of it, with
 # one user, demo/demo, whose files land in /user/demo owned by demo. Ctrl-C stops both.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-dir=${HDFS_DEMO_DIR:-$here/../target/demo-hdfs}
+dir=${HDFS_DEMO_DIR:-$here/../../target/demo-hdfs}
 port=${DEMO_PORT:-2121}
-bin=${HDFSFTPD_BIN:-$here/../target/release/hdfsftpd}
+bin=${HDFSFTPD_BIN:-$here/../../target/release/hdfsftpd}
 
 "$here/hdfs-cluster.sh" start "$dir"
 trap '"$here/hdfs-cluster.sh" stop "$dir"' EXIT

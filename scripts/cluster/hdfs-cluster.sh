@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # A real HDFS on this machine, for tests and for trying hdfsftpd: a NameNode (an HA pair with --ha) and
 # 3 DataNodes of Hadoop's MiniDFSCluster in one JVM of their own, on 127.0.0.1 ephemeral ports, with
-# every file under DIR. Nothing is written outside DIR but the jar cache (scripts/provision-hadoop.sh).
+# every file under DIR. Nothing is written outside DIR but the jar cache (scripts/cluster/provision-hadoop.sh).
 #
-#   scripts/hdfs-cluster.sh start DIR [--ha] [--secure] [--datanodes N] [--owner PID] [--audit]
+#   scripts/cluster/hdfs-cluster.sh start DIR [--ha] [--secure] [--datanodes N] [--owner PID] [--audit]
 #       returns once the cluster accepts writes; writes DIR/cluster.env (HDFS_URI, HADOOP_CONF_DIR,
 #       HADOOP_CLASSPATH, HDFSFTPD_JVM_OPTS, HDFS_CLUSTER_CLASSPATH; with --secure also KRB5_CONFIG,
 #       HDFSFTPD_KRB5_KEYTAB, HDFSFTPD_KRB5_SERVICE) for a shell to source.
@@ -13,9 +13,9 @@
 #       --audit: the NameNode's audit log (one line per metadata call: cmd=create src=/user/ann/f …) goes
 #       to DIR/audit.log, for tests that check which calls the gateway makes; each complete() call, which
 #       the audit log leaves out, goes to DIR/complete.log (DIR* NameSystem.completeFile: /user/ann/f for …).
-#   scripts/hdfs-cluster.sh add-user DIR NAME PASSWORD
+#   scripts/cluster/hdfs-cluster.sh add-user DIR NAME PASSWORD
 #       /user/NAME owned by NAME, mode 0700 (and, on a secure cluster, the principal NAME@REALM).
-#   scripts/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser; one ARG may hold spaces)
+#   scripts/cluster/hdfs-cluster.sh ctl DIR COMMAND [ARG...]      (as the HDFS superuser; one ARG may hold spaces)
 #       stop-datanode N [N...] | start-datanode N | restart-datanode N   (N from 0)
 #       restart-namenode | stop-namenode [N] | start-namenode [N] | failover | active
 #       safemode enter|leave|get | quota PATH BYTES|clear | name-quota PATH COUNT|clear
@@ -24,12 +24,12 @@
 #       mkdir PATH [OWNER [MODE]] | put LOCAL PATH [OWNER [MODE]] | get PATH LOCAL | chmod PATH MODE | rm PATH
 #       touch DIR PREFIX COUNT OWNER [SUFFIX] (COUNT empty files) | fill PATH BYTES OWNER (BYTES zero bytes)
 #       entries DIR COUNT (COUNT empty directories DIR/e0000000..., fast, not audited)
-#   scripts/hdfs-cluster.sh stop DIR
+#   scripts/cluster/hdfs-cluster.sh stop DIR
 #       stops the cluster (and its KDC) by pid; nothing is left running.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/.." && pwd)
+repo=$(cd "$here/../.." && pwd)
 CACHE="${HDFSFTPD_CACHE:-$HOME/.cache/hdfsftpd}"
 START_TIMEOUT=${HDFS_CLUSTER_START_TIMEOUT:-300}
 # Java 17 opens what Hadoop reaches into (Hadoop's own list); one option per word, as libhdfs splits them.

@@ -192,7 +192,7 @@ public class HdfsCluster {
             }
             new File(dir, "kdc.pid").delete();
         }
-        // Last: `scripts/hdfs-cluster.sh stop DIR` then finds nothing to stop (and no pid to mistake).
+        // Last: `scripts/cluster/hdfs-cluster.sh stop DIR` then finds nothing to stop (and no pid to mistake).
         new File(dir, "cluster.pid").delete();
         System.out.println("hdfs-cluster: stopped");
         System.out.flush();

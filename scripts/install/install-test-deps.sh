@@ -2,7 +2,7 @@
 # Install what the integration tests (tests/*.py) need, only if missing.
 # Idempotent and non-interactive (safe under CI=true with no stdin).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 export DEBIAN_FRONTEND=noninteractive
 
@@ -15,7 +15,7 @@ declare -A need=(
   [vsftpd]=vsftpd  # tests/test_bench.py runs the benchmark's quick mode
   [wget]=wget      # tests/test_cli_clients.py
   [tnftp]=tnftp    # tests/test_cli_clients.py: the classic BSD ftp command
-  [javac]=openjdk-17-jdk-headless  # tests/test_java_clients.py (and libhdfs, scripts/provision-hadoop.sh)
+  [javac]=openjdk-17-jdk-headless  # tests/test_java_clients.py (and libhdfs, scripts/cluster/provision-hadoop.sh)
   [haproxy]=haproxy  # tests/test_multinode.py balances over three nodes
   [rsyslogd]=rsyslog  # tests/test_ops.py: --log-file syslog against a real syslog daemon
 )

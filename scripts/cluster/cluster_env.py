@@ -1,4 +1,4 @@
-"""The one reader of scripts/hdfs-cluster.sh's DIR/cluster.env, for the tests, the bench and the soak."""
+"""The one reader of scripts/cluster/hdfs-cluster.sh's DIR/cluster.env, for the tests, the bench and the soak."""
 
 import shlex
 from pathlib import Path

@@ -2,7 +2,7 @@
 # Coverage-guided fuzzing (cargo fuzz, libFuzzer) of every target in fuzz/: each runs FUZZ_SECONDS and
 # fails on a crash or failed property (a panic), an input taking over 1 s, or over 256 MiB of memory.
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]      (make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS="vpath dispatch")
+#   scripts/test/fuzz.sh [SECONDS] [TARGET...]      (make fuzz FUZZ_SECONDS=60 FUZZ_TARGETS="vpath dispatch")
 #
 # Targets build on the nightly toolchain with debug assertions (overflow checks) and no sanitizer: src/
 # forbids unsafe code, and the fuzzed code links none of ffi/'s C libraries. Each target starts from its
@@ -10,7 +10,7 @@
 # not checked in); a failing input is kept in target/fuzz/artifacts/. One line per target says what the
 # run covered: executions, edges (cov) and features (ft), as libFuzzer counts them.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 seconds=${1:-60}
 shift || true

@@ -8,7 +8,7 @@
 # that links libjvm, libhdfs or libkrb5. target/core keeps its own cache, so the product binary in
 # target/release is never replaced by a core build.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 CARGO=${CARGO:-cargo}
 TARGET=target/core

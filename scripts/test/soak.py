@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make soak: hdfsftpd on a real HA HDFS cluster (scripts/hdfs-cluster.sh --ha: two NameNodes, three
+"""make soak: hdfsftpd on a real HA HDFS cluster (scripts/cluster/hdfs-cluster.sh --ha: two NameNodes, three
 DataNodes) under concurrent clients (Python's ftplib plain and PROT P, curl, lftp) doing a mixed
 workload, while faults are injected on a schedule: a DataNode stopped and restarted, a NameNode failover,
 safe mode entered and left, a quota hit, a client killed mid-upload, SIGHUP.
@@ -11,7 +11,7 @@ dropped connection, a timeout) counts as unclear. RSS, threads and file descript
 sampled every 10 s. The last line is `soak: N lost, N corrupted, N unclear, N hung`; exit 1 unless all
 are 0.
 
-    scripts/soak.py --minutes 60            # SOAK_MINUTES in make soak
+    scripts/test/soak.py --minutes 60            # SOAK_MINUTES in make soak
 """
 
 import argparse
@@ -33,10 +33,11 @@ import threading
 import time
 from pathlib import Path
 
-from cluster_env import read_env
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts" / "cluster"))
+from cluster_env import read_env  # noqa: E402  (scripts/cluster/ is not a package)
 
-REPO = Path(__file__).resolve().parent.parent
-CLUSTER = REPO / "scripts/hdfs-cluster.sh"
+CLUSTER = REPO / "scripts/cluster/hdfs-cluster.sh"
 BIN = Path(os.environ.get("HDFSFTPD_BIN", REPO / "target/release/hdfsftpd"))
 USERS = ["soak0", "soak1", "soak2", "soak3"]
 KiB, MiB = 1 << 10, 1 << 20
@@ -400,7 +401,7 @@ class Soak:
             hashed = run("openssl", "passwd", "-6", user).strip()
             users.append(f"{user}:{hashed}::rw")
         (self.work / "users").write_text("\n".join(users) + "\n")
-        run(REPO / "scripts/make-test-cert.sh", self.work / "tls")
+        run(REPO / "scripts/test/make-test-cert.sh", self.work / "tls")
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
