@@ -94,3 +94,14 @@ def test_security_md_and_the_security_markers_point_at_each_other():
                                         f"{sorted(marker_files - named_files)}"
     documented = set(re.findall(r"`(--[a-z0-9-]+)", doc))
     assert documented <= help_flags(), f"SECURITY.md names flags --help does not know: {documented - help_flags()}"
+
+
+def test_settings_are_read_only_through_their_typed_constants():
+    """A setting is named once, in its table's constant (src/settings.rs); code reads it with
+    `settings.get(&CONSTANT)` and names it in errors with `CONSTANT.error(...)`, never by a string."""
+    by_string = re.compile(r"\.(?:given|require|string|strings|switch|yes_no|parsed|seconds|path|required_path)"
+                           r"\(\s*\"|ConfigError::new\(\s*\"[a-z]")
+    found = [f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+             for path in sorted((REPO / "src").rglob("*.rs")) if path.name != "settings.rs"
+             for number, line in enumerate(path.read_text().splitlines(), 1) if by_string.search(line)]
+    assert not found, "settings looked up or named by a string literal outside their table:\n" + "\n".join(found)
