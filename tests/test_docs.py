@@ -105,3 +105,13 @@ def test_settings_are_read_only_through_their_typed_constants():
              for path in sorted((REPO / "src").rglob("*.rs")) if path.name != "settings.rs"
              for number, line in enumerate(path.read_text().splitlines(), 1) if by_string.search(line)]
     assert not found, "settings looked up or named by a string literal outside their table:\n" + "\n".join(found)
+
+
+def test_defaults_the_docs_quote_are_the_ones_help_shows():
+    help_lines = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(--[a-z0-9-]+)[^\n]*?\[([^]\n]*)\]$", help_text(), re.M)}
+    quoted = [(doc, flag, default) for doc in DOCS
+              for flag, default in re.findall(r"`(--[a-z0-9-]+)`[^`(]*\(default `?([^`:;,)]+)", doc.read_text())]
+    assert quoted, "no quoted default found"
+    wrong = [f"{doc.relative_to(REPO)}: {flag} default {default}, --help says [{help_lines.get(flag)}]"
+             for doc, flag, default in quoted if help_lines.get(flag) != default.strip()]
+    assert not wrong, "\n".join(wrong)
