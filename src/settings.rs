@@ -1,9 +1,9 @@
 //! The settings machinery: every setting has one name, used both as a `--flag` and as a `key = value`
 //! line of the `--config` file (flags win). Each concern declares its settings once, as typed constants
-//! ([`Setting`]) holding the name, the value hint, the help and the default,
-//! lists their [`Flag`]s in a table, and reads them with [`Settings::get`]: a misspelt name does not
-//! compile, and `--help` shows the default the value is read with. The composition root (lib.rs) hands
-//! the tables to [`parse_command_line`]. This module knows no feature.
+//! ([`Setting`]) holding the name, the value hint, the help and the default, lists their [`Flag`]s in a
+//! table, and reads them with [`Settings::get`]: a misspelt name does not compile, and `--help` shows the
+//! default the value is read with. The composition root (lib.rs) hands the tables to
+//! [`parse_command_line`]. This module knows no feature.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -180,7 +180,8 @@ pub trait Value: Sized {
     fn read(flag: &Flag, given: &[String]) -> Result<Self>;
 }
 
-/// The last text given, else the default, as a `T`.
+/// The last text given, else the default, as a `T` (only [`value`] and [`switch`] make a setting read so,
+/// and both give a default).
 pub fn read_one<T: Parse>(flag: &Flag, given: &[String]) -> Result<T> {
     let text = given.last().map(String::as_str).or(flag.default).unwrap_or_default();
     T::parse(text).map_err(|message| flag.error(message))
