@@ -9,65 +9,127 @@ use std::time::Duration;
 
 use crate::name_rules::NamePatterns;
 use crate::rate_limit::RateLimits;
-use crate::settings::{repeated, switch, value, ConfigError, Flag, Result, Settings};
+use crate::settings::{
+    from_str, optional, read_one, repeated, switch, value, Flag, Parse, Result, Setting, Settings, Value,
+};
 
-/// `--max-clients` when none is given (the storage sizes its buffers for it too).
-pub const DEFAULT_MAX_CLIENTS: usize = 16;
+pub const BIND: Setting<Vec<IpAddr>> =
+    repeated("bind", "ADDR", "address to listen on, IPv4 or IPv6; repeatable").default("0.0.0.0");
+pub const FTP_PORT: Setting<u16> = value("ftp-port", "N", "21", "plain FTP port; 0 disables plain FTP");
+pub const STORAGE: Setting<String> = value("storage", "KIND", "local", "storage backend: local or hdfs");
+pub const LOCAL_ROOT: Setting<Option<PathBuf>> =
+    optional("local-root", "DIR", "root directory of the local storage; user homes are below it");
+pub const AUTH: Setting<String> = value("auth", "KIND", "users", "authenticator: users or krb5");
+pub const USERS_FILE: Setting<Option<PathBuf>> =
+    optional("users-file", "FILE", "users file: name:crypt-hash:home:perms lines");
+pub const ANONYMOUS: Setting<bool> =
+    switch("anonymous", "allow anonymous read-only login through the users file's 'anonymous' entry");
+/// The storage sizes its buffers for it too.
+pub const MAX_CLIENTS: Setting<usize> =
+    value("max-clients", "N", "16", "most sessions at once; also the worker pool size");
+pub const MAX_PER_IP: Setting<Option<usize>> =
+    optional("max-per-ip", "N", "most sessions from one address; 0 = no limit").shown_as("half of --max-clients");
+pub const MAX_PER_USER: Setting<usize> =
+    value("max-per-user", "N", "0", "most sessions one user may have logged in; 0 = no limit");
+pub const HIDE_NAME: Setting<Vec<String>> =
+    repeated("hide-name", "PATTERN", "leave names matching this shell pattern out of listings; repeatable");
+pub const DENY_NAME: Setting<Vec<String>> = repeated(
+    "deny-name",
+    "PATTERN",
+    "hide names matching this shell pattern and refuse them (550) in every command; repeatable",
+);
+pub const PASV_PORTS: Setting<Option<String>> =
+    optional("pasv-ports", "LO-HI", "port range for passive data connections").shown_as("the kernel's ephemeral range");
+pub const PASV_ADDRESS: Setting<Option<IpAddr>> =
+    optional("pasv-address", "ADDR", "address advertised in PASV replies").shown_as("the control connection's");
+pub const PROXY_PROTOCOL_FROM: Setting<Vec<Network>> = repeated(
+    "proxy-protocol-from",
+    "ADDR/PREFIX",
+    "balancers whose PROXY v1/v2 header names the client: required from them, refused from others; repeatable",
+);
+pub const IDLE_TIMEOUT: Setting<Duration> = value("idle-timeout", "SECS", "300", "end sessions idle this long");
+pub const LOGIN_TIMEOUT: Setting<Duration> =
+    value("login-timeout", "SECS", "60", "end sessions not logged in within this time");
+pub const FIRST_COMMAND_TIMEOUT: Setting<Duration> =
+    value("first-command-timeout", "SECS", "5", "end connections silent this long, or this slow in a TLS handshake");
+pub const DATA_TIMEOUT: Setting<Duration> =
+    value("data-timeout", "SECS", "60", "data connection set-up and stall limit");
+pub const ALLOW_FOREIGN_PORT: Setting<bool> =
+    switch("allow-foreign-port", "allow PORT/EPRT to other hosts and privileged ports (FXP)");
+pub const LOGIN_FAIL_DELAY: Setting<Duration> =
+    value("login-fail-delay", "SECS", "1", "delay before every failed-login reply");
+pub const MAX_LOGIN_FAILS: Setting<u32> =
+    value("max-login-fails", "N", "3", "failed logins before the connection is closed");
+pub const LOG_LEVEL: Setting<log::LevelFilter> =
+    value("log-level", "LEVEL", "info", "error, warn, info, debug (protocol dialogue) or trace");
 
 pub const CORE_FLAGS: &[Flag] = &[
-    repeated("bind", "ADDR", "address to listen on, IPv4 or IPv6; repeatable [0.0.0.0]"),
-    value("ftp-port", "N", "plain FTP port; 0 disables plain FTP [21]"),
-    value("storage", "KIND", "storage backend: local or hdfs [local]"),
-    value("local-root", "DIR", "root directory of the local storage; user homes are below it"),
-    value("auth", "KIND", "authenticator: users or krb5 [users]"),
-    value("users-file", "FILE", "users file: name:crypt-hash:home:perms lines"),
-    switch("anonymous", "allow anonymous read-only login through the users file's 'anonymous' entry"),
-    value("max-clients", "N", "most sessions at once; also the worker pool size [16]"),
-    value("max-per-ip", "N", "most sessions from one address; 0 = no limit [half of --max-clients]"),
-    value("max-per-user", "N", "most sessions one user may have logged in; 0 = no limit [0]"),
-    repeated("hide-name", "PATTERN", "leave names matching this shell pattern out of listings; repeatable"),
-    repeated(
-        "deny-name",
-        "PATTERN",
-        "hide names matching this shell pattern and refuse them (550) in every command; repeatable",
-    ),
-    value("pasv-ports", "LO-HI", "port range for passive data connections [the kernel's ephemeral range]"),
-    value("pasv-address", "ADDR", "address advertised in PASV replies [the control connection's]"),
-    repeated(
-        "proxy-protocol-from",
-        "ADDR/PREFIX",
-        "balancers whose PROXY v1/v2 header names the client: required from them, refused from others; repeatable",
-    ),
-    value("idle-timeout", "SECS", "end sessions idle this long [300]"),
-    value("login-timeout", "SECS", "end sessions not logged in within this time [60]"),
-    value("first-command-timeout", "SECS", "end connections silent this long, or this slow in a TLS handshake [5]"),
-    value("data-timeout", "SECS", "data connection set-up and stall limit [60]"),
-    switch("allow-foreign-port", "allow PORT/EPRT to other hosts and privileged ports (FXP)"),
-    value("login-fail-delay", "SECS", "delay before every failed-login reply [1]"),
-    value("max-login-fails", "N", "failed logins before the connection is closed [3]"),
-    value("log-level", "LEVEL", "error, warn, info, debug (protocol dialogue) or trace [info]"),
+    BIND.flag(),
+    FTP_PORT.flag(),
+    STORAGE.flag(),
+    LOCAL_ROOT.flag(),
+    AUTH.flag(),
+    USERS_FILE.flag(),
+    ANONYMOUS.flag(),
+    MAX_CLIENTS.flag(),
+    MAX_PER_IP.flag(),
+    MAX_PER_USER.flag(),
+    HIDE_NAME.flag(),
+    DENY_NAME.flag(),
+    PASV_PORTS.flag(),
+    PASV_ADDRESS.flag(),
+    PROXY_PROTOCOL_FROM.flag(),
+    IDLE_TIMEOUT.flag(),
+    LOGIN_TIMEOUT.flag(),
+    FIRST_COMMAND_TIMEOUT.flag(),
+    DATA_TIMEOUT.flag(),
+    ALLOW_FOREIGN_PORT.flag(),
+    LOGIN_FAIL_DELAY.flag(),
+    MAX_LOGIN_FAILS.flag(),
+    LOG_LEVEL.flag(),
 ];
 
+pub const ENABLE: Setting<bool> =
+    value("enable", "yes|no", "yes", "run the service at all; the shipped config says no until an operator says yes");
+pub const DAEMON: Setting<bool> =
+    switch("daemon", "detach from the terminal; the starting process exits 0 once the daemon serves");
+pub const PID_FILE: Setting<Option<PathBuf>> =
+    optional("pid-file", "FILE", "write the daemon's pid here; refuse to start while a live process holds it");
+pub const LOG_FILE: Setting<Option<PathBuf>> = optional(
+    "log-file",
+    "FILE",
+    "log here instead of stderr, or 'syslog'; a file is reopened on SIGHUP (log rotation)",
+);
+pub const XFERLOG: Setting<Option<PathBuf>> = optional(
+    "xferlog",
+    "FILE",
+    "transfer log in the wu-ftpd/vsftpd xferlog format, or 'syslog'; a file is reopened on SIGHUP",
+);
+pub const SYSLOG_FACILITY: Setting<String> =
+    value("syslog-facility", "NAME", "ftp", "facility of what goes to syslog: ftp, daemon, local0 ... local7, ...");
+pub const SYSLOG_SOCKET: Setting<PathBuf> = value("syslog-socket", "PATH", "/dev/log", "the local syslog socket");
+pub const USER: Setting<Option<String>> =
+    optional("user", "NAME", "after binding the ports, run as this user (when started as root)");
+pub const GROUP: Setting<Option<String>> =
+    optional("group", "NAME", "with --user: run with this group").shown_as("the user's primary group");
+pub const SHUTDOWN_GRACE: Setting<Duration> =
+    value("shutdown-grace", "SECS", "10", "on SIGTERM, let running transfers finish this long");
+pub const STATUS_SOCKET: Setting<Option<PathBuf>> =
+    optional("status-socket", "PATH", "UNIX socket (mode 0600) that --who reads; 'none' disables")
+        .shown_as("--pid-file's path + .sock");
+
 pub const DAEMON_FLAGS: &[Flag] = &[
-    value("enable", "yes|no", "run the service at all; the shipped config says no until an operator says yes [yes]"),
-    switch("daemon", "detach from the terminal; the starting process exits 0 once the daemon serves"),
-    value("pid-file", "FILE", "write the daemon's pid here; refuse to start while a live process holds it"),
-    value("log-file", "FILE", "log here instead of stderr, or 'syslog'; a file is reopened on SIGHUP (log rotation)"),
-    value(
-        "xferlog",
-        "FILE",
-        "transfer log in the wu-ftpd/vsftpd xferlog format, or 'syslog'; a file is reopened on SIGHUP",
-    ),
-    value("syslog-facility", "NAME", "facility of what goes to syslog: ftp, daemon, local0 ... local7, ... [ftp]"),
-    value("syslog-socket", "PATH", "the local syslog socket [/dev/log]"),
-    value("user", "NAME", "after binding the ports, run as this user (when started as root)"),
-    value("group", "NAME", "with --user: run with this group [the user's primary group]"),
-    value("shutdown-grace", "SECS", "on SIGTERM, let running transfers finish this long [10]"),
-    value(
-        "status-socket",
-        "PATH",
-        "UNIX socket (mode 0600) that --who reads; 'none' disables [--pid-file's path + .sock]",
-    ),
+    ENABLE.flag(),
+    DAEMON.flag(),
+    PID_FILE.flag(),
+    LOG_FILE.flag(),
+    XFERLOG.flag(),
+    SYSLOG_FACILITY.flag(),
+    SYSLOG_SOCKET.flag(),
+    USER.flag(),
+    GROUP.flag(),
+    SHUTDOWN_GRACE.flag(),
+    STATUS_SOCKET.flag(),
 ];
 
 /// The core daemon's settings, validated.
@@ -113,76 +175,61 @@ pub struct Config {
 
 impl Config {
     pub fn from_settings(s: &Settings) -> Result<Config> {
-        let binds = match s.strings("bind") {
-            [] => vec![IpAddr::from([0, 0, 0, 0])],
-            given => given
-                .iter()
-                .map(|b| b.parse().map_err(|e| ConfigError::new("bind", format!("'{b}': {e}"))))
-                .collect::<Result<_>>()?,
-        };
-        let max_clients: usize = s.parsed("max-clients", DEFAULT_MAX_CLIENTS)?;
+        let max_clients = s.get(&MAX_CLIENTS)?;
         if max_clients == 0 {
-            return Err(ConfigError::new("max-clients", "must be at least 1"));
+            return Err(MAX_CLIENTS.error("must be at least 1"));
         }
+        let pid_file = s.get(&PID_FILE)?;
         let config = Config {
-            binds,
-            ftp_port: s.parsed("ftp-port", 21)?,
+            binds: s.get(&BIND)?,
+            ftp_port: s.get(&FTP_PORT)?,
             max_clients,
             // One address can never take every worker.
-            max_per_ip: s.parsed("max-per-ip", max_clients.div_ceil(2))?,
-            max_per_user: s.parsed("max-per-user", 0)?,
-            hide_names: NamePatterns::parse("hide-name", s.strings("hide-name"))?,
-            deny_names: NamePatterns::parse("deny-name", s.strings("deny-name"))?,
-            pasv_ports: s.string("pasv-ports").map(parse_port_range).transpose()?,
-            pasv_address: s.parsed::<IpAddr>("pasv-address", IpAddr::from([0, 0, 0, 0])).map(|a| {
-                if a.is_unspecified() {
-                    None
-                } else {
-                    Some(a)
-                }
-            })?,
-            proxy_protocol_from: s
-                .strings("proxy-protocol-from")
-                .iter()
-                .map(|n| n.parse().map_err(|e| ConfigError::new("proxy-protocol-from", format!("'{n}': {e}"))))
-                .collect::<Result<_>>()?,
-            idle_timeout: s.seconds("idle-timeout", 300.0)?,
-            login_timeout: s.seconds("login-timeout", 60.0)?,
-            first_command_timeout: s.seconds("first-command-timeout", 5.0)?,
-            data_timeout: s.seconds("data-timeout", 60.0)?,
-            allow_foreign_port: s.switch("allow-foreign-port")?,
-            login_fail_delay: s.seconds("login-fail-delay", 1.0)?,
-            max_login_fails: s.parsed("max-login-fails", 3)?,
-            anonymous: s.switch("anonymous")?,
-            log_level: s.parsed("log-level", log::LevelFilter::Info)?,
-            enable: s.yes_no("enable", true)?,
-            daemon: s.switch("daemon")?,
-            pid_file: s.path("pid-file"),
-            log_file: s.path("log-file"),
-            xferlog: s.path("xferlog"),
-            syslog_facility: crate::syslog::facility(s.string("syslog-facility").unwrap_or("ftp"))?,
-            syslog_socket: s.path("syslog-socket").unwrap_or_else(|| PathBuf::from("/dev/log")),
-            run_as_user: s.string("user").map(String::from),
-            run_as_group: s.string("group").map(String::from),
-            shutdown_grace: s.seconds("shutdown-grace", 10.0)?,
+            max_per_ip: s.get(&MAX_PER_IP)?.unwrap_or(max_clients.div_ceil(2)),
+            max_per_user: s.get(&MAX_PER_USER)?,
+            hide_names: NamePatterns::parse(&HIDE_NAME, &s.get(&HIDE_NAME)?)?,
+            deny_names: NamePatterns::parse(&DENY_NAME, &s.get(&DENY_NAME)?)?,
+            pasv_ports: s.get(&PASV_PORTS)?.map(|text| parse_port_range(&text)).transpose()?,
+            pasv_address: s.get(&PASV_ADDRESS)?.filter(|a| !a.is_unspecified()),
+            proxy_protocol_from: s.get(&PROXY_PROTOCOL_FROM)?,
+            idle_timeout: s.get(&IDLE_TIMEOUT)?,
+            login_timeout: s.get(&LOGIN_TIMEOUT)?,
+            first_command_timeout: s.get(&FIRST_COMMAND_TIMEOUT)?,
+            data_timeout: s.get(&DATA_TIMEOUT)?,
+            allow_foreign_port: s.get(&ALLOW_FOREIGN_PORT)?,
+            login_fail_delay: s.get(&LOGIN_FAIL_DELAY)?,
+            max_login_fails: s.get(&MAX_LOGIN_FAILS)?,
+            anonymous: s.get(&ANONYMOUS)?,
+            log_level: s.get(&LOG_LEVEL)?,
+            enable: s.get(&ENABLE)?,
+            daemon: s.get(&DAEMON)?,
+            log_file: s.get(&LOG_FILE)?,
+            xferlog: s.get(&XFERLOG)?,
+            syslog_facility: crate::syslog::facility(&s.get(&SYSLOG_FACILITY)?)
+                .map_err(|message| SYSLOG_FACILITY.error(message))?,
+            syslog_socket: s.get(&SYSLOG_SOCKET)?,
+            run_as_user: s.get(&USER)?,
+            run_as_group: s.get(&GROUP)?,
+            shutdown_grace: s.get(&SHUTDOWN_GRACE)?,
             rates: RateLimits::from_settings(s)?,
-            status_socket: match s.path("status-socket") {
+            status_socket: match s.get(&STATUS_SOCKET)? {
                 Some(path) if path.as_os_str() == "none" => None,
                 Some(path) => Some(path),
-                None => s.path("pid-file").map(|pid| PathBuf::from(format!("{}.sock", pid.display()))),
+                None => pid_file.as_ref().map(|pid| PathBuf::from(format!("{}.sock", pid.display()))),
             },
+            pid_file,
         };
         if config.run_as_group.is_some() && config.run_as_user.is_none() {
-            return Err(ConfigError::new("group", "needs --user"));
+            return Err(GROUP.error("needs --user"));
         }
-        for (key, value) in [
-            ("idle-timeout", config.idle_timeout),
-            ("login-timeout", config.login_timeout),
-            ("first-command-timeout", config.first_command_timeout),
-            ("data-timeout", config.data_timeout),
+        for (setting, value) in [
+            (IDLE_TIMEOUT, config.idle_timeout),
+            (LOGIN_TIMEOUT, config.login_timeout),
+            (FIRST_COMMAND_TIMEOUT, config.first_command_timeout),
+            (DATA_TIMEOUT, config.data_timeout),
         ] {
             if value.is_zero() {
-                return Err(ConfigError::new(key, "must be more than 0"));
+                return Err(setting.error("must be more than 0"));
             }
         }
         Ok(config)
@@ -261,8 +308,26 @@ impl FromStr for Network {
     }
 }
 
+impl Parse for Network {
+    fn parse(text: &str) -> std::result::Result<Self, String> {
+        from_str(text)
+    }
+}
+
+impl Parse for log::LevelFilter {
+    fn parse(text: &str) -> std::result::Result<Self, String> {
+        from_str(text)
+    }
+}
+
+impl Value for log::LevelFilter {
+    fn read(flag: &Flag, given: &[String]) -> Result<Self> {
+        read_one(flag, given)
+    }
+}
+
 fn parse_port_range(text: &str) -> Result<(u16, u16)> {
-    let bad = || ConfigError::new("pasv-ports", format!("'{text}' is not a range LO-HI of ports 1024-65535"));
+    let bad = || PASV_PORTS.error(format!("'{text}' is not a range LO-HI of ports 1024-65535"));
     let (lo, hi) = text.split_once('-').ok_or_else(bad)?;
     let (lo, hi): (u16, u16) = (lo.trim().parse().map_err(|_| bad())?, hi.trim().parse().map_err(|_| bad())?);
     if lo < 1024 || lo > hi {

@@ -260,9 +260,47 @@ mod tests {
     #[test]
     fn help_lists_every_flag_of_every_feature() {
         let help = settings::help_text(FLAG_GROUPS);
-        for flag in FLAG_GROUPS.iter().flat_map(|(_, flags)| flags.iter()) {
-            assert!(help.contains(&format!("--{}", flag.name)), "{} missing from --help", flag.name);
+        for flag in every_flag() {
+            assert!(help.contains(&format!("--{}", flag.name())), "{} missing from --help", flag.name());
         }
+    }
+
+    fn every_flag() -> impl Iterator<Item = &'static settings::Flag> {
+        FLAG_GROUPS.iter().flat_map(|(_, flags)| flags.iter())
+    }
+
+    #[test]
+    fn every_default_is_a_value_of_its_setting() {
+        for flag in every_flag() {
+            if let Some(default) = flag.default() {
+                assert!(flag.check(default).is_ok(), "{}: default '{default}' does not parse", flag.name());
+            }
+        }
+    }
+
+    /// Every `key = value` line of the shipped config, commented out or not, names a setting and gives
+    /// a value of it; a commented-out line of a setting with a default shows that default.
+    #[cfg(all(feature = "hdfs", feature = "krb5"))]
+    #[test]
+    fn the_shipped_config_names_settings_and_their_defaults() {
+        let mut seen = 0;
+        for line in include_str!("../scripts/hdfsftpd.conf").lines() {
+            let (commented, line) = match line.strip_prefix('#') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, line.trim()),
+            };
+            let Some((key, value)) = line.split_once('=').map(|(k, v)| (k.trim(), v.trim())) else { continue };
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+                continue;
+            }
+            let flag = every_flag().find(|f| f.name() == key).unwrap_or_else(|| panic!("{key}: not a setting"));
+            flag.check(&value.replace("@SYSCONFDIR@", "/etc")).unwrap();
+            if let (true, Some(default)) = (commented, flag.default()) {
+                assert_eq!(value, default, "{key}: the shipped config's commented-out value is not the default");
+            }
+            seen += 1;
+        }
+        assert!(seen > 30, "only {seen} settings found in the shipped config");
     }
 
     #[cfg(not(all(feature = "hdfs", feature = "krb5")))]

@@ -3,7 +3,7 @@
 //! `[a-z]`, `[!x]`) matched against each component of a path, so `.Trash` or `_temporary` is caught at
 //! any depth and `*.tmp` in any directory.
 
-use crate::settings::ConfigError;
+use crate::settings::{ConfigError, Setting};
 use crate::vpath::VPath;
 
 #[derive(Debug, Clone, Default)]
@@ -11,14 +11,14 @@ use crate::vpath::VPath;
 pub struct NamePatterns(Vec<Vec<char>>);
 
 impl NamePatterns {
-    /// Checks each pattern of `key`: a pattern names one path component, so it holds no `/`.
-    pub fn parse(key: &str, patterns: &[String]) -> Result<NamePatterns, ConfigError> {
+    /// Checks each pattern of `setting`: a pattern names one path component, so it holds no `/`.
+    pub fn parse(setting: &Setting<Vec<String>>, patterns: &[String]) -> Result<NamePatterns, ConfigError> {
         for pattern in patterns {
             if pattern.is_empty() || pattern.contains('/') {
-                return Err(ConfigError::new(key, format!("'{pattern}': a pattern is one name, without '/'")));
+                return Err(setting.error(format!("'{pattern}': a pattern is one name, without '/'")));
             }
             if !brackets_balanced(pattern) {
-                return Err(ConfigError::new(key, format!("'{pattern}': '[' without its ']'")));
+                return Err(setting.error(format!("'{pattern}': '[' without its ']'")));
             }
         }
         Ok(NamePatterns(patterns.iter().map(|pattern| pattern.chars().collect()).collect()))
@@ -118,9 +118,12 @@ fn class(pattern: &[char], open: usize, c: char) -> Option<(bool, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::repeated;
+
+    const PATTERNS: Setting<Vec<String>> = repeated("name", "PATTERN", "patterns");
 
     fn patterns(list: &[&str]) -> NamePatterns {
-        NamePatterns::parse("deny-name", &list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
+        NamePatterns::parse(&PATTERNS, &list.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap()
     }
 
     #[test]
@@ -147,8 +150,8 @@ mod tests {
     #[test]
     fn bad_patterns_are_refused_with_the_key() {
         for bad in ["", "a/b", "[abc"] {
-            let error = NamePatterns::parse("hide-name", &[bad.to_string()]).unwrap_err();
-            assert_eq!(error.key, "hide-name", "{bad}");
+            let error = NamePatterns::parse(&PATTERNS, &[bad.to_string()]).unwrap_err();
+            assert_eq!(error.key, PATTERNS.flag().name(), "{bad}");
         }
     }
 }

@@ -3,21 +3,22 @@
 
 use std::collections::HashMap;
 
-use crate::settings::{repeated, value, ConfigError, Flag, Settings};
+use crate::settings::{repeated, value, ConfigError, Flag, Setting, Settings};
 
-pub const FLAGS: &[Flag] = &[
-    value(
-        "max-download-rate",
-        "RATE",
-        "most bytes/s one download may move; K, M, G suffixes (1024-based); 0 = no limit [0]",
-    ),
-    value("max-upload-rate", "RATE", "most bytes/s one upload may move; K, M, G suffixes; 0 = no limit [0]"),
-    repeated(
-        "user-rate",
-        "USER:DOWN:UP",
-        "this user's download and upload limits instead of the defaults above (0 = no limit); repeatable",
-    ),
-];
+pub const MAX_DOWNLOAD_RATE: Setting<String> = value(
+    "max-download-rate",
+    "RATE",
+    "0",
+    "most bytes/s one download may move; K, M, G suffixes (1024-based); 0 = no limit",
+);
+pub const MAX_UPLOAD_RATE: Setting<String> =
+    value("max-upload-rate", "RATE", "0", "most bytes/s one upload may move; K, M, G suffixes; 0 = no limit");
+pub const USER_RATE: Setting<Vec<String>> = repeated(
+    "user-rate",
+    "USER:DOWN:UP",
+    "this user's download and upload limits instead of the defaults above (0 = no limit); repeatable",
+);
+pub const FLAGS: &[Flag] = &[MAX_DOWNLOAD_RATE.flag(), MAX_UPLOAD_RATE.flag(), USER_RATE.flag()];
 
 /// Which way a transfer goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,17 +51,18 @@ pub struct RateLimits {
 
 impl RateLimits {
     pub fn from_settings(s: &Settings) -> Result<RateLimits, ConfigError> {
-        let rate = |key: &str| s.string(key).map(|text| parse_rate(key, text)).transpose().map(Option::flatten);
-        let default = Pair { download: rate("max-download-rate")?, upload: rate("max-upload-rate")? };
+        let rate = |setting: &Setting<String>| parse_rate(setting.flag(), &s.get(setting)?);
+        let default = Pair { download: rate(&MAX_DOWNLOAD_RATE)?, upload: rate(&MAX_UPLOAD_RATE)? };
         let mut per_user = HashMap::new();
-        for entry in s.strings("user-rate") {
+        for entry in s.get(&USER_RATE)? {
             let [user, down, up] = entry.splitn(3, ':').collect::<Vec<_>>()[..] else {
-                return Err(ConfigError::new("user-rate", format!("'{entry}': not USER:DOWN:UP")));
+                return Err(USER_RATE.error(format!("'{entry}': not USER:DOWN:UP")));
             };
             if user.is_empty() {
-                return Err(ConfigError::new("user-rate", format!("'{entry}': no user name")));
+                return Err(USER_RATE.error(format!("'{entry}': no user name")));
             }
-            let pair = Pair { download: parse_rate("user-rate", down)?, upload: parse_rate("user-rate", up)? };
+            let pair =
+                Pair { download: parse_rate(USER_RATE.flag(), down)?, upload: parse_rate(USER_RATE.flag(), up)? };
             per_user.insert(user.to_string(), pair);
         }
         Ok(RateLimits { default, per_user })
@@ -73,8 +75,8 @@ impl RateLimits {
 }
 
 /// `512`, `64K`, `10M`, `1G` (1024-based) bytes per second; `0` is no limit.
-fn parse_rate(key: &str, text: &str) -> Result<Option<u64>, ConfigError> {
-    let refuse = || ConfigError::new(key, format!("'{text}': a rate is bytes per second, e.g. 500K or 10M"));
+fn parse_rate(setting: Flag, text: &str) -> Result<Option<u64>, ConfigError> {
+    let refuse = || setting.error(format!("'{text}': a rate is bytes per second, e.g. 500K or 10M"));
     let (digits, scale) = match text.trim().to_ascii_uppercase().chars().last() {
         Some('K') => (&text.trim()[..text.trim().len() - 1], 1u64 << 10),
         Some('M') => (&text.trim()[..text.trim().len() - 1], 1 << 20),
@@ -92,13 +94,13 @@ mod tests {
 
     #[test]
     fn rates_with_suffixes() {
-        assert_eq!(parse_rate("k", "512").unwrap(), Some(512));
-        assert_eq!(parse_rate("k", "64k").unwrap(), Some(64 << 10));
-        assert_eq!(parse_rate("k", "10M").unwrap(), Some(10 << 20));
-        assert_eq!(parse_rate("k", "2G").unwrap(), Some(2 << 30));
-        assert_eq!(parse_rate("k", "0").unwrap(), None);
+        assert_eq!(parse_rate(MAX_UPLOAD_RATE.flag(), "512").unwrap(), Some(512));
+        assert_eq!(parse_rate(MAX_UPLOAD_RATE.flag(), "64k").unwrap(), Some(64 << 10));
+        assert_eq!(parse_rate(MAX_UPLOAD_RATE.flag(), "10M").unwrap(), Some(10 << 20));
+        assert_eq!(parse_rate(MAX_UPLOAD_RATE.flag(), "2G").unwrap(), Some(2 << 30));
+        assert_eq!(parse_rate(MAX_UPLOAD_RATE.flag(), "0").unwrap(), None);
         for bad in ["", "M", "1.5M", "-1", "10MB", "99999999999G"] {
-            assert_eq!(parse_rate("max-upload-rate", bad).unwrap_err().key, "max-upload-rate", "{bad}");
+            assert_eq!(parse_rate(MAX_UPLOAD_RATE.flag(), bad).unwrap_err().key, "max-upload-rate", "{bad}");
         }
     }
 

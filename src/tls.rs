@@ -26,7 +26,7 @@ use openssl::ssl::{
 };
 use openssl::x509::{X509VerifyResult, X509};
 
-use crate::settings::{switch, value, ConfigError, Flag, Settings};
+use crate::settings::{optional, switch, value, ConfigError, Flag, Setting, Settings};
 
 /// Mozilla's "intermediate" server profile (Server Side TLS 6.0), the default cipher choice.
 macro_rules! intermediate_ciphers {
@@ -41,48 +41,70 @@ macro_rules! intermediate_ciphersuites {
     };
 }
 
+pub const FTPS_PORT: Setting<u16> = value("ftps-port", "N", "990", "implicit FTPS port; 0 disables")
+    .shown_as("990 when a certificate is configured, else 0");
+pub const TLS_CERT: Setting<Option<PathBuf>> =
+    optional("tls-cert", "FILE", "certificate chain, PEM (server certificate first); with --tls-key");
+pub const TLS_KEY: Setting<Option<PathBuf>> =
+    optional("tls-key", "FILE", "private key of --tls-cert, PEM (PKCS#8, RSA or EC), not encrypted");
+pub const TLS_PKCS12: Setting<Option<PathBuf>> =
+    optional("tls-pkcs12", "FILE", "certificate chain and key as PKCS#12, instead of --tls-cert/--tls-key");
+pub const TLS_PKCS12_PASSWORD_FILE: Setting<Option<PathBuf>> =
+    optional("tls-pkcs12-password-file", "FILE", "file whose first line is the --tls-pkcs12 password")
+        .shown_as("empty");
+pub const REQUIRE_TLS_LOGIN: Setting<bool> = switch("require-tls-login", "refuse USER before TLS from every peer")
+    .shown_as("with a certificate: all but loopback");
+pub const ALLOW_PLAIN_LOGIN: Setting<bool> =
+    switch("allow-plain-login", "allow USER before TLS from every peer (see --require-tls-login)");
+pub const REQUIRE_DATA_TLS: Setting<bool> =
+    switch("require-data-tls", "refuse transfers on clear data connections (PROT P required)");
+pub const TLS_MIN_VERSION: Setting<String> =
+    value("tls-min-version", "V", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
+        .shown_as("1.2; 1.3 is always offered");
+pub const TLS_CIPHERS: Setting<String> =
+    value("tls-ciphers", "LIST", intermediate_ciphers!(), "TLS 1.2 ciphers, OpenSSL syntax")
+        .shown_as(concat!("Mozilla intermediate: ", intermediate_ciphers!()));
+pub const TLS_CIPHERSUITES: Setting<String> =
+    value("tls-ciphersuites", "LIST", intermediate_ciphersuites!(), "TLS 1.3 cipher suites")
+        .shown_as(concat!("Mozilla intermediate: ", intermediate_ciphersuites!()));
+pub const TLS_CLIENT_CA: Setting<Option<PathBuf>> =
+    optional("tls-client-ca", "FILE", "CA certificates (PEM) that sign client certificates; clients are asked for one");
+pub const TLS_CLIENT_CERT: Setting<Option<String>> =
+    optional("tls-client-cert", "MODE", "with --tls-client-ca: optional (one sent must be valid) or require")
+        .shown_as("optional");
+pub const REQUIRE_SSL_REUSE: Setting<bool> = switch(
+    "require-ssl-reuse",
+    "refuse (522) a PROT P data connection that does not resume the control connection's TLS session",
+);
+
 pub const FLAGS: &[Flag] = &[
-    value("ftps-port", "N", "implicit FTPS port; 0 disables [990 when a certificate is configured, else 0]"),
-    value("tls-cert", "FILE", "certificate chain, PEM (server certificate first); with --tls-key"),
-    value("tls-key", "FILE", "private key of --tls-cert, PEM (PKCS#8, RSA or EC), not encrypted"),
-    value("tls-pkcs12", "FILE", "certificate chain and key as PKCS#12, instead of --tls-cert/--tls-key"),
-    value("tls-pkcs12-password-file", "FILE", "file whose first line is the --tls-pkcs12 password [empty]"),
-    switch("require-tls-login", "refuse USER before TLS from every peer [with a certificate: all but loopback]"),
-    switch("allow-plain-login", "allow USER before TLS from every peer (see --require-tls-login)"),
-    switch("require-data-tls", "refuse transfers on clear data connections (PROT P required)"),
-    value("tls-min-version", "V", "lowest TLS version accepted: 1.2 or 1.3 [1.2; 1.3 is always offered]"),
-    value(
-        "tls-ciphers",
-        "LIST",
-        concat!("TLS 1.2 ciphers, OpenSSL syntax [Mozilla intermediate: ", intermediate_ciphers!(), "]"),
-    ),
-    value(
-        "tls-ciphersuites",
-        "LIST",
-        concat!("TLS 1.3 cipher suites [Mozilla intermediate: ", intermediate_ciphersuites!(), "]"),
-    ),
-    value("tls-client-ca", "FILE", "CA certificates (PEM) that sign client certificates; clients are asked for one"),
-    value("tls-client-cert", "MODE", "with --tls-client-ca: optional (one sent must be valid) or require [optional]"),
-    switch(
-        "require-ssl-reuse",
-        "refuse (522) a PROT P data connection that does not resume the control connection's TLS session",
-    ),
+    FTPS_PORT.flag(),
+    TLS_CERT.flag(),
+    TLS_KEY.flag(),
+    TLS_PKCS12.flag(),
+    TLS_PKCS12_PASSWORD_FILE.flag(),
+    REQUIRE_TLS_LOGIN.flag(),
+    ALLOW_PLAIN_LOGIN.flag(),
+    REQUIRE_DATA_TLS.flag(),
+    TLS_MIN_VERSION.flag(),
+    TLS_CIPHERS.flag(),
+    TLS_CIPHERSUITES.flag(),
+    TLS_CLIENT_CA.flag(),
+    TLS_CLIENT_CERT.flag(),
+    REQUIRE_SSL_REUSE.flag(),
 ];
 
-/// The implicit FTPS port when a certificate is configured and `--ftps-port` is not given.
-const DEFAULT_FTPS_PORT: u16 = 990;
-
 /// Settings that only make sense with a certificate.
-const NEEDS_CERTIFICATE: &[&str] = &[
-    "ftps-port",
-    "require-tls-login",
-    "require-data-tls",
-    "tls-min-version",
-    "tls-ciphers",
-    "tls-ciphersuites",
-    "tls-client-ca",
-    "tls-client-cert",
-    "require-ssl-reuse",
+const NEEDS_CERTIFICATE: &[Flag] = &[
+    FTPS_PORT.flag(),
+    REQUIRE_TLS_LOGIN.flag(),
+    REQUIRE_DATA_TLS.flag(),
+    TLS_MIN_VERSION.flag(),
+    TLS_CIPHERS.flag(),
+    TLS_CIPHERSUITES.flag(),
+    TLS_CLIENT_CA.flag(),
+    TLS_CLIENT_CERT.flag(),
+    REQUIRE_SSL_REUSE.flag(),
 ];
 
 /// When USER/PASS must wait for AUTH TLS.
@@ -142,8 +164,8 @@ struct Material {
     chain: Vec<X509>,
     key: PKey<Private>,
     /// The settings that name the chain and the key, for errors about them.
-    chain_setting: &'static str,
-    key_setting: &'static str,
+    chain_setting: Flag,
+    key_setting: Flag,
     client_cas: Vec<X509>,
 }
 
@@ -163,28 +185,28 @@ impl Tls {
     /// configured (then no TLS setting may be given).
     pub fn from_settings(s: &Settings) -> Result<Option<Tls>, ConfigError> {
         let Some(identity) = source(s)? else {
-            for key in NEEDS_CERTIFICATE {
-                if s.string(key).is_some_and(|v| !matches!(v, "0" | "no" | "off" | "false")) {
-                    return Err(ConfigError::new(key, "needs a certificate: --tls-cert/--tls-key or --tls-pkcs12"));
+            for flag in NEEDS_CERTIFICATE {
+                if s.given(flag).is_some_and(|v| !matches!(v, "0" | "no" | "off" | "false")) {
+                    return Err(flag.error("needs a certificate: --tls-cert/--tls-key or --tls-pkcs12"));
                 }
             }
             return Ok(None);
         };
-        let login_policy = match (s.switch("require-tls-login")?, s.switch("allow-plain-login")?) {
-            (true, true) => return Err(ConfigError::new("allow-plain-login", "contradicts --require-tls-login")),
+        let login_policy = match (s.get(&REQUIRE_TLS_LOGIN)?, s.get(&ALLOW_PLAIN_LOGIN)?) {
+            (true, true) => return Err(ALLOW_PLAIN_LOGIN.error("contradicts --require-tls-login")),
             (true, false) => LoginPolicy::Always,
             (false, true) => LoginPolicy::Never,
             (false, false) => LoginPolicy::RemoteOnly,
         };
-        let sources = Sources { identity, client_ca: s.path("tls-client-ca") };
+        let sources = Sources { identity, client_ca: s.get(&TLS_CLIENT_CA)? };
         let protocol = protocol(s, sources.client_ca.is_some())?;
         let material = load(&sources)?;
         check(&protocol, &material)?;
         Ok(Some(Tls {
-            ftps_port: s.parsed("ftps-port", DEFAULT_FTPS_PORT)?,
+            ftps_port: s.get(&FTPS_PORT)?,
             login_policy,
-            require_data_tls: s.switch("require-data-tls")?,
-            require_session_reuse: s.switch("require-ssl-reuse")?,
+            require_data_tls: s.get(&REQUIRE_DATA_TLS)?,
+            require_session_reuse: s.get(&REQUIRE_SSL_REUSE)?,
             sources,
             protocol,
             material: RwLock::new(Arc::new(material)),
@@ -233,95 +255,91 @@ impl Tls {
 }
 
 fn source(s: &Settings) -> Result<Option<Source>, ConfigError> {
-    match (s.path("tls-cert"), s.path("tls-key"), s.path("tls-pkcs12")) {
+    match (s.get(&TLS_CERT)?, s.get(&TLS_KEY)?, s.get(&TLS_PKCS12)?) {
         (None, None, None) => Ok(None),
         (Some(cert), Some(key), None) => Ok(Some(Source::Pem { cert, key })),
         (None, None, Some(bundle)) => {
-            Ok(Some(Source::Pkcs12 { bundle, password_file: s.path("tls-pkcs12-password-file") }))
+            Ok(Some(Source::Pkcs12 { bundle, password_file: s.get(&TLS_PKCS12_PASSWORD_FILE)? }))
         }
-        (Some(_), None, None) => Err(ConfigError::new("tls-key", "required with --tls-cert")),
-        (None, Some(_), None) => Err(ConfigError::new("tls-cert", "required with --tls-key")),
-        (_, _, Some(_)) => Err(ConfigError::new("tls-pkcs12", "give either --tls-pkcs12 or --tls-cert/--tls-key")),
+        (Some(_), None, None) => Err(TLS_KEY.error("required with --tls-cert")),
+        (None, Some(_), None) => Err(TLS_CERT.error("required with --tls-key")),
+        (_, _, Some(_)) => Err(TLS_PKCS12.error("give either --tls-pkcs12 or --tls-cert/--tls-key")),
     }
 }
 
 fn protocol(s: &Settings, client_ca: bool) -> Result<Protocol, ConfigError> {
-    let min_version = match s.string("tls-min-version").unwrap_or("1.2") {
+    let min_version = match s.get(&TLS_MIN_VERSION)?.as_str() {
         "1.2" => SslVersion::TLS1_2,
         "1.3" => SslVersion::TLS1_3,
         // SECURITY: TLS 1.0 and 1.1 are deprecated (RFC 8996) and never offered.
-        other => return Err(ConfigError::new("tls-min-version", format!("'{other}' is not 1.2 or 1.3"))),
+        other => return Err(TLS_MIN_VERSION.error(format!("'{other}' is not 1.2 or 1.3"))),
     };
-    let client_cert = match s.string("tls-client-cert") {
+    let given = s.get(&TLS_CLIENT_CERT)?;
+    let client_cert = match given.as_deref() {
         None | Some("optional") => ClientCert::Optional,
         Some("require") => ClientCert::Required,
-        Some(other) => {
-            return Err(ConfigError::new("tls-client-cert", format!("'{other}' is not optional or require")))
-        }
+        Some(other) => return Err(TLS_CLIENT_CERT.error(format!("'{other}' is not optional or require"))),
     };
-    if s.string("tls-client-cert").is_some() && !client_ca {
-        return Err(ConfigError::new("tls-client-cert", "needs --tls-client-ca"));
+    if given.is_some() && !client_ca {
+        return Err(TLS_CLIENT_CERT.error("needs --tls-client-ca"));
     }
-    Ok(Protocol {
-        min_version,
-        ciphers: s.string("tls-ciphers").unwrap_or(intermediate_ciphers!()).to_string(),
-        ciphersuites: s.string("tls-ciphersuites").unwrap_or(intermediate_ciphersuites!()).to_string(),
-        client_cert,
-    })
+    Ok(Protocol { min_version, ciphers: s.get(&TLS_CIPHERS)?, ciphersuites: s.get(&TLS_CIPHERSUITES)?, client_cert })
 }
 
-fn read(key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
-    std::fs::read(path).map_err(|e| ConfigError::new(key, format!("{}: {e}", path.display())))
+fn read(setting: Flag, path: &Path) -> Result<Vec<u8>, ConfigError> {
+    std::fs::read(path).map_err(|e| setting.error(format!("{}: {e}", path.display())))
 }
 
 fn load(sources: &Sources) -> Result<Material, ConfigError> {
     let (chain, key, chain_setting, key_setting) = match &sources.identity {
-        Source::Pem { cert, key } => (load_chain("tls-cert", cert)?, load_key(key)?, "tls-cert", "tls-key"),
+        Source::Pem { cert, key } => {
+            (load_chain(TLS_CERT.flag(), cert)?, load_key(key)?, TLS_CERT.flag(), TLS_KEY.flag())
+        }
         Source::Pkcs12 { bundle, password_file } => {
             let (chain, key) = load_pkcs12(bundle, password_file.as_deref())?;
-            (chain, key, "tls-pkcs12", "tls-pkcs12")
+            (chain, key, TLS_PKCS12.flag(), TLS_PKCS12.flag())
         }
     };
     let client_cas = match &sources.client_ca {
-        Some(file) => load_chain("tls-client-ca", file)?,
+        Some(file) => load_chain(TLS_CLIENT_CA.flag(), file)?,
         None => Vec::new(),
     };
     Ok(Material { chain, key, chain_setting, key_setting, client_cas })
 }
 
-fn load_chain(key: &str, file: &Path) -> Result<Vec<X509>, ConfigError> {
-    match X509::stack_from_pem(&read(key, file)?) {
+fn load_chain(setting: Flag, file: &Path) -> Result<Vec<X509>, ConfigError> {
+    match X509::stack_from_pem(&read(setting, file)?) {
         Ok(certs) if !certs.is_empty() => Ok(certs),
-        Ok(_) => Err(ConfigError::new(key, format!("{}: no PEM certificate in it", file.display()))),
-        Err(e) => Err(ConfigError::new(key, format!("{}: not PEM certificates ({e})", file.display()))),
+        Ok(_) => Err(setting.error(format!("{}: no PEM certificate in it", file.display()))),
+        Err(e) => Err(setting.error(format!("{}: not PEM certificates ({e})", file.display()))),
     }
 }
 
 fn load_key(file: &Path) -> Result<PKey<Private>, ConfigError> {
     // An empty passphrase, not OpenSSL's default of asking on the terminal for an encrypted key.
-    PKey::private_key_from_pem_passphrase(&read("tls-key", file)?, b"").map_err(|e| {
+    PKey::private_key_from_pem_passphrase(&read(TLS_KEY.flag(), file)?, b"").map_err(|e| {
         let why = format!("{}: not an unencrypted PEM private key ({e})", file.display());
-        ConfigError::new("tls-key", why)
+        TLS_KEY.error(why)
     })
 }
 
 fn load_pkcs12(bundle: &Path, password_file: Option<&Path>) -> Result<(Vec<X509>, PKey<Private>), ConfigError> {
-    let der = read("tls-pkcs12", bundle)?;
+    let der = read(TLS_PKCS12.flag(), bundle)?;
     let password = match password_file {
         Some(file) => {
-            let text = read("tls-pkcs12-password-file", file)?;
+            let text = read(TLS_PKCS12_PASSWORD_FILE.flag(), file)?;
             String::from_utf8_lossy(&text).lines().next().unwrap_or_default().to_string()
         }
         None => String::new(),
     };
     let wrong = |e: ErrorStack| {
         let why = format!("{}: wrong password or not a PKCS#12 file ({e})", bundle.display());
-        ConfigError::new("tls-pkcs12", why)
+        TLS_PKCS12.error(why)
     };
     let parsed = Pkcs12::from_der(&der).and_then(|p| p.parse2(&password)).map_err(wrong)?;
     let (Some(cert), Some(key)) = (parsed.cert, parsed.pkey) else {
         let why = format!("{}: holds no certificate with its private key", bundle.display());
-        return Err(ConfigError::new("tls-pkcs12", why));
+        return Err(TLS_PKCS12.error(why));
     };
     let mut chain = vec![cert];
     chain.extend(parsed.ca.into_iter().flatten());
@@ -336,24 +354,24 @@ fn check(protocol: &Protocol, material: &Material) -> Result<(), ConfigError> {
 
 /// A TLS context with `material`'s certificates; on failure, the setting at fault and why.
 fn build_acceptor(protocol: &Protocol, material: &Material) -> Result<SslAcceptor, ConfigError> {
-    let failed = |key: &'static str, what: String| move |e: ErrorStack| ConfigError::new(key, format!("{what} ({e})"));
+    let failed = |setting: Flag, what: String| move |e: ErrorStack| setting.error(format!("{what} ({e})"));
     // Mozilla's intermediate profile (version 5) for the curves and options; ciphers and versions
     // are set below.
     let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())
-        .map_err(failed("tls-cert", "cannot set up TLS".into()))?;
+        .map_err(failed(TLS_CERT.flag(), "cannot set up TLS".into()))?;
     // The server's order of ciphers and TLS 1.3 suites wins, not the client's: OpenSSL clients (curl,
     // lftp, Python) list AES-256-GCM first, which costs more CPU per byte than the AES-128-GCM our
     // lists start with. OpenSSL applies the option to TLS 1.3 suites too, in set_ciphersuites' order.
     builder.set_options(SslOptions::CIPHER_SERVER_PREFERENCE);
     builder
         .set_min_proto_version(Some(protocol.min_version))
-        .map_err(failed("tls-min-version", "cannot set the lowest TLS version".into()))?;
+        .map_err(failed(TLS_MIN_VERSION.flag(), "cannot set the lowest TLS version".into()))?;
     builder
         .set_cipher_list(&protocol.ciphers)
-        .map_err(failed("tls-ciphers", format!("'{}' names no cipher OpenSSL knows", protocol.ciphers)))?;
+        .map_err(failed(TLS_CIPHERS.flag(), format!("'{}' names no cipher OpenSSL knows", protocol.ciphers)))?;
     builder
         .set_ciphersuites(&protocol.ciphersuites)
-        .map_err(failed("tls-ciphersuites", format!("'{}' names no TLS 1.3 suite", protocol.ciphersuites)))?;
+        .map_err(failed(TLS_CIPHERSUITES.flag(), format!("'{}' names no TLS 1.3 suite", protocol.ciphersuites)))?;
     let (leaf, intermediates) = material.chain.split_first().expect("loading checks the chain is not empty");
     builder.set_certificate(leaf).map_err(failed(material.chain_setting, "cannot use the certificate".into()))?;
     for cert in intermediates {
@@ -367,8 +385,11 @@ fn build_acceptor(protocol: &Protocol, material: &Material) -> Result<SslAccepto
         .map_err(failed(material.key_setting, "the private key does not match the certificate".into()))?;
     if !material.client_cas.is_empty() {
         for ca in &material.client_cas {
-            builder.cert_store_mut().add_cert(ca.clone()).map_err(failed("tls-client-ca", "cannot use a CA".into()))?;
-            builder.add_client_ca(ca).map_err(failed("tls-client-ca", "cannot name a CA".into()))?;
+            builder
+                .cert_store_mut()
+                .add_cert(ca.clone())
+                .map_err(failed(TLS_CLIENT_CA.flag(), "cannot use a CA".into()))?;
+            builder.add_client_ca(ca).map_err(failed(TLS_CLIENT_CA.flag(), "cannot name a CA".into()))?;
         }
         let mode = match protocol.client_cert {
             ClientCert::Optional => SslVerifyMode::PEER,
@@ -377,7 +398,7 @@ fn build_acceptor(protocol: &Protocol, material: &Material) -> Result<SslAccepto
         builder.set_verify(mode);
     }
     // OpenSSL refuses to resume a session whose certificate it checked unless the context has an id.
-    builder.set_session_id_context(b"hdfsftpd").map_err(failed("tls-cert", "cannot set up TLS".into()))?;
+    builder.set_session_id_context(b"hdfsftpd").map_err(failed(TLS_CERT.flag(), "cannot set up TLS".into()))?;
     Ok(builder.build())
 }
 

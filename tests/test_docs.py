@@ -94,3 +94,24 @@ def test_security_md_and_the_security_markers_point_at_each_other():
                                         f"{sorted(marker_files - named_files)}"
     documented = set(re.findall(r"`(--[a-z0-9-]+)", doc))
     assert documented <= help_flags(), f"SECURITY.md names flags --help does not know: {documented - help_flags()}"
+
+
+def test_settings_are_read_only_through_their_typed_constants():
+    """A setting is named once, in its table's constant (src/settings.rs); code reads it with
+    `settings.get(&CONSTANT)` and names it in errors with `CONSTANT.error(...)`, never by a string."""
+    by_string = re.compile(r"\.(?:given|require|string|strings|switch|yes_no|parsed|seconds|path|required_path)"
+                           r"\(\s*\"|ConfigError::new\(\s*\"[a-z]")
+    found = [f"{path.relative_to(REPO)}:{number}: {line.strip()}"
+             for path in sorted((REPO / "src").rglob("*.rs")) if path.name != "settings.rs"
+             for number, line in enumerate(path.read_text().splitlines(), 1) if by_string.search(line)]
+    assert not found, "settings looked up or named by a string literal outside their table:\n" + "\n".join(found)
+
+
+def test_defaults_the_docs_quote_are_the_ones_help_shows():
+    help_lines = {m.group(1): m.group(2) for m in re.finditer(r"^\s+(--[a-z0-9-]+)[^\n]*?\[([^]\n]*)\]$", help_text(), re.M)}
+    quoted = [(doc, flag, default) for doc in DOCS
+              for flag, default in re.findall(r"`(--[a-z0-9-]+)`[^`(]*\(default `?([^`:;,)]+)", doc.read_text())]
+    assert quoted, "no quoted default found"
+    wrong = [f"{doc.relative_to(REPO)}: {flag} default {default}, --help says [{help_lines.get(flag)}]"
+             for doc, flag, default in quoted if help_lines.get(flag) != default.strip()]
+    assert not wrong, "\n".join(wrong)

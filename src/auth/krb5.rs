@@ -44,15 +44,31 @@ use crossbeam_channel::RecvTimeoutError;
 use hdfsftpd_ffi::krb5::{self, codes, Context, Krb5Error, RealmPart, Step, TicketCache, Verifier};
 
 use super::{AuthError, Authenticator, Identity, SessionCredentials};
-use crate::settings::{repeated, switch, value, ConfigError, Flag, Settings};
+use crate::config::AUTH;
+use crate::settings::{optional, repeated, switch, value, ConfigError, Flag, Setting, Settings};
+
+pub const KRB5_KEYTAB: Setting<Option<PathBuf>> =
+    optional("krb5-keytab", "FILE", "keytab verifying tickets (required unless --krb5-no-verify)");
+pub const KRB5_SERVICE: Setting<Option<String>> =
+    optional("krb5-service", "PRINCIPAL", "keytab principal verifying tickets, e.g. ftp/host")
+        .shown_as("any host/ key");
+pub const KRB5_REALM: Setting<Vec<String>> =
+    repeated("krb5-realm", "REALM", "realm users may log in from; repeatable").shown_as("krb5.conf default_realm");
+pub const KRB5_NO_VERIFY: Setting<bool> =
+    switch("krb5-no-verify", "do not verify tickets against the keytab (a spoofed KDC could log anyone in)");
+pub const KRB5_CCACHE_DIR: Setting<Option<PathBuf>> =
+    optional("krb5-ccache-dir", "DIR", "private directory (0700) of session ticket caches")
+        .shown_as("$TMPDIR/hdfsftpd-krb5-UID");
+pub const AUTH_TIMEOUT: Setting<Duration> =
+    value("auth-timeout", "SECS", "10", "give up on a KDC that has not answered a login within this time");
 
 pub const FLAGS: &[Flag] = &[
-    value("krb5-keytab", "FILE", "keytab verifying tickets (required unless --krb5-no-verify)"),
-    value("krb5-service", "PRINCIPAL", "keytab principal verifying tickets, e.g. ftp/host [any host/ key]"),
-    repeated("krb5-realm", "REALM", "realm users may log in from; repeatable [krb5.conf default_realm]"),
-    switch("krb5-no-verify", "do not verify tickets against the keytab (a spoofed KDC could log anyone in)"),
-    value("krb5-ccache-dir", "DIR", "private directory (0700) of session ticket caches [$TMPDIR/hdfsftpd-krb5-UID]"),
-    value("auth-timeout", "SECS", "give up on a KDC that has not answered a login within this time [10]"),
+    KRB5_KEYTAB.flag(),
+    KRB5_SERVICE.flag(),
+    KRB5_REALM.flag(),
+    KRB5_NO_VERIFY.flag(),
+    KRB5_CCACHE_DIR.flag(),
+    AUTH_TIMEOUT.flag(),
 ];
 
 /// Most password checks in flight at once (abandoned ones included), so a hung KDC cannot pile up threads.
@@ -98,16 +114,17 @@ impl VerifyWith {
 
 impl Krb5Authenticator {
     pub fn from_settings(settings: &Settings) -> Result<Krb5Authenticator, ConfigError> {
-        let ctx = Context::new().map_err(|e| ConfigError::new("auth", format!("krb5 does not start: {e}")))?;
-        let realms = match settings.strings("krb5-realm") {
-            [] => vec![ctx.default_realm().map_err(|e| {
-                ConfigError::new("krb5-realm", format!("not given, and krb5.conf names no default_realm: {e}"))
-            })?],
-            given => given.to_vec(),
-        };
-        let timeout = settings.seconds("auth-timeout", 10.0)?;
+        let ctx = Context::new().map_err(|e| AUTH.error(format!("krb5 does not start: {e}")))?;
+        let mut realms = settings.get(&KRB5_REALM)?;
+        if realms.is_empty() {
+            realms.push(
+                ctx.default_realm()
+                    .map_err(|e| KRB5_REALM.error(format!("not given, and krb5.conf names no default_realm: {e}")))?,
+            );
+        }
+        let timeout = settings.get(&AUTH_TIMEOUT)?;
         if timeout.is_zero() {
-            return Err(ConfigError::new("auth-timeout", "must be more than 0"));
+            return Err(AUTH_TIMEOUT.error("must be more than 0"));
         }
         let kdcs = realms.iter().map(|r| (r.clone(), kdc_text(r))).collect();
         let checker = Checker { verify: verify_with(settings, &ctx)?, ccache_dir: ccache_dir(settings)?, realms, kdcs };
@@ -293,19 +310,19 @@ impl SessionCredentials for Krb5Credentials {
 
 /// The keytab and service tickets are verified with, checked now rather than at the first login.
 fn verify_with(settings: &Settings, ctx: &Context) -> Result<Option<VerifyWith>, ConfigError> {
-    if settings.switch("krb5-no-verify")? {
+    if settings.get(&KRB5_NO_VERIFY)? {
         // SECURITY: without verification a spoofed KDC could log anyone in: said at start.
         log::warn!("--krb5-no-verify: Kerberos tickets are not verified, a spoofed KDC could log anyone in");
         return Ok(None);
     }
-    let keytab = settings.required_path("krb5-keytab", "with --auth krb5 (or --krb5-no-verify)")?;
+    let keytab = settings.require(&KRB5_KEYTAB, "with --auth krb5 (or --krb5-no-verify)")?;
     let keytab = std::fs::canonicalize(&keytab)
         .and_then(|path| std::fs::File::open(&path).map(|_| path))
-        .map_err(|e| ConfigError::new("krb5-keytab", format!("{}: {e}", keytab.display())))?;
-    let service = match settings.string("krb5-service") {
+        .map_err(|e| KRB5_KEYTAB.error(format!("{}: {e}", keytab.display())))?;
+    let service = match settings.get(&KRB5_SERVICE)? {
         Some(name) => Some(
-            ctx.parse_principal(name, RealmPart::Default)
-                .map_err(|e| ConfigError::new("krb5-service", format!("'{name}': {e}")))?
+            ctx.parse_principal(&name, RealmPart::Default)
+                .map_err(|e| KRB5_SERVICE.error(format!("'{name}': {e}")))?
                 .to_string(),
         ),
         None => None,
@@ -317,8 +334,8 @@ fn verify_with(settings: &Settings, ctx: &Context) -> Result<Option<VerifyWith>,
 fn ccache_dir(settings: &Settings) -> Result<PathBuf, ConfigError> {
     let uid = hdfsftpd_ffi::accounts::effective_uid();
     let dir =
-        settings.path("krb5-ccache-dir").unwrap_or_else(|| std::env::temp_dir().join(format!("hdfsftpd-krb5-{uid}")));
-    let bad = |message: String| ConfigError::new("krb5-ccache-dir", format!("{}: {message}", dir.display()));
+        settings.get(&KRB5_CCACHE_DIR)?.unwrap_or_else(|| std::env::temp_dir().join(format!("hdfsftpd-krb5-{uid}")));
+    let bad = |message: String| KRB5_CCACHE_DIR.error(format!("{}: {message}", dir.display()));
     match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

@@ -11,12 +11,13 @@ use std::time::{Duration, Instant};
 
 use super::{AuthError, Authenticator, Identity, ReloadError};
 use crate::locks::lock;
-use crate::settings::{value, ConfigError, Flag, Settings};
+use crate::settings::{value, ConfigError, Flag, Setting, Settings};
 
-pub const FLAGS: &[Flag] = &[
-    value("lockout-after", "N", "failed logins of one user, or from one address, that lock it out; 0 = off [0]"),
-    value("lockout-secs", "SECS", "window in which failures count, and how long a lockout lasts [300]"),
-];
+pub const LOCKOUT_AFTER: Setting<u32> =
+    value("lockout-after", "N", "0", "failed logins of one user, or from one address, that lock it out; 0 = off");
+pub const LOCKOUT_SECS: Setting<Duration> =
+    value("lockout-secs", "SECS", "300", "window in which failures count, and how long a lockout lasts");
+pub const FLAGS: &[Flag] = &[LOCKOUT_AFTER.flag(), LOCKOUT_SECS.flag()];
 
 /// Records kept before expired ones are dropped, so guessing many names cannot grow memory without bound.
 const PRUNE_ABOVE: usize = 10_000;
@@ -32,13 +33,13 @@ pub struct Lockout {
 /// Wraps `inner` as the settings say; `--lockout-after 0` leaves it alone.
 pub fn wrap(settings: &Settings, inner: Box<dyn Authenticator>) -> Result<Box<dyn Authenticator>, ConfigError> {
     // Off by default: a per-user lockout lets anyone lock any user out, so it is the operator's choice.
-    let after: u32 = settings.parsed("lockout-after", 0)?;
-    let window = settings.seconds("lockout-secs", 300.0)?;
+    let after = settings.get(&LOCKOUT_AFTER)?;
+    let window = settings.get(&LOCKOUT_SECS)?;
     if after == 0 {
         return Ok(inner);
     }
     if window.is_zero() {
-        return Err(ConfigError::new("lockout-secs", "must be more than 0"));
+        return Err(LOCKOUT_SECS.error("must be more than 0"));
     }
     let (users, addresses) = (Mutex::new(Tracker::new()), Mutex::new(Tracker::new()));
     Ok(Box::new(Lockout { inner, after, window, users, addresses }))

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::config::{ANONYMOUS, AUTH, USERS_FILE};
 use crate::settings::{ConfigError, Settings};
 
 /// Credentials a session holds while it lives, for the storage to act as its user (a Kerberos ticket
@@ -90,25 +91,23 @@ pub trait Authenticator: Send + Sync {
 
 /// Builds the authenticator `--auth` names, behind the login lockout.
 pub fn build(settings: &Settings, anonymous: bool) -> Result<Box<dyn Authenticator>, ConfigError> {
-    let inner: Box<dyn Authenticator> = match settings.string("auth").unwrap_or("users") {
+    let inner: Box<dyn Authenticator> = match settings.get(&AUTH)?.as_str() {
         "users" => {
-            let file = settings.required_path("users-file", "with --auth users")?;
-            let users = users_file::UsersFile::load(&file, anonymous)
-                .map_err(|e| ConfigError::new("users-file", e.to_string()))?;
+            let file = settings.require(&USERS_FILE, "with --auth users")?;
+            let users = users_file::UsersFile::load(&file, anonymous).map_err(|e| USERS_FILE.error(e.to_string()))?;
             Box::new(users)
         }
         // Anonymous login comes from the users file; with Kerberos it would silently do nothing.
-        "krb5" if anonymous => return Err(ConfigError::new("anonymous", "needs --auth users (its anonymous entry)")),
+        "krb5" if anonymous => return Err(ANONYMOUS.error("needs --auth users (its anonymous entry)")),
         #[cfg(feature = "krb5")]
         "krb5" => Box::new(krb5::Krb5Authenticator::from_settings(settings)?),
         #[cfg(not(feature = "krb5"))]
         "krb5" => {
-            return Err(ConfigError::new(
-                "auth",
-                "krb5: this hdfsftpd is built without Kerberos login (cargo feature krb5, on by default)",
-            ))
+            return Err(
+                AUTH.error("krb5: this hdfsftpd is built without Kerberos login (cargo feature krb5, on by default)")
+            )
         }
-        other => return Err(ConfigError::new("auth", format!("unknown authenticator '{other}' (users, krb5)"))),
+        other => return Err(AUTH.error(format!("unknown authenticator '{other}' (users, krb5)"))),
     };
     lockout::wrap(settings, inner)
 }

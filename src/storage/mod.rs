@@ -16,6 +16,7 @@ use std::io::{Read, Write};
 use std::time::SystemTime;
 
 use crate::auth::Identity;
+use crate::config::{LOCAL_ROOT, STORAGE};
 use crate::settings::{ConfigError, Settings};
 use crate::vpath::VPath;
 
@@ -246,19 +247,18 @@ pub trait Backend: Send + Sync {
 
 /// Builds the backend `--storage` names.
 pub fn build(settings: &Settings) -> std::result::Result<Box<dyn Backend>, ConfigError> {
-    match settings.string("storage").unwrap_or("local") {
+    match settings.get(&STORAGE)?.as_str() {
         "local" => {
-            let root = settings.required_path("local-root", "with --storage local")?;
-            let backend = local::LocalBackend::new(&root).map_err(|e| ConfigError::new("local-root", e.to_string()))?;
+            let root = settings.require(&LOCAL_ROOT, "with --storage local")?;
+            let backend = local::LocalBackend::new(&root).map_err(|e| LOCAL_ROOT.error(e.to_string()))?;
             Ok(Box::new(backend))
         }
         #[cfg(feature = "hdfs")]
         "hdfs" => Ok(Box::new(hdfs::HdfsBackend::new(settings)?)),
         #[cfg(not(feature = "hdfs"))]
-        "hdfs" => Err(ConfigError::new(
-            "storage",
-            "hdfs: this hdfsftpd is built without HDFS storage (cargo feature hdfs, on by default)",
-        )),
-        other => Err(ConfigError::new("storage", format!("unknown storage '{other}' (local, hdfs)"))),
+        "hdfs" => {
+            Err(STORAGE.error("hdfs: this hdfsftpd is built without HDFS storage (cargo feature hdfs, on by default)"))
+        }
+        other => Err(STORAGE.error(format!("unknown storage '{other}' (local, hdfs)"))),
     }
 }

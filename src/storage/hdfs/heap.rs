@@ -9,6 +9,7 @@
 
 use hdfsftpd_ffi::hdfs;
 
+use super::JVM_OPTS;
 use crate::settings::ConfigError;
 
 pub const PACKETS_KEY: &str = "dfs.client.write.max-packets-in-flight";
@@ -114,7 +115,7 @@ fn too_small(max_heap: u64, max_clients: usize, packet_size: u64, packets: Optio
         if packets.is_some() { "," } else { " or" },
         if packets.is_some() { format!(", or a smaller {PACKETS_KEY}") } else { String::new() },
     );
-    ConfigError::new("jvm-opts", message)
+    JVM_OPTS.error(message)
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod heap;
 mod startup;
 mod upload;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -28,40 +29,51 @@ use super::{
     Result, Storage, WriteFile, WriteMode,
 };
 use crate::auth::Identity;
-use crate::settings::{repeated, switch, value, ConfigError, Flag, Settings};
+use crate::settings::{optional, repeated, switch, value, ConfigError, Flag, Setting, Settings};
 use crate::vpath::VPath;
 use connections::{Connection, Connections};
 use creation::{Creation, DIR_DEFAULT, FILE_DEFAULT};
 use download::HdfsReader;
 use upload::{OpenUploads, Upload};
 
-pub const FLAGS: &[Flag] = &[
-    value("hdfs-uri", "URI", "filesystem: hdfs://nn:8020, a nameservice, or default (fs.defaultFS) [default]"),
-    value("hadoop-conf-dir", "DIR", "Hadoop configuration (core-site.xml, hdfs-site.xml) [$HADOOP_CONF_DIR]"),
-    value(
-        "hadoop-classpath",
-        "PATH",
-        "Hadoop client jars: a:b.jar:dir/* (a jar directory is dir/*) [hadoop classpath]",
-    ),
-    value(
-        "jvm-opts",
-        "OPTS",
-        "options of the JVM libhdfs starts; -Xrs is always added [-Xrs, -Xmx for --max-clients uploads, >= 1g]",
-    ),
-    value("hdfs-home", "PATTERN", "home of users the users file gives none; %u is the user name [/user/%u]"),
-    repeated("hdfs-conf", "KEY=VALUE", "Hadoop configuration value for every connection; repeatable"),
-    switch("atomic-uploads", "upload to a hidden temporary name, renamed onto the target when complete"),
-    switch("hdfs-rename-overwrite", "let RNTO replace an existing file (HDFS refuses by default)"),
-    value(
-        "hdfs-idle-close",
-        "SECONDS",
-        "close a user's HDFS connection shared by its sessions after this long unused [60]",
-    ),
-];
-
-const DEFAULT_HOME: &str = "/user/%u";
+pub const HDFS_URI: Setting<String> =
+    value("hdfs-uri", "URI", "default", "filesystem: hdfs://nn:8020, a nameservice, or default (fs.defaultFS)");
+pub const HADOOP_CONF_DIR: Setting<Option<PathBuf>> =
+    optional("hadoop-conf-dir", "DIR", "Hadoop configuration (core-site.xml, hdfs-site.xml)")
+        .shown_as("$HADOOP_CONF_DIR");
+pub const HADOOP_CLASSPATH: Setting<Option<String>> =
+    optional("hadoop-classpath", "PATH", "Hadoop client jars: a:b.jar:dir/* (a jar directory is dir/*)")
+        .shown_as("hadoop classpath");
+pub const JVM_OPTS: Setting<Option<String>> =
+    optional("jvm-opts", "OPTS", "options of the JVM libhdfs starts; -Xrs is always added")
+        .shown_as("-Xrs, -Xmx for --max-clients uploads, >= 1g");
+pub const HDFS_HOME: Setting<String> =
+    value("hdfs-home", "PATTERN", "/user/%u", "home of users the users file gives none; %u is the user name");
+pub const HDFS_CONF: Setting<Vec<String>> =
+    repeated("hdfs-conf", "KEY=VALUE", "Hadoop configuration value for every connection; repeatable");
+pub const ATOMIC_UPLOADS: Setting<bool> =
+    switch("atomic-uploads", "upload to a hidden temporary name, renamed onto the target when complete");
+pub const HDFS_RENAME_OVERWRITE: Setting<bool> =
+    switch("hdfs-rename-overwrite", "let RNTO replace an existing file (HDFS refuses by default)");
 /// As long as HttpFS keeps its per-user FileSystem cache (`httpfs.filesystem.cache.purge.timeout`).
-const DEFAULT_IDLE_CLOSE_SECS: f64 = 60.0;
+pub const HDFS_IDLE_CLOSE: Setting<Duration> = value(
+    "hdfs-idle-close",
+    "SECONDS",
+    "60",
+    "close a user's HDFS connection shared by its sessions after this long unused",
+);
+
+pub const FLAGS: &[Flag] = &[
+    HDFS_URI.flag(),
+    HADOOP_CONF_DIR.flag(),
+    HADOOP_CLASSPATH.flag(),
+    JVM_OPTS.flag(),
+    HDFS_HOME.flag(),
+    HDFS_CONF.flag(),
+    ATOMIC_UPLOADS.flag(),
+    HDFS_RENAME_OVERWRITE.flag(),
+    HDFS_IDLE_CLOSE.flag(),
+];
 
 /// Hadoop client settings of every connection unless `--hdfs-conf` gives the key. A file's close ends
 /// with the NameNode's complete(), which answers "not yet" while no DataNode has reported the last block
@@ -88,24 +100,24 @@ pub struct HdfsSettings {
 impl HdfsSettings {
     fn from_settings(settings: &Settings) -> std::result::Result<HdfsSettings, ConfigError> {
         let conf = settings
-            .strings("hdfs-conf")
+            .get(&HDFS_CONF)?
             .iter()
             .map(|pair| match pair.split_once('=') {
                 Some((key, value)) if !key.trim().is_empty() => Ok((key.trim().to_string(), value.trim().to_string())),
-                _ => Err(ConfigError::new("hdfs-conf", format!("'{pair}' is not KEY=VALUE"))),
+                _ => Err(HDFS_CONF.error(format!("'{pair}' is not KEY=VALUE"))),
             })
             .collect::<std::result::Result<_, _>>()?;
-        let home_pattern = settings.string("hdfs-home").unwrap_or(DEFAULT_HOME).to_string();
+        let home_pattern = settings.get(&HDFS_HOME)?;
         if !home_pattern.starts_with('/') {
-            return Err(ConfigError::new("hdfs-home", format!("'{home_pattern}' is not an absolute path")));
+            return Err(HDFS_HOME.error(format!("'{home_pattern}' is not an absolute path")));
         }
         Ok(HdfsSettings {
-            uri: settings.string("hdfs-uri").unwrap_or("default").to_string(),
+            uri: settings.get(&HDFS_URI)?,
             conf,
             home_pattern,
-            atomic_uploads: settings.switch("atomic-uploads")?,
-            rename_overwrite: settings.switch("hdfs-rename-overwrite")?,
-            idle_close: settings.seconds("hdfs-idle-close", DEFAULT_IDLE_CLOSE_SECS)?,
+            atomic_uploads: settings.get(&ATOMIC_UPLOADS)?,
+            rename_overwrite: settings.get(&HDFS_RENAME_OVERWRITE)?,
+            idle_close: settings.get(&HDFS_IDLE_CLOSE)?,
         })
     }
 
@@ -123,10 +135,7 @@ impl HdfsSettings {
         let number = |key: &str, default: u64| -> std::result::Result<u64, ConfigError> {
             match self.conf_value(key) {
                 None => Ok(default),
-                Some(text) => text
-                    .trim()
-                    .parse()
-                    .map_err(|_| ConfigError::new("hdfs-conf", format!("{key}={text}: not a number"))),
+                Some(text) => text.trim().parse().map_err(|_| HDFS_CONF.error(format!("{key}={text}: not a number"))),
             }
         };
         let packet_size = number(heap::PACKET_SIZE_KEY, heap::DEFAULT_PACKET_SIZE)?;
@@ -134,7 +143,7 @@ impl HdfsSettings {
         let configured = number(heap::PACKETS_KEY, heap::DEFAULT_PACKETS)?;
         let given = configured != heap::DEFAULT_PACKETS || self.conf.iter().any(|(k, _)| k == heap::PACKETS_KEY);
         let packets = given.then_some(configured);
-        let max_heap = hdfs::jvm_max_heap().map_err(|e| ConfigError::new("jvm-opts", e.to_string()))?;
+        let max_heap = hdfs::jvm_max_heap().map_err(|e| JVM_OPTS.error(e.to_string()))?;
         let fitted = heap::packets_in_flight(max_heap, max_clients, packet_size, packets)?;
         if packets.is_none() {
             self.conf.push((heap::PACKETS_KEY.to_string(), fitted.to_string()));
@@ -173,11 +182,11 @@ impl HdfsBackend {
     /// thread: any failure is fatal, before a client is accepted.
     pub fn new(settings: &Settings) -> std::result::Result<HdfsBackend, ConfigError> {
         let hdfs_settings = HdfsSettings::from_settings(settings)?;
-        let conf_dir = settings.path("hadoop-conf-dir").or_else(|| std::env::var_os("HADOOP_CONF_DIR").map(Into::into));
-        let class_path = startup::configured_class_path(settings.string("hadoop-classpath"))?;
+        let conf_dir = settings.get(&HADOOP_CONF_DIR)?.or_else(|| std::env::var_os("HADOOP_CONF_DIR").map(Into::into));
+        let class_path = startup::configured_class_path(settings.get(&HADOOP_CLASSPATH)?)?;
         let class_path = startup::checked_class_path(&class_path, conf_dir.as_deref())?;
-        let max_clients = settings.parsed("max-clients", crate::config::DEFAULT_MAX_CLIENTS)?;
-        let jvm_opts = startup::jvm_options(settings.string("jvm-opts"), max_clients);
+        let max_clients = settings.get(&crate::config::MAX_CLIENTS)?;
+        let jvm_opts = startup::jvm_options(settings.get(&JVM_OPTS)?.as_deref(), max_clients);
         let scheme = startup::start(&hdfs_settings, &class_path, &jvm_opts)?;
         let mut hdfs_settings = hdfs_settings;
         hdfs_settings.fit_uploads_in_heap(max_clients)?;
@@ -185,7 +194,7 @@ impl HdfsBackend {
         let creation = Creation::of(scheme.as_deref(), &hdfs_settings.conf);
         log::info!("HDFS storage: {} (JVM options: {jvm_opts}; {creation})", hdfs_settings.uri);
         let connections = Connections::start(hdfs_settings.idle_close)
-            .map_err(|e| ConfigError::new("hdfs-idle-close", format!("cannot start its thread: {e}")))?;
+            .map_err(|e| HDFS_IDLE_CLOSE.error(format!("cannot start its thread: {e}")))?;
         Ok(HdfsBackend { settings: Arc::new(hdfs_settings), creation, uploads: Arc::default(), connections })
     }
 

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use hdfsftpd_ffi::hdfs;
 
-use super::{heap, HdfsSettings};
+use super::{heap, HdfsSettings, HADOOP_CLASSPATH, HADOOP_CONF_DIR, HDFS_URI};
 use crate::settings::ConfigError;
 
 /// Jars libhdfs cannot work without; each group is satisfied by a jar whose name starts with one of its
@@ -23,19 +23,17 @@ const REQUIRED_JARS: &[(&[&str], &str)] = &[
 ];
 
 /// The class path libhdfs gets: `--hadoop-classpath`, else `hadoop classpath --glob`.
-pub fn configured_class_path(given: Option<&str>) -> Result<String, ConfigError> {
+pub fn configured_class_path(given: Option<String>) -> Result<String, ConfigError> {
     if let Some(given) = given {
-        return Ok(given.to_string());
+        return Ok(given);
     }
-    let output = Command::new("hadoop").args(["classpath", "--glob"]).output().map_err(|e| {
-        ConfigError::new("hadoop-classpath", format!("not set, and running 'hadoop classpath --glob' failed: {e}"))
-    })?;
+    let output = Command::new("hadoop")
+        .args(["classpath", "--glob"])
+        .output()
+        .map_err(|e| HADOOP_CLASSPATH.error(format!("not set, and running 'hadoop classpath --glob' failed: {e}")))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        return Err(ConfigError::new(
-            "hadoop-classpath",
-            format!("'hadoop classpath --glob' failed: {}", stderr.trim()),
-        ));
+        return Err(HADOOP_CLASSPATH.error(format!("'hadoop classpath --glob' failed: {}", stderr.trim())));
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
@@ -43,12 +41,12 @@ pub fn configured_class_path(given: Option<&str>) -> Result<String, ConfigError>
 /// Checks every entry and the required jars; returns the class path for libhdfs, with the Hadoop
 /// configuration directory first and plain jar directories written as `dir/*` (which libhdfs expands).
 pub fn checked_class_path(class_path: &str, conf_dir: Option<&Path>) -> Result<String, ConfigError> {
-    let error = |message: String| ConfigError::new("hadoop-classpath", message);
+    let error = |message: String| HADOOP_CLASSPATH.error(message);
     let mut entries = Vec::new();
     let mut jars = Vec::new();
     if let Some(conf_dir) = conf_dir {
         if !conf_dir.is_dir() {
-            return Err(ConfigError::new("hadoop-conf-dir", format!("{} is not a directory", conf_dir.display())));
+            return Err(HADOOP_CONF_DIR.error(format!("{} is not a directory", conf_dir.display())));
         }
         entries.push(conf_dir.display().to_string());
     }
@@ -120,12 +118,12 @@ pub fn jvm_options(given: Option<&str>, max_clients: usize) -> String {
 /// own user. Refused permission is only a warning: sessions connect with their own identities, and a
 /// Kerberos server may have no tickets of its own. Returns the filesystem's scheme (`None`: unknown).
 pub fn start(settings: &HdfsSettings, class_path: &str, jvm_opts: &str) -> Result<Option<String>, ConfigError> {
-    hdfs::start_jvm_with(class_path, jvm_opts).map_err(|e| ConfigError::new("hadoop-classpath", e.reason()))?;
-    let fs = settings.builder().connect().map_err(|e| ConfigError::new("hdfs-uri", e.to_string()))?;
+    hdfs::start_jvm_with(class_path, jvm_opts).map_err(|e| HADOOP_CLASSPATH.error(e.reason()))?;
+    let fs = settings.builder().connect().map_err(|e| HDFS_URI.error(e.to_string()))?;
     match fs.stat("/") {
         Ok(_) => {}
         Err(e) if is_refusal(&e) => log::warn!("HDFS start-up check: {e}; sessions connect as their own users"),
-        Err(e) => return Err(ConfigError::new("hdfs-uri", e.to_string())),
+        Err(e) => return Err(HDFS_URI.error(e.to_string())),
     }
     Ok(fs.scheme().map_err(|e| log::info!("HDFS: {e}")).ok())
 }
