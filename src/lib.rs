@@ -284,7 +284,7 @@ mod tests {
     #[test]
     fn the_shipped_config_names_settings_and_their_defaults() {
         let mut seen = 0;
-        for line in include_str!("../scripts/hdfsftpd.conf").lines() {
+        for line in include_str!("../scripts/install/hdfsftpd.conf").lines() {
             let (commented, line) = match line.strip_prefix('#') {
                 Some(rest) => (true, rest.trim()),
                 None => (false, line.trim()),
