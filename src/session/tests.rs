@@ -303,6 +303,29 @@ mod login {
         assert_eq!(replies, "421 Too many sessions for alice (at most 1); try again later.\r\n");
     }
 
+    /// Credentials that ended a second ago, as a Kerberos ticket past its end time.
+    struct Expired;
+
+    impl crate::auth::SessionCredentials for Expired {
+        fn ticket_cache(&self) -> Option<&std::path::Path> {
+            None
+        }
+
+        fn expires(&self) -> Option<std::time::SystemTime> {
+            Some(std::time::SystemTime::now() - Duration::from_secs(1))
+        }
+    }
+
+    #[test]
+    fn expired_credentials_end_the_login_before_the_next_command() {
+        let mut session = Harness::logged_in("alice");
+        session.state.user.as_mut().unwrap().identity.credentials = Some(Box::new(Expired));
+        assert_eq!(session.send("LIST"), "530 Your Kerberos ticket has expired: log in again with USER and PASS.\r\n");
+        assert!(session.state.user.is_none());
+        assert_eq!(session.send("NOOP"), "200 NOOP ok.\r\n");
+        session.login("alice");
+    }
+
     #[test]
     fn a_user_without_a_home_is_refused_with_530() {
         let mut session = Harness::new();
@@ -722,6 +745,28 @@ mod transfers {
         let (flow, replies) = session.flow("RETR big");
         assert_eq!(flow, Flow::Close);
         assert!(replies.starts_with("150 "), "{replies}");
+    }
+
+    #[test]
+    fn a_client_that_drops_the_data_connection_gets_426() {
+        let mut session = Harness::logged_in("alice");
+        session.put("/big", &payload(4 << 20));
+        session.send("TYPE I");
+        drop(session.data_connection());
+        let replies = session.send("RETR big");
+        assert!(replies.starts_with("150 "), "{replies}");
+        assert!(replies.contains("\r\n426 Transfer aborted: data connection: "), "{replies}");
+    }
+
+    #[test]
+    fn a_shutdown_ends_a_transfer_with_426() {
+        let mut session = Harness::logged_in("alice");
+        session.put("/f", b"x");
+        session.shared.shutdown.begin();
+        session.shared.shutdown.abort_transfers();
+        let (replies, _) = session.download("RETR f");
+        assert!(replies.ends_with("\r\n426 Transfer aborted: the server is shutting down.\r\n"), "{replies}");
+        assert!(session.send("HASH f").starts_with("426 HASH aborted: the server is shutting down."));
     }
 
     #[test]
