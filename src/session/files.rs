@@ -1,11 +1,11 @@
 //! Files and directories: CWD CDUP PWD MKD RMD DELE RNFR RNTO SIZE MDTM MFMT SITE.
 
 use super::reply::*;
-use super::{storage_reply, Handled, Session};
+use super::{storage_reply, Context, Handled};
 use crate::listing;
 use crate::storage::ErrorKind;
 
-impl Session {
+impl Context<'_> {
     pub(super) fn pwd(&mut self) -> Handled {
         let cwd = quote_path(self.logged_in().cwd.as_str());
         self.reply(PATH_CREATED, format!("{cwd} is the current directory"))
@@ -19,7 +19,7 @@ impl Session {
         let path = self.resolve(name)?;
         match self.logged_in().storage.metadata(&path) {
             Ok(meta) if meta.is_dir() => {
-                self.user.as_mut().expect("logged in").cwd = path;
+                self.state.user.as_mut().expect("logged in").cwd = path;
                 self.reply(FILE_ACTION_OK, "Directory successfully changed.")
             }
             Ok(_) => self.reply(FILE_UNAVAILABLE, format!("{path}: Not a directory")),
@@ -30,10 +30,10 @@ impl Session {
     pub(super) fn mkd(&mut self, name: &str) -> Handled {
         self.require_writable()?;
         let path = self.resolve(name)?;
-        let mode = 0o777 & !self.umask;
+        let mode = 0o777 & !self.state.umask;
         match self.logged_in().storage.make_dir(&path, mode) {
             Ok(()) => {
-                log::info!("{}: {} created directory {path}", self.control.peer, self.logged_in().identity.user);
+                log::info!("{}: {} created directory {path}", self.control.peer(), self.logged_in().identity.user);
                 self.reply(PATH_CREATED, format!("{} created", quote_path(path.as_str())))
             }
             Err(e) => self.send(&storage_reply(&path, &e)),
@@ -48,7 +48,7 @@ impl Session {
         }
         match self.logged_in().storage.remove_dir(&path) {
             Ok(()) => {
-                log::info!("{}: {} removed directory {path}", self.control.peer, self.logged_in().identity.user);
+                log::info!("{}: {} removed directory {path}", self.control.peer(), self.logged_in().identity.user);
                 self.reply(FILE_ACTION_OK, "Remove directory operation successful.")
             }
             Err(e) => self.send(&storage_reply(&path, &e)),
@@ -60,7 +60,7 @@ impl Session {
         let path = self.resolve(name)?;
         match self.logged_in().storage.remove_file(&path) {
             Ok(()) => {
-                log::info!("{}: {} deleted {path}", self.control.peer, self.logged_in().identity.user);
+                log::info!("{}: {} deleted {path}", self.control.peer(), self.logged_in().identity.user);
                 self.reply(FILE_ACTION_OK, "Delete operation successful.")
             }
             Err(e) => self.send(&storage_reply(&path, &e)),
@@ -75,7 +75,7 @@ impl Session {
         }
         match self.logged_in().storage.metadata(&path) {
             Ok(_) => {
-                self.rename_from = Some(path);
+                self.state.rename_from = Some(path);
                 self.reply(PENDING_FURTHER_INFO, "Ready for RNTO.")
             }
             Err(e) => self.send(&storage_reply(&path, &e)),
@@ -83,7 +83,7 @@ impl Session {
     }
 
     pub(super) fn rnto(&mut self, name: &str) -> Handled {
-        let Some(from) = self.rename_from.take() else {
+        let Some(from) = self.state.rename_from.take() else {
             return self.reply(BAD_SEQUENCE, "RNFR required first.");
         };
         let to = self.resolve(name)?;
@@ -92,7 +92,7 @@ impl Session {
         }
         match self.logged_in().storage.rename(&from, &to) {
             Ok(()) => {
-                log::info!("{}: {} renamed {from} to {to}", self.control.peer, self.logged_in().identity.user);
+                log::info!("{}: {} renamed {from} to {to}", self.control.peer(), self.logged_in().identity.user);
                 self.reply(FILE_ACTION_OK, "Rename successful.")
             }
             Err(e) => self.send(&storage_reply(&to, &e)),
@@ -174,11 +174,11 @@ impl Session {
 
     fn site_umask(&mut self, args: &str) -> Handled {
         if args.is_empty() {
-            return self.reply(OK, format!("Your current UMASK is {:03o}", self.umask));
+            return self.reply(OK, format!("Your current UMASK is {:03o}", self.state.umask));
         }
         match parse_mode(args).filter(|mask| *mask <= 0o777) {
             Some(mask) => {
-                self.umask = mask;
+                self.state.umask = mask;
                 self.reply(OK, format!("UMASK set to {mask:03o}"))
             }
             None => self.reply(SYNTAX_ERROR_ARGS, "usage: SITE UMASK <octal mask, 000-777>"),
@@ -188,11 +188,11 @@ impl Session {
     fn site_idle(&mut self, args: &str) -> Handled {
         let limit = self.shared.config.idle_timeout;
         if args.is_empty() {
-            return self.reply(OK, format!("Current idle time is {} seconds", self.idle_timeout.as_secs()));
+            return self.reply(OK, format!("Current idle time is {} seconds", self.state.idle_timeout.as_secs()));
         }
         match args.parse::<u64>().map(std::time::Duration::from_secs) {
             Ok(idle) if !idle.is_zero() && idle <= limit => {
-                self.idle_timeout = idle;
+                self.state.idle_timeout = idle;
                 self.reply(OK, format!("Idle time set to {} seconds", idle.as_secs()))
             }
             _ => self.reply(SYNTAX_ERROR_ARGS, format!("SITE IDLE takes 1 to {} seconds", limit.as_secs())),

@@ -5,7 +5,7 @@ use std::io;
 use std::time::Instant;
 
 use super::reply::*;
-use super::{storage_reply, Flow, Handled, Session};
+use super::{storage_reply, Context, Flow, Handled};
 use crate::checksum::{Algorithm, Digest};
 use crate::data::{self, Outcome};
 use crate::storage::OpenedFile;
@@ -14,15 +14,15 @@ use crate::storage::OpenedFile;
 /// transfer buffer, and freed when the command ends.
 const HASH_CHUNK: usize = 256 << 10;
 
-impl Session {
+impl Context<'_> {
     /// `OPTS HASH`: the selected algorithm; `OPTS HASH name`: select another.
     pub(super) fn opts_hash(&mut self, name: &str) -> Handled {
         if name.is_empty() {
-            return self.reply(OK, self.hash_algorithm.name());
+            return self.reply(OK, self.state.hash_algorithm.name());
         }
         match Algorithm::named(name) {
             Some(algorithm) => {
-                self.hash_algorithm = algorithm;
+                self.state.hash_algorithm = algorithm;
                 self.reply(OK, algorithm.name())
             }
             None => self.reply(NOT_IMPLEMENTED_FOR_PARAM, "Unknown algorithm, current selection not changed"),
@@ -37,14 +37,14 @@ impl Session {
             Ok(opened) => opened,
             Err(e) => return self.send(&storage_reply(&path, &e)),
         };
-        let algorithm = self.hash_algorithm;
+        let algorithm = self.state.hash_algorithm;
         let mut digest = Digest::new(algorithm).map_err(|e| {
-            log::error!("{}: cannot start {}: {e}", self.control.peer, algorithm.name());
+            log::error!("{}: cannot start {}: {e}", self.control.peer(), algorithm.name());
             Reply::new(LOCAL_ERROR, format!("{} is not available", algorithm.name()))
         })?;
         let mut buffer = vec![0; HASH_CHUNK];
         let started = Instant::now();
-        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online, None);
+        let mut watch = super::transfer_watch(&mut *self.control, self.shared, &self.state.online, None);
         let outcome = data::read_watched(file.as_mut(), &mut buffer, &mut watch, |chunk| {
             digest.update(chunk).map_err(io::Error::other)
         });
@@ -52,7 +52,7 @@ impl Session {
         let user = &self.logged_in().identity.user;
         log::info!(
             "{}: {user} HASH {} {path} {bytes} bytes in {:.3}s: {outcome:?}",
-            self.control.peer,
+            self.control.peer(),
             algorithm.name(),
             started.elapsed().as_secs_f64()
         );

@@ -4,7 +4,7 @@ use std::time::SystemTime;
 
 use super::command::{self, TransferType, VERBS};
 use super::reply::*;
-use super::{storage_reply, Flow, Handled, Session};
+use super::{storage_reply, Context, Flow, Handled};
 use crate::checksum::Algorithm;
 use crate::listing::{self, FactSet};
 use crate::storage::{DirEntry, Listing};
@@ -13,7 +13,7 @@ use crate::vpath::VPath;
 /// How much of a STAT listing is sent at once.
 const STATUS_BATCH: usize = 64 * 1024;
 
-impl Session {
+impl Context<'_> {
     pub(super) fn quit(&mut self) -> Handled {
         self.send(&Reply::closing(GOODBYE, "Goodbye."))
     }
@@ -36,9 +36,9 @@ impl Session {
                 lines.push(match feature {
                     "MLST" => {
                         let offered = FactSet::offered(self.shared.backend.has_replication());
-                        format!("MLST {}", offered.feature_line(&self.mlst_facts))
+                        format!("MLST {}", offered.feature_line(&self.state.mlst_facts))
                     }
-                    "HASH" => format!("HASH {}", Algorithm::feature_list(self.hash_algorithm)),
+                    "HASH" => format!("HASH {}", Algorithm::feature_list(self.state.hash_algorithm)),
                     other => other.to_string(),
                 });
             }
@@ -54,8 +54,8 @@ impl Session {
             "UTF8" if value.is_empty() || value.eq_ignore_ascii_case("ON") => self.reply(OK, "Always in UTF8 mode."),
             "UTF8" => self.reply(NOT_IMPLEMENTED_FOR_PARAM, "UTF8 cannot be turned off."),
             "MLST" => {
-                self.mlst_facts = FactSet::offered(self.shared.backend.has_replication()).chosen(value);
-                self.reply(OK, format!("MLST OPTS {}", self.mlst_facts.describe()))
+                self.state.mlst_facts = FactSet::offered(self.shared.backend.has_replication()).chosen(value);
+                self.reply(OK, format!("MLST OPTS {}", self.state.mlst_facts.describe()))
             }
             "HASH" => self.opts_hash(value),
             _ => self.reply(SYNTAX_ERROR_ARGS, format!("Option {name} not understood.")),
@@ -89,13 +89,13 @@ impl Session {
 
     fn stat_server(&mut self) -> Handled {
         let user = self.logged_in();
-        let kind = if self.transfer_type == TransferType::Ascii { "ASCII" } else { "BINARY" };
+        let kind = if self.state.transfer_type == TransferType::Ascii { "ASCII" } else { "BINARY" };
         let lines = vec![
             "FTP server status:".to_string(),
-            format!("Connected to {}", self.control.peer.ip()),
+            format!("Connected to {}", self.control.peer().ip()),
             format!("Logged in as {}", user.identity.user),
             format!("TYPE: {kind}"),
-            format!("Session timeout in seconds is {}", self.idle_timeout.as_secs()),
+            format!("Session timeout in seconds is {}", self.state.idle_timeout.as_secs()),
             format!("Storage: {}", self.shared.backend.name()),
             format!("hdfsftpd {}", env!("CARGO_PKG_VERSION")),
             "End of status".to_string(),
@@ -126,7 +126,7 @@ impl Session {
                     inner_line(&line, &mut wire);
                 }
                 Err(e) => {
-                    log::warn!("{}: STAT {path}: {e}", self.control.peer);
+                    log::warn!("{}: STAT {path}: {e}", self.control.peer());
                     end = format!("End of status (incomplete: {e})");
                     break;
                 }
@@ -159,7 +159,7 @@ impl Session {
         match user.storage.metadata(&path) {
             Ok(meta) => {
                 let mut facts = String::new();
-                listing::mlst_line(&mut facts, path.as_str(), &meta, user.identity.writable, &self.mlst_facts);
+                listing::mlst_line(&mut facts, path.as_str(), &meta, user.identity.writable, &self.state.mlst_facts);
                 let lines = vec![format!("Listing {path}"), facts, "End".to_string()];
                 self.send(&Reply::multi(FILE_ACTION_OK, lines))
             }

@@ -4,30 +4,30 @@ use std::thread;
 use std::time::SystemTime;
 
 use super::reply::*;
-use super::{Flow, Handled, Session, User};
+use super::{Context, Flow, Handled, User};
 use crate::auth::AuthError;
 use crate::storage;
 use crate::vpath::VPath;
 
-impl Session {
+impl Context<'_> {
     pub(super) fn user_command(&mut self, name: String) -> Handled {
-        if self.user.is_some() {
+        if self.state.user.is_some() {
             return self.reply(BAD_SEQUENCE, "Already logged in.");
         }
         // SECURITY: clear-text USER refused per the TLS login policy.
         self.check_login_protection()?;
-        self.pending_user = Some(name);
+        self.state.pending_user = Some(name);
         self.reply(NEED_PASSWORD, "Please specify the password.")
     }
 
     pub(super) fn pass_command(&mut self, password: &str) -> Handled {
-        if self.user.is_some() {
+        if self.state.user.is_some() {
             return self.reply(BAD_SEQUENCE, "Already logged in.");
         }
-        let Some(name) = self.pending_user.take() else {
+        let Some(name) = self.state.pending_user.take() else {
             return self.reply(BAD_SEQUENCE, "Login with USER first.");
         };
-        let peer = self.control.peer;
+        let peer = self.control.peer();
         let identity = match self.shared.auth.authenticate(&name, password, peer.ip()) {
             Ok(identity) => identity,
             Err(AuthError::Denied(reason)) => return self.login_failed(&name, &reason),
@@ -59,22 +59,22 @@ impl Session {
         };
         let home = identity.home.as_deref().unwrap_or("default");
         log::info!("{peer}: login {} (home {home}, {})", identity.user, access(identity.writable));
-        self.online.activity.logged_in(&identity.user);
-        self.user = Some(User { identity, storage, cwd: VPath::root(), _slot: slot });
+        self.state.online.activity.logged_in(&identity.user);
+        self.state.user = Some(User { identity, storage, cwd: VPath::root(), _slot: slot });
         self.reply(LOGGED_IN, "Login successful.")
     }
 
     /// True when the user's credentials (a Kerberos ticket) have expired: the storage would refuse them.
     pub(super) fn credentials_expired(&self) -> bool {
-        let credentials = self.user.as_ref().and_then(|u| u.identity.credentials.as_ref());
+        let credentials = self.state.user.as_ref().and_then(|u| u.identity.credentials.as_ref());
         credentials.and_then(|c| c.expires()).is_some_and(|end| end <= SystemTime::now())
     }
 
     /// Logs the user out (destroying the expired credentials) so no transfer starts without them.
     pub(super) fn end_expired_login(&mut self) -> Handled {
-        if let Some(user) = self.user.take() {
-            log::info!("{}: logout {}: credentials expired", self.control.peer, user.identity.user);
-            self.online.activity.logged_out();
+        if let Some(user) = self.state.user.take() {
+            log::info!("{}: logout {}: credentials expired", self.control.peer(), user.identity.user);
+            self.state.online.activity.logged_out();
         }
         self.reply(NOT_LOGGED_IN, "Your Kerberos ticket has expired: log in again with USER and PASS.")
     }
@@ -83,14 +83,14 @@ impl Session {
     fn login_failed(&mut self, name: &str, reason: &str) -> Handled {
         let config = &self.shared.config;
         let (delay, limit) = (config.login_fail_delay, config.max_login_fails);
-        self.failed_logins += 1;
-        log::warn!("{}: failed login for {name}: {reason} (attempt {})", self.control.peer, self.failed_logins);
+        self.state.failed_logins += 1;
+        log::warn!("{}: failed login for {name}: {reason} (attempt {})", self.control.peer(), self.state.failed_logins);
         // SECURITY: guessing: a delay before every 530, and the connection closed after
         // --max-login-fails; the reply never says why (the log does).
         thread::sleep(delay);
         self.reply(NOT_LOGGED_IN, "Login incorrect.")?;
-        if limit > 0 && self.failed_logins >= limit {
-            log::warn!("{}: too many failed logins, closing", self.control.peer);
+        if limit > 0 && self.state.failed_logins >= limit {
+            log::warn!("{}: too many failed logins, closing", self.control.peer());
             return self
                 .send(&Reply::closing(SERVICE_UNAVAILABLE, "Too many failed login attempts, closing connection."));
         }

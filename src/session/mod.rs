@@ -1,9 +1,12 @@
-//! One control connection: the command loop and the session's state. Handlers live beside this file,
-//! grouped by concern: login, files and directories, transfers, and information commands. The command
-//! table (`command::VERBS`) says which verbs exist and how they are gated; `dispatch` sends each to its
-//! handler.
+//! One control connection: the command loop, its I/O and timeouts, and the session's state. Handlers
+//! live beside this file, grouped by concern: login, files and directories, transfers, hashes,
+//! security and information commands. Each is a method of a [`Context`] (context.rs), built per
+//! command, that holds what a handler may touch; unit tests (tests.rs) build one over memory parts.
+//! The command table (`command::VERBS`) says which verbs exist and how they are gated; `dispatch` sends
+//! each to its handler.
 
 pub mod command;
+mod context;
 pub mod control;
 mod files;
 mod hash;
@@ -14,18 +17,22 @@ mod security;
 mod transfer;
 mod user_limit;
 
+#[cfg(test)]
+mod tests;
+
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use command::{Command, TransferType, Verb};
+use context::{Context, Network};
 use control::{Control, Line};
 use reply::*;
 
 use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
-use crate::data::Watch;
+use crate::data::{ControlWatch, Watch};
 use crate::logfile::LogFile;
 use crate::online::Registration;
 use crate::shutdown::Shutdown;
@@ -115,9 +122,15 @@ struct User {
     _slot: user_limit::UserSlot,
 }
 
+/// One control connection: the connection, and the state its handlers change.
 pub struct Session {
     shared: Arc<Shared>,
     control: Control,
+    state: State,
+}
+
+/// What a session remembers between commands; handlers see it through their [`Context`].
+struct State {
     connected_at: Instant,
     /// The client has sent a command line: until it does, the first-command limit applies.
     client_spoke: bool,
@@ -140,15 +153,10 @@ pub struct Session {
     online: crate::online::Registration,
 }
 
-impl Session {
-    /// A session for `client`: the connection's peer, or the client a balancer's PROXY header named.
-    pub fn new(shared: Arc<Shared>, stream: Stream, client: SocketAddr) -> io::Result<Session> {
-        let idle_timeout = shared.config.idle_timeout;
-        let online = shared.online.register(client);
-        let mlst_facts = crate::listing::FactSet::offered(shared.backend.has_replication());
-        Ok(Session {
-            shared,
-            control: Control::new(stream, client)?,
+impl State {
+    /// A new session's state, registered in `--who` as `client`.
+    fn new(shared: &Shared, client: SocketAddr) -> State {
+        State {
             connected_at: Instant::now(),
             client_spoke: false,
             pending_user: None,
@@ -161,12 +169,30 @@ impl Session {
             data_plan: DataPlan::None,
             epsv_all: false,
             umask: 0o022,
-            idle_timeout,
-            mlst_facts,
+            idle_timeout: shared.config.idle_timeout,
+            mlst_facts: crate::listing::FactSet::offered(shared.backend.has_replication()),
             hash_algorithm: crate::checksum::Algorithm::Sha256,
             security: security::Security::new(None),
-            online,
-        })
+            online: shared.online.register(client),
+        }
+    }
+
+    /// What is left of the login limit, or before the first command of the (shorter) first-command
+    /// limit: a silent connection holds its worker only briefly.
+    fn login_time_left(&self, config: &Config) -> Duration {
+        let limit = match self.client_spoke {
+            true => config.login_timeout,
+            false => config.login_timeout.min(config.first_command_timeout),
+        };
+        limit.saturating_sub(self.connected_at.elapsed())
+    }
+}
+
+impl Session {
+    /// A session for `client`: the connection's peer, or the client a balancer's PROXY header named.
+    pub fn new(shared: Arc<Shared>, stream: Stream, client: SocketAddr) -> io::Result<Session> {
+        let state = State::new(&shared, client);
+        Ok(Session { control: Control::new(stream, client)?, shared, state })
     }
 
     /// Serves the connection until QUIT, a timeout, or the client leaves.
@@ -176,8 +202,8 @@ impl Session {
             Ok(()) => self.control.close(),
             Err(e) => log::info!("{peer}: connection error: {e}"),
         }
-        if let Some(user) = &self.user {
-            log::info!("{peer}: logout {} after {:.0?}", user.identity.user, self.connected_at.elapsed());
+        if let Some(user) = &self.state.user {
+            log::info!("{peer}: logout {} after {:.0?}", user.identity.user, self.state.connected_at.elapsed());
         }
     }
 
@@ -191,8 +217,8 @@ impl Session {
                 ))?;
                 return Ok(());
             };
-            let first_line = !self.client_spoke;
-            self.client_spoke |= matches!(line, Line::Text(_) | Line::TooLong | Line::NotUtf8);
+            let first_line = !self.state.client_spoke;
+            self.state.client_spoke |= matches!(line, Line::Text(_) | Line::TooLong | Line::NotUtf8);
             if first_line && self.is_stray_proxy_header(&line) {
                 log::warn!("{}: PROXY header refused: not from a --proxy-protocol-from address", self.control.peer);
                 let refusal =
@@ -244,25 +270,14 @@ impl Session {
 
     /// Idle limit, shortened before login to what is left of the login limit.
     fn read_timeout(&self) -> Duration {
-        if self.user.is_some() {
-            return self.idle_timeout;
+        if self.state.user.is_some() {
+            return self.state.idle_timeout;
         }
-        self.login_time_left().min(self.idle_timeout).max(Duration::from_millis(1))
-    }
-
-    /// What is left of the login limit, or before the first command of the (shorter) first-command
-    /// limit: a silent connection holds its worker only briefly.
-    fn login_time_left(&self) -> Duration {
-        let config = &self.shared.config;
-        let limit = match self.client_spoke {
-            true => config.login_timeout,
-            false => config.login_timeout.min(config.first_command_timeout),
-        };
-        limit.saturating_sub(self.connected_at.elapsed())
+        self.state.login_time_left(&self.shared.config).min(self.state.idle_timeout).max(Duration::from_millis(1))
     }
 
     fn timed_out(&mut self) -> io::Result<Flow> {
-        let what = match (&self.user, self.client_spoke) {
+        let what = match (&self.state.user, self.state.client_spoke) {
             (Some(_), _) => "idle",
             (None, true) => "login",
             (None, false) => "first command",
@@ -272,17 +287,35 @@ impl Session {
         self.write_reply(&Reply::closing(SERVICE_UNAVAILABLE, text))
     }
 
+    /// Handles one command line: its handler runs over a context of this session's parts.
     pub(crate) fn handle_line(&mut self, line: &str) -> io::Result<Flow> {
-        let peer = self.control.peer;
+        self.context().handle_line(line)
+    }
+
+    /// Sends a reply; the session ends after one that closes it.
+    fn write_reply(&mut self, reply: &Reply) -> io::Result<Flow> {
+        self.context().write_reply(reply)
+    }
+
+    /// What one command's handler may touch: this session's connection, state and shared parts, and
+    /// real data connections.
+    fn context(&mut self) -> Context<'_> {
+        Context { shared: &self.shared, control: &mut self.control, data: &Network, state: &mut self.state }
+    }
+}
+
+impl Context<'_> {
+    fn handle_line(&mut self, line: &str) -> io::Result<Flow> {
+        let peer = self.control.peer();
         let handled = match command::parse(line) {
             Ok((verb, command)) => {
                 // SECURITY: passwords are never logged, at any level, nor shown by --who.
                 if verb.secret {
                     log::debug!("{peer} -> {} ****", verb.name);
-                    self.online.activity.command(verb.name, "");
+                    self.state.online.activity.command(verb.name, "");
                 } else {
                     log::debug!("{peer} -> {line}");
-                    self.online.activity.command(verb.name, command::split(line).1);
+                    self.state.online.activity.command(verb.name, command::split(line).1);
                 }
                 self.dispatch(verb, command)
             }
@@ -303,9 +336,9 @@ impl Session {
         // RNFR must be followed directly by RNTO. (REST holds until the next transfer: clients send
         // PASV or TYPE between REST and RETR.)
         if !matches!(command, Command::Rnfr(_) | Command::Rnto(_)) {
-            self.rename_from = None;
+            self.state.rename_from = None;
         }
-        if verb.needs_login && self.user.is_none() {
+        if verb.needs_login && self.state.user.is_none() {
             return self.reply(NOT_LOGGED_IN, "Please login with USER and PASS");
         }
         if verb.needs_login && self.credentials_expired() {
@@ -379,15 +412,14 @@ impl Session {
 
     /// The logged-in user; handlers run only after the login gate in `dispatch`.
     fn logged_in(&self) -> &User {
-        self.user.as_ref().expect("handlers after login have a user")
+        self.state.user.as_ref().expect("handlers after login have a user")
     }
 
-    /// Resolves a client's path against the working directory.
     /// Resolves a client's path against the working directory; a name `--deny-name` matches is refused.
     fn resolve(&self, name: &str) -> Result<VPath, Reply> {
         let path = self.logged_in().cwd.resolve(name).map_err(|BadPath(why)| Reply::new(NAME_NOT_ALLOWED, why))?;
         if let Some(denied) = self.shared.config.deny_names.first_match(&path) {
-            log::info!("{}: {} refused by --deny-name ({denied})", self.control.peer, path);
+            log::info!("{}: {} refused by --deny-name ({denied})", self.control.peer(), path);
             return Err(Reply::new(
                 FILE_UNAVAILABLE,
                 format!("{path}: Permission denied: the name {denied} is not allowed"),
@@ -428,7 +460,7 @@ impl Session {
 /// A transfer's (or HASH's) watch: the data timeout, shutdown, the byte count `--who` shows, and the
 /// rate limit, if any.
 fn transfer_watch<'a>(
-    control: &'a mut Control,
+    control: &'a mut dyn ControlWatch,
     shared: &'a Shared,
     online: &Registration,
     rate: Option<u64>,

@@ -8,7 +8,7 @@ use openssl::ssl::SslAcceptor;
 
 use super::command::Protection;
 use super::reply::*;
-use super::{Flow, Handled, Session};
+use super::{Context, Flow, Handled, Session};
 use crate::data::Outcome;
 use crate::stream::Stream;
 use crate::tls::Channel;
@@ -33,10 +33,12 @@ impl Security {
 impl Session {
     /// A session whose connection was TLS from its first byte (implicit FTPS).
     pub fn implicit_tls(mut self, acceptor: Arc<SslAcceptor>) -> Session {
-        self.security = Security::new(Some(acceptor));
+        self.state.security = Security::new(Some(acceptor));
         self
     }
+}
 
+impl Context<'_> {
     /// What FEAT advertises when TLS is configured.
     pub(super) fn auth(&mut self, mechanism: &str) -> Handled {
         let Some(tls) = &self.shared.tls else {
@@ -49,27 +51,27 @@ impl Session {
         if self.control.is_tls() {
             return self.reply(BAD_SEQUENCE, "Already using TLS.");
         }
-        if self.user.is_some() {
+        if self.state.user.is_some() {
             return self.reply(BAD_SEQUENCE, "AUTH must come before login.");
         }
         let acceptor = match tls.acceptor() {
             Ok(acceptor) => acceptor,
             Err(e) => {
-                log::error!("{}: cannot set up TLS for AUTH: {e}", self.control.peer);
+                log::error!("{}: cannot set up TLS for AUTH: {e}", self.control.peer());
                 return self.reply(SECURITY_UNAVAILABLE, "TLS cannot be set up right now; try again later.");
             }
         };
         self.reply(AUTH_OK, format!("AUTH {mechanism} OK: proceed with the TLS handshake."))?;
-        let peer = self.control.peer;
+        let peer = self.control.peer();
         // SECURITY: the handshake gets what is left of the login limit, never a fresh one, and no more
         // than a silent connection would: a stalled handshake holds its worker only briefly.
-        let limit = self.login_time_left().min(self.shared.config.first_command_timeout);
+        let limit = self.state.login_time_left(&self.shared.config).min(self.shared.config.first_command_timeout);
         if let Err(e) = self.control.start_tls(&acceptor, limit) {
             log::info!("{peer}: TLS handshake after AUTH failed: {e}");
             return Ok(Flow::Close);
         }
-        self.pending_user = None;
-        self.security = Security::new(Some(acceptor));
+        self.state.pending_user = None;
+        self.state.security = Security::new(Some(acceptor));
         Ok(Flow::Continue)
     }
 
@@ -89,7 +91,7 @@ impl Session {
             return self.reply(BAD_SEQUENCE, "PROT needs a TLS control connection: AUTH TLS first.");
         }
         // RFC 4217 wants PBSZ first, but ftplib's prot_c() and others skip it; it carries nothing.
-        self.security.protection = level;
+        self.state.security.protection = level;
         match level {
             Protection::Clear => self.reply(OK, "PROT now Clear: data connections are not encrypted."),
             Protection::Private => self.reply(OK, "PROT now Private: data connections use TLS."),
@@ -106,10 +108,10 @@ impl Session {
         let Some(tls) = &self.shared.tls else {
             return Ok(());
         };
-        if self.control.is_tls() || !tls.login_policy.requires_tls(self.control.peer.ip()) {
+        if self.control.is_tls() || !tls.login_policy.requires_tls(self.control.peer().ip()) {
             return Ok(());
         }
-        log::info!("{}: clear-text login refused: TLS required", self.control.peer);
+        log::info!("{}: clear-text login refused: TLS required", self.control.peer());
         Err(Reply::new(
             NOT_LOGGED_IN,
             "Login refused: this server requires TLS. Send AUTH TLS before USER, or connect to the FTPS port.",
@@ -119,7 +121,7 @@ impl Session {
     /// A transfer on a clear data connection, when policy wants PROT P.
     pub(super) fn check_data_protection(&self) -> Result<(), Reply> {
         let required = self.shared.tls.as_ref().is_some_and(|tls| tls.require_data_tls);
-        if !required || self.security.protection == Protection::Private {
+        if !required || self.state.security.protection == Protection::Private {
             return Ok(());
         }
         Err(Reply::new(
@@ -130,14 +132,14 @@ impl Session {
 
     /// Whether the next data connection gets a TLS handshake (PROT P).
     pub(super) fn data_is_private(&self) -> bool {
-        self.security.acceptor.is_some() && self.security.protection == Protection::Private
+        self.state.security.acceptor.is_some() && self.state.security.protection == Protection::Private
     }
 
     /// After the 150 reply (clients start the handshake only then): under PROT P the data connection
     /// becomes TLS, this server being the TLS server in both passive and active mode.
     pub(super) fn protect_data(&self, data: Stream) -> Result<Stream, Reply> {
         let Some(acceptor) =
-            self.security.acceptor.as_ref().filter(|_| self.security.protection == Protection::Private)
+            self.state.security.acceptor.as_ref().filter(|_| self.state.security.protection == Protection::Private)
         else {
             return Ok(data);
         };
@@ -149,7 +151,7 @@ impl Session {
             Ok(tls) => tls,
             // SECURITY: OpenSSL's error text (library internals) goes to the log, not to the client.
             Err(e) => {
-                log::warn!("{}: TLS handshake on the data connection failed: {e}", self.control.peer);
+                log::warn!("{}: TLS handshake on the data connection failed: {e}", self.control.peer());
                 let what = match e.kind() {
                     std::io::ErrorKind::TimedOut => "took too long",
                     _ => "failed",
@@ -157,12 +159,12 @@ impl Session {
                 return Err(Reply::new(CANT_OPEN_DATA, format!("TLS handshake on the data connection {what}.")));
             }
         };
-        log::debug!("{}: data connection {}", self.control.peer, crate::tls::summary(&tls));
+        log::debug!("{}: data connection {}", self.control.peer(), crate::tls::summary(&tls));
         let require_reuse = self.shared.tls.as_ref().is_some_and(|tls| tls.require_session_reuse);
         // SECURITY: a resumed session proves the data connection comes from the client that holds
         // the control connection's TLS session, not from whoever reached the data port first.
         if require_reuse && !crate::tls::resumed(&tls) {
-            log::warn!("{}: data connection refused: it did not resume the control TLS session", self.control.peer);
+            log::warn!("{}: data connection refused: it did not resume the control TLS session", self.control.peer());
             self.refuse_data(Stream::Tls(Box::new(tls)));
             return Err(Reply::new(
                 SESSION_REUSE_REQUIRED,
@@ -193,7 +195,7 @@ impl Session {
         // The copy loop's short poll timeout is no limit for this last write.
         let finished = data.tcp().set_write_timeout(Some(self.shared.config.data_timeout)).and_then(|()| data.finish());
         if let Err(e) = finished {
-            log::debug!("{}: no close_notify on the data connection: {e}", self.control.peer);
+            log::debug!("{}: no close_notify on the data connection: {e}", self.control.peer());
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use super::command::{EpsvRequest, IpFamily, TransferType};
 use super::reply::*;
-use super::{storage_reply, transfer_failure_code, DataPlan, Flow, Handled, Session};
+use super::{storage_reply, transfer_failure_code, Context, DataPlan, Flow, Handled};
 use crate::data::{self, Outcome, SetupError, Watch};
 use crate::listing;
 use crate::rate_limit::Direction;
@@ -107,9 +107,9 @@ fn transfer_buffer(local: bool, expected: Option<u64>) -> Vec<u8> {
 /// Lines of a listing are sent in batches of about this size.
 const LISTING_BATCH: usize = 64 * 1024;
 
-impl Session {
+impl Context<'_> {
     pub(super) fn set_type(&mut self, kind: TransferType) -> Handled {
-        self.transfer_type = kind;
+        self.state.transfer_type = kind;
         let name = if kind == TransferType::Ascii { "ASCII" } else { "Binary" };
         self.reply(OK, format!("Switching to {name} mode."))
     }
@@ -129,7 +129,7 @@ impl Session {
     /// REST: the offset of the next RETR or STOR; it holds until then (clients send PASV or TYPE
     /// between REST and RETR).
     pub(super) fn rest(&mut self, offset: u64) -> Handled {
-        self.restart_offset = offset;
+        self.state.restart_offset = offset;
         self.reply(PENDING_FURTHER_INFO, format!("Restart position accepted ({offset})."))
     }
 
@@ -139,10 +139,10 @@ impl Session {
     }
 
     pub(super) fn pasv(&mut self) -> Handled {
-        if self.epsv_all {
+        if self.state.epsv_all {
             return self.reply(BAD_SEQUENCE, "EPSV ALL is in effect: use EPSV.");
         }
-        let advertised = match (self.shared.config.pasv_address, self.control.local.ip().to_canonical()) {
+        let advertised = match (self.shared.config.pasv_address, self.control.local().ip().to_canonical()) {
             (Some(IpAddr::V4(address)), _) | (None, IpAddr::V4(address)) => address,
             _ => return self.reply(SYNTAX_ERROR_ARGS, "PASV needs IPv4; use EPSV on IPv6."),
         };
@@ -153,16 +153,16 @@ impl Session {
     }
 
     pub(super) fn epsv(&mut self, request: EpsvRequest) -> Handled {
-        if self.control.relayed {
+        if self.control.relayed() {
             // The client would connect to the address it reached: the balancer's, where no data port
             // is. PASV names this node; clients (curl) fall back to it on this refusal.
             return self.reply(NOT_IMPLEMENTED, "EPSV cannot name this node through the load balancer: use PASV.");
         }
         // Data connections come to the control connection's address, so that is the one family served.
-        let served = IpFamily::of(self.control.local.ip());
+        let served = IpFamily::of(self.control.local().ip());
         match request {
             EpsvRequest::All => {
-                self.epsv_all = true;
+                self.state.epsv_all = true;
                 return self.reply(OK, "EPSV ALL ok: PORT, EPRT and PASV are now refused.");
             }
             EpsvRequest::Family(asked) if asked != served => {
@@ -178,45 +178,43 @@ impl Session {
 
     fn open_passive(&mut self) -> Result<u16, Reply> {
         let config = &self.shared.config;
-        let listener = data::listen_passive(self.control.local.ip(), config.pasv_ports).map_err(|e| {
-            log::error!("{}: cannot open a passive port: {e}", self.control.peer);
+        let listener = data::listen_passive(self.control.local().ip(), config.pasv_ports).map_err(|e| {
+            log::error!("{}: cannot open a passive port: {e}", self.control.peer());
             Reply::new(CANT_OPEN_DATA, format!("Cannot open a passive port: {e}"))
         })?;
         let port = listener.local_addr().map_err(|e| Reply::new(CANT_OPEN_DATA, e.to_string()))?.port();
-        self.data_plan = DataPlan::Passive(listener);
+        self.state.data_plan = DataPlan::Passive(listener);
         Ok(port)
     }
 
     pub(super) fn port(&mut self, mut target: SocketAddr) -> Handled {
-        if self.epsv_all {
+        if self.state.epsv_all {
             return self.reply(BAD_SEQUENCE, "EPSV ALL is in effect: use EPSV.");
         }
-        let peer = self.control.peer.ip();
+        let peer = self.control.peer().ip();
         // Some clients (lftp over IPv6) send the unspecified address, meaning "my address".
         if target.ip().is_unspecified() {
             target.set_ip(peer);
         }
         if let Err(why) = data::check_active_target(target, peer, self.shared.config.allow_foreign_port) {
-            log::warn!("{}: refused active data connection to {target}: {why}", self.control.peer);
+            log::warn!("{}: refused active data connection to {target}: {why}", self.control.peer());
             return self.reply(NOT_IMPLEMENTED_FOR_PARAM, format!("PORT refused: {why}"));
         }
-        self.data_plan = DataPlan::Active(target);
+        self.state.data_plan = DataPlan::Active(target);
         self.reply(OK, "PORT command successful. Consider using PASV.")
     }
 
     /// Opens the data connection the last PASV/EPSV/PORT/EPRT prepared.
     fn open_data(&mut self) -> Result<Stream, Reply> {
         let timeout = self.shared.config.data_timeout;
-        let peer = self.control.peer;
+        let peer = self.control.peer();
         // A wait for a data connection gets the shutdown grace period, as a running transfer does.
         let shutdown = &self.shared.shutdown;
-        let connected = match std::mem::replace(&mut self.data_plan, DataPlan::None) {
+        let plan = match std::mem::replace(&mut self.state.data_plan, DataPlan::None) {
             DataPlan::None => return Err(Reply::new(CANT_OPEN_DATA, "Use PORT, EPRT, PASV or EPSV first.")),
-            DataPlan::Passive(listener) => {
-                data::accept_passive(&listener, peer.ip(), timeout, &mut self.control, shutdown)
-            }
-            DataPlan::Active(target) => data::connect_active(target, timeout, &mut self.control, shutdown),
+            plan => plan,
         };
+        let connected = self.data.connect(plan, peer.ip(), timeout, &mut *self.control, shutdown);
         match connected {
             Ok(stream) => Ok(Stream::Plain(stream)),
             Err(SetupError::Aborted) => {
@@ -240,7 +238,7 @@ impl Session {
 
     pub(super) fn retr(&mut self, name: &str) -> Handled {
         let path = self.resolve(name)?;
-        let offset = std::mem::take(&mut self.restart_offset);
+        let offset = std::mem::take(&mut self.state.restart_offset);
         let OpenedFile { mut file, size } = match self.logged_in().storage.open_read(&path, offset) {
             Ok(download) => download,
             Err(e) => return self.send(&self.storage_refused(Transfer::Download, &path, &e)),
@@ -251,11 +249,11 @@ impl Session {
             format!("Opening {} mode data connection for {path} ({size} bytes).", self.mode_name()),
         )?;
         let mut data = self.protect_data(data)?;
-        let ascii = self.transfer_type == TransferType::Ascii;
+        let ascii = self.state.transfer_type == TransferType::Ascii;
         let mut buffer = transfer_buffer(file.as_local_file().is_some(), Some(size.saturating_sub(offset)));
         let started = Instant::now();
         let rate = self.rate_limit(Direction::Download);
-        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online, rate);
+        let mut watch = super::transfer_watch(&mut *self.control, self.shared, &self.state.online, rate);
         let outcome = data::send(file.as_mut(), &mut data, ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.close_data(data, &outcome);
@@ -264,8 +262,8 @@ impl Session {
 
     pub(super) fn store(&mut self, name: &str, kind: StoreKind) -> Handled {
         self.require_writable()?;
-        let offset = std::mem::take(&mut self.restart_offset);
-        let mode = 0o666 & !self.umask;
+        let offset = std::mem::take(&mut self.state.restart_offset);
+        let mode = 0o666 & !self.state.umask;
         let path = match kind {
             StoreKind::Stou => self.unique_path()?,
             StoreKind::Stor | StoreKind::Appe => self.resolve(name)?,
@@ -290,11 +288,11 @@ impl Session {
             self.reply(OPENING_DATA, self.upload_opening(kind, &path))?;
             (file, self.protect_data(data)?)
         };
-        let ascii = self.transfer_type == TransferType::Ascii;
+        let ascii = self.state.transfer_type == TransferType::Ascii;
         let mut buffer = transfer_buffer(file.as_local_file().is_some(), None);
         let started = Instant::now();
         let rate = self.rate_limit(Direction::Upload);
-        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online, rate);
+        let mut watch = super::transfer_watch(&mut *self.control, self.shared, &self.state.online, rate);
         let outcome = data::receive(&mut data, file.as_mut(), ascii, &mut buffer, &mut watch);
         let bytes = watch.bytes;
         self.close_data(data, &outcome);
@@ -340,7 +338,7 @@ impl Session {
     /// did not complete, a log line and an xferlog line.
     fn storage_refused(&self, transfer: Transfer, path: &VPath, error: &crate::storage::Error) -> Reply {
         let user = &self.logged_in().identity.user;
-        log::info!("{}: {user} {} {path} refused: {error}", self.control.peer, transfer.verb());
+        log::info!("{}: {user} {} {path} refused: {error}", self.control.peer(), transfer.verb());
         self.log_transfer(transfer, path, 0, std::time::Duration::ZERO, false);
         storage_reply(path, error)
     }
@@ -361,7 +359,7 @@ impl Session {
     }
 
     fn mode_name(&self) -> &'static str {
-        if self.transfer_type == TransferType::Ascii {
+        if self.state.transfer_type == TransferType::Ascii {
             "ASCII"
         } else {
             "BINARY"
@@ -381,7 +379,7 @@ impl Session {
         let elapsed = started.elapsed();
         let user = self.logged_in().identity.user.clone();
         let rate = bytes as f64 / elapsed.as_secs_f64().max(1e-6) / 1e6;
-        let peer = self.control.peer;
+        let peer = self.control.peer();
         let complete = matches!(outcome, Outcome::Complete) && closed.is_ok();
         let (status, replies): (String, Vec<Reply>) = match (&outcome, closed) {
             (Outcome::Complete, Ok(())) => {
@@ -444,10 +442,10 @@ impl Session {
         let record = xferlog::Transfer {
             finished: SystemTime::now(),
             duration,
-            peer: self.control.peer.ip(),
+            peer: self.control.peer().ip(),
             bytes,
             path: path.as_str(),
-            ascii: self.transfer_type == TransferType::Ascii,
+            ascii: self.state.transfer_type == TransferType::Ascii,
             direction,
             anonymous: identity.anonymous,
             user: &identity.user,
@@ -483,14 +481,18 @@ impl Session {
         self.reply(OPENING_DATA, "Here comes the directory listing.")?;
         let mut data = self.protect_data(data)?;
         let started = Instant::now();
-        let mut watch = super::transfer_watch(&mut self.control, &self.shared, &self.online, None);
-        let user = self.user.as_ref().expect("logged in");
-        let writer =
-            ListingWriter { format, writable: user.identity.writable, facts: &self.mlst_facts, now: SystemTime::now() };
+        let mut watch = super::transfer_watch(&mut *self.control, self.shared, &self.state.online, None);
+        let user = self.state.user.as_ref().expect("logged in");
+        let writer = ListingWriter {
+            format,
+            writable: user.identity.writable,
+            facts: &self.state.mlst_facts,
+            now: SystemTime::now(),
+        };
         let outcome = writer.write(entries, &mut data, &mut watch);
         let bytes = watch.bytes;
         self.close_data(data, &outcome);
-        log::debug!("{}: listing of {path}: {bytes} bytes in {:.3?}", self.control.peer, started.elapsed());
+        log::debug!("{}: listing of {path}: {bytes} bytes in {:.3?}", self.control.peer(), started.elapsed());
         match outcome {
             Outcome::Complete => self.reply(TRANSFER_COMPLETE, "Directory send OK."),
             other => self.finish_transfer(Transfer::Listing(format), &path, bytes, started, other, Ok(())),

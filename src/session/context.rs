@@ -1,0 +1,106 @@
+//! What a verb's handler may touch, and nothing else: the reply sink (the control connection as a
+//! [`ControlPort`]), the session's state, the shared server parts (configuration, storage backend,
+//! authenticator, TLS, transfer log, shutdown) and where data connections come from
+//! ([`DataChannels`]). The session builds one per command over its own socket; unit tests build one
+//! over a recorder, memory storage and a loopback data connection.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use openssl::ssl::SslAcceptor;
+
+use super::control::Control;
+use super::reply::Reply;
+use super::{DataPlan, Shared, State};
+use crate::data::{self, ControlWatch, SetupError};
+use crate::shutdown::Shutdown;
+
+/// One command's view of its session.
+pub(super) struct Context<'a> {
+    pub(super) shared: &'a Shared,
+    pub(super) control: &'a mut dyn ControlPort,
+    pub(super) data: &'a dyn DataChannels,
+    pub(super) state: &'a mut State,
+}
+
+/// The control connection as handlers use it: replies out, ABOR watched during transfers, the
+/// addresses, and the switch to TLS.
+pub(super) trait ControlPort: ControlWatch {
+    /// The client: the socket's peer, or the one a balancer's PROXY header named.
+    fn peer(&self) -> SocketAddr;
+    /// This server's end of the connection.
+    fn local(&self) -> SocketAddr;
+    /// The client came through a load balancer.
+    fn relayed(&self) -> bool;
+    fn is_tls(&self) -> bool;
+    fn reply(&mut self, reply: &Reply) -> io::Result<()>;
+    /// Part of a reply written as it is made (a long multi-line reply).
+    fn reply_part(&mut self, wire: &[u8]) -> io::Result<()>;
+    /// The TLS handshake after AUTH's 234, finished within `limit`.
+    fn start_tls(&mut self, acceptor: &SslAcceptor, limit: Duration) -> io::Result<()>;
+}
+
+impl ControlPort for Control {
+    fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    fn local(&self) -> SocketAddr {
+        self.local
+    }
+
+    fn relayed(&self) -> bool {
+        self.relayed
+    }
+
+    fn is_tls(&self) -> bool {
+        Control::is_tls(self)
+    }
+
+    fn reply(&mut self, reply: &Reply) -> io::Result<()> {
+        Control::reply(self, reply)
+    }
+
+    fn reply_part(&mut self, wire: &[u8]) -> io::Result<()> {
+        Control::reply_part(self, wire)
+    }
+
+    fn start_tls(&mut self, acceptor: &SslAcceptor, limit: Duration) -> io::Result<()> {
+        Control::start_tls(self, acceptor, limit)
+    }
+}
+
+/// Where a transfer's data connection comes from, once PASV, EPSV, PORT or EPRT prepared one.
+pub(super) trait DataChannels {
+    /// Waits for (passive) or makes (active) the connection `plan` names, watching `control` for ABOR
+    /// and `shutdown` meanwhile.
+    fn connect(
+        &self,
+        plan: DataPlan,
+        peer: IpAddr,
+        timeout: Duration,
+        control: &mut dyn ControlWatch,
+        shutdown: &Shutdown,
+    ) -> Result<TcpStream, SetupError>;
+}
+
+/// The real data connections: the passive listener's accept, or a connect to the client.
+pub(super) struct Network;
+
+impl DataChannels for Network {
+    fn connect(
+        &self,
+        plan: DataPlan,
+        peer: IpAddr,
+        timeout: Duration,
+        control: &mut dyn ControlWatch,
+        shutdown: &Shutdown,
+    ) -> Result<TcpStream, SetupError> {
+        match plan {
+            DataPlan::Passive(listener) => data::accept_passive(&listener, peer, timeout, control, shutdown),
+            DataPlan::Active(target) => data::connect_active(target, timeout, control, shutdown),
+            DataPlan::None => Err(SetupError::Failed(io::Error::new(io::ErrorKind::NotConnected, "no data plan"))),
+        }
+    }
+}
