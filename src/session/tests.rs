@@ -251,7 +251,7 @@ fn test_tls(tls_settings: &str) -> crate::tls::Tls {
 
 fn patterns(list: &[&str]) -> crate::name_rules::NamePatterns {
     let list: Vec<String> = list.iter().map(|pattern| pattern.to_string()).collect();
-    crate::name_rules::NamePatterns::parse("deny-name", &list).unwrap()
+    crate::name_rules::NamePatterns::parse(&crate::config::DENY_NAME, &list).unwrap()
 }
 
 fn path(name: &str) -> VPath {
