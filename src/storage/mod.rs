@@ -248,6 +248,11 @@ pub trait Backend: Send + Sync {
 pub fn build(settings: &Settings) -> std::result::Result<Box<dyn Backend>, ConfigError> {
     match settings.string("storage").unwrap_or("local") {
         "local" => {
+            // SECURITY: an impersonation that silently did nothing would hide a misconfiguration.
+            if let Some(key) = ["hdfs-proxy-user", "hdfs-keytab"].into_iter().find(|key| settings.string(key).is_some())
+            {
+                return Err(ConfigError::new(key, "only with --storage hdfs"));
+            }
             let root = settings.required_path("local-root", "with --storage local")?;
             let backend = local::LocalBackend::new(&root).map_err(|e| ConfigError::new("local-root", e.to_string()))?;
             Ok(Box::new(backend))
