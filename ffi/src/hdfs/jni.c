@@ -406,9 +406,9 @@ static void throw_state(JNIEnv *env, const char *message)
 }
 
 /* UserGroupInformation.loginUserFromKeytabAndReturnUGI(PRINCIPAL, KEYTAB): a login of its own, which
- * leaves the JVM's login user alone. Refused when Hadoop's configuration does not turn Kerberos on (the
- * call would then return the OS user). A global reference, or NULL with errno set (and the Java root cause
- * recorded). */
+ * leaves the JVM's login user alone. SECURITY: refused when Hadoop's configuration does not turn Kerberos
+ * on: the call would then return the OS user, and impersonation would silently become simple
+ * authentication. A global reference, or NULL with errno set (and the Java root cause recorded). */
 jobject hdfsftpd_keytab_login(const char *principal, const char *keytab)
 {
     JNIEnv *env = java(principal);
