@@ -181,7 +181,7 @@ def test_a_users_file_login_moves_files_as_itself_through_the_gateway(proxy_serv
     with server.ftp("kalice") as ftp:
         ftp.storbinary("STOR proxied.bin", io.BytesIO(payload))
         ftp.mkd("proxied-dir")
-        assert sorted(ftp.nlst()) == ["proxied-dir", "proxied.bin"]
+        assert {"proxied-dir", "proxied.bin"} <= set(ftp.nlst())  # kalice's home is the module's
         received = bytearray()
         ftp.retrbinary("RETR proxied.bin", received.extend)
         assert bytes(received) == payload
