@@ -11,7 +11,6 @@ keytab login (ftp/localhost) acts for them, as far as the NameNode's proxy-user 
 import ftplib
 import io
 import os
-import re
 import subprocess
 import time
 
