@@ -249,7 +249,8 @@ def test_the_gateways_ticket_is_renewed_from_its_keytab_without_ending_sessions(
         f"kbob (auth:PROXY) via gw/localhost@{realm.name} (auth:KERBEROS)"}
 
 
-@pytest.mark.parametrize("case", ["no keytab", "keytab readable by others", "local storage", "keytab alone"])
+@pytest.mark.parametrize("case", ["no keytab", "keytab readable by others", "local storage", "keytab alone",
+                                  "principal not in the keytab"])
 def test_impersonation_flags_are_checked_at_start(secure_cluster, tmp_path, case):
     keytab = tmp_path / "gw.keytab"
     keytab.write_bytes(open(secure_cluster.env["HDFSFTPD_KRB5_KEYTAB"], "rb").read())
@@ -262,14 +263,17 @@ def test_impersonation_flags_are_checked_at_start(secure_cluster, tmp_path, case
         "keytab readable by others": ["--hdfs-proxy-user", principal, "--hdfs-keytab", str(keytab)],
         "local storage": ["--hdfs-proxy-user", principal, "--hdfs-keytab", str(keytab)],
         "keytab alone": ["--hdfs-keytab", str(keytab)],
+        "principal not in the keytab": ["--hdfs-proxy-user", "nosuch/localhost", "--hdfs-keytab", str(keytab)],
     }[case]
     expected = {
         "no keytab": "hdfs-keytab: required with --hdfs-proxy-user",
         "keytab readable by others": "mode 644: others than its owner may read or change the gateway's key",
         "local storage": "hdfs-proxy-user: only with --storage hdfs",
         "keytab alone": "hdfs-keytab: only with --hdfs-proxy-user",
+        "principal not in the keytab": "hdfs-proxy-user: nosuch/localhost: LoginException: ",
     }[case]
     users_file = write_users_file(tmp_path / "users", {"kalice": ("pa", "", "rw")})
+    env = {**os.environ, "KRB5_CONFIG": secure_cluster.env["KRB5_CONFIG"]}
     result = subprocess.run([str(BIN), *listen_args(free_port()), *users_auth_args(users_file), *storage, *flags],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode != 0 and expected in result.stderr, result.stderr

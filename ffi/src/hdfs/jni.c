@@ -522,16 +522,18 @@ static jobject new_instance_action(JNIEnv *env, jclass uri_class, jobject uri, j
 }
 
 /* A new filesystem at URI (NULL: fs.defaultFS) with the COUNT configuration pairs, acting as USER through
- * GATEWAY (createProxyUser). The NameNode judges the impersonation when the filesystem first calls it, not
- * here. A global reference usable as an hdfsFS, or NULL with errno set (and the Java root cause recorded). */
+ * GATEWAY (createProxyUser), or as GATEWAY itself when USER is NULL. The NameNode judges the impersonation
+ * when the filesystem first calls it, not here. A global reference usable as an hdfsFS, or NULL with errno
+ * set (and the Java root cause recorded). */
 jobject hdfsftpd_proxy_connect(jobject gateway, const char *user, const char *uri, const char *const *keys,
                                const char *const *values, int count)
 {
-    JNIEnv *env = java(user);
+    const char *who = user ? user : "(the gateway)";
+    JNIEnv *env = java(who);
     if (!env)
         return NULL;
     if ((*env)->PushLocalFrame(env, 4 * FRAME) != 0) {
-        failed(env, "PushLocalFrame", user);
+        failed(env, "PushLocalFrame", who);
         return NULL;
     }
     jobject global = NULL;
@@ -555,13 +557,14 @@ jobject hdfsftpd_proxy_connect(jobject gateway, const char *user, const char *ur
         "(" STRING_SIG UGI_SIG ")" UGI_SIG) : NULL;
     jmethodID do_as = create_proxy ? (*env)->GetMethodID(env, ugi, "doAs",
         "(Ljava/security/PrivilegedExceptionAction;)Ljava/lang/Object;") : NULL;
-    jstring juser = do_as ? (*env)->NewStringUTF(env, user) : NULL;
-    jobject proxy = juser ? (*env)->CallStaticObjectMethod(env, ugi, create_proxy, juser, gateway) : NULL;
+    jstring juser = do_as && user ? (*env)->NewStringUTF(env, user) : NULL;
+    jobject proxy = juser ? (*env)->CallStaticObjectMethod(env, ugi, create_proxy, juser, gateway)
+                          : do_as && !user ? gateway : NULL;
     jobject fs = proxy ? (*env)->CallObjectMethod(env, proxy, do_as, action) : NULL;
     if (!fs || (*env)->ExceptionCheck(env))
-        failed(env, "UserGroupInformation#createProxyUser + FileSystem#newInstance", user);
+        failed(env, "UserGroupInformation#doAs(FileSystem#newInstance)", who);
     else if ((global = (*env)->NewGlobalRef(env, fs)) == NULL)
-        failed(env, "NewGlobalRef", user);
+        failed(env, "NewGlobalRef", who);
     (*env)->PopLocalFrame(env, NULL);
     return global;
 }

@@ -86,22 +86,34 @@ impl Builder {
     /// URI and configuration; its user name and ticket cache are not used. The NameNode judges the
     /// impersonation at the first call the filesystem makes, not here.
     pub fn connect_as_proxy(&self, gateway: &KeytabLogin, user: &str) -> Result<FileSystem> {
-        const OP: &str = "connect as proxy user";
+        self.connect_through(gateway, Some(user))
+    }
+
+    /// Connects as the gateway itself (to check at start that the NameNode accepts it), as
+    /// [`Builder::connect_as_proxy`] does otherwise.
+    pub fn connect_as_gateway(&self, gateway: &KeytabLogin) -> Result<FileSystem> {
+        self.connect_through(gateway, None)
+    }
+
+    fn connect_through(&self, gateway: &KeytabLogin, user: Option<&str>) -> Result<FileSystem> {
+        const OP: &str = "connect through the gateway's login";
         start_jvm()?;
-        let c_user = c_string(OP, user)?;
+        let who = user.unwrap_or("(the gateway)");
+        let c_user = user.map(|u| c_string(OP, u)).transpose()?;
         let uri = self.effective_uri().map(|uri| c_string(OP, &uri)).transpose()?;
         let keys = self.conf.iter().map(|(k, _)| c_string(OP, k)).collect::<Result<Vec<_>>>()?;
         let values = self.conf.iter().map(|(_, v)| c_string(OP, v)).collect::<Result<Vec<_>>>()?;
         let key_ptrs: Vec<*const c_char> = keys.iter().map(|k| k.as_ptr()).collect();
         let value_ptrs: Vec<*const c_char> = values.iter().map(|v| v.as_ptr()).collect();
-        let count = c_int::try_from(keys.len()).map_err(|_| Error::new(OP, user, libc::EINVAL, "too many settings"))?;
-        // SAFETY: a live global reference; NUL-terminated strings (the URI NULL for fs.defaultFS) and two
-        // arrays of `count` of them, all alive until after the call. A global reference to a FileSystem
-        // (what libhdfs calls an hdfsFS), or NULL with errno and the Java cause set.
+        let count = c_int::try_from(keys.len()).map_err(|_| Error::new(OP, who, libc::EINVAL, "too many settings"))?;
+        // SAFETY: a live global reference; NUL-terminated strings (the user NULL for the gateway itself, the
+        // URI NULL for fs.defaultFS) and two arrays of `count` of them, all alive until after the call. A
+        // global reference to a FileSystem (what libhdfs calls an hdfsFS), or NULL with errno and the Java
+        // cause set.
         let raw = unsafe {
             hdfsftpd_proxy_connect(
                 gateway.raw,
-                c_user.as_ptr(),
+                c_user.as_ref().map_or(ptr::null(), |u| u.as_ptr()),
                 uri.as_ref().map_or(ptr::null(), |u| u.as_ptr()),
                 key_ptrs.as_ptr(),
                 value_ptrs.as_ptr(),
@@ -109,7 +121,7 @@ impl Builder {
             )
         };
         if raw.is_null() {
-            return Err(Error::last(OP, user));
+            return Err(Error::last(OP, who));
         }
         Ok(FileSystem { raw: raw.cast(), uri: self.namenode.clone() })
     }

@@ -63,7 +63,7 @@ pub const FLAGS: &[Flag] = &[
     value(
         "hdfs-proxy-user",
         "PRINCIPAL",
-        "Kerberos principal (ftp/host@REALM) that acts for users-file sessions on a secure HDFS (NameNode: hadoop.proxyuser.*)",
+        "principal (ftp/host@REALM) acting for users-file sessions on a secure HDFS (hadoop.proxyuser.* rules)",
     ),
     value("hdfs-keytab", "FILE", "keytab of --hdfs-proxy-user's principal, readable by its owner only"),
 ];
@@ -190,8 +190,7 @@ impl HdfsBackend {
         let class_path = startup::checked_class_path(&class_path, conf_dir.as_deref())?;
         let max_clients = settings.parsed("max-clients", crate::config::DEFAULT_MAX_CLIENTS)?;
         let jvm_opts = startup::jvm_options(settings.string("jvm-opts"), max_clients);
-        let scheme = startup::start(&hdfs_settings, &class_path, &jvm_opts)?;
-        let gateway = proxy.map(|proxy| proxy.log_in()).transpose()?;
+        let (scheme, gateway) = startup::start(&hdfs_settings, &class_path, &jvm_opts, proxy.as_ref())?;
         if let Some(login) = &gateway {
             proxy::start_renewal(Arc::clone(login))
                 .map_err(|e| ConfigError::new("hdfs-proxy-user", format!("cannot start its renewal thread: {e}")))?;
