@@ -3,7 +3,8 @@
 //!
 //! Owned handles: [`FileSystem`] disconnects on drop, [`File`] closes on drop (but [`File::close`]
 //! reports the close error, which is where HDFS write errors surface), [`Listing`] streams a directory
-//! (listing.rs: libhdfs has no call for it; jvm.rs reads the JVM's heap limit).
+//! (listing.rs: libhdfs has no call for it; jvm.rs reads the JVM's heap limit); [`KeytabLogin`] and
+//! [`Builder::connect_as_proxy`] act for users through the gateway's own Kerberos login (proxy.rs).
 //! Every failure is an [`Error`] with errno and the Java root cause, read at once: libhdfs keeps it in
 //! thread-local state that its next call on the same thread clears.
 //!
@@ -24,9 +25,11 @@ use hdfs_sys as sys;
 mod checksum;
 mod jvm;
 mod listing;
+mod proxy;
 pub use checksum::FileChecksum;
 pub use jvm::{initialize_classes, jvm_max_heap};
 pub use listing::Listing;
+pub use proxy::KeytabLogin;
 
 /// libhdfs's errno for a Java exception it has no errno for, and for a thread without a JVM.
 const EINTERNAL: i32 = 255;
@@ -162,6 +165,8 @@ fn errno_of_exception(class: &str) -> Option<i32> {
         "DSQuotaExceededException" | "NSQuotaExceededException" | "QuotaExceededException" => libc::EDQUOT,
         "PathIsNotEmptyDirectoryException" => libc::ENOTEMPTY,
         "AccessControlException" | "PathAccessDeniedException" | "PathPermissionException" => libc::EACCES,
+        // The NameNode refuses the connection: a proxy user its hadoop.proxyuser rules do not allow.
+        "AuthorizationException" => libc::EACCES,
         "FileAlreadyExistsException" | "PathExistsException" => libc::EEXIST,
         "ParentNotDirectoryException" | "PathIsNotDirectoryException" => libc::ENOTDIR,
         "PathIsDirectoryException" => libc::EISDIR,

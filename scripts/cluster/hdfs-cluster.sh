@@ -24,6 +24,8 @@
 #       mkdir PATH [OWNER [MODE]] | put LOCAL PATH [OWNER [MODE]] | get PATH LOCAL | chmod PATH MODE | rm PATH
 #       touch DIR PREFIX COUNT OWNER [SUFFIX] (COUNT empty files) | fill PATH BYTES OWNER (BYTES zero bytes)
 #       entries DIR COUNT (COUNT empty directories DIR/e0000000..., fast, not audited)
+#       proxy-users GATEWAY USER,USER... (the NameNode's hadoop.proxyuser.GATEWAY.hosts/users rules, set
+#       to loopback and those users, replacing the previous rules)
 #   scripts/cluster/hdfs-cluster.sh stop DIR
 #       stops the cluster (and its KDC) by pid; nothing is left running.
 set -euo pipefail

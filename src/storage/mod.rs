@@ -249,6 +249,9 @@ pub trait Backend: Send + Sync {
 pub fn build(settings: &Settings) -> std::result::Result<Box<dyn Backend>, ConfigError> {
     match settings.get(&STORAGE)?.as_str() {
         "local" => {
+            // SECURITY: an impersonation that silently did nothing would hide a misconfiguration.
+            #[cfg(feature = "hdfs")]
+            hdfs::refuse_without_hdfs(settings)?;
             let root = settings.require(&LOCAL_ROOT, "with --storage local")?;
             let backend = local::LocalBackend::new(&root).map_err(|e| LOCAL_ROOT.error(e.to_string()))?;
             Ok(Box::new(backend))

@@ -382,3 +382,197 @@ int hdfsftpd_initialize_classes(const char *name)
     (*env)->DeleteLocalRef(env, class_class);
     return count;
 }
+
+/*
+ * Acting for users (proxy users): the gateway's own Kerberos login from a keytab, and filesystems made as
+ * UserGroupInformation.createProxyUser(user, gateway), which libhdfs has no call for. A filesystem is made
+ * as FileSystem.newInstance(uri, conf) inside proxyUser.doAs(action): Hadoop's client binds the identity
+ * that runs the constructor (DFSClient reads getCurrentUser()) for the filesystem's life. The action is a
+ * method handle turned into a PrivilegedExceptionAction (MethodHandleProxies), so no Java class of ours
+ * has to be on the class path. The result is a global reference to the FileSystem, exactly what
+ * hdfsBuilderConnect returns as an hdfsFS, so every libhdfs call (and hdfsDisconnect) works on it.
+ */
+
+#define UGI "org/apache/hadoop/security/UserGroupInformation"
+#define UGI_SIG "L" UGI ";"
+#define STRING_SIG "Ljava/lang/String;"
+
+/* Throws IllegalStateException(MESSAGE) so that failed() records it like any Java failure. */
+static void throw_state(JNIEnv *env, const char *message)
+{
+    jclass state = (*env)->FindClass(env, "java/lang/IllegalStateException");
+    if (state)
+        (*env)->ThrowNew(env, state, message);
+}
+
+/* UserGroupInformation.loginUserFromKeytabAndReturnUGI(PRINCIPAL, KEYTAB): a login of its own, which
+ * leaves the JVM's login user alone. SECURITY: refused when Hadoop's configuration does not turn Kerberos
+ * on: the call would then return the OS user, and impersonation would silently become simple
+ * authentication. A global reference, or NULL with errno set (and the Java root cause recorded). */
+jobject hdfsftpd_keytab_login(const char *principal, const char *keytab)
+{
+    JNIEnv *env = java(principal);
+    if (!env)
+        return NULL;
+    if ((*env)->PushLocalFrame(env, FRAME) != 0) {
+        failed(env, "PushLocalFrame", principal);
+        return NULL;
+    }
+    jobject global = NULL;
+    jclass ugi = (*env)->FindClass(env, UGI);
+    jmethodID secure = ugi ? (*env)->GetStaticMethodID(env, ugi, "isSecurityEnabled", "()Z") : NULL;
+    jmethodID login = secure ? (*env)->GetStaticMethodID(env, ugi, "loginUserFromKeytabAndReturnUGI",
+        "(" STRING_SIG STRING_SIG ")" UGI_SIG) : NULL;
+    jstring jprincipal = login ? (*env)->NewStringUTF(env, principal) : NULL;
+    jstring jkeytab = jprincipal ? (*env)->NewStringUTF(env, keytab) : NULL;
+    if (jkeytab && !(*env)->CallStaticBooleanMethod(env, ugi, secure) && !(*env)->ExceptionCheck(env))
+        throw_state(env, "hadoop.security.authentication is not kerberos in the Hadoop configuration "
+                         "(core-site.xml in --hadoop-conf-dir): there is nothing to impersonate with");
+    jobject user = jkeytab && !(*env)->ExceptionCheck(env)
+        ? (*env)->CallStaticObjectMethod(env, ugi, login, jprincipal, jkeytab) : NULL;
+    if (!user || (*env)->ExceptionCheck(env))
+        failed(env, "UserGroupInformation#loginUserFromKeytabAndReturnUGI", principal);
+    else if ((global = (*env)->NewGlobalRef(env, user)) == NULL)
+        failed(env, "NewGlobalRef", principal);
+    (*env)->PopLocalFrame(env, NULL);
+    return global;
+}
+
+/* LOGIN.checkTGTAndReloginFromKeytab(): a new ticket from the keytab once the one held is past 80% of its
+ * life (Hadoop's rule; at most once a minute, hadoop.kerberos.min.seconds.before.relogin). Connections
+ * made as proxies of LOGIN share its Subject and so use the new ticket from their next NameNode connection
+ * on. 0, or -1 with errno set (and the Java root cause recorded). */
+int hdfsftpd_relogin(jobject login, const char *principal)
+{
+    JNIEnv *env = java(principal);
+    if (!env)
+        return -1;
+    if ((*env)->PushLocalFrame(env, FRAME) != 0)
+        return failed(env, "PushLocalFrame", principal);
+    jclass ugi = (*env)->FindClass(env, UGI);
+    jmethodID check = ugi ? (*env)->GetMethodID(env, ugi, "checkTGTAndReloginFromKeytab", "()V") : NULL;
+    if (check)
+        (*env)->CallVoidMethod(env, login, check);
+    int rc = (*env)->ExceptionCheck(env) || !check
+        ? failed(env, "UserGroupInformation#checkTGTAndReloginFromKeytab", principal) : 0;
+    (*env)->PopLocalFrame(env, NULL);
+    return rc;
+}
+
+/* A new Configuration with the COUNT pairs KEYS[i]=VALUES[i] set (as hdfsBuilderConfSetStr does); NULL
+ * with an exception pending. */
+static jobject configuration(JNIEnv *env, jclass conf_class, const char *const *keys, const char *const *values,
+                             int count)
+{
+    jmethodID init = (*env)->GetMethodID(env, conf_class, "<init>", "()V");
+    jmethodID set = init ? (*env)->GetMethodID(env, conf_class, "set", "(" STRING_SIG STRING_SIG ")V") : NULL;
+    jobject conf = set ? (*env)->NewObject(env, conf_class, init) : NULL;
+    for (int i = 0; conf && i < count; i++) {
+        jstring key = (*env)->NewStringUTF(env, keys[i]);
+        jstring value = key ? (*env)->NewStringUTF(env, values[i]) : NULL;
+        if (value)
+            (*env)->CallVoidMethod(env, conf, set, key, value);
+        (*env)->DeleteLocalRef(env, key);
+        (*env)->DeleteLocalRef(env, value);
+        if (!value || (*env)->ExceptionCheck(env))
+            return NULL;
+    }
+    return conf;
+}
+
+/* A PrivilegedExceptionAction whose run() returns FileSystem.newInstance(URI, CONF); NULL with an
+ * exception pending. MethodHandles.lookup() needs a Java caller, which a JNI call has not: publicLookup
+ * reaches the public static method. */
+static jobject new_instance_action(JNIEnv *env, jclass uri_class, jobject uri, jclass conf_class, jobject conf)
+{
+    jclass handles = (*env)->FindClass(env, "java/lang/invoke/MethodHandles");
+    jclass lookup_class = handles ? (*env)->FindClass(env, "java/lang/invoke/MethodHandles$Lookup") : NULL;
+    jclass type_class = lookup_class ? (*env)->FindClass(env, "java/lang/invoke/MethodType") : NULL;
+    jclass class_class = type_class ? (*env)->FindClass(env, "java/lang/Class") : NULL;
+    jclass object_class = class_class ? (*env)->FindClass(env, "java/lang/Object") : NULL;
+    jclass proxies = object_class ? (*env)->FindClass(env, "java/lang/invoke/MethodHandleProxies") : NULL;
+    jclass action_class = proxies ? (*env)->FindClass(env, "java/security/PrivilegedExceptionAction") : NULL;
+    if (!action_class)
+        return NULL;
+    jmethodID public_lookup =
+        (*env)->GetStaticMethodID(env, handles, "publicLookup", "()Ljava/lang/invoke/MethodHandles$Lookup;");
+    jmethodID find_static = public_lookup ? (*env)->GetMethodID(env, lookup_class, "findStatic",
+        "(Ljava/lang/Class;" STRING_SIG "Ljava/lang/invoke/MethodType;)Ljava/lang/invoke/MethodHandle;") : NULL;
+    jmethodID method_type = find_static ? (*env)->GetStaticMethodID(env, type_class, "methodType",
+        "(Ljava/lang/Class;[Ljava/lang/Class;)Ljava/lang/invoke/MethodType;") : NULL;
+    jmethodID insert = method_type ? (*env)->GetStaticMethodID(env, handles, "insertArguments",
+        "(Ljava/lang/invoke/MethodHandle;I[Ljava/lang/Object;)Ljava/lang/invoke/MethodHandle;") : NULL;
+    jmethodID as_interface = insert ? (*env)->GetStaticMethodID(env, proxies, "asInterfaceInstance",
+        "(Ljava/lang/Class;Ljava/lang/invoke/MethodHandle;)Ljava/lang/Object;") : NULL;
+    jobjectArray parameters = as_interface ? (*env)->NewObjectArray(env, 2, class_class, NULL) : NULL;
+    jobjectArray arguments = parameters ? (*env)->NewObjectArray(env, 2, object_class, NULL) : NULL;
+    if (!arguments)
+        return NULL;
+    (*env)->SetObjectArrayElement(env, parameters, 0, uri_class);
+    (*env)->SetObjectArrayElement(env, parameters, 1, conf_class);
+    (*env)->SetObjectArrayElement(env, arguments, 0, uri);
+    (*env)->SetObjectArrayElement(env, arguments, 1, conf);
+    jobject type = (*env)->CallStaticObjectMethod(env, type_class, method_type, J.file_system, parameters);
+    jobject lookup = type ? (*env)->CallStaticObjectMethod(env, handles, public_lookup) : NULL;
+    jstring name = lookup ? (*env)->NewStringUTF(env, "newInstance") : NULL;
+    jobject handle = name ? (*env)->CallObjectMethod(env, lookup, find_static, J.file_system, name, type) : NULL;
+    jobject bound = handle ? (*env)->CallStaticObjectMethod(env, handles, insert, handle, (jint)0, arguments) : NULL;
+    jobject action = bound ? (*env)->CallStaticObjectMethod(env, proxies, as_interface, action_class, bound) : NULL;
+    return (*env)->ExceptionCheck(env) ? NULL : action;
+}
+
+/* A new filesystem at URI (NULL: fs.defaultFS) with the COUNT configuration pairs, acting as USER through
+ * GATEWAY (createProxyUser), or as GATEWAY itself when USER is NULL. The NameNode judges the impersonation
+ * when the filesystem first calls it, not here. A global reference usable as an hdfsFS, or NULL with errno
+ * set (and the Java root cause recorded). */
+jobject hdfsftpd_proxy_connect(jobject gateway, const char *user, const char *uri, const char *const *keys,
+                               const char *const *values, int count)
+{
+    const char *who = user ? user : "(the gateway)";
+    JNIEnv *env = java(who);
+    if (!env)
+        return NULL;
+    if ((*env)->PushLocalFrame(env, 4 * FRAME) != 0) {
+        failed(env, "PushLocalFrame", who);
+        return NULL;
+    }
+    jobject global = NULL;
+    jclass ugi = (*env)->FindClass(env, UGI);
+    jclass uri_class = ugi ? (*env)->FindClass(env, "java/net/URI") : NULL;
+    jclass conf_class = uri_class ? (*env)->FindClass(env, "org/apache/hadoop/conf/Configuration") : NULL;
+    jobject conf = conf_class ? configuration(env, conf_class, keys, values, count) : NULL;
+    jobject juri = NULL;
+    if (conf && uri) {
+        jmethodID create = (*env)->GetStaticMethodID(env, uri_class, "create", "(" STRING_SIG ")Ljava/net/URI;");
+        jstring text = create ? (*env)->NewStringUTF(env, uri) : NULL;
+        juri = text ? (*env)->CallStaticObjectMethod(env, uri_class, create, text) : NULL;
+    } else if (conf) {
+        jmethodID default_uri = (*env)->GetStaticMethodID(env, J.file_system, "getDefaultUri",
+            "(Lorg/apache/hadoop/conf/Configuration;)Ljava/net/URI;");
+        juri = default_uri ? (*env)->CallStaticObjectMethod(env, J.file_system, default_uri, conf) : NULL;
+    }
+    jobject action = juri && !(*env)->ExceptionCheck(env)
+        ? new_instance_action(env, uri_class, juri, conf_class, conf) : NULL;
+    jmethodID create_proxy = action ? (*env)->GetStaticMethodID(env, ugi, "createProxyUser",
+        "(" STRING_SIG UGI_SIG ")" UGI_SIG) : NULL;
+    jmethodID do_as = create_proxy ? (*env)->GetMethodID(env, ugi, "doAs",
+        "(Ljava/security/PrivilegedExceptionAction;)Ljava/lang/Object;") : NULL;
+    jstring juser = do_as && user ? (*env)->NewStringUTF(env, user) : NULL;
+    jobject proxy = juser ? (*env)->CallStaticObjectMethod(env, ugi, create_proxy, juser, gateway)
+                          : do_as && !user ? gateway : NULL;
+    jobject fs = proxy ? (*env)->CallObjectMethod(env, proxy, do_as, action) : NULL;
+    if (!fs || (*env)->ExceptionCheck(env))
+        failed(env, "UserGroupInformation#doAs(FileSystem#newInstance)", who);
+    else if ((global = (*env)->NewGlobalRef(env, fs)) == NULL)
+        failed(env, "NewGlobalRef", who);
+    (*env)->PopLocalFrame(env, NULL);
+    return global;
+}
+
+/* Lets go of a global reference made here (a login). */
+void hdfsftpd_release(jobject global)
+{
+    JNIEnv *env = getJNIEnv();
+    if (env)
+        (*env)->DeleteGlobalRef(env, global);
+}

@@ -321,3 +321,22 @@ fn tells_its_scheme_and_reads_the_class_path_configuration() {
     assert_eq!(conf_value("fs.permissions.umask-mode").unwrap().as_deref(), Some("022"));
     assert_eq!(conf_value("hdfsftpd.no.such.key").unwrap(), None);
 }
+
+#[test]
+fn a_keytab_login_is_refused_with_javas_reason_when_hadoop_has_kerberos_off() {
+    start_jvm_environment();
+    let refused = KeytabLogin::new("ftp/localhost@NO.REALM", Path::new("/nonexistent.keytab")).err().unwrap();
+    assert!(
+        refused.reason().contains("IllegalStateException: hadoop.security.authentication is not kerberos"),
+        "{refused}"
+    );
+    assert_eq!(refused.operation, "keytab login");
+}
+
+#[test]
+fn a_proxy_connection_goes_where_libhdfs_would() {
+    assert_eq!(Builder::new("default").effective_uri(), None);
+    assert_eq!(Builder::new("hdfs://nn:8020").effective_uri().as_deref(), Some("hdfs://nn:8020"));
+    assert_eq!(Builder::new("file:///").effective_uri().as_deref(), Some("file:///"));
+    assert_eq!(Builder::new("prod-ns").effective_uri().as_deref(), Some("hdfs://prod-ns"));
+}

@@ -36,6 +36,7 @@ import org.apache.hadoop.hdfs.protocol.LocatedBlock;
 import org.apache.hadoop.hdfs.protocol.LocatedBlocks;
 import org.apache.hadoop.hdfs.server.datanode.DataNode;
 import org.apache.hadoop.security.UserGroupInformation;
+import org.apache.hadoop.security.authorize.ProxyUsers;
 
 /**
  * A real HDFS for tests and for trying hdfsftpd: a NameNode (or an HA pair) and DataNodes of
@@ -403,6 +404,17 @@ public class HdfsCluster {
                 fs.setOwner(home, w[1], w[1]);
                 fs.setPermission(home, new FsPermission((short) 0700));
                 return home.toString();
+            }
+            case "proxy-users": {
+                // proxy-users GATEWAY USERS: the NameNode lets the principal whose short name is GATEWAY act
+                // for the comma-separated USERS (and no one else), from loopback; the rules an administrator
+                // sets as hadoop.proxyuser.GATEWAY.hosts/users, refreshed as `dfsadmin
+                // -refreshSuperUserGroupsConfiguration` does (ProxyUsers is the NameNode's, in this JVM).
+                Configuration rules = new Configuration(false);
+                rules.set("hadoop.proxyuser." + w[1] + ".hosts", "127.0.0.1,localhost");
+                rules.set("hadoop.proxyuser." + w[1] + ".users", w[2]);
+                ProxyUsers.refreshSuperUserGroupsConfiguration(rules);
+                return w[1] + " may act for " + w[2];
             }
             case "stat": {
                 // stat PATH: owner group octal-mode replication length mtime-ms type, as HDFS recorded them.

@@ -95,17 +95,22 @@ impl Connections {
         self.shared.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// `user`'s shared connection, made with `builder` if the user has none.
-    // SECURITY: keyed by the user name alone; the caller gives only builders of simple authentication
-    // naming that user (a Kerberos session's connection is its own: `Connection::own`).
-    pub fn shared(self: &Arc<Self>, user: &str, builder: &hdfs::Builder) -> hdfs::Result<Connection> {
+    /// `user`'s shared connection, made with `connect` if the user has none.
+    // SECURITY: keyed by the user name alone; the caller connects only as that user, by name (simple
+    // authentication) or as the gateway's proxy user for that name (a Kerberos session's connection with
+    // its own ticket is its own: `Connection::own`).
+    pub fn shared(
+        self: &Arc<Self>,
+        user: &str,
+        connect: impl FnOnce() -> hdfs::Result<FileSystem>,
+    ) -> hdfs::Result<Connection> {
         let held = |fs| Connection { fs, shared_by: Some((Arc::clone(self), user.to_string())) };
         if let Some(entry) = self.lock().get_mut(user) {
             entry.sessions += 1;
             return Ok(held(Arc::clone(&entry.fs)));
         }
         // Connected without the lock: other users' logins do not wait for it.
-        let fresh = Arc::new(builder.connect()?);
+        let fresh = Arc::new(connect()?);
         let mut shared = self.lock();
         let entry = shared.entry(user.to_string()).or_insert_with(|| {
             log::info!("HDFS: connected as {user}, a connection for the user's sessions");

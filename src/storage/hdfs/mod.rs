@@ -1,7 +1,9 @@
 //! HDFS storage through libhdfs (the `ffi` crate's safe wrapper).
 //!
 //! Each session reaches HDFS as its user: under simple authentication through a connection shared by the
-//! user's sessions ([`connections`]), with Kerberos through one of its own, made with its ticket cache.
+//! user's sessions ([`connections`]), with Kerberos through one of its own, made with its ticket cache;
+//! with `--hdfs-proxy-user`, sessions without a ticket act as proxy users of the gateway's own Kerberos
+//! login ([`proxy`]), through a connection shared by the user's sessions.
 //! Connections are new instances, closed only by their owners, never by another handle's disconnect.
 //! HDFS enforces permissions itself; its refusals reach the client with
 //! HDFS's reason. The same code serves `hdfs://` and every other scheme Hadoop knows (`file:///` in tests).
@@ -15,6 +17,7 @@ mod connections;
 mod creation;
 mod download;
 mod heap;
+mod proxy;
 mod startup;
 mod upload;
 
@@ -22,7 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use hdfsftpd_ffi::hdfs::{self, FileInfo, FileSystem, Kind};
+use hdfsftpd_ffi::hdfs::{self, FileInfo, FileSystem, KeytabLogin, Kind};
 
 use super::{
     check_restart_offset, unusable_home, Backend, DirEntry, Error, ErrorKind, FileType, Listing, Metadata, OpenedFile,
@@ -34,6 +37,7 @@ use crate::vpath::VPath;
 use connections::{Connection, Connections};
 use creation::{Creation, DIR_DEFAULT, FILE_DEFAULT};
 use download::HdfsReader;
+pub use proxy::refuse_without_hdfs;
 use upload::{OpenUploads, Upload};
 
 pub const HDFS_URI: Setting<String> =
@@ -73,6 +77,8 @@ pub const FLAGS: &[Flag] = &[
     ATOMIC_UPLOADS.flag(),
     HDFS_RENAME_OVERWRITE.flag(),
     HDFS_IDLE_CLOSE.flag(),
+    proxy::HDFS_PROXY_USER.flag(),
+    proxy::HDFS_KEYTAB.flag(),
 ];
 
 /// Hadoop client settings of every connection unless `--hdfs-conf` gives the key. A file's close ends
@@ -175,6 +181,8 @@ pub struct HdfsBackend {
     creation: Creation,
     uploads: Arc<OpenUploads>,
     connections: Arc<Connections>,
+    /// `--hdfs-proxy-user`'s login, which sessions without a ticket of their own act through.
+    gateway: Option<Arc<KeytabLogin>>,
 }
 
 impl HdfsBackend {
@@ -182,12 +190,17 @@ impl HdfsBackend {
     /// thread: any failure is fatal, before a client is accepted.
     pub fn new(settings: &Settings) -> std::result::Result<HdfsBackend, ConfigError> {
         let hdfs_settings = HdfsSettings::from_settings(settings)?;
+        let proxy = proxy::ProxySettings::from_settings(settings)?;
         let conf_dir = settings.get(&HADOOP_CONF_DIR)?.or_else(|| std::env::var_os("HADOOP_CONF_DIR").map(Into::into));
         let class_path = startup::configured_class_path(settings.get(&HADOOP_CLASSPATH)?)?;
         let class_path = startup::checked_class_path(&class_path, conf_dir.as_deref())?;
         let max_clients = settings.get(&crate::config::MAX_CLIENTS)?;
         let jvm_opts = startup::jvm_options(settings.get(&JVM_OPTS)?.as_deref(), max_clients);
-        let scheme = startup::start(&hdfs_settings, &class_path, &jvm_opts)?;
+        let (scheme, gateway) = startup::start(&hdfs_settings, &class_path, &jvm_opts, proxy.as_ref())?;
+        if let Some(login) = &gateway {
+            proxy::start_renewal(Arc::clone(login))
+                .map_err(|e| proxy::HDFS_PROXY_USER.error(format!("cannot start its renewal thread: {e}")))?;
+        }
         let mut hdfs_settings = hdfs_settings;
         hdfs_settings.fit_uploads_in_heap(max_clients)?;
         heap::initialize_transfer_classes();
@@ -195,18 +208,22 @@ impl HdfsBackend {
         log::info!("HDFS storage: {} (JVM options: {jvm_opts}; {creation})", hdfs_settings.uri);
         let connections = Connections::start(hdfs_settings.idle_close)
             .map_err(|e| HDFS_IDLE_CLOSE.error(format!("cannot start its thread: {e}")))?;
-        Ok(HdfsBackend { settings: Arc::new(hdfs_settings), creation, uploads: Arc::default(), connections })
+        Ok(HdfsBackend { settings: Arc::new(hdfs_settings), creation, uploads: Arc::default(), connections, gateway })
     }
 
-    /// The session's connection: its own, made with its Kerberos ticket cache, or its user's shared one.
+    /// The session's connection: its own, made with its Kerberos ticket cache, or its user's shared one
+    /// (as a proxy user of the gateway with `--hdfs-proxy-user`).
     fn connect(&self, identity: &Identity) -> hdfs::Result<Connection> {
         let builder = self.settings.builder();
-        // SECURITY: the session acts in HDFS as its user (its own TGT, or its name under simple
-        // authentication), so HDFS permissions and quotas apply to it. A connection made with a session's
-        // ticket is never shared; one made with a user name only by sessions of that user name.
-        match identity.credentials.as_ref().and_then(|c| c.ticket_cache()) {
-            Some(cache) => Ok(Connection::own(builder.ticket_cache(cache).connect()?)),
-            None => self.connections.shared(&identity.user, &builder.user_name(&identity.user)),
+        let user = identity.user.as_str();
+        // SECURITY: the session acts in HDFS as its user (its own TGT, the gateway's acting for its name,
+        // or its name under simple authentication), so HDFS permissions and quotas apply to it. A
+        // connection made with a session's ticket is never shared; one made for a user name only by
+        // sessions of that user name.
+        match (identity.credentials.as_ref().and_then(|c| c.ticket_cache()), &self.gateway) {
+            (Some(cache), _) => Ok(Connection::own(builder.ticket_cache(cache).connect()?)),
+            (None, Some(gateway)) => self.connections.shared(user, || builder.connect_as_proxy(gateway, user)),
+            (None, None) => self.connections.shared(user, || builder.user_name(user).connect()),
         }
     }
 }

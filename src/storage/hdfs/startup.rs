@@ -7,9 +7,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
-use hdfsftpd_ffi::hdfs;
+use hdfsftpd_ffi::hdfs::{self, KeytabLogin};
 
+use super::proxy::ProxySettings;
 use super::{heap, HdfsSettings, HADOOP_CLASSPATH, HADOOP_CONF_DIR, HDFS_URI};
 use crate::settings::ConfigError;
 
@@ -116,16 +118,32 @@ pub fn jvm_options(given: Option<&str>, max_clients: usize) -> String {
 
 /// Sets the environment the JVM starts with, starts it, and connects and looks at `/` as the server's
 /// own user. Refused permission is only a warning: sessions connect with their own identities, and a
-/// Kerberos server may have no tickets of its own. Returns the filesystem's scheme (`None`: unknown).
-pub fn start(settings: &HdfsSettings, class_path: &str, jvm_opts: &str) -> Result<Option<String>, ConfigError> {
+/// Kerberos server may have no tickets of its own. With `--hdfs-proxy-user` the gateway logs in first and
+/// the look is its own: a NameNode that does not accept the gateway is fatal, since no session could
+/// work. Returns the filesystem's scheme (`None`: unknown) and the gateway's login.
+pub fn start(
+    settings: &HdfsSettings,
+    class_path: &str,
+    jvm_opts: &str,
+    proxy: Option<&ProxySettings>,
+) -> Result<(Option<String>, Option<Arc<KeytabLogin>>), ConfigError> {
     hdfs::start_jvm_with(class_path, jvm_opts).map_err(|e| HADOOP_CLASSPATH.error(e.reason()))?;
-    let fs = settings.builder().connect().map_err(|e| HDFS_URI.error(e.to_string()))?;
+    let gateway = proxy.map(ProxySettings::log_in).transpose()?;
+    let builder = settings.builder();
+    let fs = match &gateway {
+        Some(login) => builder.connect_as_gateway(login),
+        None => builder.connect(),
+    };
+    let fs = fs.map_err(|e| HDFS_URI.error(e.to_string()))?;
     match fs.stat("/") {
         Ok(_) => {}
+        Err(e) if gateway.is_some() && is_refusal(&e) && !e.reason().contains("Permission denied") => {
+            return Err(super::proxy::HDFS_PROXY_USER.error(format!("the NameNode does not accept the gateway: {e}")));
+        }
         Err(e) if is_refusal(&e) => log::warn!("HDFS start-up check: {e}; sessions connect as their own users"),
         Err(e) => return Err(HDFS_URI.error(e.to_string())),
     }
-    Ok(fs.scheme().map_err(|e| log::info!("HDFS: {e}")).ok())
+    Ok((fs.scheme().map_err(|e| log::info!("HDFS: {e}")).ok(), gateway))
 }
 
 fn is_refusal(error: &hdfs::Error) -> bool {
