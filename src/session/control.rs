@@ -56,6 +56,13 @@ pub struct Control {
     /// The socket's receive timeout as last set here: the control loop asks for the same one before
     /// every command, and setting it again would be a system call per command.
     read_timeout: Option<Duration>,
+    /// While a protected command (RFC 2228) is answered: what protects the reply lines.
+    seal: Option<Box<dyn ReplySeal>>,
+}
+
+/// Turns reply lines into protected ones (RFC 2228: 631/632 and a base64 token per line).
+pub trait ReplySeal: Send {
+    fn seal(&mut self, wire: &[u8]) -> io::Result<Vec<u8>>;
 }
 
 const TELNET_IAC: u8 = 255;
@@ -77,6 +84,7 @@ impl Control {
             queued_bytes: 0,
             out: Vec::new(),
             read_timeout: None,
+            seal: None,
         })
     }
 
@@ -111,16 +119,26 @@ impl Control {
 
     /// Sends part of a reply that is written as it is made (a multi-line reply's lines).
     pub fn reply_part(&mut self, wire: &[u8]) -> io::Result<()> {
-        self.stream.write_all(wire)?;
+        match self.seal.as_mut() {
+            Some(seal) => self.stream.write_all(&seal.seal(wire)?)?,
+            None => self.stream.write_all(wire)?,
+        }
         self.stream.flush()
     }
 
     pub fn reply(&mut self, reply: &Reply) -> io::Result<()> {
-        self.out.clear();
-        reply.to_wire(&mut self.out);
-        log::debug!("{} <- {}", self.peer, String::from_utf8_lossy(&self.out).trim_end());
-        self.stream.write_all(&self.out)?;
-        self.stream.flush()
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        reply.to_wire(&mut out);
+        log::debug!("{} <- {}", self.peer, String::from_utf8_lossy(&out).trim_end());
+        let sent = self.reply_part(&out);
+        self.out = out;
+        sent
+    }
+
+    /// Replies from now on protected by `seal` (`None`: in clear again).
+    pub fn set_seal(&mut self, seal: Option<Box<dyn ReplySeal>>) {
+        self.seal = seal;
     }
 
     /// Reads the next command line, waiting at most `timeout`. Lines that came in during a transfer

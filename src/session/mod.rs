@@ -6,6 +6,9 @@
 pub mod command;
 pub mod control;
 mod files;
+// Without the krb5 feature: AUTH GSSAPI is not offered and its commands are refused.
+#[cfg_attr(not(feature = "krb5"), path = "gssapi_off.rs")]
+mod gssapi;
 mod hash;
 mod info;
 mod login;
@@ -136,6 +139,7 @@ pub struct Session {
     /// What HASH computes (OPTS HASH).
     hash_algorithm: crate::checksum::Algorithm,
     security: security::Security,
+    gss: gssapi::GssState,
     /// This session's line of `--who`.
     online: crate::online::Registration,
 }
@@ -165,6 +169,7 @@ impl Session {
             mlst_facts,
             hash_algorithm: crate::checksum::Algorithm::Sha256,
             security: security::Security::new(None),
+            gss: Default::default(),
             online,
         })
     }
@@ -305,6 +310,7 @@ impl Session {
         if !matches!(command, Command::Rnfr(_) | Command::Rnto(_)) {
             self.rename_from = None;
         }
+        self.check_command_protection(&command)?;
         if verb.needs_login && self.user.is_none() {
             return self.reply(NOT_LOGGED_IN, "Please login with USER and PASS");
         }
@@ -360,6 +366,8 @@ impl Session {
             Command::Pbsz(size) => self.pbsz(&size),
             Command::Prot(level) => self.prot(level),
             Command::Ccc => self.ccc(),
+            Command::Adat(data) => self.adat(&data),
+            Command::Protected(level, data) => self.protected_command(level, &data),
         }
     }
 

@@ -39,6 +39,9 @@ impl Session {
 
     /// What FEAT advertises when TLS is configured.
     pub(super) fn auth(&mut self, mechanism: &str) -> Handled {
+        if mechanism == "GSSAPI" {
+            return self.auth_gssapi();
+        }
         let Some(tls) = &self.shared.tls else {
             return self.reply(NOT_IMPLEMENTED, "TLS is not configured on this server.");
         };
@@ -74,6 +77,9 @@ impl Session {
     }
 
     pub(super) fn pbsz(&mut self, size: &str) -> Handled {
+        if self.gss_established() {
+            return self.gss_pbsz(size);
+        }
         if !self.control.is_tls() {
             return self.reply(BAD_SEQUENCE, "PBSZ needs a TLS control connection: AUTH TLS first.");
         }
@@ -85,6 +91,9 @@ impl Session {
     }
 
     pub(super) fn prot(&mut self, level: Protection) -> Handled {
+        if self.gss_established() {
+            return self.gss_prot(level);
+        }
         if !self.control.is_tls() {
             return self.reply(BAD_SEQUENCE, "PROT needs a TLS control connection: AUTH TLS first.");
         }
@@ -93,6 +102,10 @@ impl Session {
         match level {
             Protection::Clear => self.reply(OK, "PROT now Clear: data connections are not encrypted."),
             Protection::Private => self.reply(OK, "PROT now Private: data connections use TLS."),
+            Protection::Safe => {
+                self.security.protection = Protection::Clear;
+                self.reply(PROT_LEVEL_UNSUPPORTED, "PROT S is not offered with TLS; use C or P.")
+            }
         }
     }
 
@@ -136,6 +149,10 @@ impl Session {
     /// After the 150 reply (clients start the handshake only then): under PROT P the data connection
     /// becomes TLS, this server being the TLS server in both passive and active mode.
     pub(super) fn protect_data(&self, data: Stream) -> Result<Stream, Reply> {
+        let data = match self.gss_protect_data(data) {
+            Ok(protected) => return protected,
+            Err(data) => data,
+        };
         let Some(acceptor) =
             self.security.acceptor.as_ref().filter(|_| self.security.protection == Protection::Private)
         else {
