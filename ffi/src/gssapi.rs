@@ -565,7 +565,7 @@ mod tests {
         // No keytab is needed to fail on a token that is no token: GSS_C_NO_CREDENTIAL.
         let cred = AcceptorCred(Cred(ptr::null_mut()));
         let mut context = SecurityContext::default();
-        let err = context.accept(&cred, b"not a GSS-API token").err().expect("refused");
+        let err = context.accept(&cred, b"not a GSS-API token").expect_err("refused");
         assert_eq!(err.call, "gss_accept_sec_context");
         assert!(err.major & ERROR_MASK != 0 && err.minor != 0, "{err}");
         assert!(err.message.contains("credentials") && err.message.contains(": "), "{err}");

@@ -79,7 +79,8 @@ impl Session {
         let Some(service) = self.shared.auth.gss_service() else {
             return self.reply(NOT_IMPLEMENTED_FOR_PARAM, "AUTH GSSAPI is not configured on this server.");
         };
-        if self.control.is_tls() || self.user.is_some() || !matches!(self.gss.stage, Stage::Off) {
+        // A second AUTH GSSAPI before the exchange ends starts it again (curl 7.88 sends two).
+        if self.control.is_tls() || self.user.is_some() || self.gss.context().is_some() {
             return self.reply(BAD_SEQUENCE, "AUTH GSSAPI must come first, before login and TLS.");
         }
         let acceptor = match service.acceptor() {

@@ -1,0 +1,223 @@
+"""Kerberos single sign-on (RFC 2228 AUTH GSSAPI) against a real MIT KDC and the real server, with a small
+RFC 2228 client on python-gssapi (MIT krb5): ADAT, MIC/ENC commands, 631/632 replies, wrapped data blocks.
+
+Debian 12's curl 7.88 (`--krb`) cannot be the client: it fails on its own side decoding the server's
+`235 ADAT=` reply (it hands the line end to its strict base64 decoder), against any server."""
+
+import base64
+import os
+import socket
+import struct
+
+import gssapi
+import pytest
+
+from krb5_fixtures import (  # noqa: F401  (krb_server and realm: fixtures, found by name)
+    REALM, USERS, krb_server, realm, ticket_caches,
+)
+
+
+class GssFtp:
+    """An RFC 2228 client: control lines over a socket, commands wrapped once the context is up."""
+
+    def __init__(self, port, service="ftp@localhost", delegate=True):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.file = self.sock.makefile("rb")
+        self.service, self.delegate = service, delegate
+        self.context = None
+        assert self.reply()[0] == 220
+
+    def line(self):
+        return self.file.readline().decode().rstrip("\r\n")
+
+    def reply(self):
+        """(code, text) of the next reply, unwrapping 631/632 lines."""
+        lines = []
+        while True:
+            line = self.line()
+            if line[:3] in ("631", "632"):
+                inner, _ = self.unwrap(base64.b64decode(line[4:]))
+                line = inner.decode().rstrip("\r\n")
+            lines.append(line)
+            if len(line) > 3 and line[:3].isdigit() and line[3] == " ":
+                return int(line[:3]), "\n".join(lines)
+
+    def send_clear(self, command):
+        self.sock.sendall(command.encode() + b"\r\n")
+        return self.reply()
+
+    def unwrap(self, token):
+        result = self.context.unwrap(token)
+        return result.message, result.encrypted
+
+    def wrapped(self, command, encrypt=True):
+        token = self.context.wrap(command.encode() + b"\r\n", encrypt).message
+        return f"{'ENC' if encrypt else 'MIC'} {base64.b64encode(token).decode()}"
+
+    def send(self, command, encrypt=True):
+        return self.send_clear(self.wrapped(command, encrypt))
+
+    def first_token(self):
+        """AUTH GSSAPI, and the context's first token."""
+        assert self.send_clear("AUTH GSSAPI")[0] == 334
+        flags = [gssapi.RequirementFlag.mutual_authentication, gssapi.RequirementFlag.replay_detection,
+                 gssapi.RequirementFlag.out_of_sequence_detection]
+        if self.delegate:
+            flags.append(gssapi.RequirementFlag.delegate_to_peer)
+        name = gssapi.Name(self.service, gssapi.NameType.hostbased_service)
+        self.context = gssapi.SecurityContext(name=name, flags=flags, usage="initiate")
+        return self.context.step()
+
+    def adat(self, token):
+        code, text = self.send_clear(f"ADAT {base64.b64encode(token).decode()}")
+        if code == 235 and "ADAT=" in text:
+            self.context.step(base64.b64decode(text.split("ADAT=")[1]))
+        return code, text
+
+    def login(self, user="alice"):
+        code, text = self.adat(self.first_token())
+        assert code == 235, text
+        assert self.context.complete
+        return self.send(f"USER {user}")
+
+    def data_connection(self):
+        code, text = self.send("EPSV")
+        assert code == 229, text
+        port = int(text.split("|||")[1].split("|")[0])
+        return socket.create_connection(("127.0.0.1", port), timeout=30)
+
+    def retr(self, path, protected=True):
+        data = self.data_connection()
+        assert self.send(f"RETR {path}")[0] == 150
+        # One context numbers every token: the data blocks come before the 226 that follows them.
+        content = self.unblock(read_all(data)) if protected else read_all(data)
+        assert self.reply()[0] == 226
+        return content
+
+    def stor(self, path, payload, encrypt=True, block=65536):
+        data = self.data_connection()
+        assert self.send(f"STOR {path}")[0] == 150
+        for start in range(0, len(payload), block):
+            token = self.context.wrap(payload[start:start + block], encrypt).message
+            data.sendall(struct.pack(">I", len(token)) + token)
+        data.close()
+        return self.reply()
+
+    def unblock(self, raw):
+        out, at = b"", 0
+        while at < len(raw):
+            (length,) = struct.unpack(">I", raw[at:at + 4])
+            out += self.unwrap(raw[at + 4:at + 4 + length])[0]
+            at += 4 + length
+        return out
+
+    def close(self):
+        self.sock.close()
+
+
+def read_all(sock):
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    sock.close()
+    return b"".join(chunks)
+
+
+@pytest.fixture
+def kerberos_user(realm, tmp_path, monkeypatch):
+    """alice's forwardable TGT in a ticket cache the client's GSS-API uses."""
+    cache = tmp_path / "alice.ccache"
+    realm._run(["kinit", "-f", "-c", f"FILE:{cache}", "alice"], stdin=USERS["alice"] + "\n")
+    monkeypatch.setenv("KRB5_CONFIG", str(realm.krb5_conf))
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{cache}")
+    return cache
+
+
+@pytest.mark.parametrize("encrypt", [True, False], ids=["PROT P + ENC", "PROT S + MIC"])
+def test_sso_login_without_password_then_upload_download_list(krb_server, kerberos_user, encrypt):
+    server = krb_server()
+    ftp = GssFtp(server.port)
+    code, text = ftp.login()
+    assert code == 232, text
+    [cache] = ticket_caches(server)
+    assert cache.name.startswith("alice-")
+    assert ftp.send("PBSZ 1048576", encrypt)[1] == "200 PBSZ=262144"
+    level = "P" if encrypt else "S"
+    assert ftp.send(f"PROT {level}", encrypt)[0] == 200
+    assert ftp.send("PWD", encrypt) == (257, '257 "/" is the current directory')
+    assert ftp.send("TYPE I", encrypt)[0] == 200
+    payload = os.urandom(700_000)
+    assert ftp.stor("sso.bin", payload, encrypt)[0] == 226
+    assert (server.root / "alice" / "sso.bin").read_bytes() == payload
+    assert ftp.retr("sso.bin") == payload
+    listing = ftp.data_connection()
+    assert ftp.send("NLST", encrypt)[0] == 150
+    assert ftp.unblock(read_all(listing)) == b"sso.bin\r\n"
+    assert ftp.reply()[0] == 226
+    assert ftp.send("QUIT", encrypt)[0] == 221
+    ftp.close()
+
+
+def test_prot_c_data_is_clear_and_prot_e_is_refused(krb_server, kerberos_user):
+    server = krb_server()
+    (server.root / "alice" / "clear.txt").write_bytes(b"in the clear\r\n")
+    ftp = GssFtp(server.port)
+    assert ftp.login()[0] == 232
+    assert ftp.send("PROT E")[0] == 536
+    assert ftp.send("PROT P")[0] == 503  # PBSZ first
+    assert ftp.send("PROT C")[0] == 200
+    assert ftp.retr("clear.txt", protected=False) == b"in the clear\r\n"
+
+
+def test_without_delegation_login_is_refused_with_the_reason(krb_server, kerberos_user):
+    server = krb_server()
+    ftp = GssFtp(server.port, delegate=False)
+    code, text = ftp.login()
+    assert code == 530 and "delegated no ticket" in text, text
+    assert not ticket_caches(server)
+
+
+def test_user_as_someone_else_is_refused(krb_server, kerberos_user):
+    server = krb_server()
+    code, text = GssFtp(server.port).login("bob")
+    assert code == 530 and "as alice only" in text, text
+
+
+def test_user_before_adat_and_clear_commands_after_it_are_refused(krb_server, kerberos_user):
+    server = krb_server()
+    ftp = GssFtp(server.port)
+    assert ftp.send_clear("ADAT AAAA")[0] == 503
+    ftp.first_token()
+    assert ftp.send_clear("USER alice")[0] == 503
+    ftp.close()
+    ftp = GssFtp(server.port)
+    assert ftp.adat(ftp.first_token())[0] == 235
+    assert ftp.send_clear("USER alice")[0] == 533
+    assert ftp.send_clear("CONF AAAA")[0] == 537
+
+
+def test_tampered_and_replayed_commands_are_refused(krb_server, kerberos_user):
+    server = krb_server()
+    ftp = GssFtp(server.port)
+    assert ftp.login()[0] == 232
+    command = ftp.wrapped("PWD", encrypt=False)
+    token = bytearray(base64.b64decode(command[4:]))
+    token[-1] ^= 1
+    assert ftp.send_clear("MIC " + base64.b64encode(bytes(token)).decode())[0] == 535
+    assert ftp.send_clear(command)[0] == 257
+    assert ftp.send_clear(command)[0] == 535  # the same token again: a replay
+    assert "protected command refused" in server.log_text()
+
+
+def test_replayed_adat_token_and_wrong_service_are_refused(krb_server, kerberos_user, realm):
+    server = krb_server()
+    ftp = GssFtp(server.port)
+    token = ftp.first_token()
+    assert ftp.adat(token)[0] == 235
+    other = GssFtp(server.port)
+    other.first_token()
+    assert other.send_clear(f"ADAT {base64.b64encode(token).decode()}")[0] == 535
+    realm.add_service("ftp/otherhost", realm.dir / "other.keytab")
+    stranger = GssFtp(server.port, service="ftp@otherhost")
+    assert stranger.adat(stranger.first_token())[0] == 535
+    assert "ADAT refused" in server.log_text()
