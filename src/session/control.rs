@@ -137,6 +137,7 @@ impl Control {
     }
 
     /// Replies from now on protected by `seal` (`None`: in clear again).
+    #[cfg_attr(not(feature = "krb5"), allow(dead_code))]
     pub fn set_seal(&mut self, seal: Option<Box<dyn ReplySeal>>) {
         self.seal = seal;
     }

@@ -18,6 +18,25 @@ use crate::gss_channel::{GssStream, SharedContext};
 use crate::locks::lock;
 use crate::stream::Stream;
 
+// RFC 2228's reply codes, used by GSSAPI only (the FTPS ones are in reply.rs).
+/// Logged in by a security mechanism (RFC 2228: USER after ADAT, no password).
+const LOGGED_IN_SECURELY: u16 = 232;
+/// The security data exchange is complete (RFC 2228 ADAT).
+const ADAT_OK: u16 = 235;
+/// AUTH GSSAPI accepted: ADAT must follow (RFC 2228).
+const ADAT_NEEDED: u16 = 334;
+/// More security data is needed (RFC 2228 ADAT).
+const ADAT_CONTINUE: u16 = 335;
+/// An unprotected command after AUTH GSSAPI (RFC 2228).
+const COMMAND_PROTECTION_DENIED: u16 = 533;
+/// A security token that did not check out (RFC 2228).
+const SECURITY_CHECK_FAILED: u16 = 535;
+/// CONF: a command protection level GSSAPI does not provide (RFC 2228).
+const COMMAND_PROTECTION_UNSUPPORTED: u16 = 537;
+/// Protected replies (RFC 2228): integrity only (to MIC), encrypted (to ENC).
+const PROTECTED_SAFE: u16 = 631;
+const PROTECTED_PRIVATE: u16 = 632;
+
 /// The largest protection buffer (PBSZ) granted: a data block's size, held in memory per transfer.
 const MAX_PBSZ: u32 = 256 * 1024;
 
@@ -265,7 +284,7 @@ mod base64 {
 
     pub fn decode(text: &str) -> Option<Vec<u8>> {
         let text = text.trim().as_bytes();
-        if text.len() % 4 != 0 {
+        if !text.len().is_multiple_of(4) {
             return None;
         }
         let mut out = Vec::with_capacity(text.len() / 4 * 3);

@@ -5,7 +5,7 @@ use super::reply::*;
 use super::{Handled, Session};
 use crate::stream::Stream;
 
-#[derive(Default)]
+#[derive(Default, Clone, Copy)]
 pub struct GssState;
 
 impl Session {
@@ -33,6 +33,7 @@ impl Session {
     }
 
     pub(super) fn gss_established(&self) -> bool {
+        let GssState = self.gss;
         false
     }
 

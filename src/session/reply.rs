@@ -15,14 +15,6 @@ pub const TRANSFER_COMPLETE: u16 = 226;
 pub const ENTERING_PASSIVE: u16 = 227;
 pub const ENTERING_EXTENDED_PASSIVE: u16 = 229;
 pub const LOGGED_IN: u16 = 230;
-/// Logged in by a security mechanism (RFC 2228: USER after ADAT, no password).
-pub const LOGGED_IN_SECURELY: u16 = 232;
-/// The security data exchange is complete (RFC 2228 ADAT).
-pub const ADAT_OK: u16 = 235;
-/// AUTH GSSAPI accepted: ADAT must follow (RFC 2228).
-pub const ADAT_NEEDED: u16 = 334;
-/// More security data is needed (RFC 2228 ADAT).
-pub const ADAT_CONTINUE: u16 = 335;
 /// AUTH accepted: the TLS handshake follows (RFC 2228's "security data exchange complete").
 pub const AUTH_OK: u16 = 234;
 pub const FILE_ACTION_OK: u16 = 250;
@@ -54,15 +46,6 @@ pub const SESSION_REUSE_REQUIRED: u16 = 522;
 pub const NOT_LOGGED_IN: u16 = 530;
 /// Refused by policy (RFC 2228): CCC, for one.
 pub const POLICY_DENIED: u16 = 534;
-/// An unprotected command after AUTH GSSAPI (RFC 2228).
-pub const COMMAND_PROTECTION_DENIED: u16 = 533;
-/// A security token that did not check out (RFC 2228).
-pub const SECURITY_CHECK_FAILED: u16 = 535;
-/// CONF: a command protection level GSSAPI does not provide (RFC 2228).
-pub const COMMAND_PROTECTION_UNSUPPORTED: u16 = 537;
-/// Protected replies (RFC 2228): integrity only (to MIC), encrypted (to ENC).
-pub const PROTECTED_SAFE: u16 = 631;
-pub const PROTECTED_PRIVATE: u16 = 632;
 /// PROT S and PROT E: levels TLS does not provide (RFC 4217).
 pub const PROT_LEVEL_UNSUPPORTED: u16 = 536;
 pub const FILE_UNAVAILABLE: u16 = 550;
