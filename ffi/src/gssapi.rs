@@ -507,6 +507,7 @@ impl SecurityContext {
         };
         let message = take_buffer(&mut output).unwrap_or_default();
         check("gss_unwrap", major, minor)?;
+        // SECURITY: replay: a token seen before, too old or out of order is an error, not a message.
         if major & OUT_OF_SEQUENCE != 0 {
             return Err(error("gss_unwrap", major, minor));
         }

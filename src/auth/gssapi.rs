@@ -57,7 +57,7 @@ impl GssService {
         }
         let Some(delegated) = context.take_delegated() else {
             return Err(AuthError::Denied(format!(
-                "{principal} delegated no ticket (forward it: curl --delegation always)"
+                "{principal} delegated no ticket (get a forwardable one, kinit -f, and have the client delegate it)"
             )));
         };
         let lifetime = delegated.lifetime().map_err(|e| unavailable("the delegated ticket cannot be read", e))?;
