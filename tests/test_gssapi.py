@@ -7,9 +7,11 @@ Debian 12's curl 7.88 (`--krb`) cannot be the client: it fails on its own side d
 
 import base64
 import os
+import time
 
 import pytest
 
+from conftest import wait_for
 from gss_client import GssFtp, read_all
 from krb5_fixtures import (  # noqa: F401  (krb_server and realm: fixtures, found by name)
     REALM, USERS, krb_server, realm, ticket_caches,
@@ -114,3 +116,20 @@ def test_replayed_adat_token_and_wrong_service_are_refused(krb_server, kerberos_
     stranger = GssFtp(server.port, service="ftp@otherhost")
     assert stranger.adat(stranger.first_token())[0] == 535
     assert "ADAT refused" in server.log_text()
+
+
+def test_a_delegated_ticket_that_expires_ends_the_login_with_530(krb_server, realm, tmp_path, monkeypatch):
+    realm.add_user("brief", "brief-secret", maxlife="4 seconds")
+    cache = tmp_path / "brief.ccache"
+    realm.kinit("brief", "brief-secret", cache, forwardable=True)
+    monkeypatch.setenv("KRB5_CONFIG", str(realm.krb5_conf))
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{cache}")
+    server = krb_server()
+    (server.root / "brief").mkdir()
+    ftp = GssFtp(server.port)
+    assert ftp.login("brief")[0] == 232
+    assert ftp.send("PWD")[0] == 257
+    time.sleep(5)
+    code, text = ftp.send("PWD")
+    assert code == 530 and "expired" in text, text
+    wait_for(lambda: not ticket_caches(server), 10, "the expired ticket's cache to go")
