@@ -146,7 +146,8 @@ pub struct Verb {
     pub needs_login: bool,
     /// Uses a data connection (so `--require-data-tls` applies).
     pub opens_data: bool,
-    /// Its argument is a secret the protocol log must not show (PASS).
+    /// Its argument is a secret the protocol log must not show: PASS, and the GSS-API tokens (an ADAT
+    /// token is a Kerberos authenticator; a MIC token carries its command, PASS perhaps, in clear).
     pub secret: bool,
     /// Its FEAT lines (RFC 2389).
     pub features: &'static [&'static str],
@@ -216,7 +217,7 @@ use Argument::{Forbidden, Ignored, Optional, Parsed, Required};
 pub static VERBS: &[Verb] = &[
     Verb::new("ABOR", Ignored, "ABOR: abort the transfer in progress", |_| Ok(Command::Abor)),
     Verb::new("ADAT", Required, "ADAT <base64>: security data for AUTH GSSAPI", |a| Ok(Command::Adat(a.into())))
-        .before_login(),
+        .before_login().secret(),
     Verb::new("ALLO", Ignored, "ALLO: reserve space (not needed here)", |_| Ok(Command::Allo)),
     Verb::new("APPE", Required, "APPE <path>: upload, appending to the file", |a| Ok(Command::Appe(a.into())))
         .opens_data(),
@@ -227,13 +228,13 @@ pub static VERBS: &[Verb] = &[
     Verb::new("CDUP", Forbidden, "CDUP: go to the parent directory", |_| Ok(Command::Cdup)).aliases(&["XCUP"]),
     Verb::new("CONF", Required, "CONF <base64>: a confidentiality-protected command (refused: GSSAPI has none)",
               |a| Ok(Command::Protected(CommandProtection::Conf, a.into())))
-        .before_login(),
+        .before_login().secret(),
     Verb::new("CWD", Required, "CWD <path>: change the working directory", |a| Ok(Command::Cwd(a.into())))
         .aliases(&["XCWD"]),
     Verb::new("DELE", Required, "DELE <path>: delete a file", |a| Ok(Command::Dele(a.into()))),
     Verb::new("ENC", Required, "ENC <base64>: an encrypted command (after AUTH GSSAPI)",
               |a| Ok(Command::Protected(CommandProtection::Enc, a.into())))
-        .before_login(),
+        .before_login().secret(),
     Verb::new("EPRT", Parsed, "EPRT |proto|address|port|: connect to the client for the next transfer",
               parse_eprt_command)
         .features(&["EPRT"]),
@@ -253,7 +254,7 @@ pub static VERBS: &[Verb] = &[
         .features(&["MFMT"]),
     Verb::new("MIC", Required, "MIC <base64>: an integrity-protected command (after AUTH GSSAPI)",
               |a| Ok(Command::Protected(CommandProtection::Mic, a.into())))
-        .before_login(),
+        .before_login().secret(),
     Verb::new("MKD", Required, "MKD <path>: make a directory", |a| Ok(Command::Mkd(a.into()))).aliases(&["XMKD"]),
     Verb::new("MLSD", Optional, "MLSD [path]: list a directory as facts (RFC 3659)",
               |a| Ok(Command::Mlsd(optional(a))))
