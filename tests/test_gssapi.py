@@ -136,3 +136,13 @@ def test_a_delegated_ticket_that_expires_ends_the_login_with_530(krb_server, rea
     code, text = ftp.send("PWD")
     assert code == 530 and "expired" in text, text
     wait_for(lambda: not ticket_caches(server), 10, "the expired ticket's cache to go")
+
+
+@pytest.mark.parametrize("how", ["users file", "krb5 without a keytab"])
+def test_without_a_keytab_auth_gssapi_is_not_offered(how, krb_server, server):
+    daemon = server if how == "users file" else krb_server("--krb5-no-verify")
+    client = daemon.raw(login=False)
+    reply = client.cmd("AUTH GSSAPI")
+    assert reply.startswith("504 ") and "not configured" in reply, reply
+    assert client.cmd("ADAT AAAA").startswith("503 ")
+    assert client.cmd("MIC AAAA").startswith("503 ")
