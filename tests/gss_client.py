@@ -12,10 +12,12 @@ import gssapi
 class GssFtp:
     """An RFC 2228 client: control lines over a socket, commands wrapped once the context is up."""
 
-    def __init__(self, port, service="ftp@localhost", delegate=True):
+    def __init__(self, port, service="ftp@localhost", delegate=True, in_sequence=True):
+        """`in_sequence`: tokens must come in the order sent (without it, a client may skip data blocks it
+        never reads, as after ABOR; replays are still refused)."""
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         self.file = self.sock.makefile("rb")
-        self.service, self.delegate = service, delegate
+        self.service, self.delegate, self.in_sequence = service, delegate, in_sequence
         self.context = None
         assert self.reply()[0] == 220
 
@@ -52,8 +54,9 @@ class GssFtp:
     def first_token(self):
         """AUTH GSSAPI, and the context's first token."""
         assert self.send_clear("AUTH GSSAPI")[0] == 334
-        flags = [gssapi.RequirementFlag.mutual_authentication, gssapi.RequirementFlag.replay_detection,
-                 gssapi.RequirementFlag.out_of_sequence_detection]
+        flags = [gssapi.RequirementFlag.mutual_authentication, gssapi.RequirementFlag.replay_detection]
+        if self.in_sequence:
+            flags.append(gssapi.RequirementFlag.out_of_sequence_detection)
         if self.delegate:
             flags.append(gssapi.RequirementFlag.delegate_to_peer)
         name = gssapi.Name(self.service, gssapi.NameType.hostbased_service)

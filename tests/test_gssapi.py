@@ -104,7 +104,7 @@ def test_tampered_and_replayed_commands_are_refused(krb_server, kerberos_user):
     log = server.log_text()
     assert "protected command refused" in log
     # Tokens stay out of the log (a MIC token carries its command in clear); the inner command is shown.
-    assert command[4:] not in log and "-> MIC ****" in log and "-> PWD" in log
+    assert command[4:] not in log and "-> PWD" in log
 
 
 def test_replayed_adat_token_and_wrong_service_are_refused(krb_server, kerberos_user, realm):
@@ -146,3 +146,25 @@ def test_without_a_keytab_auth_gssapi_is_not_offered(how, krb_server, server):
     assert reply.startswith("504 ") and "not configured" in reply, reply
     assert client.cmd("ADAT AAAA").startswith("503 ")
     assert client.cmd("MIC AAAA").startswith("503 ")
+
+
+def test_a_protected_abor_stops_a_protected_download_and_the_session_goes_on(krb_server, kerberos_user):
+    server = krb_server()
+    payload = os.urandom(32 << 20)
+    (server.root / "alice" / "big.bin").write_bytes(payload)
+    ftp = GssFtp(server.port, in_sequence=False)
+    assert ftp.login()[0] == 232
+    for command in ("PBSZ 262144", "PROT P", "TYPE I"):
+        assert ftp.send(command)[0] == 200
+    data = ftp.data_connection()
+    assert ftp.send("RETR big.bin")[0] == 150
+    assert data.recv(65536)
+    time.sleep(1)  # the server's writes now block on a full socket
+    started = time.monotonic()
+    ftp.sock.sendall(ftp.wrapped("ABOR").encode() + b"\r\n")
+    assert ftp.reply()[0] == 426
+    assert ftp.reply()[0] == 226
+    assert time.monotonic() - started < 10
+    data.close()
+    (server.root / "alice" / "small.txt").write_bytes(b"after the abort\r\n")
+    assert ftp.retr("small.txt") == b"after the abort\r\n"

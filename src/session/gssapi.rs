@@ -5,14 +5,15 @@
 //! Who the client is and which user that makes it is auth/gssapi.rs.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use hdfsftpd_ffi::gssapi::{AcceptorCred, SecurityContext};
 
-use super::command::{Command, CommandProtection, Protection};
-use super::control::ReplySeal;
+use super::command::{self, Command, CommandProtection, Protection};
+use super::control::{Line, ReplySeal, Unseal};
 use super::reply::*;
-use super::{Handled, Session};
+use super::{Flow, Handled, Session};
 use crate::auth::AuthError;
 use crate::gss_channel::{GssStream, SharedContext};
 use crate::locks::lock;
@@ -93,6 +94,50 @@ impl ReplySeal for Seal {
     }
 }
 
+/// Unwraps MIC and ENC command lines as the control connection receives them (ABOR among them).
+struct Unsealer {
+    context: SharedContext,
+    peer: SocketAddr,
+}
+
+impl Unseal for Unsealer {
+    fn unseal(&mut self, line: String) -> Line {
+        let (verb, data) = command::split(&line);
+        let confidential = match verb.as_str() {
+            "MIC" => false,
+            "ENC" => true,
+            "CONF" => {
+                let refusal = Reply::new(COMMAND_PROTECTION_UNSUPPORTED, "CONF is not offered: use MIC or ENC.");
+                return Line::Protected { command: Err(refusal), confidential: false };
+            }
+            _ => return Line::Text(line),
+        };
+        Line::Protected { command: self.command(data, confidential), confidential }
+    }
+}
+
+impl Unsealer {
+    fn command(&self, data: &str, confidential: bool) -> Result<String, Reply> {
+        let token = base64::decode(data)
+            .ok_or_else(|| Reply::new(SYNTAX_ERROR_ARGS, "Protected commands take base64 data."))?;
+        let (message, encrypted) = lock(&self.context).unwrap(&token).map_err(|e| {
+            // SECURITY: a tampered, replayed or reordered command is refused, never run.
+            log::warn!("{}: protected command refused: {e}", self.peer);
+            Reply::new(SECURITY_CHECK_FAILED, "Protected command failed the security check.")
+        })?;
+        // SECURITY: ENC must have been encrypted; a MIC may be.
+        if confidential && !encrypted {
+            return Err(Reply::new(SECURITY_CHECK_FAILED, "ENC command was not encrypted."));
+        }
+        let line = String::from_utf8(message).map_err(|_| Reply::new(SYNTAX_ERROR, "Command is not valid UTF-8"))?;
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.contains(['\r', '\n']) {
+            return Err(Reply::new(SYNTAX_ERROR_ARGS, "A protected command holds one line."));
+        }
+        Ok(line.to_string())
+    }
+}
+
 impl Session {
     pub(super) fn auth_gssapi(&mut self) -> Handled {
         let Some(service) = self.shared.auth.gss_service() else {
@@ -144,8 +189,13 @@ impl Session {
             context.client().unwrap_or("?"),
             context.flags()
         );
-        self.gss.stage = Stage::Established(Arc::new(Mutex::new(context)));
-        self.reply(ADAT_OK, text)
+        let context = Arc::new(Mutex::new(context));
+        let unsealer = Unsealer { context: Arc::clone(&context), peer: self.control.peer };
+        self.gss.stage = Stage::Established(context);
+        let reply = self.reply(ADAT_OK, text);
+        // After the 235, which goes in clear: the lines that follow are the protected ones.
+        self.control.set_unseal(Box::new(unsealer));
+        reply
     }
 
     /// SECURITY: once the context is established only protected commands are taken, so nobody on the
@@ -158,43 +208,27 @@ impl Session {
         Err(Reply::new(COMMAND_PROTECTION_DENIED, "Commands must be protected (MIC or ENC) after AUTH GSSAPI."))
     }
 
-    pub(super) fn protected_command(&mut self, level: CommandProtection, data: &str) -> Handled {
-        let Some(context) = self.gss.context().cloned() else {
-            return self.reply(BAD_SEQUENCE, "Protected commands need AUTH GSSAPI and ADAT first.");
-        };
-        if self.gss.inside_protected {
-            return self.reply(BAD_SEQUENCE, "A protected command cannot hold another.");
+    /// MIC, ENC or CONF as a command: only before ADAT (after it, the control connection unwraps them as
+    /// they arrive, `Unsealer`) or inside another protected command, so always refused.
+    pub(super) fn protected_command(&mut self, _level: CommandProtection, _data: &str) -> Handled {
+        match self.gss.inside_protected {
+            true => self.reply(BAD_SEQUENCE, "A protected command cannot hold another."),
+            false => self.reply(BAD_SEQUENCE, "Protected commands need AUTH GSSAPI and ADAT first."),
         }
-        if level == CommandProtection::Conf {
-            return self.reply(COMMAND_PROTECTION_UNSUPPORTED, "CONF is not offered: use MIC or ENC.");
-        }
-        let Some(token) = base64::decode(data) else {
-            return self.reply(SYNTAX_ERROR_ARGS, "Protected commands take base64 data.");
+    }
+
+    /// Runs an unwrapped command, its replies wrapped at the level it came with.
+    pub(super) fn protected_line(&mut self, command: Result<String, Reply>, confidential: bool) -> io::Result<Flow> {
+        let (Ok(line), Some(context)) = (command.as_ref(), self.gss.context().cloned()) else {
+            let refusal = command.err().unwrap_or_else(|| Reply::new(BAD_SEQUENCE, "No security context."));
+            return self.write_reply(&refusal);
         };
-        let unwrapped = lock(&context).unwrap(&token);
-        let confidential = level == CommandProtection::Enc;
-        let line = match unwrapped {
-            // SECURITY: ENC must have been encrypted; a MIC may be (curl sends PASS that way).
-            Ok((message, encrypted)) if encrypted || !confidential => message,
-            Ok(_) => return self.reply(SECURITY_CHECK_FAILED, "ENC command was not encrypted."),
-            Err(e) => {
-                // SECURITY: a tampered, replayed or reordered command is refused, never run.
-                log::warn!("{}: protected command refused: {e}", self.control.peer);
-                return self.reply(SECURITY_CHECK_FAILED, "Protected command failed the security check.");
-            }
-        };
-        let Some(line) = String::from_utf8(line).ok().map(|l| l.trim_end_matches(['\r', '\n']).to_string()) else {
-            return self.reply(SYNTAX_ERROR, "Command is not valid UTF-8");
-        };
-        if line.contains(['\r', '\n']) {
-            return self.reply(SYNTAX_ERROR_ARGS, "A protected command holds one line.");
-        }
         self.control.set_seal(Some(Box::new(Seal { context, confidential })));
         self.gss.inside_protected = true;
-        let flow = self.handle_line(&line);
+        let flow = self.handle_line(line);
         self.gss.inside_protected = false;
         self.control.set_seal(None);
-        Ok(flow?)
+        flow
     }
 
     /// USER after ADAT: logs in as the context's client, no password. `None`: not a GSSAPI session.

@@ -1,8 +1,10 @@
 //! Built without the krb5 feature: AUTH GSSAPI is not offered, and ADAT, MIC, ENC and CONF are refused.
 
+use std::io;
+
 use super::command::{Command, CommandProtection, Protection};
 use super::reply::*;
-use super::{Handled, Session};
+use super::{Flow, Handled, Session};
 use crate::stream::Stream;
 
 #[derive(Default, Clone, Copy)]
@@ -22,6 +24,10 @@ impl Session {
 
     pub(super) fn protected_command(&mut self, _level: CommandProtection, _data: &str) -> Handled {
         self.reply(BAD_SEQUENCE, "Protected commands need AUTH GSSAPI and ADAT first.")
+    }
+
+    pub(super) fn protected_line(&mut self, _command: Result<String, Reply>, _confidential: bool) -> io::Result<Flow> {
+        unreachable!("no protected lines without the krb5 feature")
     }
 
     pub(super) fn check_command_protection(&self, _command: &Command) -> Result<(), Reply> {

@@ -197,7 +197,7 @@ impl Session {
                 return Ok(());
             };
             let first_line = !self.client_spoke;
-            self.client_spoke |= matches!(line, Line::Text(_) | Line::TooLong | Line::NotUtf8);
+            self.client_spoke |= matches!(line, Line::Text(_) | Line::Protected { .. } | Line::TooLong | Line::NotUtf8);
             if first_line && self.is_stray_proxy_header(&line) {
                 log::warn!("{}: PROXY header refused: not from a --proxy-protocol-from address", self.control.peer);
                 let refusal =
@@ -207,6 +207,7 @@ impl Session {
             }
             let flow = match line {
                 Line::Text(text) => self.handle_line(&text)?,
+                Line::Protected { command, confidential } => self.protected_line(command, confidential)?,
                 Line::TooLong => self.write_reply(&Reply::new(
                     SYNTAX_ERROR,
                     format!("Command line too long (limit {})", control::MAX_LINE),
