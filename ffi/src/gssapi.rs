@@ -7,7 +7,7 @@
 //! `gss_display_status`.
 //!
 //! The declarations are hand-written from MIT krb5 1.20's gssapi.h and gssapi_ext.h (no -sys crate
-//! covers them); the two structs passed by value are checked against the headers by the `layout` test.
+//! covers them); the sizes of the structs are checked against the headers by the `layout` test.
 
 use std::ffi::{c_int, CString};
 use std::fmt;
@@ -167,9 +167,8 @@ const ERROR_MASK: OM_uint32 = 0xffff_0000;
 /// Supplementary bits saying a token came twice, too late, out of order or after a gap.
 const OUT_OF_SEQUENCE: OM_uint32 = (1 << 1) | (1 << 2) | (1 << 3) | (1 << 4);
 
-/// Context flags (RFC 2744): the client delegated its credential, wants confidentiality.
+/// The context flag (RFC 2744) saying the client delegated its credential.
 pub const DELEG_FLAG: u32 = 1;
-pub const CONF_FLAG: u32 = 16;
 
 /// A failed GSS-API call: which call, its status codes and their text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -462,7 +461,7 @@ impl SecurityContext {
         self.client.as_deref()
     }
 
-    /// The context flags (`DELEG_FLAG`, `CONF_FLAG`, …).
+    /// The context flags (RFC 2744: `DELEG_FLAG`, …), for the log.
     pub fn flags(&self) -> u32 {
         self.flags
     }
