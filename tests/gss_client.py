@@ -99,12 +99,13 @@ class GssFtp:
         return self.reply()
 
     def unblock(self, raw):
-        out, at = b"", 0
+        """The data of a protected data connection's blocks."""
+        blocks, at, view = [], 0, memoryview(raw)
         while at < len(raw):
-            (length,) = struct.unpack(">I", raw[at:at + 4])
-            out += self.unwrap(raw[at + 4:at + 4 + length])[0]
+            (length,) = struct.unpack(">I", view[at:at + 4])
+            blocks.append(self.unwrap(bytes(view[at + 4:at + 4 + length]))[0])
             at += 4 + length
-        return out
+        return b"".join(blocks)
 
     def close(self):
         self.sock.close()
