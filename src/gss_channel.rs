@@ -29,8 +29,9 @@ pub struct GssStream {
     max_message: usize,
     /// Bytes written and not yet wrapped into a block.
     plain_out: Vec<u8>,
-    /// Wire bytes of wrapped blocks not yet sent.
+    /// Wire bytes of wrapped blocks, sent up to `wire_sent`.
     wire_out: Vec<u8>,
+    wire_sent: usize,
     /// A block being received: its length prefix, then its token.
     wire_in: Vec<u8>,
     /// Unwrapped bytes not yet read, from `plain_in_at`.
@@ -52,6 +53,7 @@ impl GssStream {
             max_message,
             plain_out: Vec::new(),
             wire_out: Vec::new(),
+            wire_sent: 0,
             wire_in: Vec::new(),
             plain_in: Vec::new(),
             plain_in_at: 0,
@@ -72,13 +74,15 @@ impl GssStream {
 
     /// Sends the wrapped blocks; a timeout leaves the rest for the next call.
     fn drain(&mut self) -> io::Result<()> {
-        while !self.wire_out.is_empty() {
-            let sent = self.tcp.write(&self.wire_out)?;
+        while self.wire_sent < self.wire_out.len() {
+            let sent = self.tcp.write(&self.wire_out[self.wire_sent..])?;
             if sent == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
-            self.wire_out.drain(..sent);
+            self.wire_sent += sent;
         }
+        self.wire_out.clear();
+        self.wire_sent = 0;
         Ok(())
     }
 
