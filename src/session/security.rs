@@ -98,15 +98,16 @@ impl Session {
             return self.reply(BAD_SEQUENCE, "PROT needs a TLS control connection: AUTH TLS first.");
         }
         // RFC 4217 wants PBSZ first, but ftplib's prot_c() and others skip it; it carries nothing.
-        self.security.protection = level;
-        match level {
-            Protection::Clear => self.reply(OK, "PROT now Clear: data connections are not encrypted."),
-            Protection::Private => self.reply(OK, "PROT now Private: data connections use TLS."),
+        let text = match level {
+            Protection::Clear => "PROT now Clear: data connections are not encrypted.",
+            Protection::Private => "PROT now Private: data connections use TLS.",
+            // The level in force stays.
             Protection::Safe => {
-                self.security.protection = Protection::Clear;
-                self.reply(PROT_LEVEL_UNSUPPORTED, "PROT S is not offered with TLS; use C or P.")
+                return self.reply(PROT_LEVEL_UNSUPPORTED, "PROT S is not offered with TLS; use C or P.")
             }
-        }
+        };
+        self.security.protection = level;
+        self.reply(OK, text)
     }
 
     // SECURITY: an encrypted control connection stays encrypted.
