@@ -65,7 +65,7 @@ impl DataConnection for Stream {
     fn plain_tcp(&mut self) -> Option<&mut TcpStream> {
         match self {
             Stream::Plain(tcp) => Some(tcp),
-            Stream::Tls(_) => None,
+            Stream::Tls(_) | Stream::Wrapped(_) => None,
         }
     }
 
@@ -73,7 +73,7 @@ impl DataConnection for Stream {
     /// send fails.
     fn ended_by_client(&mut self) -> Option<io::Error> {
         match self {
-            Stream::Plain(_) => None,
+            Stream::Plain(_) | Stream::Wrapped(_) => None,
             Stream::Tls(tls) => crate::tls::ended_by_peer(tls),
         }
     }

@@ -12,6 +12,8 @@ mod daemon;
 mod data;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+#[cfg(feature = "krb5")]
+mod gss_channel;
 mod listing;
 mod locks;
 mod logfile;

@@ -10,6 +10,14 @@ pub enum Stream {
     Plain(TcpStream),
     /// Boxed: a TLS stream is much larger than a socket.
     Tls(Box<TlsStream>),
+    /// Wrapped in blocks by a security layer other than TLS (RFC 2228 GSSAPI, gss_channel.rs).
+    #[cfg_attr(not(feature = "krb5"), allow(dead_code))]
+    Wrapped(Box<dyn Wrapped>),
+}
+
+/// A connection whose bytes a security layer wraps; `flush` sends what is buffered.
+pub trait Wrapped: Read + Write + Send {
+    fn tcp(&self) -> &TcpStream;
 }
 
 impl Stream {
@@ -18,6 +26,7 @@ impl Stream {
         match self {
             Stream::Plain(tcp) => tcp,
             Stream::Tls(tls) => tls.get_ref().tcp(),
+            Stream::Wrapped(wrapped) => wrapped.tcp(),
         }
     }
 
@@ -30,6 +39,7 @@ impl Stream {
     pub fn finish(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(_) => Ok(()),
+            Stream::Wrapped(wrapped) => wrapped.flush(),
             Stream::Tls(tls) => {
                 tls.shutdown().map_err(|e| e.into_io_error().unwrap_or_else(io::Error::other))?;
                 tls.flush()
@@ -43,6 +53,7 @@ impl Read for Stream {
         match self {
             Stream::Plain(tcp) => tcp.read(buf),
             Stream::Tls(tls) => tls.read(buf),
+            Stream::Wrapped(wrapped) => wrapped.read(buf),
         }
     }
 }
@@ -52,6 +63,7 @@ impl Write for Stream {
         match self {
             Stream::Plain(tcp) => tcp.write(buf),
             Stream::Tls(tls) => tls.write(buf),
+            Stream::Wrapped(wrapped) => wrapped.write(buf),
         }
     }
 
@@ -59,6 +71,7 @@ impl Write for Stream {
         match self {
             Stream::Plain(tcp) => tcp.flush(),
             Stream::Tls(tls) => tls.flush(),
+            Stream::Wrapped(wrapped) => wrapped.flush(),
         }
     }
 }

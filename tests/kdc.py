@@ -184,8 +184,10 @@ class Realm:
     def resume(self):
         self.proc.send_signal(signal.SIGCONT)
 
-    def kinit(self, principal, password, ccache):
-        self._run([tool("kinit"), "-c", f"FILE:{ccache}", principal], stdin=password + "\n")
+    def kinit(self, principal, password, ccache, forwardable=False):
+        """A TGT in `ccache`; `forwardable`: one a GSS-API client can delegate."""
+        flags = ["-f"] if forwardable else []
+        self._run([tool("kinit"), *flags, "-c", f"FILE:{ccache}", principal], stdin=password + "\n")
 
     def klist(self, ccache):
         """`klist -c` of a cache: (returncode, output)."""

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from gss_client import GssFtp, read_all
 from harness import BIN, Daemon, free_port, krb5_auth_args, listen_args, users_auth_args, wait_for, write_users_file
 from hdfs_cluster import HdfsCluster, HdfsPath
 from kdc import Realm
@@ -277,3 +278,36 @@ def test_impersonation_flags_are_checked_at_start(secure_cluster, tmp_path, case
     result = subprocess.run([str(BIN), *listen_args(free_port()), *users_auth_args(users_file), *storage, *flags],
                             capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode != 0 and expected in result.stderr, result.stderr
+
+def test_gssapi_login_moves_files_as_the_user_with_the_delegated_ticket(krb_hdfs_server, secure_cluster, tmp_path,
+                                                                        monkeypatch):
+    """Single sign-on (AUTH GSSAPI): no password; the TGT kalice delegates is the session's ticket cache,
+    so HDFS records her as the owner of what she uploads."""
+    realm = Realm(secure_cluster.dir / "kdc", secure_cluster.env["HDFS_CLUSTER_REALM"])
+    ticket = tmp_path / "kalice.ccache"
+    realm.kinit("kalice", USERS["kalice"], ticket, forwardable=True)
+    monkeypatch.setenv("KRB5_CONFIG", secure_cluster.env["KRB5_CONFIG"])
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{ticket}")
+    server = krb_hdfs_server()
+    ftp = GssFtp(server.port)
+    code, text = ftp.login("kalice")
+    assert code == 232, text
+    [cache] = caches(server)
+    assert cache.name.startswith("kalice-")
+    for command in ("PBSZ 262144", "PROT P", "TYPE I"):
+        assert ftp.send(command)[0] == 200
+    payload = os.urandom(500_000)
+    assert ftp.stor("sso.bin", payload)[0] == 226
+    assert ftp.send("MKD sso-dir")[0] == 257
+    assert ftp.retr("sso.bin") == payload
+    listing = ftp.data_connection()
+    assert ftp.send("NLST")[0] == 150
+    assert sorted(ftp.unblock(read_all(listing)).decode().split()) == ["sso-dir", "sso.bin"]
+    assert ftp.reply()[0] == 226
+    assert ftp.send("QUIT")[0] == 221
+    ftp.close()
+    status = secure_cluster.stat("/user/kalice/sso.bin")
+    assert (status["owner"], status["size"]) == ("kalice", len(payload))
+    assert secure_cluster.stat("/user/kalice/sso-dir")["owner"] == "kalice"
+    assert secure_cluster.read("/user/kalice/sso.bin", server.workdir) == payload
+    wait_for(lambda: caches(server) == [], 10, "the delegated ticket's cache to be destroyed at logout")

@@ -368,6 +368,12 @@ pub struct TicketCache {
 }
 
 impl TicketCache {
+    /// Takes charge of a credential cache file written by other means (GSS-API delegation): dropping
+    /// the result destroys it.
+    pub fn adopt(path: PathBuf, expires: SystemTime) -> TicketCache {
+        TicketCache { path, expires }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

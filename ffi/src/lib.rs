@@ -7,6 +7,8 @@
 
 pub mod accounts;
 pub mod crypt;
+#[cfg(feature = "krb5")]
+pub mod gssapi;
 #[cfg(feature = "hdfs")]
 pub mod hdfs;
 #[cfg(feature = "krb5")]

@@ -35,7 +35,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 PY="${PYTHON:-python3}"
-if ! "$PY" -c 'import pytest, pytest_timeout' >/dev/null 2>&1; then
+# gssapi (tests/gss_client.py) builds against libkrb5-dev, which the build dependencies include.
+if ! "$PY" -c 'import pytest, pytest_timeout, gssapi' >/dev/null 2>&1; then
   echo "install-test-deps: installing python test requirements" >&2
   "$PY" -m pip install -q --disable-pip-version-check --root-user-action=ignore -r tests/requirements.txt </dev/null
 fi

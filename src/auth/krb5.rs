@@ -43,6 +43,7 @@ use std::time::{Duration, SystemTime};
 use crossbeam_channel::RecvTimeoutError;
 use hdfsftpd_ffi::krb5::{self, codes, Context, Krb5Error, RealmPart, Step, TicketCache, Verifier};
 
+use super::gssapi::GssService;
 use super::{AuthError, Authenticator, Identity, SessionCredentials};
 use crate::config::AUTH;
 use crate::settings::{optional, repeated, switch, value, ConfigError, Flag, Setting, Settings};
@@ -76,16 +77,18 @@ pub const MAX_CHECKS: usize = 64;
 
 pub struct Krb5Authenticator {
     checker: Arc<Checker>,
+    /// `AUTH GSSAPI`: offered when tickets are verified with a keytab.
+    gss: Option<GssService>,
     timeout: Duration,
     in_flight: Arc<AtomicUsize>,
 }
 
 /// What a check needs; shared with the helper threads.
-struct Checker {
+pub(super) struct Checker {
     /// Accepted realms; the first is the one of names without a realm.
-    realms: Vec<String>,
+    pub(super) realms: Vec<String>,
     verify: Option<VerifyWith>,
-    ccache_dir: PathBuf,
+    pub(super) ccache_dir: PathBuf,
     /// Each realm's KDC addresses, as log and reply text.
     kdcs: HashMap<String, String>,
 }
@@ -128,12 +131,14 @@ impl Krb5Authenticator {
         }
         let kdcs = realms.iter().map(|r| (r.clone(), kdc_text(r))).collect();
         let checker = Checker { verify: verify_with(settings, &ctx)?, ccache_dir: ccache_dir(settings)?, realms, kdcs };
+        let gss =
+            checker.verify.as_ref().map(|v| GssService::new(&v.keytab, v.service.clone(), &checker)).transpose()?;
         log::info!(
             "Kerberos login: realm(s) {}, ticket caches in {}",
             checker.realms.join(", "),
             checker.ccache_dir.display()
         );
-        Ok(Krb5Authenticator { checker: Arc::new(checker), timeout, in_flight: Arc::new(AtomicUsize::new(0)) })
+        Ok(Krb5Authenticator { checker: Arc::new(checker), gss, timeout, in_flight: Arc::new(AtomicUsize::new(0)) })
     }
 
     /// Claims one of the [`MAX_CHECKS`] slots; it is released when the returned guard drops.
@@ -185,6 +190,10 @@ impl Authenticator for Krb5Authenticator {
                 Err(AuthError::Unavailable("the Kerberos check failed internally".into()))
             }
         }
+    }
+
+    fn gss_service(&self) -> Option<&GssService> {
+        self.gss.as_ref()
     }
 
     /// `alice` and `alice@R` count as one user for R among the accepted realms.
@@ -267,7 +276,7 @@ impl Checker {
 
 // SECURITY: a client not logged in is told the cause in words; hosts and paths go to the log only.
 /// A 421 that tells the client `reason` and logs `detail` (which may name hosts and paths).
-fn unavailable(reason: &str, detail: impl fmt::Display) -> AuthError {
+pub(super) fn unavailable(reason: &str, detail: impl fmt::Display) -> AuthError {
     log::error!("Kerberos: {reason}: {detail}");
     AuthError::Unavailable(reason.to_string())
 }
@@ -277,14 +286,14 @@ fn is_kdc_unavailable(code: i32) -> bool {
 }
 
 /// A name safe as a path component and a ticket cache file name prefix.
-fn is_plain_name(name: &str) -> bool {
+pub(super) fn is_plain_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(['.', '-'])
         && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// 16 random hex digits, so ticket cache names cannot be guessed.
-fn random_hex() -> Result<String, AuthError> {
+pub(super) fn random_hex() -> Result<String, AuthError> {
     let mut bytes = [0u8; 8];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
@@ -296,7 +305,7 @@ fn random_hex() -> Result<String, AuthError> {
 }
 
 /// A session's Kerberos credentials: its ticket cache file, destroyed when they drop.
-struct Krb5Credentials(TicketCache);
+pub(super) struct Krb5Credentials(pub(super) TicketCache);
 
 impl SessionCredentials for Krb5Credentials {
     fn ticket_cache(&self) -> Option<&Path> {
@@ -419,6 +428,7 @@ mod tests {
     fn realm_suffix_of_accepted_realms_is_ignored_for_lockout() {
         let auth = Krb5Authenticator {
             checker: Arc::new(checker(&["EXAMPLE.ORG"])),
+            gss: None,
             timeout: Duration::from_secs(1),
             in_flight: Arc::new(AtomicUsize::new(0)),
         };
@@ -441,6 +451,7 @@ mod tests {
     fn slots_are_capped_and_released() {
         let auth = Krb5Authenticator {
             checker: Arc::new(checker(&["EXAMPLE.ORG"])),
+            gss: None,
             timeout: Duration::from_secs(1),
             in_flight: Arc::new(AtomicUsize::new(0)),
         };

@@ -78,6 +78,12 @@ impl Authenticator for Lockout {
         result
     }
 
+    // Single sign-on has no password to guess: the lockout does not apply.
+    #[cfg(feature = "krb5")]
+    fn gss_service(&self) -> Option<&super::gssapi::GssService> {
+        self.inner.gss_service()
+    }
+
     fn reload(&self) -> Result<(), ReloadError> {
         self.inner.reload()
     }

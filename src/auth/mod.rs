@@ -1,6 +1,8 @@
 //! The authenticator seam: checks a user name and password and says who the session acts as.
 
 #[cfg(feature = "krb5")]
+pub mod gssapi;
+#[cfg(feature = "krb5")]
 pub mod krb5;
 pub mod lockout;
 #[cfg(any(test, feature = "fuzzing"))]
@@ -86,6 +88,11 @@ pub trait Authenticator: Send + Sync {
     /// The one name under which failed logins of `user` are counted (`alice@REALM` is `alice`).
     fn canonical_user(&self, user: &str) -> String {
         user.to_string()
+    }
+    /// Kerberos single sign-on (RFC 2228 `AUTH GSSAPI`): the service that accepts it, when configured.
+    #[cfg(feature = "krb5")]
+    fn gss_service(&self) -> Option<&gssapi::GssService> {
+        None
     }
 }
 

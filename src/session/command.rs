@@ -14,11 +14,20 @@ pub enum TransferType {
     Binary,
 }
 
-/// Data channel protection (RFC 4217 PROT): C clear, P private (TLS).
+/// Data channel protection (RFC 2228/4217 PROT): C clear, S safe (integrity, GSSAPI only), P private.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protection {
     Clear,
+    Safe,
     Private,
+}
+
+/// How a protected command (RFC 2228) came: MIC (integrity), CONF (confidentiality only), ENC (both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandProtection {
+    Mic,
+    Conf,
+    Enc,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +80,10 @@ pub enum Command {
     Pbsz(String),
     Prot(Protection),
     Ccc,
+    /// RFC 2228 security data (base64), after AUTH GSSAPI.
+    Adat(String),
+    /// A protected command: its base64 token.
+    Protected(CommandProtection, String),
 }
 
 /// What `EPSV` asks for (RFC 2428 section 3).
@@ -133,7 +146,8 @@ pub struct Verb {
     pub needs_login: bool,
     /// Uses a data connection (so `--require-data-tls` applies).
     pub opens_data: bool,
-    /// Its argument is a secret the protocol log must not show (PASS).
+    /// Its argument is a secret the protocol log must not show: PASS, and the GSS-API tokens (an ADAT
+    /// token is a Kerberos authenticator; a MIC token carries its command, PASS perhaps, in clear).
     pub secret: bool,
     /// Its FEAT lines (RFC 2389).
     pub features: &'static [&'static str],
@@ -202,17 +216,25 @@ use Argument::{Forbidden, Ignored, Optional, Parsed, Required};
 #[rustfmt::skip]
 pub static VERBS: &[Verb] = &[
     Verb::new("ABOR", Ignored, "ABOR: abort the transfer in progress", |_| Ok(Command::Abor)),
+    Verb::new("ADAT", Required, "ADAT <base64>: security data for AUTH GSSAPI", |a| Ok(Command::Adat(a.into())))
+        .before_login().secret(),
     Verb::new("ALLO", Ignored, "ALLO: reserve space (not needed here)", |_| Ok(Command::Allo)),
     Verb::new("APPE", Required, "APPE <path>: upload, appending to the file", |a| Ok(Command::Appe(a.into())))
         .opens_data(),
-    Verb::new("AUTH", Required, "AUTH TLS: switch the control connection to TLS",
+    Verb::new("AUTH", Required, "AUTH TLS | AUTH GSSAPI: TLS, or Kerberos (RFC 2228)",
               |a| Ok(Command::Auth(a.to_ascii_uppercase())))
         .before_login().features(&["AUTH TLS", "AUTH SSL"]).needs_tls(),
     Verb::new("CCC", Forbidden, "CCC: back to clear text (refused)", |_| Ok(Command::Ccc)).before_login(),
     Verb::new("CDUP", Forbidden, "CDUP: go to the parent directory", |_| Ok(Command::Cdup)).aliases(&["XCUP"]),
+    Verb::new("CONF", Required, "CONF <base64>: a confidentiality-protected command (refused: GSSAPI has none)",
+              |a| Ok(Command::Protected(CommandProtection::Conf, a.into())))
+        .before_login().secret(),
     Verb::new("CWD", Required, "CWD <path>: change the working directory", |a| Ok(Command::Cwd(a.into())))
         .aliases(&["XCWD"]),
     Verb::new("DELE", Required, "DELE <path>: delete a file", |a| Ok(Command::Dele(a.into()))),
+    Verb::new("ENC", Required, "ENC <base64>: an encrypted command (after AUTH GSSAPI)",
+              |a| Ok(Command::Protected(CommandProtection::Enc, a.into())))
+        .before_login().secret(),
     Verb::new("EPRT", Parsed, "EPRT |proto|address|port|: connect to the client for the next transfer",
               parse_eprt_command)
         .features(&["EPRT"]),
@@ -230,6 +252,9 @@ pub static VERBS: &[Verb] = &[
         .features(&["MDTM"]),
     Verb::new("MFMT", Parsed, "MFMT <YYYYMMDDHHMMSS> <path>: set a file's modification time", parse_mfmt)
         .features(&["MFMT"]),
+    Verb::new("MIC", Required, "MIC <base64>: an integrity-protected command (after AUTH GSSAPI)",
+              |a| Ok(Command::Protected(CommandProtection::Mic, a.into())))
+        .before_login().secret(),
     Verb::new("MKD", Required, "MKD <path>: make a directory", |a| Ok(Command::Mkd(a.into()))).aliases(&["XMKD"]),
     Verb::new("MLSD", Optional, "MLSD [path]: list a directory as facts (RFC 3659)",
               |a| Ok(Command::Mlsd(optional(a))))
@@ -375,7 +400,8 @@ fn parse_prot(arg: &str) -> Result<Protection, Reply> {
     match arg.to_ascii_uppercase().as_str() {
         "C" => Ok(Protection::Clear),
         "P" => Ok(Protection::Private),
-        "S" | "E" => Err(Reply::new(PROT_LEVEL_UNSUPPORTED, "PROT S and E are not supported by TLS; use C or P")),
+        "S" => Ok(Protection::Safe),
+        "E" => Err(Reply::new(PROT_LEVEL_UNSUPPORTED, "PROT E (confidentiality without integrity) is not offered")),
         "" => Err(Reply::new(SYNTAX_ERROR_ARGS, "PROT needs an argument: C or P")),
         _ => Err(Reply::new(NOT_IMPLEMENTED_FOR_PARAM, "PROT takes C or P")),
     }
@@ -473,7 +499,9 @@ mod tests {
         assert_eq!(parse("auth tls").unwrap(), Command::Auth("TLS".into()));
         assert_eq!(parse("PROT p").unwrap(), Command::Prot(Protection::Private));
         assert_eq!(parse("PROT C").unwrap(), Command::Prot(Protection::Clear));
-        assert_eq!(parse("PROT S").unwrap_err().code, PROT_LEVEL_UNSUPPORTED);
+        assert_eq!(parse("PROT S").unwrap(), Command::Prot(Protection::Safe));
+        assert_eq!(parse("PROT E").unwrap_err().code, PROT_LEVEL_UNSUPPORTED);
+        assert_eq!(parse("mic AbC=").unwrap(), Command::Protected(CommandProtection::Mic, "AbC=".into()));
         assert_eq!(parse("PROT X").unwrap_err().code, NOT_IMPLEMENTED_FOR_PARAM);
         assert_eq!(parse("PBSZ 0").unwrap(), Command::Pbsz("0".into()));
         assert!(parse("CCC x").is_err());

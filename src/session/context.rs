@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use openssl::ssl::SslAcceptor;
 
-use super::control::Control;
+use super::control::{Control, Unseal};
 use super::reply::Reply;
 use super::{DataPlan, Shared, State};
 use crate::data::{self, ControlWatch, SetupError};
@@ -39,6 +39,9 @@ pub(super) trait ControlPort: ControlWatch {
     fn reply_part(&mut self, wire: &[u8]) -> io::Result<()>;
     /// The TLS handshake after AUTH's 234, finished within `limit`.
     fn start_tls(&mut self, acceptor: &SslAcceptor, limit: Duration) -> io::Result<()>;
+    /// After ADAT's 235 (RFC 2228): command lines from now on unwrapped by `unseal`.
+    #[cfg_attr(not(feature = "krb5"), allow(dead_code))]
+    fn set_unseal(&mut self, unseal: Box<dyn Unseal>);
 }
 
 impl ControlPort for Control {
@@ -68,6 +71,10 @@ impl ControlPort for Control {
 
     fn start_tls(&mut self, acceptor: &SslAcceptor, limit: Duration) -> io::Result<()> {
         Control::start_tls(self, acceptor, limit)
+    }
+
+    fn set_unseal(&mut self, unseal: Box<dyn Unseal>) {
+        Control::set_unseal(self, unseal)
     }
 }
 

@@ -32,6 +32,12 @@ const READ_CHUNK: usize = 4096;
 #[derive(Debug, PartialEq, Eq)]
 pub enum Line {
     Text(String),
+    /// A protected command (RFC 2228 MIC/ENC) as unwrapped, or the refusal of one that failed its check.
+    #[cfg_attr(not(feature = "krb5"), allow(dead_code))]
+    Protected {
+        command: Result<String, Reply>,
+        confidential: bool,
+    },
     TooLong,
     NotUtf8,
     Closed,
@@ -56,6 +62,20 @@ pub struct Control {
     /// The socket's receive timeout as last set here: the control loop asks for the same one before
     /// every command, and setting it again would be a system call per command.
     read_timeout: Option<Duration>,
+    /// While a protected command (RFC 2228) is answered: what protects the reply lines.
+    seal: Option<Box<dyn ReplySeal>>,
+    /// After AUTH GSSAPI: what unwraps protected command lines as they arrive, so ABOR is seen in them.
+    unseal: Option<Box<dyn Unseal>>,
+}
+
+/// Unwraps a protected command line (`MIC`/`ENC`, RFC 2228) into [`Line::Protected`]; other lines stay.
+pub trait Unseal: Send {
+    fn unseal(&mut self, line: String) -> Line;
+}
+
+/// Turns reply lines into protected ones (RFC 2228: 631/632 and a base64 token per line).
+pub trait ReplySeal: Send {
+    fn seal(&mut self, wire: &[u8]) -> io::Result<Vec<u8>>;
 }
 
 const TELNET_IAC: u8 = 255;
@@ -77,6 +97,8 @@ impl Control {
             queued_bytes: 0,
             out: Vec::new(),
             read_timeout: None,
+            seal: None,
+            unseal: None,
         })
     }
 
@@ -111,16 +133,33 @@ impl Control {
 
     /// Sends part of a reply that is written as it is made (a multi-line reply's lines).
     pub fn reply_part(&mut self, wire: &[u8]) -> io::Result<()> {
-        self.stream.write_all(wire)?;
+        match self.seal.as_mut() {
+            Some(seal) => self.stream.write_all(&seal.seal(wire)?)?,
+            None => self.stream.write_all(wire)?,
+        }
         self.stream.flush()
     }
 
     pub fn reply(&mut self, reply: &Reply) -> io::Result<()> {
-        self.out.clear();
-        reply.to_wire(&mut self.out);
-        log::debug!("{} <- {}", self.peer, String::from_utf8_lossy(&self.out).trim_end());
-        self.stream.write_all(&self.out)?;
-        self.stream.flush()
+        let mut out = std::mem::take(&mut self.out);
+        out.clear();
+        reply.to_wire(&mut out);
+        log::debug!("{} <- {}", self.peer, String::from_utf8_lossy(&out).trim_end());
+        let sent = self.reply_part(&out);
+        self.out = out;
+        sent
+    }
+
+    /// Command lines from now on unwrapped by `unseal`.
+    #[cfg_attr(not(feature = "krb5"), allow(dead_code))]
+    pub fn set_unseal(&mut self, unseal: Box<dyn Unseal>) {
+        self.unseal = Some(unseal);
+    }
+
+    /// Replies from now on protected by `seal` (`None`: in clear again).
+    #[cfg_attr(not(feature = "krb5"), allow(dead_code))]
+    pub fn set_seal(&mut self, seal: Option<Box<dyn ReplySeal>>) {
+        self.seal = seal;
     }
 
     /// Reads the next command line, waiting at most `timeout`. Lines that came in during a transfer
@@ -170,11 +209,15 @@ impl Control {
         let mut abort = false;
         while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
             let raw: Vec<u8> = self.buffer.drain(..=end).collect();
-            let line = match std::mem::take(&mut self.discarding) {
-                true => Line::TooLong,
-                false => parse_line(&raw),
+            let line = match (std::mem::take(&mut self.discarding), self.unseal.as_mut()) {
+                (true, _) => Line::TooLong,
+                (false, Some(unseal)) => match parse_line(&raw) {
+                    Line::Text(text) => unseal.unseal(text),
+                    other => other,
+                },
+                (false, None) => parse_line(&raw),
             };
-            if during_transfer && matches!(&line, Line::Text(text) if text.trim().eq_ignore_ascii_case("ABOR")) {
+            if during_transfer && self.is_abort(&line) {
                 abort = true;
                 continue;
             }
@@ -188,6 +231,16 @@ impl Control {
             self.buffer.clear();
         }
         abort
+    }
+
+    /// ABOR, protected once the commands must be (a clear one then is not taken as ABOR).
+    fn is_abort(&self, line: &Line) -> bool {
+        let command = match (line, &self.unseal) {
+            (Line::Text(text), None) => text,
+            (Line::Protected { command: Ok(command), .. }, Some(_)) => command,
+            _ => return false,
+        };
+        command.trim().eq_ignore_ascii_case("ABOR")
     }
 
     fn queue_full(&self) -> bool {

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use super::reply::*;
 use super::{Context, Flow, Handled, User};
-use crate::auth::AuthError;
+use crate::auth::{AuthError, Identity};
 use crate::storage;
 use crate::vpath::VPath;
 
@@ -13,6 +13,9 @@ impl Context<'_> {
     pub(super) fn user_command(&mut self, name: String) -> Handled {
         if self.state.user.is_some() {
             return self.reply(BAD_SEQUENCE, "Already logged in.");
+        }
+        if let Some(handled) = self.gss_user(&name) {
+            return handled;
         }
         // SECURITY: clear-text USER refused per the TLS login policy.
         self.check_login_protection()?;
@@ -36,6 +39,12 @@ impl Context<'_> {
                 return self.send(&Reply::closing(SERVICE_UNAVAILABLE, format!("Login service unavailable: {reason}")));
             }
         };
+        self.begin_session(&name, identity, LOGGED_IN)
+    }
+
+    /// After the identity is known (password or GSSAPI): the per-user limit, the storage, the reply `code`.
+    pub(super) fn begin_session(&mut self, name: &str, identity: Identity, code: u16) -> Handled {
+        let peer = self.control.peer();
         // SECURITY: --max-per-user: one user cannot take every worker.
         let limit = self.shared.config.max_per_user;
         let Some(slot) = self.shared.user_sessions.take(&identity.user, limit) else {
@@ -61,7 +70,7 @@ impl Context<'_> {
         log::info!("{peer}: login {} (home {home}, {})", identity.user, access(identity.writable));
         self.state.online.activity.logged_in(&identity.user);
         self.state.user = Some(User { identity, storage, cwd: VPath::root(), _slot: slot });
-        self.reply(LOGGED_IN, "Login successful.")
+        self.reply(code, "Login successful.")
     }
 
     /// True when the user's credentials (a Kerberos ticket) have expired: the storage would refuse them.

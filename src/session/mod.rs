@@ -9,6 +9,9 @@ pub mod command;
 mod context;
 pub mod control;
 mod files;
+// Without the krb5 feature: AUTH GSSAPI is not offered and its commands are refused.
+#[cfg_attr(not(feature = "krb5"), path = "gssapi_off.rs")]
+mod gssapi;
 mod hash;
 mod info;
 mod login;
@@ -149,6 +152,7 @@ struct State {
     /// What HASH computes (OPTS HASH).
     hash_algorithm: crate::checksum::Algorithm,
     security: security::Security,
+    gss: gssapi::GssState,
     /// This session's line of `--who`.
     online: crate::online::Registration,
 }
@@ -173,6 +177,7 @@ impl State {
             mlst_facts: crate::listing::FactSet::offered(shared.backend.has_replication()),
             hash_algorithm: crate::checksum::Algorithm::Sha256,
             security: security::Security::new(None),
+            gss: Default::default(),
             online: shared.online.register(client),
         }
     }
@@ -218,7 +223,8 @@ impl Session {
                 return Ok(());
             };
             let first_line = !self.state.client_spoke;
-            self.state.client_spoke |= matches!(line, Line::Text(_) | Line::TooLong | Line::NotUtf8);
+            self.state.client_spoke |=
+                matches!(line, Line::Text(_) | Line::Protected { .. } | Line::TooLong | Line::NotUtf8);
             if first_line && self.is_stray_proxy_header(&line) {
                 log::warn!("{}: PROXY header refused: not from a --proxy-protocol-from address", self.control.peer);
                 let refusal =
@@ -228,6 +234,7 @@ impl Session {
             }
             let flow = match line {
                 Line::Text(text) => self.handle_line(&text)?,
+                Line::Protected { command, confidential } => self.protected_line(command, confidential)?,
                 Line::TooLong => self.write_reply(&Reply::new(
                     SYNTAX_ERROR,
                     format!("Command line too long (limit {})", control::MAX_LINE),
@@ -338,6 +345,7 @@ impl Context<'_> {
         if !matches!(command, Command::Rnfr(_) | Command::Rnto(_)) {
             self.state.rename_from = None;
         }
+        self.check_command_protection(&command)?;
         if verb.needs_login && self.state.user.is_none() {
             return self.reply(NOT_LOGGED_IN, "Please login with USER and PASS");
         }
@@ -393,6 +401,8 @@ impl Context<'_> {
             Command::Pbsz(size) => self.pbsz(&size),
             Command::Prot(level) => self.prot(level),
             Command::Ccc => self.ccc(),
+            Command::Adat(data) => self.adat(&data),
+            Command::Protected(level, data) => self.protected_command(level, &data),
         }
     }
 

@@ -41,6 +41,9 @@ impl Session {
 impl Context<'_> {
     /// What FEAT advertises when TLS is configured.
     pub(super) fn auth(&mut self, mechanism: &str) -> Handled {
+        if mechanism == "GSSAPI" {
+            return self.auth_gssapi();
+        }
         let Some(tls) = &self.shared.tls else {
             return self.reply(NOT_IMPLEMENTED, "TLS is not configured on this server.");
         };
@@ -76,6 +79,9 @@ impl Context<'_> {
     }
 
     pub(super) fn pbsz(&mut self, size: &str) -> Handled {
+        if self.gss_established() {
+            return self.gss_pbsz(size);
+        }
         if !self.control.is_tls() {
             return self.reply(BAD_SEQUENCE, "PBSZ needs a TLS control connection: AUTH TLS first.");
         }
@@ -87,15 +93,23 @@ impl Context<'_> {
     }
 
     pub(super) fn prot(&mut self, level: Protection) -> Handled {
+        if self.gss_established() {
+            return self.gss_prot(level);
+        }
         if !self.control.is_tls() {
             return self.reply(BAD_SEQUENCE, "PROT needs a TLS control connection: AUTH TLS first.");
         }
         // RFC 4217 wants PBSZ first, but ftplib's prot_c() and others skip it; it carries nothing.
+        let text = match level {
+            Protection::Clear => "PROT now Clear: data connections are not encrypted.",
+            Protection::Private => "PROT now Private: data connections use TLS.",
+            // The level in force stays.
+            Protection::Safe => {
+                return self.reply(PROT_LEVEL_UNSUPPORTED, "PROT S is not offered with TLS; use C or P.")
+            }
+        };
         self.state.security.protection = level;
-        match level {
-            Protection::Clear => self.reply(OK, "PROT now Clear: data connections are not encrypted."),
-            Protection::Private => self.reply(OK, "PROT now Private: data connections use TLS."),
-        }
+        self.reply(OK, text)
     }
 
     // SECURITY: an encrypted control connection stays encrypted.
@@ -138,6 +152,10 @@ impl Context<'_> {
     /// After the 150 reply (clients start the handshake only then): under PROT P the data connection
     /// becomes TLS, this server being the TLS server in both passive and active mode.
     pub(super) fn protect_data(&self, data: Stream) -> Result<Stream, Reply> {
+        let data = match self.gss_protect_data(data) {
+            Ok(protected) => return protected,
+            Err(data) => data,
+        };
         let Some(acceptor) =
             self.state.security.acceptor.as_ref().filter(|_| self.state.security.protection == Protection::Private)
         else {

@@ -74,6 +74,10 @@ impl ControlPort for Recorder {
     fn start_tls(&mut self, _acceptor: &SslAcceptor, _limit: Duration) -> io::Result<()> {
         Err(io::Error::other("no TLS handshake in handler tests"))
     }
+
+    fn set_unseal(&mut self, _unseal: Box<dyn super::control::Unseal>) {
+        unreachable!("no GSSAPI context in handler tests: tests/test_gssapi.py drives it with a real client")
+    }
 }
 
 /// Data connections over loopback: the server's end of a pair the test made, whatever the plan.
@@ -827,7 +831,20 @@ mod security {
         assert_eq!(session.send("PBSZ x"), "501 PBSZ takes a number (0 with TLS).\r\n");
         assert_eq!(session.send("PROT P"), "200 PROT now Private: data connections use TLS.\r\n");
         assert_eq!(session.send("PROT C"), "200 PROT now Clear: data connections are not encrypted.\r\n");
-        assert_eq!(session.send("PROT S"), "536 PROT S and E are not supported by TLS; use C or P\r\n");
+        assert_eq!(session.send("PROT S"), "536 PROT S is not offered with TLS; use C or P.\r\n");
+    }
+
+    /// Without a keytab (the memory authenticator has none) AUTH GSSAPI is not offered, and the RFC 2228
+    /// commands that need its context are refused. The exchange itself is tests/test_gssapi.py's.
+    #[test]
+    fn gssapi_commands_without_a_security_context_are_refused() {
+        let mut session = Harness::new();
+        assert!(session.send("AUTH GSSAPI").starts_with("504 AUTH GSSAPI"));
+        let refusal = "503 Protected commands need AUTH GSSAPI and ADAT first.\r\n";
+        assert_eq!(session.send("ADAT YWJj"), "503 ADAT needs AUTH GSSAPI first.\r\n");
+        assert_eq!(session.send("MIC YWJj"), refusal);
+        assert_eq!(session.send("ENC YWJj"), refusal);
+        assert_eq!(session.send("CONF YWJj"), refusal);
     }
 
     #[test]
