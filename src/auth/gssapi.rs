@@ -38,7 +38,7 @@ impl GssService {
             realms: checker.realms.clone(),
             ccache_dir: checker.ccache_dir.clone(),
         };
-        gss.acceptor().map_err(|e| ConfigError::new("krb5-keytab", format!("not usable for AUTH GSSAPI: {e}")))?;
+        gss.acceptor().map_err(|e| super::krb5::KRB5_KEYTAB.error(format!("not usable for AUTH GSSAPI: {e}")))?;
         Ok(gss)
     }
 
