@@ -3,8 +3,8 @@
 //! memory, and a session of handlers over them. No socket, no wait: a command takes microseconds.
 
 use std::collections::VecDeque;
-use std::io::{self, Cursor, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::io::{self, Cursor};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use openssl::ssl::SslAcceptor;
@@ -12,7 +12,7 @@ use openssl::ssl::SslAcceptor;
 use super::context::{Context, ControlPort, DataChannels, DataStream};
 use super::reply::Reply;
 use super::{DataPlan, Flow, Shared, State};
-use crate::data::{ControlWatch, DataConnection, Interrupt, SetupError};
+use crate::data::{ControlWatch, Interrupt, MemoryConnection, SetupError};
 use crate::shutdown::Shutdown;
 
 /// The client as the doubles give it.
@@ -92,41 +92,8 @@ impl DataChannels for MemoryData {
         _control: &mut dyn ControlWatch,
         _shutdown: &Shutdown,
     ) -> Result<DataStream, SetupError> {
-        let connection = MemoryConnection { incoming: Cursor::new(self.upload), sent: 0 };
+        let connection = MemoryConnection { incoming: Cursor::new(self.upload.to_vec()), ..Default::default() };
         Ok(DataStream::Memory(Box::new(connection)))
-    }
-}
-
-/// One data connection in memory: what the client uploads, and a count of what it was sent.
-struct MemoryConnection {
-    incoming: Cursor<&'static [u8]>,
-    sent: u64,
-}
-
-impl Read for MemoryConnection {
-    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
-        self.incoming.read(buffer)
-    }
-}
-
-impl Write for MemoryConnection {
-    fn write(&mut self, chunk: &[u8]) -> io::Result<usize> {
-        self.sent += chunk.len() as u64;
-        Ok(chunk.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl DataConnection for MemoryConnection {
-    fn plain_tcp(&mut self) -> Option<&mut TcpStream> {
-        None
-    }
-
-    fn ended_by_client(&mut self) -> Option<io::Error> {
-        None
     }
 }
 
