@@ -680,44 +680,20 @@ impl AsciiIn {
     }
 }
 
-#[cfg(test)]
-mod tests {
+/// Data connections in memory, for unit tests and the dispatch fuzz target (`session::doubles`).
+#[cfg(any(test, feature = "fuzzing"))]
+mod memory {
     use super::*;
-    use std::collections::VecDeque;
 
-    /// A control connection that answers polls from a script, then with `None`.
+    /// Reads come from `incoming`, writes go to `sent`. A stalled one times out on every write, as a
+    /// socket whose reader stopped reading does.
     #[derive(Default)]
-    struct ScriptedControl {
-        answers: VecDeque<Interrupt>,
-        polls: usize,
-    }
-
-    impl ScriptedControl {
-        fn answering(answer: Interrupt) -> ScriptedControl {
-            ScriptedControl { answers: VecDeque::from([answer]), polls: 0 }
-        }
-    }
-
-    impl ControlWatch for ScriptedControl {
-        fn poll_abort(&mut self) -> io::Result<Interrupt> {
-            self.polls += 1;
-            Ok(self.answers.pop_front().unwrap_or(Interrupt::None))
-        }
-
-        fn poll_abort_within(&mut self, _wait: Duration) -> io::Result<Interrupt> {
-            self.poll_abort()
-        }
-    }
-
-    /// A data connection in memory: reads come from `incoming`, writes go to `sent`. A stalled one
-    /// times out on every write, as a socket whose reader stopped reading does.
-    #[derive(Default)]
-    struct MemoryConnection {
-        incoming: io::Cursor<Vec<u8>>,
-        sent: Vec<u8>,
-        stalled: bool,
+    pub struct MemoryConnection {
+        pub incoming: io::Cursor<Vec<u8>>,
+        pub sent: Vec<u8>,
+        pub stalled: bool,
         /// The client ends the connection once this much has been sent.
-        client_ends_after: Option<usize>,
+        pub client_ends_after: Option<usize>,
     }
 
     impl Read for MemoryConnection {
@@ -749,6 +725,39 @@ mod tests {
         fn ended_by_client(&mut self) -> Option<io::Error> {
             let ended = self.client_ends_after.is_some_and(|after| self.sent.len() >= after);
             ended.then(|| io::ErrorKind::ConnectionAborted.into())
+        }
+    }
+}
+
+#[cfg(any(test, feature = "fuzzing"))]
+pub use memory::MemoryConnection;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// A control connection that answers polls from a script, then with `None`.
+    #[derive(Default)]
+    struct ScriptedControl {
+        answers: VecDeque<Interrupt>,
+        polls: usize,
+    }
+
+    impl ScriptedControl {
+        fn answering(answer: Interrupt) -> ScriptedControl {
+            ScriptedControl { answers: VecDeque::from([answer]), polls: 0 }
+        }
+    }
+
+    impl ControlWatch for ScriptedControl {
+        fn poll_abort(&mut self) -> io::Result<Interrupt> {
+            self.polls += 1;
+            Ok(self.answers.pop_front().unwrap_or(Interrupt::None))
+        }
+
+        fn poll_abort_within(&mut self, _wait: Duration) -> io::Result<Interrupt> {
+            self.poll_abort()
         }
     }
 

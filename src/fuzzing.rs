@@ -3,10 +3,9 @@
 //! modules stay private; only these functions are exported. Like the composition root it sits beside,
 //! it reads every feature's settings table (`super::FLAG_GROUPS`).
 
-use std::io::{Cursor, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::io::{Cursor, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::auth::memory::{MemoryAuthenticator, MemoryUser};
@@ -15,12 +14,12 @@ use crate::config::Config;
 use crate::listing::{self, FactSet};
 use crate::proxy_protocol::{self, Header};
 use crate::session::command::{self, Command};
-use crate::session::{Flow, Session, Shared};
+use crate::session::doubles::MemorySession;
+use crate::session::{Flow, Shared};
 use crate::settings::Settings;
 use crate::storage::local::confine::{self, Resolution};
 use crate::storage::memory::MemoryBackend;
 use crate::storage::{Backend, FileType, Metadata, WriteMode};
-use crate::stream::Stream;
 use crate::vpath::VPath;
 
 /// A control line through the command parser: a parsed command's verb is the line's own.
@@ -198,53 +197,21 @@ pub fn listing(file: &ListedFile) {
 /// Most lines of one dispatch input.
 const MAX_SCRIPT_LINES: usize = 32;
 
-/// Most commands of one dispatch input that open a data connection: after PASV each waits at least
-/// data.rs's 200 ms accept poll for a connection that never comes, and an input must stay well under
-/// the fuzzer's 1 s limit. (Found by fuzzing: five PASV + LIST pairs took 1.02 s.) Later ones are skipped.
-const MAX_DATA_COMMANDS: usize = 3;
-
-/// The configuration of the dispatch target: no delays to wait out, data connections given up quickly.
-const DISPATCH_SETTINGS: &str = "data-timeout = 0.02\nlogin-fail-delay = 0\nmax-login-fails = 1000\n\
+/// The configuration of the dispatch target: no delays to wait out.
+const DISPATCH_SETTINGS: &str = "login-fail-delay = 0\nmax-login-fails = 1000\n\
                                  hide-name = hidden*\ndeny-name = *.denied\n";
 
-/// A connected loopback pair's server end, whose client end a thread reads and drops forever: the
-/// sessions' replies go there.
-fn control_socket() -> &'static TcpStream {
-    static SOCKET: OnceLock<TcpStream> = OnceLock::new();
-    SOCKET.get_or_init(|| {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("loopback listener");
-        let mut client = TcpStream::connect(listener.local_addr().expect("address")).expect("loopback connect");
-        std::thread::spawn(move || while client.read(&mut [0u8; 65536]).is_ok_and(|n| n > 0) {});
-        listener.accept().expect("loopback accept").0
-    })
-}
-
-/// A loopback listener standing for an active-mode client: it sends a few bytes on each data
-/// connection and reads whatever comes. PORT and EPRT lines are pointed here, so a fuzzed address never
-/// reaches another service.
-fn active_sink() -> SocketAddr {
-    static SINK: OnceLock<SocketAddr> = OnceLock::new();
-    *SINK.get_or_init(|| {
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("loopback listener");
-        let address = listener.local_addr().expect("address");
-        std::thread::spawn(move || {
-            for mut data in listener.incoming().flatten() {
-                std::thread::spawn(move || {
-                    let _ = data.write_all(b"uploaded by the fuzz sink\r\n");
-                    let _ = data.shutdown(std::net::Shutdown::Write);
-                    while data.read(&mut [0u8; 65536]).is_ok_and(|n| n > 0) {}
-                });
-            }
-        });
-        address
-    })
-}
+/// What every upload of the dispatch target sends: two lines, so ASCII mode has line ends to convert.
+const DISPATCH_UPLOAD: &[u8] = b"uploaded by the fuzz data channel\r\nsecond line\n";
 
 /// A fresh server over memory storage: users `alice` (password `secret`, read-write) and `reader`
 /// (`look`, read-only), alice's home holding `file.txt`, `dir/inner.txt` and `hidden.txt`.
-fn dispatch_server() -> Arc<Shared> {
-    let settings = Settings::from_file_text(DISPATCH_SETTINGS, "fuzz", super::FLAG_GROUPS).expect("settings");
-    let config = Config::from_settings(&settings).expect("config");
+fn dispatch_server() -> Shared {
+    static CONFIG: OnceLock<Config> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| {
+        let settings = Settings::from_file_text(DISPATCH_SETTINGS, "fuzz", super::FLAG_GROUPS).expect("settings");
+        Config::from_settings(&settings).expect("config")
+    });
     let backend = MemoryBackend::with_homes(&["alice", "reader"]);
     let auth = MemoryAuthenticator::new(vec![
         MemoryUser { name: "alice", password: "secret", writable: true },
@@ -259,38 +226,47 @@ fn dispatch_server() -> Arc<Shared> {
         file.write_all(text.as_bytes()).expect("write");
         file.finish().expect("finish");
     }
-    Arc::new(Shared::new(config, Box::new(backend), Box::new(auth), None, None))
+    Shared::new(config.clone(), Box::new(backend), Box::new(auth), None, None)
 }
 
-/// Command lines (one per line of the input) through a real session's dispatch, over memory storage.
+/// Command lines (one per line of the input) through a session's handlers over memory storage, a
+/// recorded control connection and data connections in memory (`session::doubles`): every verb, PORT,
+/// EPRT, PASV and EPSV included, runs as it would, without a socket or a wait. Property: each command
+/// gets well-formed replies.
 pub fn dispatch(script: &[u8]) {
-    let control = control_socket().try_clone().expect("control socket");
-    let peer = control.peer_addr().expect("peer");
-    let Ok(mut session) = Session::new(dispatch_server(), Stream::Plain(control), peer) else { return };
+    let mut session = MemorySession::new(dispatch_server(), DISPATCH_UPLOAD);
     let text = String::from_utf8_lossy(script);
-    let mut data_commands = 0;
     for line in text.split('\n').take(MAX_SCRIPT_LINES) {
-        let line = aimed_at_sink(line.strip_suffix('\r').unwrap_or(line));
-        if command::parse(&line).is_ok_and(|(verb, _)| verb.opens_data) {
-            data_commands += 1;
-            if data_commands > MAX_DATA_COMMANDS {
-                continue;
-            }
-        }
-        match session.handle_line(&line) {
-            Ok(Flow::Continue) => {}
-            Ok(Flow::Close) | Err(_) => return,
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let (flow, wire) = session.handle_line(line);
+        check_replies(line, &wire);
+        if flow == Flow::Close {
+            return;
         }
     }
 }
 
-/// A PORT or EPRT line that parses, retargeted at [`active_sink`]; every other line as it is.
-fn aimed_at_sink(line: &str) -> String {
-    let sink = active_sink();
-    let [hi, lo] = sink.port().to_be_bytes();
-    match command::parse(line) {
-        Ok((_, Command::Port(_))) => format!("PORT 127,0,0,1,{hi},{lo}"),
-        Ok((_, Command::Eprt(_))) => format!("EPRT |1|127.0.0.1|{}|", sink.port()),
-        _ => line.to_string(),
+/// What one command got back: at least one reply, every line `DDD text` or `DDD-text` (`DDD` a code
+/// 100 to 599) or, inside a multi-line reply, ` text`, each ended by CRLF with no CR or LF inside; a
+/// multi-line reply ends with a line of its own code.
+fn check_replies(line: &str, wire: &[u8]) {
+    let text = std::str::from_utf8(wire).unwrap_or_else(|e| panic!("{line:?}: a reply is not UTF-8: {e}"));
+    let lines = text.strip_suffix("\r\n").unwrap_or_else(|| panic!("{line:?}: no complete reply in {text:?}"));
+    let mut open: Option<&str> = None;
+    for reply in lines.split("\r\n") {
+        assert!(!reply.contains(['\r', '\n']), "{line:?}: CR or LF inside {reply:?}");
+        if open.is_some() && reply.starts_with(' ') {
+            continue;
+        }
+        let code =
+            reply.get(..3).filter(|code| code.bytes().all(|b| b.is_ascii_digit()) && ("100".."600").contains(code));
+        let code = code.unwrap_or_else(|| panic!("{line:?}: no reply code in {reply:?}"));
+        match (reply.as_bytes().get(3), open) {
+            (Some(b'-'), None) => open = Some(code),
+            (Some(b' '), None) => {}
+            (Some(b' '), Some(first)) if first == code => open = None,
+            _ => panic!("{line:?}: {reply:?} out of place (open multi-line reply: {open:?}) in {text:?}"),
+        }
     }
+    assert_eq!(open, None, "{line:?}: a multi-line reply never ended in {text:?}");
 }

@@ -1,13 +1,16 @@
 //! One control connection: the command loop, its I/O and timeouts, and the session's state. Handlers
 //! live beside this file, grouped by concern: login, files and directories, transfers, hashes,
 //! security and information commands. Each is a method of a [`Context`] (context.rs), built per
-//! command, that holds what a handler may touch; unit tests (tests.rs) build one over memory parts.
+//! command, that holds what a handler may touch; unit tests (tests.rs) and the dispatch fuzz target
+//! build one over the stand-ins in doubles.rs.
 //! The command table (`command::VERBS`) says which verbs exist and how they are gated; `dispatch` sends
 //! each to its handler.
 
 pub mod command;
 mod context;
 pub mod control;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod doubles;
 mod files;
 // Without the krb5 feature: AUTH GSSAPI is not offered and its commands are refused.
 #[cfg_attr(not(feature = "krb5"), path = "gssapi_off.rs")]
@@ -114,6 +117,9 @@ enum DataPlan {
     None,
     Passive(TcpListener),
     Active(std::net::SocketAddr),
+    /// A passive port of the memory data connections (doubles.rs): no socket behind it.
+    #[cfg(any(test, feature = "fuzzing"))]
+    MemoryPassive,
 }
 
 /// A logged-in user's state.

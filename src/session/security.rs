@@ -7,6 +7,7 @@ use std::time::Duration;
 use openssl::ssl::SslAcceptor;
 
 use super::command::Protection;
+use super::context::DataStream;
 use super::reply::*;
 use super::{Context, Flow, Handled, Session};
 use crate::data::Outcome;
@@ -151,10 +152,13 @@ impl Context<'_> {
 
     /// After the 150 reply (clients start the handshake only then): under PROT P the data connection
     /// becomes TLS, this server being the TLS server in both passive and active mode.
-    pub(super) fn protect_data(&self, data: Stream) -> Result<Stream, Reply> {
-        let data = match self.gss_protect_data(data) {
-            Ok(protected) => return protected,
-            Err(data) => data,
+    pub(super) fn protect_data(&self, data: DataStream) -> Result<DataStream, Reply> {
+        let data = match data {
+            DataStream::Socket(Stream::Plain(tcp)) => match self.gss_protect_data(Stream::Plain(tcp)) {
+                Ok(protected) => return protected.map(DataStream::Socket),
+                Err(stream) => DataStream::Socket(stream),
+            },
+            other => other,
         };
         let Some(acceptor) =
             self.state.security.acceptor.as_ref().filter(|_| self.state.security.protection == Protection::Private)
@@ -162,8 +166,8 @@ impl Context<'_> {
             return Ok(data);
         };
         let tcp = match data {
-            Stream::Plain(tcp) => tcp,
-            tls => return Ok(tls),
+            DataStream::Socket(Stream::Plain(tcp)) => tcp,
+            other => return Ok(other),
         };
         let tls = match crate::tls::accept(acceptor, tcp, self.shared.config.data_timeout, Channel::Data) {
             Ok(tls) => tls,
@@ -183,28 +187,30 @@ impl Context<'_> {
         // the control connection's TLS session, not from whoever reached the data port first.
         if require_reuse && !crate::tls::resumed(&tls) {
             log::warn!("{}: data connection refused: it did not resume the control TLS session", self.control.peer());
-            self.refuse_data(Stream::Tls(Box::new(tls)));
+            self.refuse_data(DataStream::Socket(Stream::Tls(Box::new(tls))));
             return Err(Reply::new(
                 SESSION_REUSE_REQUIRED,
                 "Data connection refused: it must resume the control connection's TLS session.",
             ));
         }
-        Ok(Stream::Tls(Box::new(tls)))
+        Ok(DataStream::Socket(Stream::Tls(Box::new(tls))))
     }
 
     /// Ends a TLS data connection refused after the handshake (an upload the storage refused, a
     /// session not resumed): close_notify, then what the client sent meanwhile is dropped for a short
-    /// while (`stream::drain_unread`).
-    pub(super) fn refuse_data(&self, mut data: Stream) {
-        self.send_close_notify(&mut data);
-        crate::stream::drain_unread(data.tcp(), REFUSAL_DRAIN, usize::MAX);
+    /// while (`stream::drain_unread`). A connection in memory is simply dropped.
+    pub(super) fn refuse_data(&self, data: DataStream) {
+        if let Some(mut stream) = data.into_socket() {
+            self.send_close_notify(&mut stream);
+            crate::stream::drain_unread(stream.tcp(), REFUSAL_DRAIN, usize::MAX);
+        }
     }
 
     /// Ends a data connection. After a complete transfer a TLS one sends close_notify first, so the
     /// client can tell the end of the data from a cut connection.
-    pub(super) fn close_data(&self, mut data: Stream, outcome: &Outcome) {
-        if matches!(outcome, Outcome::Complete) && data.is_tls() {
-            self.send_close_notify(&mut data);
+    pub(super) fn close_data(&self, data: DataStream, outcome: &Outcome) {
+        if let (Outcome::Complete, Some(mut stream @ Stream::Tls(_))) = (outcome, data.into_socket()) {
+            self.send_close_notify(&mut stream);
         }
     }
 

@@ -1,17 +1,15 @@
 //! Handler-level unit tests: each verb through its handler over a [`Context`] of in-memory parts: a
-//! control connection that records the replies, the memory storage and authenticator, and data
-//! connections over loopback whose client end the test holds. No server and no client program: each
+//! control connection that records the replies (doubles.rs), the memory storage and authenticator,
+//! and data connections over loopback whose client end the test holds. No server and no client program: each
 //! test takes milliseconds. They come in addition to the real-client suites in tests/, not instead.
 
-use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Shutdown as SocketShutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Shutdown as SocketShutdown, TcpListener, TcpStream};
 use std::time::Duration;
 
-use openssl::ssl::SslAcceptor;
-
 use super::command::VERBS;
-use super::context::{Context, ControlPort, DataChannels};
+use super::context::{Context, DataChannels, DataStream, Network};
+use super::doubles::{Recorder, CLIENT};
 use super::{DataPlan, Flow, Shared, State};
 use crate::auth::memory::{MemoryAuthenticator, MemoryUser};
 use crate::config::Config;
@@ -20,65 +18,8 @@ use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 use crate::storage::memory::MemoryBackend;
 use crate::storage::{Storage, WriteMode};
+use crate::stream::Stream;
 use crate::vpath::VPath;
-
-const CLIENT: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 40000);
-const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 21);
-
-/// A control connection that keeps what the server sent and answers transfer polls from a script.
-struct Recorder {
-    wire: Vec<u8>,
-    tls: bool,
-    relayed: bool,
-    /// What the polls during the next transfers find, in order; `None` after.
-    interrupts: VecDeque<Interrupt>,
-}
-
-impl ControlWatch for Recorder {
-    fn poll_abort(&mut self) -> io::Result<Interrupt> {
-        Ok(self.interrupts.pop_front().unwrap_or(Interrupt::None))
-    }
-
-    fn poll_abort_within(&mut self, _wait: Duration) -> io::Result<Interrupt> {
-        self.poll_abort()
-    }
-}
-
-impl ControlPort for Recorder {
-    fn peer(&self) -> SocketAddr {
-        CLIENT
-    }
-
-    fn local(&self) -> SocketAddr {
-        SERVER
-    }
-
-    fn relayed(&self) -> bool {
-        self.relayed
-    }
-
-    fn is_tls(&self) -> bool {
-        self.tls
-    }
-
-    fn reply(&mut self, reply: &super::Reply) -> io::Result<()> {
-        reply.to_wire(&mut self.wire);
-        Ok(())
-    }
-
-    fn reply_part(&mut self, wire: &[u8]) -> io::Result<()> {
-        self.wire.extend_from_slice(wire);
-        Ok(())
-    }
-
-    fn start_tls(&mut self, _acceptor: &SslAcceptor, _limit: Duration) -> io::Result<()> {
-        Err(io::Error::other("no TLS handshake in handler tests"))
-    }
-
-    fn set_unseal(&mut self, _unseal: Box<dyn super::control::Unseal>) {
-        unreachable!("no GSSAPI context in handler tests: tests/test_gssapi.py drives it with a real client")
-    }
-}
 
 /// Data connections over loopback: the server's end of a pair the test made, whatever the plan.
 #[derive(Default)]
@@ -87,6 +28,10 @@ struct Loopback {
 }
 
 impl DataChannels for Loopback {
+    fn listen(&self, local: IpAddr, range: Option<(u16, u16)>) -> io::Result<(DataPlan, u16)> {
+        Network.listen(local, range)
+    }
+
     fn connect(
         &self,
         _plan: DataPlan,
@@ -94,8 +39,9 @@ impl DataChannels for Loopback {
         _timeout: Duration,
         _control: &mut dyn ControlWatch,
         _shutdown: &Shutdown,
-    ) -> Result<TcpStream, SetupError> {
-        self.server_end.take().ok_or_else(|| SetupError::Failed(io::ErrorKind::ConnectionRefused.into()))
+    ) -> Result<DataStream, SetupError> {
+        let server_end = self.server_end.take().ok_or(SetupError::Failed(io::ErrorKind::ConnectionRefused.into()))?;
+        Ok(DataStream::Socket(Stream::Plain(server_end)))
     }
 }
 
@@ -132,8 +78,7 @@ impl Harness {
         ]);
         let shared = Shared::new(config, Box::new(backend), Box::new(auth), None, None);
         let state = State::new(&shared, CLIENT);
-        let control = Recorder { wire: Vec::new(), tls: false, relayed: false, interrupts: VecDeque::new() };
-        Harness { shared, control, data: Loopback::default(), state }
+        Harness { shared, control: Recorder::default(), data: Loopback::default(), state }
     }
 
     /// Logged in as `user` (whose password is known here).

@@ -5,13 +5,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
 use super::command::{EpsvRequest, IpFamily, TransferType};
+use super::context::DataStream;
 use super::reply::*;
 use super::{storage_reply, transfer_failure_code, Context, DataPlan, Flow, Handled};
-use crate::data::{self, Outcome, SetupError, Watch};
+use crate::data::{self, DataConnection, Outcome, SetupError, Watch};
 use crate::listing;
 use crate::rate_limit::Direction;
 use crate::storage::{OpenedFile, WriteMode};
-use crate::stream::Stream;
 use crate::vpath::VPath;
 use crate::xferlog;
 
@@ -177,13 +177,12 @@ impl Context<'_> {
     }
 
     fn open_passive(&mut self) -> Result<u16, Reply> {
-        let config = &self.shared.config;
-        let listener = data::listen_passive(self.control.local().ip(), config.pasv_ports).map_err(|e| {
+        let opened = self.data.listen(self.control.local().ip(), self.shared.config.pasv_ports);
+        let (plan, port) = opened.map_err(|e| {
             log::error!("{}: cannot open a passive port: {e}", self.control.peer());
             Reply::new(CANT_OPEN_DATA, format!("Cannot open a passive port: {e}"))
         })?;
-        let port = listener.local_addr().map_err(|e| Reply::new(CANT_OPEN_DATA, e.to_string()))?.port();
-        self.state.data_plan = DataPlan::Passive(listener);
+        self.state.data_plan = plan;
         Ok(port)
     }
 
@@ -205,7 +204,7 @@ impl Context<'_> {
     }
 
     /// Opens the data connection the last PASV/EPSV/PORT/EPRT prepared.
-    fn open_data(&mut self) -> Result<Stream, Reply> {
+    fn open_data(&mut self) -> Result<DataStream, Reply> {
         let timeout = self.shared.config.data_timeout;
         let peer = self.control.peer();
         // A wait for a data connection gets the shutdown grace period, as a running transfer does.
@@ -216,7 +215,7 @@ impl Context<'_> {
         };
         let connected = self.data.connect(plan, peer.ip(), timeout, &mut *self.control, shutdown);
         match connected {
-            Ok(stream) => Ok(Stream::Plain(stream)),
+            Ok(stream) => Ok(stream),
             Err(SetupError::Aborted) => {
                 // The pending command gets its failure reply; the caller sends ABOR's own reply.
                 self.control
@@ -509,7 +508,7 @@ struct ListingWriter<'a> {
 }
 
 impl ListingWriter<'_> {
-    fn write(&self, entries: crate::storage::Listing, data: &mut Stream, watch: &mut Watch) -> Outcome {
+    fn write(&self, entries: crate::storage::Listing, data: &mut dyn DataConnection, watch: &mut Watch) -> Outcome {
         let mut batch = String::with_capacity(LISTING_BATCH + 1024);
         for entry in entries {
             let entry = match entry {
