@@ -48,14 +48,26 @@ impl GssService {
     }
 
     /// The identity of `context`'s client for `USER name`: `name` must be the user its principal maps
-    /// to (or the principal itself), and the client must have delegated a ticket.
-    pub fn login(&self, context: &mut SecurityContext, name: &str) -> Result<Identity, AuthError> {
+    /// to (or the principal itself), and the client must have delegated a ticket, unless the storage
+    /// `acts_for_users` without one (the gateway's impersonation).
+    pub fn login(
+        &self,
+        context: &mut SecurityContext,
+        name: &str,
+        acts_for_users: bool,
+    ) -> Result<Identity, AuthError> {
         let principal = context.client().unwrap_or_default().to_string();
         let user = self.user_of(&principal)?;
         if name != user && name != principal {
             return Err(AuthError::Denied(format!("{principal} may log in as {user} only, not as {name}")));
         }
         let Some(delegated) = context.take_delegated() else {
+            // SECURITY: without a ticket of its own the session reaches storage only through the
+            // gateway's impersonation, which the NameNode's proxy-user rules still judge (SECURITY.md).
+            if acts_for_users {
+                log::info!("{principal}: no delegated ticket; HDFS is reached through the gateway's impersonation");
+                return Ok(Identity { user, home: None, writable: true, anonymous: false, credentials: None });
+            }
             return Err(AuthError::Denied(format!(
                 "{principal} delegated no ticket (get a forwardable one, kinit -f, and have the client delegate it)"
             )));

@@ -243,7 +243,7 @@ impl Context<'_> {
         };
         let service = self.shared.auth.gss_service().expect("an established context has its service");
         let peer = self.control.peer();
-        let login = service.login(&mut lock(&context), name);
+        let login = service.login(&mut lock(&context), name, self.shared.backend.acts_for_users());
         Some(match login {
             Ok(identity) => self.begin_session(name, identity, LOGGED_IN_SECURELY),
             Err(AuthError::Denied(reason)) => {

@@ -238,6 +238,12 @@ pub trait Backend: Send + Sync {
     fn has_replication(&self) -> bool {
         false
     }
+    /// Whether a session without credentials of its own still reaches storage as its user (HDFS
+    /// impersonation, `--hdfs-proxy-user`), so a Kerberos single sign-on without a delegated ticket can
+    /// be served.
+    fn acts_for_users(&self) -> bool {
+        false
+    }
     /// Opens storage for one session, acting as `identity` and confined to its home.
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>>;
     /// Called once when the server stops, after the grace period: closes whatever sessions still hold

@@ -259,6 +259,10 @@ impl Backend for HdfsBackend {
         true
     }
 
+    fn acts_for_users(&self) -> bool {
+        self.gateway.is_some()
+    }
+
     /// Looks at the home through the session's connection; a shared one that fails for a reason other
     /// than the path is withdrawn, and the session tries once more on a new connection.
     fn open_session(&self, identity: &Identity) -> Result<Box<dyn Storage>> {
