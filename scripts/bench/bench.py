@@ -790,8 +790,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="small sizes and counts, one run: a smoke test of the bench")
-    parser.add_argument("--sessions", type=int, default=1000,
-                        help="sequential sessions of the cluster group's threads/RSS/descriptors line [1000; quick: 100]")
+    parser.add_argument("--sessions", type=int, default=10_000,
+                        help="sequential sessions of the cluster group's threads/RSS/descriptors line [10000; quick: 100]")
     parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups to run [all]")
     parser.add_argument("--output", type=Path, default=REPO / "target/bench.txt",
                         help="where the results go as well [target/bench.txt]")
