@@ -452,9 +452,11 @@ pub fn send(
             return end;
         }
         let step = watch.chunk_size(buffer.len());
-        let read = match file.read(&mut buffer[..step]) {
-            Ok(0) => return Outcome::Complete,
-            Ok(n) => n,
+        // From the reader's own buffer when it lends one, into ours otherwise.
+        let read = if file.lends() { file.lend(step) } else { file.read(&mut buffer[..step]).map(|n| &buffer[..n]) };
+        let read = match read {
+            Ok([]) => return Outcome::Complete,
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Outcome::StorageFailed(e),
         };
@@ -465,8 +467,8 @@ pub fn send(
             return Outcome::DataFailed(why);
         }
         let chunk = match converter.as_mut() {
-            Some(converter) => converter.convert(&buffer[..read]),
-            None => &buffer[..read],
+            Some(converter) => converter.convert(read),
+            None => read,
         };
         if let Some(end) = write_all_watched(data, chunk, watch) {
             return end;
@@ -771,6 +773,31 @@ mod tests {
 
     impl ReadFile for MemoryFile {}
 
+    /// A reader that lends its bytes (as the HDFS reader does once its thread runs), never reading
+    /// into the caller's buffer.
+    struct LendingFile {
+        data: Vec<u8>,
+        position: usize,
+    }
+
+    impl Read for LendingFile {
+        fn read(&mut self, _buffer: &mut [u8]) -> io::Result<usize> {
+            panic!("a lending reader is not read into a buffer")
+        }
+    }
+
+    impl ReadFile for LendingFile {
+        fn lends(&self) -> bool {
+            true
+        }
+
+        fn lend(&mut self, max: usize) -> io::Result<&[u8]> {
+            let n = max.min(self.data.len() - self.position);
+            self.position += n;
+            Ok(&self.data[self.position - n..self.position])
+        }
+    }
+
     #[derive(Default)]
     struct MemoryUpload(Vec<u8>);
 
@@ -802,6 +829,20 @@ mod tests {
     fn send_copies_every_byte_and_counts_them() {
         let data = payload(3 * BUFFER_SIZE + 17);
         let (mut file, mut connection) = (MemoryFile(io::Cursor::new(data.clone())), MemoryConnection::default());
+        let (mut control, shutdown, mut buffer) = (ScriptedControl::default(), Shutdown::default(), vec![0; 64 << 10]);
+        let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
+        let outcome = send(&mut file, &mut connection, false, &mut buffer, &mut watch);
+        assert!(matches!(outcome, Outcome::Complete), "{outcome:?}");
+        assert_eq!(watch.bytes, data.len() as u64);
+        assert!(connection.sent == data, "the bytes sent differ from the file");
+        assert!(control.polls >= 3, "the control connection is looked at once a buffer's worth at least");
+    }
+
+    #[test]
+    fn send_takes_a_lending_reader_s_bytes_in_buffer_sized_steps() {
+        let data = payload(3 * BUFFER_SIZE + 17);
+        let mut file = LendingFile { data: data.clone(), position: 0 };
+        let mut connection = MemoryConnection::default();
         let (mut control, shutdown, mut buffer) = (ScriptedControl::default(), Shutdown::default(), vec![0; 64 << 10]);
         let mut watch = Watch::new(&mut control, STALL_LIMIT, &shutdown);
         let outcome = send(&mut file, &mut connection, false, &mut buffer, &mut watch);

@@ -30,9 +30,10 @@ MEMORY = [f"memory_burst_200_{mode}_{figure}" for mode in ("plain", "ftps-prot-p
           for figure in ("failed_ops", "wall", "peak_rss", "rss_10s_after_vs_before")]
 # hdfsftpd alone, at the quick mode's counts.
 MEMORY_ALONE = ["memory_100_downloads_4MiB", "memory_200_idle_sessions"]
-HDFS = [f"hdfs_retr_{SIZE}", f"hdfs_stor_{SIZE}"]
+# Each speed next to the server CPU per GiB of the gateway and of the direct copy.
+HDFS = [f"hdfs_{verb}_{SIZE}{cpu}" for verb in ("retr", "stor") for cpu in ("", "_cpu")]
 # On a real cluster (scripts/cluster/hdfs-cluster.sh), next to Hadoop's Java CLI and the direct libhdfs copy.
-CLUSTER = [f"cluster_retr_{SIZE}", f"cluster_stor_{SIZE}"]
+CLUSTER = [f"cluster_{verb}_{SIZE}{cpu}" for verb in ("retr", "stor") for cpu in ("", "_cpu")]
 CLUSTER_SMALL = "cluster_small_files_20_4KiB_up_and_down"
 # Small files and sessions on the cluster (scripts/bench/bench.py sessions_bench), with their figures' names.
 CLUSTER_SESSIONS = {
@@ -80,12 +81,16 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
         figures = r" hdfsftpd=[\d.]+ vsftpd=[\d.]+ pure-ftpd=[\d.]+ proftpd=[\d.]+"
         best = r" best_peer=(vsftpd|pure-ftpd|proftpd) ratio=([\d.]+|inf) unit="
         assert re.search(figures + best, lines[name]), lines[name]
-    for name in HDFS:
-        assert re.search(r" hdfsftpd=[\d.]+ direct_libhdfs=[\d.]+ best_peer=direct_libhdfs ratio=[\d.]+ unit=MB/s",
-                         lines[name]), lines[name]
-    for name in CLUSTER:
-        assert re.search(r" hdfsftpd=[\d.]+ java_cli=[\d.]+ direct_libhdfs=[\d.]+ best_peer=(java_cli|direct_libhdfs) "
-                         r"ratio=[\d.]+ unit=MB/s", lines[name]), lines[name]
+    cpu = r" hdfsftpd=[\d.]+ direct_libhdfs=[\d.]+ best_peer=direct_libhdfs ratio=[\d.]+ unit=CPU s/GiB \(lower is better\)$"
+    for name in HDFS + CLUSTER:
+        if name.endswith("_cpu"):
+            assert re.search(cpu, lines[name]), lines[name]
+        elif name in HDFS:
+            assert re.search(r" hdfsftpd=[\d.]+ direct_libhdfs=[\d.]+ best_peer=direct_libhdfs ratio=[\d.]+ unit=MB/s",
+                             lines[name]), lines[name]
+        else:
+            assert re.search(r" hdfsftpd=[\d.]+ java_cli=[\d.]+ direct_libhdfs=[\d.]+ best_peer=(java_cli|direct_libhdfs) "
+                             r"ratio=[\d.]+ unit=MB/s", lines[name]), lines[name]
     assert re.search(r" hdfsftpd=[\d.]+ java_cli=[\d.]+ best_peer=java_cli ratio=[\d.]+ unit=files/s",
                      lines[CLUSTER_SMALL]), done.stdout
     for name, figures in CLUSTER_SESSIONS.items():

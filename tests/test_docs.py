@@ -25,7 +25,7 @@ def help_flags():
 # Flags of other programs the docs quote: cargo, hadoop, java, curl, scripts/cluster/hdfs-cluster.sh, the bench.
 OTHER_PROGRAMS_FLAGS = {"--workspace", "--release", "--no-default-features", "--target-dir", "--glob", "--add-opens",
                         "--no-ftp-skip-pasv-ip", "--owner", "--secure", "--ha", "--quick", "--only", "--output",
-                        "--runs", "--size-mib", "--audit", "--clients", "--hold"}
+                        "--runs", "--size-mib", "--audit", "--clients", "--hold", "--conf", "--sessions"}
 DOCS = [REPO / "README.md", REPO / "SECURITY.md", REPO / "BENCHMARKS.md", *sorted((REPO / "docs").glob("*.md"))]
 
 

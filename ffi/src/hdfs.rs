@@ -554,7 +554,7 @@ impl FileSystem {
         if raw.is_null() {
             return Err(Error::last(operation, path));
         }
-        Ok(File { fs: Arc::clone(self), raw, path: path.to_string() })
+        Ok(File { fs: Arc::clone(self), raw, path: path.to_string(), write_array: std::ptr::null_mut() })
     }
 }
 
@@ -623,6 +623,25 @@ pub struct File {
     fs: Arc<FileSystem>,
     raw: sys::hdfsFile,
     path: String,
+    /// The Java array writes go through (jni.c's `hdfsftpd_write`): a JNI global reference, NULL until
+    /// the first write.
+    write_array: *mut c_void,
+}
+
+/// The Java array a write is copied into, per output stream: one HDFS packet
+/// (`dfs.client-write-packet-size`), so that it costs the heap little per upload.
+const WRITE_CHUNK: i32 = 64 << 10;
+
+extern "C" {
+    fn hdfsftpd_write(
+        file: sys::hdfsFile,
+        array: *mut *mut c_void,
+        chunk: i32,
+        data: *const c_void,
+        length: i32,
+        path: *const c_char,
+    ) -> c_int;
+    fn hdfsftpd_write_release(array: *mut c_void);
 }
 
 // SAFETY: the stream is a JNI global reference usable from any attached thread; `&mut self` methods keep
@@ -658,15 +677,20 @@ impl File {
         check("seek", &self.path, unsafe { sys::hdfsSeek(self.fs.raw, self.raw, position as i64) })
     }
 
-    /// Writes some of `data`; returns how much.
+    /// Writes some of `data`; returns how much. Files open for writing only.
     pub fn write(&mut self, data: &[u8]) -> Result<usize> {
         let length = clamp_length(data.len());
-        // SAFETY: open handles; `data` is readable for `length` bytes.
-        let written = unsafe { sys::hdfsWrite(self.fs.raw, self.raw, data.as_ptr().cast::<c_void>(), length) };
-        if written < 0 {
+        let path = c_string("write", &self.path)?;
+        // SAFETY: `raw` is an open libhdfs output stream (only `create` and `append` handles are written
+        // to); `write_array` is NULL or the global reference an earlier call made for this stream;
+        // `data` is readable for `length` bytes; `path` is NUL-terminated.
+        let rc = unsafe {
+            hdfsftpd_write(self.raw, &mut self.write_array, WRITE_CHUNK, data.as_ptr().cast(), length, path.as_ptr())
+        };
+        if rc != 0 {
             return Err(Error::last("write", &self.path));
         }
-        Ok(written as usize)
+        Ok(length as usize)
     }
 
     /// Pushes buffered data out of the client (files open for writing).
@@ -679,6 +703,7 @@ impl File {
     pub fn close(mut self) -> Result<()> {
         let raw = std::mem::replace(&mut self.raw, std::ptr::null_mut());
         // SAFETY: `raw` is open and closed exactly once: Drop sees NULL. libhdfs frees it even on failure.
+        // The close's errno and Java cause are read before Drop releases the write array.
         check("close", &self.path, unsafe { sys::hdfsCloseFile(self.fs.raw, raw) })
     }
 }
@@ -688,6 +713,10 @@ impl Drop for File {
         if !self.raw.is_null() {
             // SAFETY: open handles, closed exactly once.
             unsafe { sys::hdfsCloseFile(self.fs.raw, self.raw) };
+        }
+        if !self.write_array.is_null() {
+            // SAFETY: the global reference hdfsftpd_write made for this stream, released exactly once.
+            unsafe { hdfsftpd_write_release(self.write_array) };
         }
     }
 }

@@ -45,6 +45,8 @@ from cluster_env import read_env  # noqa: E402  (scripts/cluster/ is not a packa
 
 BIN = REPO / "target/release/hdfsftpd"
 HDFS_COPY = REPO / "target/release/examples/hdfs_copy"
+# Copies the direct libhdfs copy makes in one JVM, the figures the last one's (see direct_copy).
+DIRECT_COPIES = 3
 HDFS_CLUSTER = REPO / "scripts/cluster/hdfs-cluster.sh"
 FTP_GET = REPO / "target/release/examples/ftp_get"
 HOST = "127.0.0.1"
@@ -788,6 +790,8 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="small sizes and counts, one run: a smoke test of the bench")
+    parser.add_argument("--sessions", type=int, default=10_000,
+                        help="sequential sessions of the cluster group's threads/RSS/descriptors line [10000; quick: 100]")
     parser.add_argument("--only", default=",".join(GROUPS), help="comma-separated groups to run [all]")
     parser.add_argument("--output", type=Path, default=REPO / "target/bench.txt",
                         help="where the results go as well [target/bench.txt]")
@@ -796,7 +800,7 @@ def main():
     if only - set(GROUPS):
         parser.error(f"unknown group(s) {', '.join(sorted(only - set(GROUPS)))}; known: {', '.join(GROUPS)}")
     if args.quick:
-        args.runs, args.size_mib = 1, 64
+        args.runs, args.size_mib, args.sessions = 1, 64, 100
     raise_fd_limit()
     peers = provision_peers()
     tool_versions = versions(peers)
@@ -880,7 +884,7 @@ def main():
         if "hdfs" in only:
             hdfs_bench(work, big, size, args.runs, cert, key, servers)
         if "cluster" in only:
-            cluster_bench(work, big, size, args.runs, args.quick, cert, key, servers)
+            cluster_bench(work, big, size, args.runs, args.quick, args.sessions, cert, key, servers)
     finally:
         for server in servers:
             server.stop()
@@ -930,27 +934,46 @@ def hdfs_bench(work, big, size, runs, cert, key, servers):
                           "--hadoop-classpath", f"{jars}/*", name="hdfsftpd-hdfs", home=f"{work}/pub", cpus=None)
     servers.append(hdfs.process)
 
-    def direct(direction, source, target):
-        out = run([str(HDFS_COPY), direction, str(source), str(target)], env=env).stdout.split()
-        return int(out[0]) / float(out[3]) / 1e6
-
+    moved = big.stat().st_size
     # Both sides of each comparison read from and write to the same kinds of files (tmpfs), in rounds
     # as for the server comparisons.
     median = alternate(runs, {
-        "ftp_get": lambda: client_retr_mb_s(hdfs, "ftp", "big.bin", sink=work / "ftp-get.bin"),
-        "direct_get": lambda: direct("get", big, work / "direct-get.bin"),
-        "ftp_put": lambda: stor_mb_s(hdfs, "plain", big, "hdfs-put.bin"),
-        "direct_put": lambda: direct("put", big, work / "pub/up/direct-put.bin"),
+        "ftp_get": lambda: metered(hdfs, moved, lambda: client_retr_mb_s(hdfs, "ftp", "big.bin", sink=work / "ftp-get.bin")),
+        "direct_get": lambda: direct_copy("get", big, work / "direct-get.bin", env),
+        "ftp_put": lambda: metered(hdfs, moved, lambda: stor_mb_s(hdfs, "plain", big, "hdfs-put.bin")),
+        "direct_put": lambda: direct_copy("put", big, work / "pub/up/direct-put.bin", env),
     })
-    report(f"hdfs_retr_{size}", {"hdfsftpd": median["ftp_get"], "direct_libhdfs": median["direct_get"]}, "MB/s")
-    report(f"hdfs_stor_{size}", {"hdfsftpd": median["ftp_put"], "direct_libhdfs": median["direct_put"]}, "MB/s")
+    report_against_direct("hdfs", size, median)
 
 
-def cluster_bench(work, big, size, runs, quick, cert, key, servers):
+def direct_copy(direction, source, target, env):
+    """(MB/s, CPU s/GiB) of the direct libhdfs copy (hdfs_copy): its last of DIRECT_COPIES copies in one
+    JVM, so that its JIT is as warm as a running gateway's; its CPU is the whole process's (the JVM's
+    threads included) during that copy."""
+    out = run([str(HDFS_COPY), direction, str(source), str(target), str(DIRECT_COPIES)], env=env).stdout.split()
+    moved, seconds, cpu = int(out[0]), float(out[3]), float(out[6])
+    return moved / seconds / 1e6, cpu / (moved / (1 << 30))
+
+
+def report_against_direct(group, size, median):
+    """The gateway's RETR and STOR next to the direct copy: speeds, then server CPU per GiB (`median`:
+    ftp_get, direct_get, ftp_put, direct_put -> (MB/s, CPU s/GiB); a java_cli figure where there is one)."""
+    for verb, side in [("retr", "get"), ("stor", "put")]:
+        speeds = {"hdfsftpd": median[f"ftp_{side}"][0]}
+        if f"cli_{side}" in median:
+            speeds["java_cli"] = median[f"cli_{side}"]
+        speeds["direct_libhdfs"] = median[f"direct_{side}"][0]
+        report(f"{group}_{verb}_{size}", speeds, "MB/s")
+        report(f"{group}_{verb}_{size}_cpu", {"hdfsftpd": median[f"ftp_{side}"][1], "direct_libhdfs": median[f"direct_{side}"][1]},
+               "CPU s/GiB (lower is better)", lower_is_better=True)
+
+
+def cluster_bench(work, big, size, runs, quick, sessions, cert, key, servers):
     """The same file through hdfsftpd on a real HDFS (scripts/cluster/hdfs-cluster.sh: a NameNode and 3 DataNodes
     on this machine, 2 replicas), next to Hadoop's Java CLI (FsShell -get/-put, one JVM per command as
     `hdfs dfs` runs, its start-up included) and the direct libhdfs copy (hdfs_copy, in the same JVM set-up
-    as the gateway's, its start-up excluded). All three act as the same HDFS user. The cluster's blocks
+    as the gateway's, its start-up excluded, its JIT warmed up: see direct_copy), with the server CPU per
+    GiB of the gateway and of the direct copy. All three act as the same HDFS user. The cluster's blocks
     go to disk (a real cluster's do; tmpfs would not hold the replicas of every round's files). The quick
     mode skips the unrecorded first round and moves 20 small files instead of 200: each FsShell command
     starts a JVM, which takes seconds."""
@@ -972,10 +995,6 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
         client_env = dict(os.environ, HADOOP_USER_NAME="bench", CLASSPATH=f"{conf}:{jars}", HDFS_URI=uri,
                           LIBHDFS_OPTS=jvm_opts, HDFS_CONF="")
 
-        def direct(direction, source, target):
-            out = run([str(HDFS_COPY), direction, str(source), str(target)], env=client_env).stdout.split()
-            return int(out[0]) / float(out[3]) / 1e6
-
         def java_cli(*args):
             """FsShell's wall-clock seconds, JVM start included."""
             started = time.monotonic()
@@ -986,17 +1005,15 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
         run([str(HDFS_COPY), "put", str(big), "/user/bench/big.bin"], env=client_env)
         gib = big.stat().st_size
         median = alternate(runs, {
-            "ftp_get": lambda: client_retr_mb_s(gateway, "ftp", "big.bin", sink=work / "cluster-ftp-get.bin"),
+            "ftp_get": lambda: metered(gateway, gib, lambda: client_retr_mb_s(gateway, "ftp", "big.bin",
+                                                                              sink=work / "cluster-ftp-get.bin")),
             "cli_get": lambda: gib / java_cli("-get", "-f", "/user/bench/big.bin", str(work / "cluster-cli-get.bin")) / 1e6,
-            "direct_get": lambda: direct("get", "/user/bench/big.bin", work / "cluster-direct-get.bin"),
-            "ftp_put": lambda: stor_mb_s(gateway, "plain", big, "ftp-put.bin"),
+            "direct_get": lambda: direct_copy("get", "/user/bench/big.bin", work / "cluster-direct-get.bin", client_env),
+            "ftp_put": lambda: metered(gateway, gib, lambda: stor_mb_s(gateway, "plain", big, "ftp-put.bin")),
             "cli_put": lambda: gib / java_cli("-put", "-f", str(big), "/user/bench/up/cli-put.bin") / 1e6,
-            "direct_put": lambda: direct("put", big, "/user/bench/up/direct-put.bin"),
+            "direct_put": lambda: direct_copy("put", big, "/user/bench/up/direct-put.bin", client_env),
         }, warm_up=not quick)
-        for verb, side in [("retr", "get"), ("stor", "put")]:
-            figures = {"hdfsftpd": median[f"ftp_{side}"], "java_cli": median[f"cli_{side}"],
-                       "direct_libhdfs": median[f"direct_{side}"]}
-            report(f"cluster_{verb}_{size}", figures, "MB/s")
+        report_against_direct("cluster", size, median)
         print(f"# java CLI start-up (FsShell -test -d /): {java_cli('-test', '-d', '/'):.2f} s", flush=True)
 
         # Small files: COUNT up then down, one FTP session, next to one FsShell -put and one -get of them all.
@@ -1015,7 +1032,7 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
         small = alternate(runs, {"hdfsftpd": lambda: small_files_per_s(gateway, count=small_count),
                                  "java_cli": cli_small}, warm_up=not quick)
         report(f"cluster_small_files_{small_count}_4KiB_up_and_down", small, "files/s")
-        sessions_bench(gateway, runs, quick)
+        sessions_bench(gateway, runs, quick, sessions)
 
         # A directory of ENTRIES entries, listed once by each of LIST, NLST and MLSD (each listing takes
         # seconds): the first line's and the whole listing's time, and the gateway's RSS growth meanwhile.
@@ -1041,12 +1058,12 @@ def cluster_bench(work, big, size, runs, quick, cert, key, servers):
         shutil.rmtree(cluster_dir, ignore_errors=True)
 
 
-def sessions_bench(gateway, runs, quick):
+def sessions_bench(gateway, runs, quick, sequential):
     """Small files and sessions on the cluster (issue 20's targets): one session's 4 KiB uploads and
     downloads, 16 sessions uploading at once (the ratio is against one session), connect + login + the
     first command that asks HDFS (SIZE), a session per file, and the server's threads, RSS and file
-    descriptors before and after many sequential sessions (the first rounds warm it up)."""
-    count, logins, sequential = (20, 20, 100) if quick else (200, 100, 1000)
+    descriptors before and after `sequential` sessions one after the other (the first rounds warm it up)."""
+    count, logins = (20, 20) if quick else (200, 100)
     figures = alternate(runs, {
         "one_session": lambda: small_files_each_way(gateway, count),
         "sixteen": lambda: concurrent_uploads_per_s(gateway, 16, max(count // 16, 2)),

@@ -4,12 +4,14 @@
 # every file under DIR. Nothing is written outside DIR but the jar cache (scripts/cluster/provision-hadoop.sh).
 #
 #   scripts/cluster/hdfs-cluster.sh start DIR [--ha] [--secure] [--datanodes N] [--owner PID] [--audit]
+#                                   [--conf KEY=VALUE]...
 #       returns once the cluster accepts writes; writes DIR/cluster.env (HDFS_URI, HADOOP_CONF_DIR,
 #       HADOOP_CLASSPATH, HDFSFTPD_JVM_OPTS, HDFS_CLUSTER_CLASSPATH; with --secure also KRB5_CONFIG,
 #       HDFSFTPD_KRB5_KEYTAB, HDFSFTPD_KRB5_SERVICE) for a shell to source.
 #       --owner PID: the cluster cannot outlive process PID (a test run). Within seconds of PID's end,
 #       however it ended (SIGKILL included), the cluster shuts down, its KDC is stopped by pid, the pid
 #       files go and `stop DIR` has nothing left to do. Without it the cluster runs until `stop DIR`.
+#       --conf KEY=VALUE: a setting of the NameNode's and DataNodes' configuration (repeatable).
 #       --audit: the NameNode's audit log (one line per metadata call: cmd=create src=/user/ann/f …) goes
 #       to DIR/audit.log, for tests that check which calls the gateway makes; each complete() call, which
 #       the audit log leaves out, goes to DIR/complete.log (DIR* NameSystem.completeFile: /user/ann/f for …).
@@ -97,7 +99,7 @@ ctl() {
 start() {
     local dir=$1
     shift
-    local ha="" secure="" datanodes=3 owner="" audit=""
+    local ha="" secure="" datanodes=3 owner="" audit="" settings=()
     while [ $# -gt 0 ]; do
         case "$1" in
             --ha) ha=--ha ;;
@@ -105,6 +107,7 @@ start() {
             --datanodes) datanodes=$2; shift ;;
             --owner) [ $# -ge 2 ] || die "--owner takes a process id"; owner=$2; shift ;;
             --audit) audit=--audit ;;
+            --conf) [ $# -ge 2 ] || die "--conf takes KEY=VALUE"; settings+=(--conf "$2"); shift ;;
             *) die "unknown start option $1" ;;
         esac
         shift
@@ -140,7 +143,7 @@ HDFS_CLUSTER_REALM=$REALM"
     say "starting HDFS in $dir (log: $dir/cluster.log)${owner:+; it stops when process $owner ends}"
     # shellcheck disable=SC2086  # the options are words
     java $java_opts -cp "$classes:$cluster_jars/*" HdfsCluster "$dir" --datanodes "$datanodes" $ha $audit \
-        "${secure_args[@]}" "${owner_args[@]}" </dev/null >"$dir/cluster.log" 2>&1 &
+        "${secure_args[@]}" "${owner_args[@]}" "${settings[@]}" </dev/null >"$dir/cluster.log" 2>&1 &
     echo $! >"$dir/cluster.pid"
     local waited=0
     until [ -s "$dir/control.port" ]; do

@@ -12,7 +12,7 @@ pub mod memory;
 
 use std::fmt;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::time::SystemTime;
 
 use crate::auth::Identity;
@@ -167,6 +167,18 @@ pub trait ReadFile: Read + Send {
     /// copy to the kernel (sendfile). Backends without a local file keep the default.
     fn as_local_file(&mut self) -> Option<&mut File> {
         None
+    }
+
+    /// True when [`ReadFile::lend`] may be called now: the reader holds the next bytes in a buffer of
+    /// its own, and the download can send them from there rather than have them copied into its own.
+    fn lends(&self) -> bool {
+        false
+    }
+
+    /// The next bytes of the file, at most `max`, from the reader's own buffer; empty at the end of the
+    /// file. Called only when [`ReadFile::lends`] says so.
+    fn lend(&mut self, _max: usize) -> io::Result<&[u8]> {
+        Err(io::Error::other("this reader lends no buffer"))
     }
 }
 

@@ -576,3 +576,78 @@ void hdfsftpd_release(jobject global)
     if (env)
         (*env)->DeleteGlobalRef(env, global);
 }
+
+/* ---- Writes through a reused Java array ----
+ * libhdfs's hdfsWrite allocates a Java byte[] of the whole length on every call (with a 1 MiB buffer, a
+ * G1 "humongous" object: its own heap region, zeroed, then filled) and copies the data into it.
+ * hdfsftpd_write copies into one array per output stream instead, made on the stream's first write and
+ * kept until hdfsftpd_write_release, and passes it to the same Java call (FSDataOutputStream#write). */
+
+/* The start of libhdfs 3.3's struct hdfsFile_internal (hdfs.c): the stream's global reference first. */
+struct libhdfs_file_start {
+    jobject stream;
+};
+
+static jmethodID output_stream_write; /* java.io.OutputStream#write(byte[], int, int) */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int look_up_write(JNIEnv *env)
+{
+    pthread_mutex_lock(&write_lock);
+    if (!__atomic_load_n(&output_stream_write, __ATOMIC_ACQUIRE)) {
+        jclass stream = (*env)->FindClass(env, "java/io/OutputStream");
+        jmethodID write = stream ? (*env)->GetMethodID(env, stream, "write", "([BII)V") : NULL;
+        if (stream)
+            (*env)->DeleteLocalRef(env, stream);
+        __atomic_store_n(&output_stream_write, write, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&write_lock);
+    return __atomic_load_n(&output_stream_write, __ATOMIC_ACQUIRE) ? 0 : -1;
+}
+
+/* Writes LENGTH bytes of DATA to FILE (libhdfs's hdfsFile of an output stream) in pieces of at most CHUNK
+ * bytes, each copied into *ARRAY, a global reference to a byte[CHUNK] made here on the first call (*ARRAY
+ * NULL). 0 once every byte is handed to the stream, or -1 with errno set (and the Java root cause
+ * recorded). As with hdfsWrite, a failure can leave an unknown part written. */
+int hdfsftpd_write(void *file, jbyteArray *array, int32_t chunk, const void *data, int32_t length, const char *path)
+{
+    JNIEnv *env = getJNIEnv();
+    if (!env) {
+        errno = EINTERNAL;
+        return -1;
+    }
+    if (chunk <= 0 || length < 0) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (!__atomic_load_n(&output_stream_write, __ATOMIC_ACQUIRE) && look_up_write(env) != 0)
+        return failed(env, "looking up OutputStream#write", path);
+    if (!*array) {
+        jbyteArray local = (*env)->NewByteArray(env, chunk);
+        *array = local ? (*env)->NewGlobalRef(env, local) : NULL;
+        if (local)
+            (*env)->DeleteLocalRef(env, local);
+        if (!*array)
+            return failed(env, "hdfsftpd_write: NewByteArray", path);
+    }
+    jobject stream = ((struct libhdfs_file_start *)file)->stream;
+    const jbyte *bytes = data;
+    for (int32_t done = 0; done < length;) {
+        jint piece = length - done < chunk ? length - done : chunk;
+        (*env)->SetByteArrayRegion(env, *array, 0, piece, bytes + done);
+        if (!(*env)->ExceptionCheck(env))
+            (*env)->CallVoidMethod(env, stream, output_stream_write, *array, 0, piece);
+        if ((*env)->ExceptionCheck(env))
+            return failed(env, "FSDataOutputStream#write", path);
+        done += piece;
+    }
+    return 0;
+}
+
+/* Lets go of the array hdfsftpd_write made (NULL: nothing to do). */
+void hdfsftpd_write_release(jbyteArray array)
+{
+    JNIEnv *env = array ? getJNIEnv() : NULL;
+    if (env)
+        (*env)->DeleteGlobalRef(env, array);
+}

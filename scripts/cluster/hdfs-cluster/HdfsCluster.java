@@ -64,16 +64,19 @@ public class HdfsCluster {
     private final boolean ha;
     private final int dataNodes;
     private final String[] secure;
+    /** `--conf KEY=VALUE` settings, applied last to the NameNode's and DataNodes' configuration. */
+    private final List<String> settings;
     private volatile MiniDFSCluster cluster;
     private DistributedFileSystem adminFs;
     private final List<Integer> dataNodePorts = new ArrayList<>();
     private final Map<Integer, MiniDFSCluster.DataNodeProperties> stoppedDataNodes = new HashMap<>();
 
-    HdfsCluster(File dir, boolean ha, int dataNodes, String[] secure) {
+    HdfsCluster(File dir, boolean ha, int dataNodes, String[] secure, List<String> settings) {
         this.dir = dir;
         this.ha = ha;
         this.dataNodes = dataNodes;
         this.secure = secure;
+        this.settings = settings;
     }
 
     public static void main(String[] args) throws Exception {
@@ -87,6 +90,7 @@ public class HdfsCluster {
         long owner = 0;
         long kdc = 0;
         boolean audit = false;
+        List<String> settings = new ArrayList<>();
         for (int i = 1; i < args.length; i++) {
             switch (args[i]) {
                 case "--ha": ha = true; break;
@@ -95,6 +99,7 @@ public class HdfsCluster {
                 case "--owner": owner = Long.parseLong(args[++i]); break;
                 case "--kdc": kdc = Long.parseLong(args[++i]); break;
                 case "--audit": audit = true; break;
+                case "--conf": settings.add(args[++i]); break;
                 default: throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -102,7 +107,7 @@ public class HdfsCluster {
             logAuditTo(new File(dir, "audit.log"));
             logCompleteCallsTo(new File(dir, "complete.log"));
         }
-        HdfsCluster hdfsCluster = new HdfsCluster(dir, ha, dataNodes, secure);
+        HdfsCluster hdfsCluster = new HdfsCluster(dir, ha, dataNodes, secure, settings);
         if (owner != 0) {
             hdfsCluster.watchOwner(owner, kdc);
         }
@@ -236,6 +241,13 @@ public class HdfsCluster {
             } catch (IOException e) {
                 throw new IOException("Kerberos login of " + principal + " with " + keytab + " failed", e);
             }
+        }
+        for (String setting : settings) {
+            String[] keyValue = setting.split("=", 2);
+            if (keyValue.length != 2) {
+                throw new IllegalArgumentException("--conf takes KEY=VALUE, not " + setting);
+            }
+            conf.set(keyValue[0], keyValue[1]);
         }
         return conf;
     }

@@ -21,8 +21,9 @@ pub const DEFAULT_PACKET_SIZE: u64 = 64 << 10;
 const MIN_PACKETS: u64 = 8;
 /// The Hadoop client's own heap (its caches, RPC buffers, a listing's batch), with room to spare.
 const CLIENT_BASE: u64 = 32 << 20;
-/// The heap libhdfs allocates per read or write call: a Java array of the call's length, at most the
-/// transfer loop's buffer (1 MiB, data.rs's BUFFER_SIZE; storage does not know the transfer loop).
+/// The heap a transfer's calls hold, counted as the transfer loop's buffer (1 MiB, data.rs's
+/// BUFFER_SIZE), what libhdfs's hdfsWrite allocated per call. On the safe side now: writes go through
+/// one 64 KiB array per stream (ffi's jni.c, hdfsftpd_write) and HDFS reads through none.
 const CALL_ARRAY: u64 = 1 << 20;
 /// The heap the gateway asks for when `--jvm-opts` names none, unless `--max-clients` needs more.
 const DEFAULT_HEAP: u64 = 1 << 30;
