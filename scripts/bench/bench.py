@@ -908,15 +908,19 @@ def memory_alone_bench(work, cert, key, quick, servers):
     """hdfsftpd alone: many concurrent 4 MiB downloads from the compiled client (peak RSS, failures,
     per-client p50 and p99 from connect to QUIT's reply), then many idle logged-in sessions (RSS)."""
     downloads, idle = (100, 200) if quick else (1000, 10000)
-    # Sessions stay idle while the others log in (10,000 logins take minutes on a loaded machine).
-    server = start_hdfsftpd(work, cert, key, "--idle-timeout", "3600", name="hdfsftpd-memory",
-                            max_clients=idle + 100, cpus=None)
+    # Each row on a server sized for it: the worker pool is --max-clients threads from the start.
+    server = start_hdfsftpd(work, cert, key, name="hdfsftpd-downloads", max_clients=downloads + 100, cpus=None)
     servers.append(server.process)
     failures, wall, p50, p99, peak = clients_at_once(server, downloads, "ftp", "4m.bin", listing=False)
+    server.process.stop()
     line = (f"metric=memory_{downloads}_downloads_4MiB hdfsftpd_failures={failures} hdfsftpd_peak_rss_mib={peak:.1f} "
             f"p50_s={p50:.3f} p99_s={p99:.3f} p99_over_p50={p99 / p50:.2f} wall_s={wall:.2f}")
     print(line, flush=True)
     RESULTS.append(line)
+    # Sessions stay idle while the others log in (10,000 logins take minutes on a loaded machine).
+    server = start_hdfsftpd(work, cert, key, "--idle-timeout", "3600", name="hdfsftpd-idle",
+                            max_clients=idle + 100, cpus=None)
+    servers.append(server.process)
     failures, rss, before = held_sessions(server, idle)
     line = (f"metric=memory_{idle}_idle_sessions hdfsftpd_failures={failures} hdfsftpd_rss_mib={rss:.1f} "
             f"hdfsftpd_rss_mib_before={before:.1f}")
