@@ -139,14 +139,20 @@ fn fill(data: &mut dyn Connection, buffer: &mut [u8]) -> io::Result<usize> {
 }
 
 /// How long a connect, or a wait for the server, may take before the client gives up: a server that drops
-/// a connection or stops answering makes a failure, not a client that never ends.
-const PATIENCE: Duration = Duration::from_secs(60);
+/// a connection or stops answering makes a failure, not a client that never ends. 60 s, or
+/// `FTP_GET_PATIENCE` seconds (the quick bench's, so a peer that drops connections does not hold a smoke
+/// run for a minute).
+fn patience() -> Duration {
+    let seconds = std::env::var("FTP_GET_PATIENCE").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    Duration::from_secs(seconds)
+}
 
 fn connect(address: &str) -> io::Result<TcpStream> {
     let target = address.to_socket_addrs()?.next().ok_or_else(|| io::Error::other(format!("{address}: no address")))?;
-    let tcp = TcpStream::connect_timeout(&target, PATIENCE)?;
-    tcp.set_read_timeout(Some(PATIENCE))?;
-    tcp.set_write_timeout(Some(PATIENCE))?;
+    let patience = patience();
+    let tcp = TcpStream::connect_timeout(&target, patience)?;
+    tcp.set_read_timeout(Some(patience))?;
+    tcp.set_write_timeout(Some(patience))?;
     Ok(tcp)
 }
 
