@@ -140,6 +140,18 @@ static JNIEnv *java(const char *path)
     return env;
 }
 
+/* java(), with a local frame of CAPACITY references pushed for the caller to pop: NULL with errno set
+ * (and the cause recorded) when either fails. */
+static JNIEnv *java_in_frame(const char *path, jint capacity)
+{
+    JNIEnv *env = java(path);
+    if (env && (*env)->PushLocalFrame(env, capacity) != 0) {
+        failed(env, "PushLocalFrame", path);
+        return NULL;
+    }
+    return env;
+}
+
 /* A malloc'd copy of a Java string (modified UTF-8, as libhdfs gives names); NULL on failure. */
 static char *c_string(JNIEnv *env, jstring text)
 {
@@ -158,13 +170,9 @@ static char *c_string(JNIEnv *env, jstring text)
  * Java root cause recorded) on failure. */
 struct hdfsftpd_listing *hdfsftpd_list_open(jobject fs, const char *path)
 {
-    JNIEnv *env = java(path);
+    JNIEnv *env = java_in_frame(path, FRAME);
     if (!env)
         return NULL;
-    if ((*env)->PushLocalFrame(env, FRAME) != 0) {
-        failed(env, "PushLocalFrame", path);
-        return NULL;
-    }
     struct hdfsftpd_listing *listing = NULL;
     jstring text = (*env)->NewStringUTF(env, path);
     jobject jpath = text ? (*env)->NewObject(env, J.path, J.path_new, text) : NULL;
@@ -220,11 +228,9 @@ void hdfsftpd_entry_free(struct hdfsftpd_entry *entry)
  * failure. A NameNode call is made every dfs.ls.limit entries. PATH is for the error message. */
 int hdfsftpd_list_next(struct hdfsftpd_listing *listing, const char *path, struct hdfsftpd_entry *entry)
 {
-    JNIEnv *env = java(path);
+    JNIEnv *env = java_in_frame(path, FRAME);
     if (!env)
         return -1;
-    if ((*env)->PushLocalFrame(env, FRAME) != 0)
-        return failed(env, "PushLocalFrame", path);
     int rc = 0;
     jboolean more = (*env)->CallBooleanMethod(env, listing->iterator, J.has_next);
     if ((*env)->ExceptionCheck(env)) {
@@ -253,11 +259,9 @@ void hdfsftpd_list_close(struct hdfsftpd_listing *listing)
 /* Runtime.getRuntime().maxMemory(): the heap the JVM may grow to (-Xmx), in bytes; -1 with errno set. */
 int64_t hdfsftpd_jvm_max_heap(void)
 {
-    JNIEnv *env = java("(JVM)");
+    JNIEnv *env = java_in_frame("(JVM)", FRAME);
     if (!env)
         return -1;
-    if ((*env)->PushLocalFrame(env, FRAME) != 0)
-        return failed(env, "PushLocalFrame", "(JVM)");
     int64_t bytes = -1;
     jclass runtime = (*env)->FindClass(env, "java/lang/Runtime");
     jmethodID get_runtime =
@@ -279,11 +283,9 @@ int64_t hdfsftpd_jvm_max_heap(void)
 int hdfsftpd_file_checksum(jobject fs, const char *path, char **algorithm, char **hex)
 {
     *algorithm = *hex = NULL;
-    JNIEnv *env = java(path);
+    JNIEnv *env = java_in_frame(path, FRAME);
     if (!env)
         return -1;
-    if ((*env)->PushLocalFrame(env, FRAME) != 0)
-        return failed(env, "PushLocalFrame", path);
     int rc = 0;
     jclass checksum_class = (*env)->FindClass(env, "org/apache/hadoop/fs/FileChecksum");
     jmethodID get_checksum = checksum_class ? (*env)->GetMethodID(env, J.file_system, "getFileChecksum",
@@ -411,13 +413,9 @@ static void throw_state(JNIEnv *env, const char *message)
  * authentication. A global reference, or NULL with errno set (and the Java root cause recorded). */
 jobject hdfsftpd_keytab_login(const char *principal, const char *keytab)
 {
-    JNIEnv *env = java(principal);
+    JNIEnv *env = java_in_frame(principal, FRAME);
     if (!env)
         return NULL;
-    if ((*env)->PushLocalFrame(env, FRAME) != 0) {
-        failed(env, "PushLocalFrame", principal);
-        return NULL;
-    }
     jobject global = NULL;
     jclass ugi = (*env)->FindClass(env, UGI);
     jmethodID secure = ugi ? (*env)->GetStaticMethodID(env, ugi, "isSecurityEnabled", "()Z") : NULL;
@@ -444,11 +442,9 @@ jobject hdfsftpd_keytab_login(const char *principal, const char *keytab)
  * on. 0, or -1 with errno set (and the Java root cause recorded). */
 int hdfsftpd_relogin(jobject login, const char *principal)
 {
-    JNIEnv *env = java(principal);
+    JNIEnv *env = java_in_frame(principal, FRAME);
     if (!env)
         return -1;
-    if ((*env)->PushLocalFrame(env, FRAME) != 0)
-        return failed(env, "PushLocalFrame", principal);
     jclass ugi = (*env)->FindClass(env, UGI);
     jmethodID check = ugi ? (*env)->GetMethodID(env, ugi, "checkTGTAndReloginFromKeytab", "()V") : NULL;
     if (check)
@@ -529,13 +525,9 @@ jobject hdfsftpd_proxy_connect(jobject gateway, const char *user, const char *ur
                                const char *const *values, int count)
 {
     const char *who = user ? user : "(the gateway)";
-    JNIEnv *env = java(who);
+    JNIEnv *env = java_in_frame(who, 4 * FRAME);
     if (!env)
         return NULL;
-    if ((*env)->PushLocalFrame(env, 4 * FRAME) != 0) {
-        failed(env, "PushLocalFrame", who);
-        return NULL;
-    }
     jobject global = NULL;
     jclass ugi = (*env)->FindClass(env, UGI);
     jclass uri_class = ugi ? (*env)->FindClass(env, "java/net/URI") : NULL;
