@@ -84,6 +84,11 @@ pub fn run(args: &[String]) -> ExitCode {
         Action::Who { json } => return who(&config, json),
         Action::Serve => {}
     }
+    // Before any thread starts: the worker pool's threads never exit, so glibc's per-thread caches would
+    // keep what each one's last session freed.
+    if let Err(e) = hdfsftpd_ffi::memory::restart_without_thread_caches() {
+        eprintln!("hdfsftpd: cannot restart without per-thread allocator caches ({e}); running with them");
+    }
     if !config.enable {
         return fail(EXIT_CONFIG, "the service is disabled by configuration (enable = no); set enable = yes to run it");
     }

@@ -523,9 +523,10 @@ def resident_mib(server):
 
 def test_memory_goes_back_after_bursts_of_prot_p_sessions(tmp_path, certs):
     """Three bursts of 40 clients at once, each logging in over TLS, listing and fetching 1 MiB with PROT
-    P: the server's resident memory comes back to near where it was before them. (Sessions once kept
-    their 1 MiB buffers in the allocator after they ended, and the pooled threads their caches: 40 MiB
-    and more stayed after such bursts.)"""
+    P: the server's resident memory comes back to within 20% of where it was before them (issue 26's
+    bound). Sessions once kept their 1 MiB buffers in the allocator after they ended (40 MiB and more
+    stayed after such bursts); then the pooled workers kept their threads' allocator caches, OpenSSL
+    state and deepened stacks, and the heaps other than the main one their free ends (up to 1.6x)."""
     extra = ["--max-clients", "64", "--max-per-ip", "0"]
     with running_tls(tmp_path, certs, extra=extra) as server:
         (server.homes[USER] / "1m.bin").write_bytes(os.urandom(1 << 20))
@@ -553,5 +554,5 @@ def test_memory_goes_back_after_bursts_of_prot_p_sessions(tmp_path, certs):
             for thread in clients:
                 thread.join()
         assert not failures, failures
-        # Generous: what 40 sessions of buffers would hold is several times this.
-        wait_for(lambda: resident_mib(server) < before + 8, 30, f"RSS back below {before + 8:.0f} MiB")
+        bound = before * 1.2
+        wait_for(lambda: resident_mib(server) <= bound, 30, f"RSS back to {bound:.1f} MiB or less (before: {before:.1f})")

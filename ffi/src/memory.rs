@@ -46,3 +46,87 @@ pub fn release_free_memory() -> Duration {
     };
     started.elapsed()
 }
+
+extern "C" {
+    /// OpenSSL 1.1 and 3 (libcrypto): frees the calling thread's OpenSSL state.
+    fn OPENSSL_thread_stop();
+}
+
+/// The glibc tunable that turns off the per-thread caches of freed small blocks (tcache).
+const NO_THREAD_CACHE: &str = "glibc.malloc.tcache_count=0";
+
+/// Restarts the program in place (same pid, same arguments) with glibc's per-thread caches of freed
+/// small blocks turned off, unless they already are; returns only if they are, or if the restart
+/// failed (the error says why; the program runs on with the caches). A thread's cache (up to 7 blocks
+/// of each size up to 1 KiB) goes back to its heap only when the thread exits, and the worker threads
+/// of a fixed pool never do: each kept what its last TLS session freed, pinning the heap pages around
+/// it. glibc reads this setting only when a program starts, hence the restart; call it before any
+/// thread starts.
+pub fn restart_without_thread_caches() -> std::io::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+    if tunables.split(':').any(|tunable| tunable.starts_with("glibc.malloc.tcache_count=")) {
+        return Ok(());
+    }
+    let tunables =
+        if tunables.is_empty() { NO_THREAD_CACHE.to_owned() } else { format!("{tunables}:{NO_THREAD_CACHE}") };
+    let mut args = std::env::args_os();
+    let program = args.next().unwrap_or_default();
+    // /proc/self/exe: the running binary even if argv[0] is a bare name or the file has been replaced.
+    Err(std::process::Command::new("/proc/self/exe").arg0(program).args(args).env("GLIBC_TUNABLES", tunables).exec())
+}
+
+/// Hands back what the calling thread holds for the session it has just finished: OpenSSL's state for
+/// the thread (its random generators and error queue, made again when next needed) and the pages of
+/// its stack below the current depth, which a TLS handshake or a JNI call left resident.
+pub fn release_thread_memory() {
+    // Links libcrypto here too (OPENSSL_thread_stop is not declared by openssl-sys), and makes sure
+    // OpenSSL is set up before its thread state is released.
+    openssl_sys::init();
+    // SAFETY: frees only the calling thread's OpenSSL state, which OpenSSL re-creates on next use; the
+    // caller has no TLS object of the finished session left.
+    unsafe { OPENSSL_thread_stop() };
+    release_stack_below_here();
+}
+
+/// Below this much under the current frame, the stack is left resident: the frames of the calls that
+/// follow (madvise's own included).
+const STACK_MARGIN: usize = 4 << 10;
+
+fn release_stack_below_here() {
+    let marker = 0u8;
+    let here = std::ptr::addr_of!(marker) as usize;
+    let Some(lowest) = stack_lowest_address() else { return };
+    let page = page_size();
+    let start = lowest.next_multiple_of(page);
+    let end = here.saturating_sub(STACK_MARGIN) / page * page;
+    if end > start {
+        // SAFETY: [start, end) lies in this thread's own stack (stack_lowest_address) and below its
+        // current frame by STACK_MARGIN: nothing live is there, and only this thread uses it. The pages
+        // read as zeros when next touched; a failure leaves them as they were.
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) };
+    }
+}
+
+/// The lowest usable address of the calling thread's stack (its guard page excluded).
+fn stack_lowest_address() -> Option<usize> {
+    let mut lowest: *mut libc::c_void = std::ptr::null_mut();
+    let mut size: libc::size_t = 0;
+    // SAFETY: pthread_getattr_np fills the zeroed attribute it is given (destroyed below only when it
+    // succeeded); pthread_attr_getstack writes into the two locals.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return None;
+        }
+        let got = libc::pthread_attr_getstack(&attr, &mut lowest, &mut size);
+        libc::pthread_attr_destroy(&mut attr);
+        (got == 0 && !lowest.is_null()).then_some(lowest as usize)
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads a system constant.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(size).ok().filter(|&size| size > 0).unwrap_or(4096)
+}
