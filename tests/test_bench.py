@@ -106,7 +106,7 @@ def test_quick_bench_reports_every_metric_and_leaves_nothing_behind(hadoop_jars,
         assert " hdfsftpd=0.00 " in failed, failed
     downloads, idle = (lines[name] for name in MEMORY_ALONE)
     assert re.search(r" hdfsftpd_failures=0 hdfsftpd_peak_rss_mib=[\d.]+ p50_s=[\d.]+ p99_s=[\d.]+ p99_over_p50=[\d.]+ "
-                     r"wall_s=[\d.]+$", downloads), downloads
+                     r"done_p50_s=[\d.]+ done_p99_s=[\d.]+ done_p99_over_p50=[\d.]+ wall_s=[\d.]+$", downloads), downloads
     assert re.search(r" hdfsftpd_failures=0 hdfsftpd_rss_mib=[\d.]+ hdfsftpd_rss_mib_before=[\d.]+$", idle), idle
     # Servers and clients on cores of their own, where there is more than one.
     cpus = sorted(os.sched_getaffinity(0))
