@@ -114,6 +114,19 @@ impl Failure {
     }
 }
 
+/// What glibc's allocator runs with (run() restarts the server with its per-thread caches off): glibc
+/// rewrites the copy /proc/PID/environ shows, so the log is where an operator sees it.
+fn log_allocator_tunables() {
+    match std::env::var("GLIBC_TUNABLES") {
+        Ok(tunables) if tunables.contains("glibc.malloc.tcache_count=") => {
+            log::info!("allocator: GLIBC_TUNABLES={tunables}")
+        }
+        _ => {
+            log::warn!("allocator: running with glibc's per-thread caches: memory freed by sessions stays with workers")
+        }
+    }
+}
+
 /// Start-up in the order a daemon needs: files and ports while still root and attached to the
 /// terminal, then detach (before any thread or the JVM exists), then drop privileges, then the
 /// storage and authentication backends, then serve.
@@ -123,6 +136,7 @@ fn start(settings: Settings, config: Config) -> Result<(), Failure> {
     let log_file = config.log_file.as_deref().map(open).transpose().map_err(Failure::runtime)?;
     let xferlog = config.xferlog.as_deref().map(open).transpose().map_err(Failure::runtime)?;
     init_logging(&config, log_file.as_ref());
+    log_allocator_tunables();
     if let Some(pid_file) = &config.pid_file {
         daemon::PidFile::check_free(pid_file).map_err(Failure::runtime)?;
     }

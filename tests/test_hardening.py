@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import ssl
+import re
 import time
 
 import pytest
@@ -392,3 +393,18 @@ def test_sigterm_ends_a_wait_for_the_data_connection_within_the_grace_period(mak
     # Still waiting when the grace period ended, gone before the stopped transfers' deadline.
     assert server.log_text().count("session(s) still running") == 1, server.log_text()
     control.close()
+
+
+
+@pytest.mark.parametrize("given, running", [
+    ("", "glibc.malloc.tcache_count=0"),
+    ("glibc.malloc.trim_threshold=262144", "glibc.malloc.trim_threshold=262144:glibc.malloc.tcache_count=0"),
+    ("glibc.malloc.tcache_count=3", "glibc.malloc.tcache_count=3"),
+])
+def test_the_server_runs_without_per_thread_allocator_caches_unless_told_otherwise(make_server, given, running):
+    """Pool workers never exit, so glibc's per-thread caches would keep what each one's last session
+    freed: the server restarts itself in place with them off, adding to the operator's GLIBC_TUNABLES,
+    keeps an operator's own tcache_count, and logs what it runs with."""
+    server = make_server(env={"GLIBC_TUNABLES": given})
+    server.wait_for_log(f"allocator: GLIBC_TUNABLES={re.escape(running)}$")
+    assert server.ftp().pwd() == "/"
