@@ -159,6 +159,10 @@ class Client(threading.Thread):
         choices, weights = zip(*operations)
         while not self.soak.stopping.is_set():
             operation = self.rng.choices(choices, weights)[0]
+            # Uploads outnumber deletes: past its share of the store a client deletes instead, so the
+            # cluster's disks hold a bounded amount (an hour unbounded wrote 64 GB in 15 minutes).
+            if self.stored() > self.soak.share:
+                operation = self.delete
             name = operation.__name__
             try:
                 outcome, moved = operation()
@@ -172,6 +176,9 @@ class Client(threading.Thread):
                 self.drop_session()
         self.drop_session()
         self.finished = True
+
+    def stored(self):
+        return sum(size for segments in self.files.values() for _, size in segments)
 
     def pick(self):
         names = sorted(self.files)
@@ -300,6 +307,16 @@ class Client(threading.Thread):
         return "250", 0
 
     def delete(self):
+        # A name whose last change failed may hold a partial file: those go first, or failed uploads
+        # would pile up on the cluster's disks beyond the share.
+        if self.uncertain:
+            name = min(self.uncertain)
+            try:
+                self.session().delete(name)
+            except ftplib.error_perm:  # 550: nothing is stored under it
+                pass
+            self.uncertain.discard(name)
+            return "250", 0
         name = self.pick()
         if name is None:
             return "empty", 0
@@ -376,6 +393,7 @@ class Client(threading.Thread):
 class Soak:
     def __init__(self, args):
         self.minutes, self.max_size = args.minutes, args.max_size_mib * MiB
+        self.share = args.store_mib * MiB // args.clients
         self.work = Path(tempfile.mkdtemp(prefix="hdfsftpd-soak-"))
         self.scratch = self.work / "scratch"
         self.scratch.mkdir()
@@ -506,7 +524,8 @@ class Soak:
             status = Path(f"/proc/{self.server.pid}/status").read_text()
             fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
             fds = len(os.listdir(f"/proc/{self.server.pid}/fd"))
-            self.samples.append((int(fields["VmRSS"].split()[0]) // 1024, int(fields["Threads"]), fds))
+            free = shutil.disk_usage(self.work).free >> 20
+            self.samples.append((int(fields["VmRSS"].split()[0]) // 1024, int(fields["Threads"]), fds, free))
 
     # -- the run ----------------------------------------------------------------------------------
     def run(self, clients, fault_interval):
@@ -564,19 +583,23 @@ class Soak:
                 return
             time.sleep(1)
 
-    def report(self):
+    def report(self, workers):
         by_op = collections.defaultdict(dict)
         for (name, outcome), count in sorted(self.tally.ops.items()):
             by_op[name][outcome] = count
         for name, outcomes in sorted(by_op.items()):
             log(f"operation {name}: " + ", ".join(f"{outcome} {count}" for outcome, count in outcomes.items()))
         log(f"bytes moved {self.tally.bytes}")
+        stored = sum(worker.stored() for worker in workers)
+        log(f"stored at the end {stored >> 20} MiB in {sum(len(w.files) for w in workers)} files "
+            f"(share {self.share >> 20} MiB a client, {len(workers)} clients)")
         log("faults injected: " + ", ".join(f"{name} {count}" for name, count in sorted(self.faults.items())))
         if self.samples:
             warm = self.samples[min(len(self.samples) - 1, len(self.samples) // 5)]
             log(f"server after warm-up: RSS {warm[0]} MiB, {warm[1]} threads, {warm[2]} fds; at the end: "
                 f"RSS {self.samples[-1][0]} MiB, {self.samples[-1][1]} threads, {self.samples[-1][2]} fds; "
-                f"peak RSS {max(s[0] for s in self.samples)} MiB ({len(self.samples)} samples)")
+                f"peak RSS {max(s[0] for s in self.samples)} MiB ({len(self.samples)} samples); "
+                f"least free disk {min(s[3] for s in self.samples)} MiB")
         for kind in ("fault-failed",):
             for text in self.tally.problems.get(kind, []):
                 log(f"{kind}: {text}")
@@ -590,20 +613,25 @@ def main():
     parser.add_argument("--minutes", type=float, default=float(os.environ.get("SOAK_MINUTES", 60)))
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--max-size-mib", type=int, default=256, help="largest upload (MiB)")
+    parser.add_argument("--store-mib", type=int, default=8192,
+                        help="most data the clients keep stored at once, before HDFS's replicas (MiB)")
     parser.add_argument("--fault-interval", type=float, default=None, help="seconds between faults")
     args = parser.parse_args()
     interval = args.fault_interval or max(15.0, args.minutes * 60 / 30)
     soak = Soak(args)
     try:
         soak.start()
-        soak.run(args.clients, interval)
-        ok = soak.report()
+        workers = soak.run(args.clients, interval)
+        ok = soak.report(workers)
     finally:
         soak.stop()
         if not soak.tally.problems:
             shutil.rmtree(soak.work, ignore_errors=True)
         else:
-            log(f"kept {soak.work} (server log, xferlog) for the problems above")
+            # The cluster's blocks are gigabytes and tell nothing the logs do not.
+            shutil.rmtree(soak.cluster_dir / "data", ignore_errors=True)
+            shutil.rmtree(soak.scratch, ignore_errors=True)
+            log(f"kept {soak.work} (server log, xferlog, cluster log) for the problems above")
     sys.exit(0 if ok else 1)
 
 
