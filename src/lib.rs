@@ -33,6 +33,7 @@ mod tls;
 mod vpath;
 mod xferlog;
 
+use std::io;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -84,15 +85,13 @@ pub fn run(args: &[String]) -> ExitCode {
         Action::Who { json } => return who(&config, json),
         Action::Serve => {}
     }
-    // Before any thread starts: the worker pool's threads never exit, so glibc's per-thread caches would
-    // keep what each one's last session freed.
-    if let Err(e) = hdfsftpd_ffi::memory::restart_without_thread_caches() {
-        eprintln!("hdfsftpd: cannot restart without per-thread allocator caches ({e}); running with them");
-    }
     if !config.enable {
         return fail(EXIT_CONFIG, "the service is disabled by configuration (enable = no); set enable = yes to run it");
     }
-    match start(settings, config) {
+    // Before any thread starts: the worker pool's threads never exit, so glibc's per-thread caches would
+    // keep what each one's last session freed.
+    let allocator = hdfsftpd_ffi::memory::restart_without_thread_caches();
+    match start(settings, config, allocator) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => fail(failure.code, &failure.message),
     }
@@ -114,29 +113,28 @@ impl Failure {
     }
 }
 
-/// What glibc's allocator runs with (run() restarts the server with its per-thread caches off): glibc
+/// What glibc's allocator runs with, as run()'s restart without per-thread caches left it: glibc
 /// rewrites the copy /proc/PID/environ shows, so the log is where an operator sees it.
-fn log_allocator_tunables() {
-    match std::env::var("GLIBC_TUNABLES") {
-        Ok(tunables) if tunables.contains("glibc.malloc.tcache_count=") => {
-            log::info!("allocator: GLIBC_TUNABLES={tunables}")
-        }
-        _ => {
-            log::warn!("allocator: running with glibc's per-thread caches: memory freed by sessions stays with workers")
-        }
+fn log_allocator(allocator: &io::Result<String>) {
+    match allocator {
+        Ok(tunables) => log::info!("allocator: GLIBC_TUNABLES={tunables}"),
+        Err(e) => log::warn!(
+            "allocator: cannot restart without glibc's per-thread caches ({e}): memory freed by sessions stays \
+             with the workers"
+        ),
     }
 }
 
 /// Start-up in the order a daemon needs: files and ports while still root and attached to the
 /// terminal, then detach (before any thread or the JVM exists), then drop privileges, then the
 /// storage and authentication backends, then serve.
-fn start(settings: Settings, config: Config) -> Result<(), Failure> {
+fn start(settings: Settings, config: Config, allocator: io::Result<String>) -> Result<(), Failure> {
     let syslog = SyslogTarget { socket: &config.syslog_socket, facility: config.syslog_facility };
     let open = |path: &std::path::Path| LogFile::open(path, &syslog);
     let log_file = config.log_file.as_deref().map(open).transpose().map_err(Failure::runtime)?;
     let xferlog = config.xferlog.as_deref().map(open).transpose().map_err(Failure::runtime)?;
     init_logging(&config, log_file.as_ref());
-    log_allocator_tunables();
+    log_allocator(&allocator);
     if let Some(pid_file) = &config.pid_file {
         daemon::PidFile::check_free(pid_file).map_err(Failure::runtime)?;
     }

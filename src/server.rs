@@ -39,10 +39,11 @@ pub const LARGE_BLOCK: usize = 64 << 10;
 
 /// Sets up the allocator for sessions that come and go: large blocks mapped on their own, and one heap
 /// for every thread. glibc's malloc_trim hands back the free pages inside every heap but the free end
-/// of the main heap only: with 4 heaps (2 per core) RSS 10 s after a burst of 200 PROT P
-/// sessions on 2 cores came back to 0.84-1.24x the idle server's from round to round, with 1 heap to
-/// 1.00-1.02x, burst times unchanged (1.1-1.7 s). Called first thing, before any thread (the JVM's
-/// included) takes a heap; the per-thread caches go with the restart in lib.rs.
+/// of the main heap only: with 4 heaps (2 per core) RSS 10 s after a burst of 200 PROT P sessions on
+/// 2 cores came back to 0.84-1.24x the idle server's from round to round, with 1 heap to 1.00-1.02x,
+/// burst times alike (measured beside two fuzzers; the idle bench in BENCHMARKS.md: 1.00). Called
+/// first thing, before any thread (the JVM's included) takes a heap; the per-thread caches go with the
+/// restart in lib.rs.
 pub fn tune_allocator() {
     hdfsftpd_ffi::memory::map_large_blocks(LARGE_BLOCK);
     hdfsftpd_ffi::memory::limit_heaps(1);

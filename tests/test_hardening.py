@@ -5,11 +5,11 @@ with --atomic-uploads, where a lost upload leaves nothing at all)."""
 
 import ftplib
 import os
+import re
 import shutil
 import signal
 import socket
 import ssl
-import re
 import time
 
 import pytest
@@ -393,7 +393,6 @@ def test_sigterm_ends_a_wait_for_the_data_connection_within_the_grace_period(mak
     # Still waiting when the grace period ended, gone before the stopped transfers' deadline.
     assert server.log_text().count("session(s) still running") == 1, server.log_text()
     control.close()
-
 
 
 @pytest.mark.parametrize("given, running", [

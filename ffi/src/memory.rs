@@ -52,21 +52,22 @@ extern "C" {
     fn OPENSSL_thread_stop();
 }
 
-/// The glibc tunable that turns off the per-thread caches of freed small blocks (tcache).
+/// The glibc tunable that sets the per-thread caches of freed small blocks (tcache), and its value here.
+const THREAD_CACHE: &str = "glibc.malloc.tcache_count=";
 const NO_THREAD_CACHE: &str = "glibc.malloc.tcache_count=0";
 
 /// Restarts the program in place (same pid, same arguments) with glibc's per-thread caches of freed
-/// small blocks turned off, unless they already are; returns only if they are, or if the restart
-/// failed (the error says why; the program runs on with the caches). A thread's cache (up to 7 blocks
-/// of each size up to 1 KiB) goes back to its heap only when the thread exits, and the worker threads
-/// of a fixed pool never do: each kept what its last TLS session freed, pinning the heap pages around
-/// it. glibc reads this setting only when a program starts, hence the restart; call it before any
-/// thread starts.
-pub fn restart_without_thread_caches() -> std::io::Result<()> {
+/// small blocks turned off, unless `GLIBC_TUNABLES` already sets them. Returns only then, with the
+/// tunables the program runs with, or if the restart failed (the program runs on with the caches). A
+/// thread's cache (up to 7 blocks of each size up to 1 KiB) goes back to its heap only when the thread
+/// exits, and the worker threads of a fixed pool never do: each kept what its last TLS session freed,
+/// pinning the heap pages around it. glibc reads this setting only when a program starts, hence the
+/// restart; call it before any thread starts.
+pub fn restart_without_thread_caches() -> std::io::Result<String> {
     use std::os::unix::process::CommandExt;
     let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
-    if tunables.split(':').any(|tunable| tunable.starts_with("glibc.malloc.tcache_count=")) {
-        return Ok(());
+    if tunables.split(':').any(|tunable| tunable.starts_with(THREAD_CACHE)) {
+        return Ok(tunables);
     }
     let tunables =
         if tunables.is_empty() { NO_THREAD_CACHE.to_owned() } else { format!("{tunables}:{NO_THREAD_CACHE}") };

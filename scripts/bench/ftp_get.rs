@@ -332,19 +332,19 @@ fn clients(count: usize, list: bool, args: &[String]) -> Result<String> {
     if let Some(first) = failures.first() {
         eprintln!("ftp_get: {} client(s) failed; the first: {first}", failures.len());
     }
-    let (p50, p99) = (percentile(&mut own, 0.5), percentile(&mut own, 0.99));
-    let (done_p50, done_p99) = (percentile(&mut done, 0.5), percentile(&mut done, 0.99));
-    let wall = percentile(&mut done, 1.0);
+    own.sort_by(f64::total_cmp);
+    done.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&own, 0.5), percentile(&own, 0.99));
+    let (done_p50, done_p99, wall) = (percentile(&done, 0.5), percentile(&done, 0.99), percentile(&done, 1.0));
     Ok(format!(
         "clients={count} failures={} wall={wall:.3} p50={p50:.3} p99={p99:.3} done_p50={done_p50:.3} done_p99={done_p99:.3}",
         failures.len()
     ))
 }
 
-/// The `p` quantile of `times` (NaN for none).
-fn percentile(times: &mut [f64], p: f64) -> f64 {
-    times.sort_by(f64::total_cmp);
-    times.get(((times.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN)
+/// The `p` quantile of `sorted` (NaN for none).
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted.get(((sorted.len() as f64 * p).ceil() as usize).saturating_sub(1)).copied().unwrap_or(f64::NAN)
 }
 
 /// `count` sessions logged in and held until standard input has a line or ends.

@@ -312,11 +312,11 @@ class Client(threading.Thread):
         if self.uncertain:
             name = min(self.uncertain)
             try:
-                self.session().delete(name)
-            except ftplib.error_perm:  # 550: nothing is stored under it
-                pass
+                reply = self.session().delete(name)[:3]
+            except ftplib.error_perm as refused:  # 550: nothing is stored under it
+                reply = str(refused)[:3]
             self.uncertain.discard(name)
-            return "250", 0
+            return reply, 0
         name = self.pick()
         if name is None:
             return "empty", 0
